@@ -1,0 +1,158 @@
+"""``make bench``: rescoring time for 2k / 20k / 100k accounts on SQLite and PostgreSQL.
+
+Datasets are generated once with the demo generator and kept (``.bench/*.db`` for SQLite,
+a ``bench_<n>`` schema on PostgreSQL) so later runs only measure scoring. Results are
+printed and appended to ``.bench/results.jsonl``; copy the figures into BENCHMARKS.md.
+
+    python -m bench.run [--sizes 2000,20000] [--backends sqlite,postgresql] [--days 90]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import quote
+
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import Engine, func, select, text
+
+from healthscore.ingest.demo import generate_demo
+from healthscore.scoring.scorecard import load_scorecard
+from healthscore.scoring.service import score_accounts
+from healthscore.storage import models as m
+from healthscore.storage.database import make_engine, make_sessionmaker, transaction, upgrade
+
+BENCH_DIR = Path(".bench")
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+# A fixed "now" keeps cached datasets valid from one run to the next.
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
+console = Console()
+
+
+def database_url(backend: str, size: int, days: int) -> str:
+    if backend == "sqlite":
+        BENCH_DIR.mkdir(exist_ok=True)
+        return f"sqlite:///{BENCH_DIR / f'bench_{size}_{days}d.db'}"
+    base = os.environ.get("HEALTHSCORE_BENCH_DATABASE_URL", DEFAULT_PG)
+    schema = f"bench_{size}_{days}d"
+    admin = make_engine(base)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+    admin.dispose()
+    sep = "&" if "?" in base else "?"
+    return f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
+
+
+def ensure_dataset(engine: Engine, size: int, days: int) -> dict[str, int]:
+    """Generate the dataset unless a complete one is already there."""
+    upgrade(engine)
+    sessions = make_sessionmaker(engine)
+    with sessions() as session:
+        existing = session.scalar(select(func.count()).select_from(m.Customer))
+    if existing != size:
+        console.print(f"  generating {size} accounts x {days} days …")
+        started = time.perf_counter()
+        with transaction(sessions) as session:
+            for table in reversed(m.Base.metadata.sorted_tables):
+                session.execute(table.delete())
+            generate_demo(session, customers=size, days=days, seed=11, now=NOW)
+        if engine.dialect.name == "postgresql":
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+                c.execute(text("VACUUM ANALYZE"))
+        else:
+            with engine.begin() as c:
+                c.execute(text("ANALYZE"))
+        console.print(f"  generated in {time.perf_counter() - started:.0f}s")
+    with sessions() as session:
+        return {
+            table: int(session.scalar(select(func.count()).select_from(model)) or 0)
+            for table, model in [
+                ("sessions", m.Session),
+                ("feature_usage", m.FeatureUsage),
+                ("api_usage", m.ApiUsage),
+                ("payments", m.Payment),
+                ("support_tickets", m.SupportTicket),
+                ("nps_responses", m.NpsResponse),
+            ]
+        }
+
+
+def rescore(engine: Engine) -> dict[str, float]:
+    """One full rescore as the CLI does it: read, score, write, commit."""
+    sessions = make_sessionmaker(engine)
+    card = load_scorecard("default")
+    started = time.perf_counter()
+    with transaction(sessions) as session:
+        run = score_accounts(session, card, as_of=NOW)
+    total = time.perf_counter() - started
+    return {"total": total, **run.timings, "accounts": float(len(run.scores))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", default="2000,20000,100000")
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--days", type=int, default=90)
+    parser.add_argument("--repeat", type=int, default=2, help="rescore runs per dataset")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    backends = args.backends.split(",")
+
+    table = Table(title=f"Full rescore, default scorecard, {args.days} days of data")
+    for column in (
+        "backend",
+        "accounts",
+        "raw event rows",
+        "best total s",
+        "read s",
+        "score s",
+        "write s",
+    ):
+        table.add_column(column, justify="left" if column == "backend" else "right")
+    results = []
+    for size in sizes:
+        for backend in backends:
+            console.print(f"[bold]{backend}[/] {size} accounts")
+            engine = make_engine(database_url(backend, size, args.days))
+            rows = ensure_dataset(engine, size, args.days)
+            runs = [rescore(engine) for _ in range(args.repeat)]
+            best = min(runs, key=lambda r: r["total"])
+            engine.dispose()
+            events = rows["sessions"] + rows["feature_usage"] + rows["api_usage"]
+            table.add_row(
+                backend,
+                f"{size:,}",
+                f"{events:,}",
+                f"{best['total']:.2f}",
+                f"{best['read']:.2f}",
+                f"{best['score']:.2f}",
+                f"{best['write']:.2f}",
+            )
+            results.append(
+                {"backend": backend, "accounts": size, "rows": rows, "runs": runs, "best": best}
+            )
+    console.print(table)
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    console.print(f"peak RSS of this process: {peak_mib:.0f} MiB")
+    record = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores",
+        "python": platform.python_version(),
+        "days": args.days,
+        "peak_rss_mib": round(peak_mib),
+        "results": results,
+    }
+    BENCH_DIR.mkdir(exist_ok=True)
+    with (BENCH_DIR / "results.jsonl").open("a") as out:
+        out.write(json.dumps(record) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The ``healthscore`` command line (Typer + Rich)."""

@@ -1,0 +1,353 @@
+"""``healthscore``: set up, load, score and inspect from the terminal."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from healthscore.cli import render
+from healthscore.scoring import reports
+from healthscore.scoring.scorecard import Scorecard, ScorecardError, load_scorecard
+from healthscore.scoring.service import (
+    ScoringRun,
+    UnknownCustomerError,
+    backfill_days,
+    score_accounts,
+)
+from healthscore.settings import Settings, scorecard_location
+from healthscore.storage.database import make_engine, make_sessionmaker, transaction, upgrade
+
+app = typer.Typer(
+    help="Customer health scores that predict churn: explainable, as of any moment.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+export_app = typer.Typer(help="Export data.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
+console = Console()
+errors = Console(stderr=True)
+
+ScorecardOption = Annotated[
+    str | None,
+    typer.Option(
+        "--scorecard",
+        help="Bundled scorecard name (default, seed000) or a YAML path. "
+        "Env: HEALTHSCORE_SCORECARD.",
+        show_default=False,
+    ),
+]
+AsOfOption = Annotated[
+    datetime | None,
+    typer.Option("--as-of", help="Score as of this moment (UTC), using only earlier data."),
+]
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    errors.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+def open_database(*, migrate: bool = True) -> tuple[Engine, sessionmaker[Session]]:
+    engine = make_engine(Settings().database_url)
+    if migrate:
+        upgrade(engine)
+    return engine, make_sessionmaker(engine)
+
+
+def scorecard_from(option: str | None) -> Scorecard:
+    try:
+        return load_scorecard(scorecard_location(option or Settings().scorecard))
+    except ScorecardError as error:
+        raise fail(str(error), code=2) from error
+
+
+@contextmanager
+def progress_bar() -> Iterator[Progress]:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=errors,
+        transient=not sys.stderr.isatty(),
+    ) as progress:
+        yield progress
+
+
+def as_of_or_now(as_of: datetime | None) -> datetime:
+    if as_of is None:
+        return datetime.now(UTC)
+    return as_of.replace(tzinfo=UTC) if as_of.tzinfo is None else as_of.astimezone(UTC)
+
+
+@app.command()
+def init() -> None:
+    """Create or migrate the database (``alembic upgrade head``)."""
+    engine, _ = open_database()
+    console.print(f"database ready: {engine.url.render_as_string(hide_password=True)}")
+
+
+@app.command()
+def score(
+    as_of: AsOfOption = None,
+    customer: Annotated[
+        list[str] | None, typer.Option("--customer", help="Only this account (repeatable).")
+    ] = None,
+    scorecard: ScorecardOption = None,
+) -> None:
+    """Score every active account (or some) and save history and latest scores."""
+    card = scorecard_from(scorecard)
+    _, sessions = open_database()
+    moment = as_of_or_now(as_of)
+    with progress_bar() as progress:
+        task = progress.add_task("scoring", total=4)
+        try:
+            with transaction(sessions) as session:
+                run = score_accounts(
+                    session,
+                    card,
+                    as_of=moment,
+                    customer_ids=customer or None,
+                    progress=lambda step: progress.update(task, advance=1, description=step),
+                )
+        except UnknownCustomerError as error:
+            raise fail(str(error)) from error
+    summarise(run, sessions, card, show_riskiest=not customer)
+
+
+def summarise(
+    run: ScoringRun,
+    sessions: sessionmaker[Session],
+    card: Scorecard,
+    *,
+    show_riskiest: bool,
+) -> None:
+    """What every scoring command ends with: the tier breakdown and who needs attention."""
+    seconds = sum(run.timings.values())
+    console.print(
+        f"scored {len(run.scores)} accounts ({len(run.churned)} churned) "
+        f"as of {run.as_of:%Y-%m-%d %H:%M} UTC with {card.identity} in {seconds:.2f}s"
+    )
+    with sessions() as session:
+        console.print(render.tier_table(reports.tier_distribution(session)))
+        if show_riskiest:
+            rows = reports.riskiest(session, limit=10)
+            console.print(render.accounts_table(rows, title="10 riskiest accounts"))
+            return
+        for s in run.scores:
+            detail = reports.account_detail(session, s.customer_id, card)
+            if detail:
+                render.print_account(console, detail)
+
+
+@app.command()
+def backfill(
+    days: Annotated[int, typer.Option(min=1, max=3650, help="How many days of history.")] = 90,
+    until: Annotated[
+        datetime | None, typer.Option(help="Last day to score (default: today, UTC).")
+    ] = None,
+    scorecard: ScorecardOption = None,
+) -> None:
+    """Build daily score history: score as of midnight UTC of each day, oldest first.
+
+    Each day is its own transaction, so an interrupted backfill keeps the days it finished
+    and can simply be run again.
+    """
+    card = scorecard_from(scorecard)
+    _, sessions = open_database()
+    last = (until or datetime.now(UTC)).date()
+    run: ScoringRun | None = None
+    with progress_bar() as progress:
+        task = progress.add_task("backfilling", total=days)
+        for moment in backfill_days(days, until=last):
+            with transaction(sessions) as session:
+                run = score_accounts(session, card, as_of=moment)
+            progress.update(task, advance=1, description=f"scored {moment:%Y-%m-%d}")
+    assert run is not None
+    summarise(run, sessions, card, show_riskiest=True)
+
+
+@app.command()
+def show(
+    customer: Annotated[str, typer.Argument(help="Account id.")],
+    scorecard: ScorecardOption = None,
+) -> None:
+    """Explain an account's latest score: every signal, its data, window and weight."""
+    card = scorecard_from(scorecard)
+    _, sessions = open_database()
+    with sessions() as session:
+        detail = reports.account_detail(session, customer, card)
+    if detail is None:
+        raise fail(f"no score for customer {customer!r} (unknown id, or not scored yet)")
+    render.print_account(console, detail)
+
+
+@export_app.command("scores")
+def export_scores(
+    format: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")
+    ] = None,
+) -> None:
+    """Export every account's latest score with its components."""
+    if format not in {"csv", "json"}:
+        raise fail(f"--format must be csv or json, not {format!r}", code=2)
+    _, sessions = open_database()
+    with sessions() as session:
+        rows = reports.all_score_rows(session)
+    records = [
+        {
+            "customer_id": r.customer_id,
+            "name": r.name,
+            "segment": r.segment,
+            "plan": r.plan,
+            "mrr": str(r.mrr),
+            "score": r.score,
+            "tier": r.tier,
+            "trend": r.trend,
+            "previous_score": r.previous_score,
+            "as_of": r.as_of.isoformat(),
+            **{f"component_{g}": v for g, v in sorted(r.components.items())},
+        }
+        for r in rows
+    ]
+    stream = output.open("w", newline="", encoding="utf-8") if output else sys.stdout
+    try:
+        if format == "json":
+            json.dump(records, stream, indent=2)
+            stream.write("\n")
+        else:
+            fields = sorted({key for record in records for key in record}, key=_field_order)
+            writer = csv.DictWriter(stream, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(records)
+    finally:
+        if output:
+            stream.close()
+    if output:
+        errors.print(f"wrote {len(records)} scores to {output}")
+
+
+FIELD_ORDER = [
+    "customer_id",
+    "name",
+    "segment",
+    "plan",
+    "mrr",
+    "score",
+    "tier",
+    "trend",
+    "previous_score",
+    "as_of",
+]
+
+
+def _field_order(name: str) -> tuple[int, str]:
+    return (FIELD_ORDER.index(name), "") if name in FIELD_ORDER else (len(FIELD_ORDER), name)
+
+
+@app.command("import")
+def import_(
+    folder: Annotated[
+        Path, typer.Argument(exists=True, file_okay=False, help="Folder of CSV files.")
+    ],
+) -> None:
+    """Import customers.csv, users.csv, events.csv, payments.csv, tickets.csv, nps.csv.
+
+    Every row is checked first; if any row is bad, nothing is written and every problem is
+    listed as file:line: reason.
+    """
+    from healthscore.ingest.csv_import import ImportFailed, import_folder
+
+    _, sessions = open_database()
+    with progress_bar() as progress:
+        task = progress.add_task("importing", total=None)
+        try:
+            report = import_folder(
+                sessions,
+                folder,
+                progress=lambda name, rows: progress.update(
+                    task, completed=rows, description=f"importing {name}"
+                ),
+            )
+        except ImportFailed as error:
+            for problem in error.errors:
+                errors.print(str(problem), markup=False, highlight=False)
+            message = f"import rejected: {error.total} problem(s); nothing was written"
+            raise fail(message) from error
+    for name, count in report.counts.items():
+        console.print(f"{name}: {count} rows")
+
+
+@app.command()
+def demo(
+    customers: Annotated[int, typer.Option(min=1, max=1_000_000)] = 2000,
+    days: Annotated[int, typer.Option(min=1, max=730, help="Days of activity.")] = 90,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same data).")] = 7,
+    history_days: Annotated[
+        int, typer.Option(min=1, max=730, help="Days of score history to backfill.")
+    ] = 30,
+    reset: Annotated[
+        bool, typer.Option("--reset", help="Delete existing data in the database first.")
+    ] = False,
+    scorecard: ScorecardOption = None,
+) -> None:
+    """Generate realistic demo accounts, build score history, print who needs attention."""
+    from healthscore.ingest.demo import generate_demo
+    from healthscore.storage.maintenance import delete_all_data, has_customers
+
+    card = scorecard_from(scorecard)
+    _, sessions = open_database()
+    with sessions() as session:
+        if has_customers(session) and not reset:
+            raise fail("the database already has customers; pass --reset to replace them")
+    now = datetime.now(UTC)
+    with progress_bar() as progress:
+        task = progress.add_task("generating accounts", total=customers)
+        with transaction(sessions) as session:
+            delete_all_data(session)
+            summary = generate_demo(
+                session,
+                customers=customers,
+                days=days,
+                seed=seed,
+                now=now,
+                progress=lambda done: progress.update(task, completed=done),
+            )
+        history = progress.add_task("scoring history", total=history_days)
+        run: ScoringRun | None = None
+        for moment in [*backfill_days(history_days - 1, until=now.date()), now]:
+            with transaction(sessions) as session:
+                run = score_accounts(session, card, as_of=moment)
+            progress.update(history, advance=1)
+    console.print(
+        f"generated {summary.customers} accounts ({summary.churned} churned): "
+        + ", ".join(f"{k} {v}" for k, v in summary.archetypes.items())
+    )
+    assert run is not None
+    summarise(run, sessions, card, show_riskiest=True)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+) -> None:
+    """Run the HTTP API and dashboard (uvicorn)."""
+    import uvicorn
+
+    open_database()  # migrate before accepting requests
+    console.print(f"serving on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    uvicorn.run("healthscore.api.app:create_app", factory=True, host=host, port=port)

@@ -1,0 +1,1 @@
+"""Getting data in: CSV import, the demo generator, and (later) the HTTP ingest paths."""

@@ -1,0 +1,31 @@
+"""Bulk writes of raw facts, shared by the CSV import and the demo generator."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.orm import Session
+
+from healthscore.storage.models import Base
+
+BATCH_ROWS = 10_000
+
+
+def batched(
+    rows: Iterable[dict[str, Any]], size: int = BATCH_ROWS
+) -> Iterator[list[dict[str, Any]]]:
+    iterator = iter(rows)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def insert_rows(session: Session, model: type[Base], rows: Iterable[dict[str, Any]]) -> int:
+    """Insert ``rows`` into ``model``'s table in batches (executemany); returns the count."""
+    count = 0
+    for batch in batched(rows):
+        session.execute(insert(model), batch)
+        count += len(batch)
+    return count

@@ -1,0 +1,1 @@
+"""Scoring: the scorecard (config), the pure engine, and the set-based data it reads."""

@@ -1,0 +1,296 @@
+"""The scoring engine: pure functions from per-account aggregates to health scores.
+
+No database, no HTTP, no clock: everything arrives as arguments, so the same code scores
+today, replays any past day for a backtest, and is property-tested in isolation.
+
+Accounts are scored in batches with numpy (one array element per account), which is what
+keeps a 100,000-account rescore within seconds; ``score_account`` is the same computation
+for a single account, used by tests and explanations.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+import numpy as np
+from numpy.typing import NDArray
+
+from healthscore.scoring.metrics import METRICS, Aggregate, Column, Lookup
+from healthscore.scoring.scorecard import Basis, Scorecard, Signal, Tier, Trend
+
+DRIVER_COUNT = 3
+DRIVER_MIN_POINTS = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class SignalScore:
+    """How one signal contributed: raw measurement → normalised value (0-1) → points."""
+
+    name: str
+    group: str
+    raw: float | None
+    value: float
+    weight: float
+    missing: bool
+
+    @property
+    def contribution(self) -> float:
+        """Points (0-100 scale) this signal adds to the score: value x weight x 100."""
+        return self.value * self.weight * 100
+
+
+@dataclass(frozen=True, slots=True)
+class Driver:
+    """A signal whose contribution moved since the trend's reference score."""
+
+    signal: str
+    delta: float  # points, positive = helped the score
+
+
+@dataclass(frozen=True, slots=True)
+class PreviousScore:
+    """The reference the trend compares with: an earlier history row."""
+
+    day: date
+    score: int
+    contributions: dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class HealthScore:
+    customer_id: str
+    as_of: datetime
+    score: int
+    tier: Tier
+    trend: Trend
+    previous_score: int | None
+    components: dict[str, float]
+    signals: list[SignalScore]
+    drivers: list[Driver] = field(default_factory=list)
+    scorecard: str = ""
+
+    def contributions(self) -> dict[str, float]:
+        return {s.name: round(s.contribution, 2) for s in self.signals}
+
+
+@dataclass
+class ScoredBatch:
+    """Scores of many accounts that share one scorecard variant, as columns.
+
+    Row ``i`` of each per-signal matrix and element ``i`` of each vector belong to
+    ``customer_ids[i]``. ``raw`` holds ``NaN`` where a signal had no data.
+    """
+
+    scorecard: Scorecard
+    as_of: datetime
+    customer_ids: list[str]
+    raw: NDArray[np.float64]  # (accounts, signals)
+    values: NDArray[np.float64]  # (accounts, signals), 0-1
+    scores: NDArray[np.int64]
+    tiers: list[Tier]
+    trends: list[Trend]
+    previous_scores: list[int | None]
+    components: list[dict[str, float]]
+    drivers: list[list[Driver]]
+
+    def __len__(self) -> int:
+        return len(self.customer_ids)
+
+    @property
+    def signal_names(self) -> list[str]:
+        return [s.name for s in self.scorecard.signals]
+
+    def contributions(self) -> NDArray[np.float64]:
+        """Points per account and signal, rounded to 0.01 as history stores them."""
+        weights = np.array([s.weight for s in self.scorecard.signals])
+        points: NDArray[np.float64] = np.round(self.values * weights * 100, 2)
+        return points
+
+    def health_score(self, i: int) -> HealthScore:
+        """Account ``i`` as a ``HealthScore`` object (for APIs and explanations)."""
+        signals = [
+            SignalScore(
+                name=s.name,
+                group=s.group.value,
+                raw=None if math.isnan(raw) else float(raw),
+                value=float(value),
+                weight=s.weight,
+                missing=math.isnan(raw),
+            )
+            for s, raw, value in zip(
+                self.scorecard.signals, self.raw[i], self.values[i], strict=True
+            )
+        ]
+        return HealthScore(
+            customer_id=self.customer_ids[i],
+            as_of=self.as_of,
+            score=int(self.scores[i]),
+            tier=self.tiers[i],
+            trend=self.trends[i],
+            previous_score=self.previous_scores[i],
+            components=self.components[i],
+            signals=signals,
+            drivers=self.drivers[i],
+            scorecard=self.scorecard.identity,
+        )
+
+    def health_scores(self) -> list[HealthScore]:
+        return [self.health_score(i) for i in range(len(self))]
+
+
+def signal_aggregates(signal: Signal) -> list[Aggregate]:
+    """The aggregates one signal reads, including seats and the baseline window."""
+    metric = METRICS[signal.metric]
+    needed = metric.needs(signal.window_days, 0)
+    if signal.basis is Basis.per_seat:
+        needed += METRICS["seats"].needs(signal.window_days, 0)
+    elif signal.basis is Basis.vs_baseline:
+        needed += metric.needs(signal.effective_baseline_days, signal.window_days)
+    return needed
+
+
+def required_aggregates(scorecard: Scorecard) -> set[Aggregate]:
+    """Everything any segment's variant of the scorecard reads: one batch of queries."""
+    return {
+        aggregate
+        for variant in scorecard.all_variants()
+        for signal in variant.signals
+        for aggregate in signal_aggregates(signal)
+    }
+
+
+def raw_values(signal: Signal, get: Lookup) -> Column:
+    """The signal's measurement before normalisation, per account; ``NaN`` = no data."""
+    metric = METRICS[signal.metric]
+    current = metric.compute(get, signal.window_days, 0)
+    if signal.basis is Basis.absolute:
+        return np.asarray(current, dtype=np.float64)
+    if signal.basis is Basis.per_seat:
+        seats = METRICS["seats"].compute(get, signal.window_days, 0)
+        return np.where(seats > 0, current / np.where(seats > 0, seats, 1.0), np.nan)
+    baseline_days = signal.effective_baseline_days
+    baseline = np.nan_to_num(metric.compute(get, baseline_days, signal.window_days))
+    has_baseline = baseline > 0
+    ratio = (current / signal.window_days) / (np.where(has_baseline, baseline, 1.0) / baseline_days)
+    # No baseline activity: new activity counts as "at baseline", none at all as no data.
+    without_baseline = np.where(current > 0, 1.0, np.nan)
+    return np.where(has_baseline, ratio, without_baseline)
+
+
+def score_batch(
+    scorecard: Scorecard,
+    *,
+    customer_ids: Sequence[str],
+    as_of: datetime,
+    get: Lookup,
+    previous: Sequence[PreviousScore | None],
+) -> ScoredBatch:
+    """Score accounts that share ``scorecard`` (already resolved for their segment)."""
+    n = len(customer_ids)
+    signals = scorecard.signals
+    raw = np.empty((n, len(signals)))
+    values = np.empty((n, len(signals)))
+    total = np.zeros(n)
+    for j, signal in enumerate(signals):
+        raw[:, j] = raw_values(signal, get)
+        normalised = signal.normalise.apply(np.nan_to_num(raw[:, j]))
+        values[:, j] = np.where(np.isnan(raw[:, j]), signal.missing, normalised)
+        # Accumulate signal by signal, in order, as seed 000 does: same float rounding.
+        total += values[:, j] * signal.weight
+    scores = np.clip(np.floor(total * 100 + 0.5), 0, 100).astype(np.int64)
+    previous_scores = [p.score if p else None for p in previous]
+    batch = ScoredBatch(
+        scorecard=scorecard,
+        as_of=as_of,
+        customer_ids=list(customer_ids),
+        raw=raw,
+        values=values,
+        scores=scores,
+        tiers=[scorecard.tiers.classify(s) for s in scores.tolist()],
+        trends=[
+            scorecard.trend.classify(s, p)
+            for s, p in zip(scores.tolist(), previous_scores, strict=True)
+        ],
+        previous_scores=previous_scores,
+        components=_components(scorecard, values),
+        drivers=[],
+    )
+    batch.drivers = _drivers(batch, previous)
+    return batch
+
+
+def _components(scorecard: Scorecard, values: NDArray[np.float64]) -> list[dict[str, float]]:
+    """Per group (engagement, payments, nps, support): weighted mean value, 0-100."""
+    weights = np.array([s.weight for s in scorecard.signals])
+    groups = sorted({s.group.value for s in scorecard.signals})
+    columns = {}
+    for group in groups:
+        mask = np.array([s.group.value == group for s in scorecard.signals])
+        weight = weights[mask].sum()
+        if weight > 0:
+            columns[group] = np.round(values[:, mask] @ weights[mask] / weight * 100, 1)
+    names = list(columns)
+    rows = np.column_stack([columns[g] for g in names]).tolist()
+    return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+def _drivers(batch: ScoredBatch, previous: Sequence[PreviousScore | None]) -> list[list[Driver]]:
+    """The signals whose points moved most since each account's reference score."""
+    names = batch.signal_names
+    now = batch.contributions()
+    before = now.copy()
+    for i, p in enumerate(previous):
+        if p is not None:
+            before[i] = [p.contributions.get(name, 0.0) for name in names]
+    deltas = np.round(now - before, 2)
+    order = np.argsort(-np.abs(deltas), axis=1, kind="stable")[:, :DRIVER_COUNT]
+    result: list[list[Driver]] = []
+    for i, p in enumerate(previous):
+        if p is None:
+            result.append([])
+            continue
+        result.append(
+            [
+                Driver(names[j], float(deltas[i, j]))
+                for j in order[i]
+                if abs(deltas[i, j]) >= DRIVER_MIN_POINTS
+            ]
+        )
+    return result
+
+
+def _scalar_lookup(get: Callable[[Aggregate], float]) -> Lookup:
+    return lambda aggregate: np.array([float(get(aggregate))])
+
+
+def raw_value(signal: Signal, get: Callable[[Aggregate], float]) -> float | None:
+    """``raw_values`` for a single account whose aggregates ``get`` returns as floats."""
+    value = float(raw_values(signal, _scalar_lookup(get))[0])
+    return None if math.isnan(value) else value
+
+
+def score_account(
+    scorecard: Scorecard,
+    *,
+    customer_id: str,
+    as_of: datetime,
+    get: Callable[[Aggregate], float],
+    previous: PreviousScore | None = None,
+) -> HealthScore:
+    """Score one account (a batch of one) with its segment's scorecard variant."""
+    batch = score_batch(
+        scorecard,
+        customer_ids=[customer_id],
+        as_of=as_of,
+        get=_scalar_lookup(get),
+        previous=[previous],
+    )
+    return batch.health_score(0)
+
+
+def round_half_up(x: float) -> int:
+    """JavaScript's ``Math.round``, as seed 000 rounds scores (Python rounds half to even)."""
+    return math.floor(x + 0.5)

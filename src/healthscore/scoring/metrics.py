@@ -1,0 +1,207 @@
+"""The measurements a scorecard signal can be built from.
+
+A *metric* (``logins``, ``payment_success_rate``…) is a formula over *aggregates*: counts,
+sums and maxima per account over a time window, which the repository computes for every
+account at once. Keeping the formulas here, as pure functions, is what lets the engine be
+tested without a database and lets the backtest replay any moment in time.
+
+Formulas work on numpy arrays (one element per account) so 100,000 accounts are scored in
+one pass; ``NaN`` means "no data" (e.g. a success rate with no payments).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
+
+import numpy as np
+from numpy.typing import NDArray
+
+Column = NDArray[np.float64]
+"""One value per account of the batch being scored."""
+
+Source = Literal["sessions", "feature_usage", "api_usage", "users", "payments", "tickets", "nps"]
+
+
+class Aggregate(NamedTuple):
+    """One per-account number over ``[as_of - offset - window, as_of - offset)``.
+
+    ``window_days=None`` means "everything before ``as_of - offset``".
+    """
+
+    source: Source
+    measure: str
+    window_days: int | None
+    offset_days: int = 0
+
+
+Lookup = Callable[[Aggregate], Column]
+"""Returns an aggregate for every account of the batch (``empty_value`` where no rows)."""
+
+NO_LOGIN = -1.0
+"""``last_age_days`` of an account with no login in the window."""
+
+
+def empty_value(aggregate: Aggregate) -> float:
+    """What an aggregate is for an account without a single matching row."""
+    return NO_LOGIN if aggregate.measure == "last_age_days" else 0.0
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A named formula: which aggregates it needs and how to combine them.
+
+    ``additive`` metrics are counts that can be divided by seats or compared with an
+    earlier window of the same account (per-seat and vs-baseline normalisation).
+    """
+
+    name: str
+    description: str
+    unit: str
+    additive: bool
+    needs: Callable[[int, int], list[Aggregate]]
+    """``needs(window_days, offset_days)``: the aggregates ``compute`` will look up."""
+    compute: Callable[[Lookup, int, int], Column]
+    """``compute(lookup, window_days, offset_days)``; ``NaN`` means "no data"."""
+
+
+def _count(source: Source, measure: str, description: str, unit: str) -> Metric:
+    def needs(window: int, offset: int) -> list[Aggregate]:
+        return [Aggregate(source, measure, window, offset)]
+
+    def compute(get: Lookup, window: int, offset: int) -> Column:
+        return get(Aggregate(source, measure, window, offset))
+
+    return Metric(measure, description, unit, True, needs, compute)
+
+
+def _ratio(
+    name: str,
+    description: str,
+    unit: str,
+    numerator: Callable[[int, int], list[Aggregate]],
+    denominator: Callable[[int, int], Aggregate],
+    formula: Callable[[list[Column], Column], Column],
+) -> Metric:
+    """A metric that is undefined (``NaN``) where its denominator is zero."""
+
+    def compute(get: Lookup, window: int, offset: int) -> Column:
+        total = get(denominator(window, offset))
+        defined = total > 0
+        safe_total = np.where(defined, total, 1.0)
+        value = formula([get(a) for a in numerator(window, offset)], safe_total)
+        return np.where(defined, value, np.nan)
+
+    def needs(window: int, offset: int) -> list[Aggregate]:
+        return [*numerator(window, offset), denominator(window, offset)]
+
+    return Metric(name, description, unit, False, needs, compute)
+
+
+def _days_since_last_login() -> Metric:
+    def compute(get: Lookup, window: int, offset: int) -> Column:
+        # The repository reports the age in days of the newest login inside the window.
+        age = get(Aggregate("sessions", "last_age_days", window, offset))
+        return np.where(age == NO_LOGIN, np.nan, age)
+
+    return Metric(
+        "days_since_last_login",
+        "Days since the most recent login inside the window (no login: no data)",
+        "days",
+        False,
+        lambda w, o: [Aggregate("sessions", "last_age_days", w, o)],
+        compute,
+    )
+
+
+def _agg(source: Source, measure: str) -> Callable[[int, int], Aggregate]:
+    return lambda w, o: Aggregate(source, measure, w, o)
+
+
+def _aggs(source: Source, *measures: str) -> Callable[[int, int], list[Aggregate]]:
+    return lambda w, o: [Aggregate(source, m, w, o) for m in measures]
+
+
+def _point_in_time(source: Source, measure: str, description: str, unit: str) -> Metric:
+    """A count at the moment of scoring, whatever the window (seats, open tickets)."""
+
+    def compute(get: Lookup, window: int, offset: int) -> Column:
+        return get(Aggregate(source, measure, None, offset))
+
+    return Metric(
+        measure,
+        description,
+        unit,
+        False,
+        lambda w, o: [Aggregate(source, measure, None, o)],
+        compute,
+    )
+
+
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in [
+        _count("sessions", "logins", "Logins (sessions started) in the window", "logins"),
+        _count("sessions", "active_users", "Distinct users who logged in", "users"),
+        _days_since_last_login(),
+        _count("feature_usage", "distinct_features", "Distinct features used", "features"),
+        _count("feature_usage", "feature_events", "Feature-use events", "events"),
+        _count("api_usage", "api_calls", "API calls", "calls"),
+        _count("users", "new_users", "Users (seats) added in the window", "users"),
+        _point_in_time("users", "seats", "Seats (users) on the account at the time", "seats"),
+        _count("payments", "payments", "Payment attempts", "payments"),
+        _count("payments", "failed_payments", "Failed payment attempts", "payments"),
+        _ratio(
+            "payment_success_rate",
+            "1 - failed / all payment attempts (no payments: no data)",
+            "ratio",
+            _aggs("payments", "failed_payments"),
+            _agg("payments", "payments"),
+            lambda num, total: 1 - num[0] / total,
+        ),
+        _count("tickets", "tickets_opened", "Support tickets opened", "tickets"),
+        _count(
+            "tickets",
+            "high_severity_tickets",
+            "Tickets opened with severity high or urgent",
+            "tickets",
+        ),
+        _point_in_time(
+            "tickets", "open_tickets", "Tickets still open at the time (any age)", "tickets"
+        ),
+        _ratio(
+            "ticket_resolution_rate",
+            "Share of the window's tickets resolved by the time of scoring",
+            "ratio",
+            _aggs("tickets", "tickets_resolved"),
+            _agg("tickets", "tickets_opened"),
+            lambda num, total: num[0] / total,
+        ),
+        _ratio(
+            "ticket_rating",
+            "Average satisfaction rating (1-5) of the window's rated tickets",
+            "rating",
+            _aggs("tickets", "rating_sum"),
+            _agg("tickets", "rated_tickets"),
+            lambda num, total: num[0] / total,
+        ),
+        _ratio(
+            "nps_average",
+            "Average NPS answer (0-10)",
+            "points",
+            _aggs("nps", "nps_score_sum"),
+            _agg("nps", "nps_responses"),
+            lambda num, total: num[0] / total,
+        ),
+        _ratio(
+            "nps_net",
+            "Net Promoter Score: % promoters (9-10) - % detractors (0-6), -100..100",
+            "nps",
+            _aggs("nps", "nps_promoters", "nps_detractors"),
+            _agg("nps", "nps_responses"),
+            lambda num, total: 100.0 * (num[0] - num[1]) / total,
+        ),
+        _count("nps", "nps_detractors", "NPS detractor answers (0-6)", "answers"),
+    ]
+}

@@ -1,0 +1,152 @@
+"""Read-side views of the latest scores: tier breakdown, riskiest accounts, one account.
+
+The CLI prints these and the HTTP API serves them, so both show the same numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from healthscore.scoring.scorecard import Scorecard, Tier, Trend
+from healthscore.storage import models as m
+
+TIER_ORDER = [Tier.healthy, Tier.monitor, Tier.at_risk, Tier.critical, Tier.churned]
+
+
+@dataclass(frozen=True)
+class ScoreRow:
+    customer_id: str
+    name: str
+    segment: str
+    plan: str
+    mrr: Decimal
+    score: int | None
+    tier: str
+    trend: str
+    previous_score: int | None
+    components: dict[str, float]
+    drivers: dict[str, float]
+    as_of: datetime
+
+
+@dataclass(frozen=True)
+class SignalDetail:
+    """Everything needed to trace one signal's points back to the data and the recipe."""
+
+    name: str
+    group: str
+    metric: str | None
+    description: str
+    window_days: int | None
+    basis: str | None
+    normalisation: str | None
+    raw: float | None
+    value: float
+    weight: float
+    contribution: float
+    missing: bool
+
+
+@dataclass(frozen=True)
+class AccountDetail:
+    score: ScoreRow
+    scorecard: str
+    signals: list[SignalDetail]
+
+
+def _score_rows_query() -> Any:
+    return select(
+        m.HealthScore.customer_id,
+        m.Customer.name,
+        m.Customer.segment,
+        m.Customer.plan,
+        m.Customer.mrr,
+        m.HealthScore.score,
+        m.HealthScore.tier,
+        m.HealthScore.trend,
+        m.HealthScore.previous_score,
+        m.HealthScore.components,
+        m.HealthScore.drivers,
+        m.HealthScore.as_of,
+    ).join(m.Customer, m.Customer.id == m.HealthScore.customer_id)
+
+
+def tier_distribution(session: Session) -> dict[str, int]:
+    """Accounts per tier, every tier present (zero when empty), in severity order."""
+    counts = dict(
+        session.execute(select(m.HealthScore.tier, func.count()).group_by(m.HealthScore.tier)).all()
+    )
+    return {tier.value: int(counts.get(tier.value, 0)) for tier in TIER_ORDER}
+
+
+def riskiest(session: Session, *, limit: int = 10) -> list[ScoreRow]:
+    """Critical first, then at-risk and declining, lowest scores first (seed 000's list)."""
+    urgency = case(
+        (m.HealthScore.tier == Tier.critical.value, 0),
+        (m.HealthScore.trend == Trend.declining.value, 1),
+        else_=2,
+    )
+    query = (
+        _score_rows_query()
+        .where(m.HealthScore.tier.in_([Tier.critical.value, Tier.at_risk.value]))
+        .order_by(urgency, m.HealthScore.score, m.HealthScore.customer_id)
+        .limit(limit)
+    )
+    return [ScoreRow(*row) for row in session.execute(query)]
+
+
+def score_row(session: Session, customer_id: str) -> ScoreRow | None:
+    row = session.execute(
+        _score_rows_query().where(m.HealthScore.customer_id == customer_id)
+    ).first()
+    return ScoreRow(*row) if row else None
+
+
+def all_score_rows(session: Session) -> list[ScoreRow]:
+    query = _score_rows_query().order_by(m.HealthScore.customer_id)
+    return [ScoreRow(*row) for row in session.execute(query)]
+
+
+def account_detail(
+    session: Session, customer_id: str, scorecard: Scorecard
+) -> AccountDetail | None:
+    """The latest score with each signal explained.
+
+    Raw value, normalised value and weight come from the stored row; the recipe (metric,
+    window, normalisation) from the scorecard when it is the one that produced the row.
+    """
+    row = score_row(session, customer_id)
+    if row is None:
+        return None
+    stored = session.get(m.HealthScore, customer_id)
+    assert stored is not None
+    card = scorecard.for_segment(row.segment) if stored.scorecard == scorecard.identity else None
+    definitions = {s.name: s for s in card.signals} if card else {}
+    signals = []
+    for name, weight in stored.signals.get("weight", {}).items():
+        raw = stored.signals["raw"][name]
+        value = stored.signals["value"][name]
+        definition = definitions.get(name)
+        signals.append(
+            SignalDetail(
+                name=name,
+                group=definition.group.value if definition else "",
+                metric=definition.metric if definition else None,
+                description=definition.description if definition else "",
+                window_days=definition.window_days if definition else None,
+                basis=definition.basis.value if definition else None,
+                normalisation=definition.normalise.describe() if definition else None,
+                raw=raw,
+                value=value,
+                weight=weight,
+                contribution=round(value * weight * 100, 2),
+                missing=raw is None,
+            )
+        )
+    return AccountDetail(score=row, scorecard=stored.scorecard, signals=signals)

@@ -1,0 +1,309 @@
+"""The scorecard: which signals make a health score, and how. Configuration as data.
+
+A scorecard is a versioned YAML file validated by the models below. Every error names
+the field at fault (``signals.2.weight``), so a CS ops person can fix a typo alone.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from healthscore.scoring.metrics import METRICS, Column
+
+WEIGHT_TOLERANCE = 1e-6
+BUNDLED = ("default", "seed000")
+
+
+class Group(StrEnum):
+    """Seed 001's four signal categories; each gets a component score."""
+
+    engagement = "engagement"
+    payments = "payments"
+    nps = "nps"
+    support = "support"
+
+
+class Tier(StrEnum):
+    healthy = "healthy"
+    monitor = "monitor"
+    at_risk = "at_risk"
+    critical = "critical"
+    churned = "churned"
+
+
+class Trend(StrEnum):
+    improving = "improving"
+    stable = "stable"
+    declining = "declining"
+
+
+class Basis(StrEnum):
+    """How a raw count is made comparable across accounts of very different sizes."""
+
+    absolute = "absolute"  # the count itself (seed 000)
+    per_seat = "per_seat"  # count / seats on the account
+    vs_baseline = "vs_baseline"  # daily rate now / daily rate in the account's own baseline
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TargetNormalisation(_Strict):
+    """``min(1, raw / target)``: reaching the target earns full marks (seed 000's caps)."""
+
+    kind: Literal["target"]
+    target: float = Field(gt=0)
+
+    def apply(self, raw: Column) -> Column:
+        return np.clip(raw / self.target, 0.0, 1.0)
+
+    def describe(self) -> str:
+        return f"min(1, raw / {self.target:g})"
+
+
+class RampNormalisation(_Strict):
+    """Linear from ``low`` (0) to ``high`` (1); ``low > high`` makes a falling ramp."""
+
+    kind: Literal["ramp"]
+    low: float
+    high: float
+
+    @model_validator(mode="after")
+    def _distinct_bounds(self) -> RampNormalisation:
+        if self.low == self.high:
+            raise ValueError("low and high must differ")
+        return self
+
+    def apply(self, raw: Column) -> Column:
+        return np.clip((raw - self.low) / (self.high - self.low), 0.0, 1.0)
+
+    def describe(self) -> str:
+        return f"0 at {self.low:g} → 1 at {self.high:g}"
+
+
+class InverseNormalisation(_Strict):
+    """``1 - min(1, raw / cap)``: zero is best, ``cap`` or more is worst (tickets, failures)."""
+
+    kind: Literal["inverse"]
+    cap: float = Field(gt=0)
+
+    def apply(self, raw: Column) -> Column:
+        return 1.0 - np.clip(raw / self.cap, 0.0, 1.0)
+
+    def describe(self) -> str:
+        return f"1 - min(1, raw / {self.cap:g})"
+
+
+Normalisation = Annotated[
+    TargetNormalisation | RampNormalisation | InverseNormalisation,
+    Field(discriminator="kind"),
+]
+
+
+class Signal(_Strict):
+    """One weighted input to the score."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)
+    group: Group
+    metric: str
+    description: str = ""
+    window_days: int = Field(default=30, ge=1, le=730)
+    basis: Basis = Basis.absolute
+    baseline_days: int | None = Field(default=None, ge=1, le=730)
+    normalise: Normalisation
+    weight: float = Field(ge=0, le=1)
+    missing: float = Field(default=0.5, ge=0, le=1, description="value when there is no data")
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, value: str) -> str:
+        if value not in METRICS:
+            raise ValueError(f"unknown metric {value!r}; known: {', '.join(sorted(METRICS))}")
+        return value
+
+    @model_validator(mode="after")
+    def _basis_fits_metric(self) -> Signal:
+        if self.basis is not Basis.absolute and not METRICS[self.metric].additive:
+            raise ValueError(f"basis {self.basis.value} needs a count metric, not {self.metric}")
+        if self.baseline_days is not None and self.basis is not Basis.vs_baseline:
+            raise ValueError("baseline_days only applies to basis vs_baseline")
+        return self
+
+    @property
+    def effective_baseline_days(self) -> int:
+        return self.baseline_days or self.window_days
+
+
+class Tiers(_Strict):
+    """Lower bounds (inclusive) of each tier; below ``at_risk`` is ``critical``."""
+
+    healthy: float = Field(default=70, ge=0, le=100)
+    monitor: float = Field(default=50, ge=0, le=100)
+    at_risk: float = Field(default=30, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _descending(self) -> Tiers:
+        if not self.healthy > self.monitor > self.at_risk:
+            raise ValueError("tier bounds must satisfy healthy > monitor > at_risk")
+        return self
+
+    def classify(self, score: float) -> Tier:
+        if score >= self.healthy:
+            return Tier.healthy
+        if score >= self.monitor:
+            return Tier.monitor
+        if score >= self.at_risk:
+            return Tier.at_risk
+        return Tier.critical
+
+
+class TrendRule(_Strict):
+    """Compare with the score ``window_days`` earlier; a move beyond ``threshold`` counts."""
+
+    window_days: int = Field(default=7, ge=1, le=365)
+    threshold: float = Field(default=5, ge=0, le=100)
+
+    def classify(self, score: float, previous: float | None) -> Trend:
+        if previous is None:
+            return Trend.stable
+        if score > previous + self.threshold:
+            return Trend.improving
+        if score < previous - self.threshold:
+            return Trend.declining
+        return Trend.stable
+
+
+class SignalOverride(_Strict):
+    """Per-segment changes to one signal; unset fields keep the base value."""
+
+    window_days: int | None = None
+    basis: Basis | None = None
+    baseline_days: int | None = None
+    normalise: Normalisation | None = None
+    weight: float | None = None
+    missing: float | None = None
+
+
+class SegmentOverride(_Strict):
+    signals: dict[str, SignalOverride] = Field(default_factory=dict)
+    tiers: Tiers | None = None
+
+
+class Scorecard(_Strict):
+    """A complete, validated scoring recipe."""
+
+    version: int = Field(ge=1)
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    signals: list[Signal] = Field(min_length=1)
+    tiers: Tiers = Tiers()
+    trend: TrendRule = TrendRule()
+    segments: dict[str, SegmentOverride] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Scorecard:
+        names = [s.name for s in self.signals]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate signal names: {', '.join(duplicates)}")
+        _check_weights(self.signals, where="signals")
+        for segment, override in self.segments.items():
+            unknown = sorted(set(override.signals) - set(names))
+            if unknown:
+                raise ValueError(f"segments.{segment}.signals: unknown signal(s) {unknown}")
+            try:
+                self._apply(override)
+            except ValueError as error:  # includes pydantic's ValidationError
+                raise ValueError(f"segments.{segment}: {error}") from error
+        return self
+
+    @property
+    def identity(self) -> str:
+        """What score rows record, so every number traces back to its recipe."""
+        return f"{self.name}@v{self.version}"
+
+    @cached_property
+    def _resolved(self) -> dict[str, Scorecard]:
+        return {segment: self._apply(o) for segment, o in self.segments.items()}
+
+    def for_segment(self, segment: str | None) -> Scorecard:
+        """The scorecard that applies to an account of ``segment`` (overrides merged)."""
+        return self._resolved.get(segment or "", self)
+
+    def all_variants(self) -> list[Scorecard]:
+        return [self, *self._resolved.values()]
+
+    def _apply(self, override: SegmentOverride) -> Scorecard:
+        signals = []
+        for signal in self.signals:
+            changes = override.signals.get(signal.name)
+            if changes is None:
+                signals.append(signal)
+                continue
+            merged = signal.model_dump() | changes.model_dump(exclude_none=True)
+            signals.append(Signal.model_validate(merged))
+        _check_weights(signals, where="signals (after segment override)")
+        return self.model_copy(
+            update={"signals": signals, "tiers": override.tiers or self.tiers, "segments": {}}
+        )
+
+
+def _check_weights(signals: list[Signal], *, where: str) -> None:
+    total = sum(s.weight for s in signals)
+    if abs(total - 1.0) > WEIGHT_TOLERANCE:
+        raise ValueError(f"{where}: weights must sum to 1, got {total:.6g}")
+
+
+class ScorecardError(ValueError):
+    """A scorecard file that cannot be used; the message names the file and field."""
+
+
+def load_scorecard(location: str | Path) -> Scorecard:
+    """Load a bundled scorecard by name (``default``, ``seed000``) or a YAML file by path."""
+    if isinstance(location, str) and location in BUNDLED:
+        text = (
+            resources.files("healthscore.scoring.scorecards")
+            .joinpath(f"{location}.yaml")
+            .read_text(encoding="utf-8")
+        )
+        origin = f"bundled scorecard {location!r}"
+    else:
+        path = Path(location)
+        if not path.is_file():
+            raise ScorecardError(
+                f"scorecard {str(location)!r} is neither a file nor one of {', '.join(BUNDLED)}"
+            )
+        text = path.read_text(encoding="utf-8")
+        origin = str(path)
+    return parse_scorecard(text, origin=origin)
+
+
+def parse_scorecard(text: str, *, origin: str = "<text>") -> Scorecard:
+    try:
+        data: Any = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ScorecardError(f"{origin}: not valid YAML: {error}") from error
+    if not isinstance(data, dict):
+        raise ScorecardError(f"{origin}: expected a mapping at the top level")
+    try:
+        return Scorecard.model_validate(data)
+    except ValidationError as error:
+        raise ScorecardError(f"{origin}: {format_validation_error(error)}") from error
+
+
+def format_validation_error(error: ValidationError) -> str:
+    """``signals.2.weight: Input should be less than or equal to 1`` — one line per problem."""
+    lines = []
+    for problem in error.errors():
+        where = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+        lines.append(f"{where}: {problem['msg']}")
+    return "; ".join(lines)

@@ -1,0 +1,39 @@
+"""Process settings, read once from ``HEALTHSCORE_*`` environment variables.
+
+Everything that differs between a laptop and production lives here; everything that
+describes *how accounts are scored* lives in the scorecard YAML instead.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HEALTHSCORE_", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///./healthscore.db",
+        description="SQLAlchemy URL; sqlite:///path (embedded default) or postgresql+psycopg://…",
+    )
+    scorecard: str = Field(
+        default="default",
+        description="Name of a bundled scorecard (default, seed000) or a path to a YAML file.",
+    )
+    redis_url: str | None = Field(default=None, description="redis://… for cache/queue.")
+    log_level: str = Field(default="INFO")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def scorecard_location(value: str) -> Path | str:
+    """A scorecard setting is either a bundled name or a file path."""
+    path = Path(value)
+    return path if path.suffix in {".yaml", ".yml"} or path.exists() else value

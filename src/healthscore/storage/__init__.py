@@ -1,0 +1,1 @@
+"""Persistence: the schema, database engines and migrations."""

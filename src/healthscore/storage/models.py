@@ -1,0 +1,261 @@
+"""The database schema: one typed table per thing a SaaS business knows about an account.
+
+Raw facts (sessions, feature usage, API usage, payments, tickets, NPS, engagement events)
+are append-only and time-stamped, so any score can be recomputed *as of* a past moment.
+Scores are derived data: ``health_score_history`` keeps one row per account per day and
+``health_scores`` the latest one.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from healthscore.storage.types import UTCDateTime
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# BIGINT on PostgreSQL, but INTEGER on SQLite so the rowid alias still auto-increments.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def customer_fk() -> ForeignKey:
+    """Every fact belongs to an account and goes when the account is erased."""
+    return ForeignKey("customers.id", ondelete="CASCADE")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON(),
+    }
+
+
+class Customer(Base):
+    """An account: the unit that is scored, renews and churns."""
+
+    __tablename__ = "customers"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    plan: Mapped[str] = mapped_column(String(64), default="")
+    segment: Mapped[str] = mapped_column(String(64), default="", index=True)
+    mrr: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal(0))
+    created_at: Mapped[datetime]
+    churned_at: Mapped[datetime | None]
+    stripe_customer_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    traits: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class User(Base):
+    """A seat on an account."""
+
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("customer_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    customer_id: Mapped[str] = mapped_column(customer_fk())
+    user_id: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    removed_at: Mapped[datetime | None]
+
+
+class Session(Base):
+    """One login / session start (seed 000's ``sessions``)."""
+
+    __tablename__ = "sessions"
+    __table_args__ = (
+        # Covering, customer-first: scoring's GROUP BY customer_id streams it in order.
+        Index("ix_sessions_customer_ts", "customer_id", "ts", "user_id"),
+        Index("ix_sessions_ts", "ts"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    customer_id: Mapped[str] = mapped_column(customer_fk())
+    user_id: Mapped[str | None] = mapped_column(String(255))
+    ts: Mapped[datetime]
+
+
+class FeatureUsage(Base):
+    """One use of a named product feature."""
+
+    __tablename__ = "feature_usage"
+    __table_args__ = (
+        Index("ix_feature_usage_customer_ts", "customer_id", "ts", "feature"),
+        Index("ix_feature_usage_ts", "ts"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    customer_id: Mapped[str] = mapped_column(customer_fk())
+    user_id: Mapped[str | None] = mapped_column(String(255))
+    feature: Mapped[str] = mapped_column(String(255))
+    ts: Mapped[datetime]
+
+
+class ApiUsage(Base):
+    """API calls made by an account; ``calls`` lets clients report counts in bulk."""
+
+    __tablename__ = "api_usage"
+    __table_args__ = (
+        Index("ix_api_usage_customer_ts", "customer_id", "ts", "calls"),
+        Index("ix_api_usage_ts", "ts"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    customer_id: Mapped[str] = mapped_column(customer_fk())
+    ts: Mapped[datetime]
+    calls: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class EngagementEvent(Base):
+    """Any other product event (seed 001's ``customerEngagementEvents``)."""
+
+    __tablename__ = "engagement_events"
+    __table_args__ = (Index("ix_engagement_events_customer_ts", "customer_id", "ts"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    customer_id: Mapped[str] = mapped_column(customer_fk())
+    user_id: Mapped[str | None] = mapped_column(String(255))
+    event_type: Mapped[str] = mapped_column(String(128))
+    ts: Mapped[datetime] = mapped_column(index=True)
+    properties: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Payment(Base):
+    """A charge attempt: ``succeeded``, ``failed`` or ``refunded``."""
+
+    __tablename__ = "payments"
+    __table_args__ = (
+        Index("ix_payments_customer_ts", "customer_id", "ts", "status"),
+        Index("ix_payments_ts", "ts"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    customer_id: Mapped[str] = mapped_column(customer_fk())
+    ts: Mapped[datetime]
+    amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    currency: Mapped[str] = mapped_column(String(3), default="usd")
+    status: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+
+
+class SupportTicket(Base):
+    """A support ticket; the satisfaction ``rating`` (1-5) is known once it is resolved."""
+
+    __tablename__ = "support_tickets"
+    __table_args__ = (
+        UniqueConstraint("customer_id", "ticket_id"),
+        Index("ix_support_tickets_opened", "opened_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    customer_id: Mapped[str] = mapped_column(customer_fk())
+    ticket_id: Mapped[str] = mapped_column(String(255))
+    opened_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+    severity: Mapped[str] = mapped_column(String(16), default="normal")
+    rating: Mapped[int | None] = mapped_column(SmallInteger)
+    subject: Mapped[str] = mapped_column(Text, default="")
+
+
+class NpsResponse(Base):
+    """A Net Promoter Score answer (seed 001's ``customerNpsResponses``)."""
+
+    __tablename__ = "nps_responses"
+    __table_args__ = (
+        Index("ix_nps_responses_customer_ts", "customer_id", "ts", "score"),
+        Index("ix_nps_responses_ts", "ts"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    customer_id: Mapped[str] = mapped_column(customer_fk())
+    user_id: Mapped[str | None] = mapped_column(String(255))
+    ts: Mapped[datetime]
+    score: Mapped[int] = mapped_column(SmallInteger)
+    comment: Mapped[str] = mapped_column(Text, default="")
+
+
+class HealthScoreHistory(Base):
+    """One score per account per day: trends, drivers of change and backtests read it.
+
+    Kept compact (group components and per-signal contributions in points) because it
+    grows by one row per account per day.
+    """
+
+    __tablename__ = "health_score_history"
+
+    customer_id: Mapped[str] = mapped_column(customer_fk(), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True, index=True)
+    as_of: Mapped[datetime]
+    score: Mapped[int] = mapped_column(SmallInteger)
+    tier: Mapped[str] = mapped_column(String(16))
+    trend: Mapped[str] = mapped_column(String(16))
+    components: Mapped[dict[str, Any]]
+    contributions: Mapped[dict[str, Any]]
+    scorecard: Mapped[str] = mapped_column(String(128))
+
+
+class HealthScore(Base):
+    """The latest score per account (seed 001's ``customerHealthScores``).
+
+    ``signals`` holds ``{"raw": {signal: value}, "value": {…}, "weight": {…}}``: the raw
+    measurement, normalised value and weight that produced the score, so the explanation
+    never depends on a scorecard that may since have changed.
+    """
+
+    __tablename__ = "health_scores"
+
+    customer_id: Mapped[str] = mapped_column(customer_fk(), primary_key=True)
+    as_of: Mapped[datetime]
+    score: Mapped[int | None] = mapped_column(SmallInteger, index=True)
+    tier: Mapped[str] = mapped_column(String(16), index=True)
+    trend: Mapped[str] = mapped_column(String(16))
+    previous_score: Mapped[int | None] = mapped_column(SmallInteger)
+    components: Mapped[dict[str, Any]]
+    signals: Mapped[dict[str, Any]]
+    drivers: Mapped[dict[str, Any]]
+    scorecard: Mapped[str] = mapped_column(String(128))
+    calculated_at: Mapped[datetime]
+
+
+class OutreachEntry(Base):
+    """A proactive outreach action (seed 001's ``proactiveOutreachLog``)."""
+
+    __tablename__ = "outreach_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    customer_id: Mapped[str] = mapped_column(customer_fk(), index=True)
+    playbook: Mapped[str] = mapped_column(String(128))
+    reason: Mapped[str] = mapped_column(Text)
+    snapshot: Mapped[dict[str, Any]]
+    owner: Mapped[str | None] = mapped_column(String(255))
+    next_step: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    updated_at: Mapped[datetime]

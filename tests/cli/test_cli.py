@@ -1,0 +1,131 @@
+"""The command line, run in-process against real databases."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from typer.testing import CliRunner
+
+from healthscore.cli.main import app
+from healthscore.ingest.bulk import insert_rows
+from healthscore.storage import models as m
+from healthscore.storage.database import make_engine, make_sessionmaker
+
+NOW = datetime.now(UTC)
+
+
+@pytest.fixture
+def cli(db_url, monkeypatch):
+    """Invoke ``healthscore …`` with HEALTHSCORE_DATABASE_URL pointing at the test DB."""
+    monkeypatch.setenv("HEALTHSCORE_DATABASE_URL", db_url)
+    monkeypatch.delenv("HEALTHSCORE_SCORECARD", raising=False)
+    monkeypatch.setenv("COLUMNS", "200")  # Rich tables: no wrapping inside cells
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(app, list(args), catch_exceptions=False)
+
+    return invoke
+
+
+@pytest.fixture
+def two_accounts(db_url):
+    engine = make_engine(db_url)
+    with make_sessionmaker(engine)() as session, session.begin():
+        insert_rows(
+            session,
+            m.Customer,
+            [
+                {
+                    "id": cid,
+                    "name": name,
+                    "plan": "pro",
+                    "segment": "smb",
+                    "mrr": 99,
+                    "created_at": NOW - timedelta(days=200),
+                    "churned_at": None,
+                    "traits": {},
+                }
+                for cid, name in [("busy", "Busy Co"), ("quiet", "Quiet Co")]
+            ],
+        )
+        insert_rows(
+            session,
+            m.Session,
+            [
+                {"customer_id": "busy", "user_id": "u1", "ts": NOW - timedelta(hours=h)}
+                for h in range(1, 40)
+            ],
+        )
+    engine.dispose()
+
+
+def test_score_prints_the_tier_breakdown_and_riskiest_accounts(cli, two_accounts):
+    result = cli("score", "--scorecard", "seed000")
+    assert result.exit_code == 0, result.output
+    assert "scored 2 accounts" in result.output
+    assert "Tier breakdown" in result.output and "10 riskiest accounts" in result.output
+
+
+def test_show_explains_every_signal_of_an_account(cli, two_accounts):
+    cli("score", "--scorecard", "seed000")
+    result = cli("show", "busy", "--scorecard", "seed000")
+    assert result.exit_code == 0, result.output
+    for signal in (
+        "login_frequency",
+        "feature_adoption",
+        "support_sentiment",
+        "api_usage_trend",
+        "payment_health",
+        "team_growth",
+    ):
+        assert signal in result.output
+    assert "min(1, raw / 20)" in result.output
+
+
+def test_score_for_an_unknown_customer_fails_and_writes_nothing(cli, two_accounts, db_url):
+    result = cli("score", "--customer", "nobody")
+    assert result.exit_code == 1
+    assert "unknown customer id(s): nobody" in result.output
+    engine = make_engine(db_url)
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT COUNT(*) FROM health_scores").scalar() == 0
+    engine.dispose()
+
+
+def test_a_bad_scorecard_is_refused_with_the_field_named(cli, two_accounts, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "version: 1\nname: bad\nsignals:\n"
+        "  - {name: logins, group: engagement, metric: logins, weight: 1.5,\n"
+        "     normalise: {kind: target, target: 10}}\n"
+    )
+    result = cli("score", "--scorecard", str(bad))
+    assert result.exit_code == 2
+    assert "signals.0.weight" in result.output
+
+
+def test_export_scores_as_csv_and_json(cli, two_accounts):
+    cli("score")
+    as_csv = cli("export", "scores", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(as_csv.output)))
+    assert {r["customer_id"] for r in rows} == {"busy", "quiet"}
+    assert {"score", "tier", "trend", "component_engagement"} <= set(rows[0])
+    as_json = json.loads(cli("export", "scores", "--format", "json").output)
+    by_id = {r["customer_id"]: r for r in as_json}
+    assert by_id["busy"]["score"] > by_id["quiet"]["score"]
+    assert cli("export", "scores", "--format", "xml").exit_code == 2
+
+
+def test_backfill_builds_one_history_row_per_account_per_day(cli, two_accounts, db_url):
+    result = cli("backfill", "--days", "5")
+    assert result.exit_code == 0, result.output
+    engine = make_engine(db_url)
+    with engine.connect() as connection:
+        count = connection.exec_driver_sql("SELECT COUNT(*) FROM health_score_history").scalar()
+    engine.dispose()
+    assert count == 2 * 5

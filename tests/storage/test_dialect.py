@@ -1,0 +1,71 @@
+"""The dialect adapter: upserts behave the same on SQLite and PostgreSQL, small or bulk."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Table, func, select
+
+from healthscore.ingest.bulk import insert_rows
+from healthscore.storage import models as m
+from healthscore.storage.dialect import COPY_THRESHOLD, upsert
+
+LATEST: Table = m.HealthScore.__table__  # type: ignore[assignment]
+T0 = datetime(2026, 5, 1, tzinfo=UTC)
+
+
+def _customers(session, n: int) -> list[str]:
+    ids = [f"c{i:05d}" for i in range(n)]
+    insert_rows(
+        session,
+        m.Customer,
+        [
+            {"id": cid, "name": cid, "created_at": T0, "churned_at": None, "traits": {}}
+            for cid in ids
+        ],
+    )
+    return ids
+
+
+def _latest(cid: str, as_of: datetime, score: int) -> dict:
+    return {
+        "customer_id": cid,
+        "as_of": as_of,
+        "score": score,
+        "tier": "healthy",
+        "trend": "stable",
+        "previous_score": None,
+        "components": {"engagement": 50.5},
+        "signals": {"raw": {"x": None}, "value": {"x": 0.5}, "weight": {"x": 1.0}},
+        "drivers": {},
+        "scorecard": "t@v1",
+        "calculated_at": as_of,
+    }
+
+
+@pytest.mark.parametrize("n", [3, COPY_THRESHOLD + 5], ids=["statement", "bulk"])
+def test_upsert_inserts_then_overwrites_but_never_with_an_older_row(session, n):
+    ids = _customers(session, n)
+    upsert(
+        session,
+        LATEST,
+        [_latest(c, T0, 10) for c in ids],
+        key=["customer_id"],
+        unless_newer="as_of",
+    )
+    # Newer rows win for even ids; an older row for odd ids must not replace anything.
+    upsert(
+        session,
+        LATEST,
+        [_latest(c, T0 + timedelta(days=1 if i % 2 == 0 else -1), 20) for i, c in enumerate(ids)],
+        key=["customer_id"],
+        unless_newer="as_of",
+    )
+    session.commit()
+    rows = {r.customer_id: r for r in session.scalars(select(m.HealthScore))}
+    assert session.scalar(select(func.count()).select_from(m.HealthScore)) == n
+    assert rows[ids[0]].score == 20 and rows[ids[0]].as_of == T0 + timedelta(days=1)
+    assert rows[ids[1]].score == 10 and rows[ids[1]].as_of == T0
+    assert rows[ids[0]].components == {"engagement": 50.5}
+    assert rows[ids[1]].signals["raw"] == {"x": None}
