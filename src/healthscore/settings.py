@@ -26,6 +26,15 @@ class Settings(BaseSettings):
     )
     redis_url: str | None = Field(default=None, description="redis://… for cache/queue.")
     log_level: str = Field(default="INFO")
+    stripe_webhook_secret: str | None = Field(
+        default=None, description="Stripe endpoint secret (whsec_…) for /webhooks/stripe."
+    )
+    max_request_bytes: int = Field(
+        default=1_048_576, ge=1024, description="Largest request body accepted (413 above)."
+    )
+    migrate_on_start: bool = Field(
+        default=True, description="Run migrations when `serve` starts (off: run `init`)."
+    )
 
 
 @lru_cache(maxsize=1)

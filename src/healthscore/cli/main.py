@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from healthscore.auth.keys import Scope, UnknownKeyError, create_key, list_keys, revoke_key
 from healthscore.cli import render
 from healthscore.scoring import reports
 from healthscore.scoring.scorecard import Scorecard, ScorecardError, load_scorecard
@@ -36,6 +38,8 @@ app = typer.Typer(
 )
 export_app = typer.Typer(help="Export data.", no_args_is_help=True)
 app.add_typer(export_app, name="export")
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 console = Console()
 errors = Console(stderr=True)
 
@@ -344,10 +348,56 @@ def demo(
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="Processes (stateless; share the database).")
+    ] = 1,
 ) -> None:
     """Run the HTTP API and dashboard (uvicorn)."""
     import uvicorn
 
-    open_database()  # migrate before accepting requests
+    open_database()  # migrate once, before any worker accepts requests
     console.print(f"serving on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
-    uvicorn.run("healthscore.api.app:create_app", factory=True, host=host, port=port)
+    os.environ["HEALTHSCORE_MIGRATE_ON_START"] = "false"
+    uvicorn.run(
+        "healthscore.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+    )
+
+
+@keys_app.command("create")
+def keys_create(
+    scope: Annotated[
+        Scope, typer.Option(help="read: GET routes; ingest: tracking and data; admin: all.")
+    ],
+    name: Annotated[str, typer.Option(help="What the key is for.", max=255)] = "",
+) -> None:
+    """Create an API key and print it once (only its hash is stored)."""
+    _, sessions = open_database()
+    with transaction(sessions) as session:
+        issued = create_key(session, scope=scope, name=name)
+    errors.print(f"created {scope.value} key #{issued.id} {name!r}; it is shown only once:")
+    console.print(issued.secret, soft_wrap=True)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List keys (prefix, scope, name, state); secrets are never shown again."""
+    _, sessions = open_database()
+    with sessions() as session:
+        console.print(render.keys_table(list_keys(session)))
+
+
+@keys_app.command("revoke")
+def keys_revoke(key: Annotated[str, typer.Argument(help="Key id or prefix.")]) -> None:
+    """Revoke a key; requests with it get 401 from then on."""
+    _, sessions = open_database()
+    try:
+        with transaction(sessions) as session:
+            info = revoke_key(session, key)
+    except UnknownKeyError as error:
+        raise fail(str(error)) from error
+    console.print(f"revoked key #{info.id} ({info.prefix})")

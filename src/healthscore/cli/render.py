@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.table import Table
 
+from healthscore.auth.keys import KeyInfo
 from healthscore.scoring.reports import AccountDetail, ScoreRow
 
 TIER_STYLE = {
@@ -93,3 +94,20 @@ def print_account(console: Console, detail: AccountDetail) -> None:
             f"{s.contribution:.1f}",
         )
     console.print(table)
+
+
+def keys_table(keys: list[KeyInfo]) -> Table:
+    table = Table(title="API keys")
+    for column in ("id", "prefix", "scope", "name", "created", "last used", "state"):
+        table.add_column(column)
+    for k in keys:
+        table.add_row(
+            str(k.id),
+            k.prefix,
+            k.scope.value,
+            k.name,
+            f"{k.created_at:%Y-%m-%d %H:%M}",
+            f"{k.last_used_at:%Y-%m-%d %H:%M}" if k.last_used_at else "-",
+            "[red]revoked[/]" if k.revoked_at else "[green]active[/]",
+        )
+    return table

@@ -6,7 +6,7 @@ The CLI prints these and the HTTP API serves them, so both show the same numbers
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -150,3 +150,133 @@ def account_detail(
             )
         )
     return AccountDetail(score=row, scorecard=stored.scorecard, signals=signals)
+
+
+@dataclass(frozen=True)
+class ScoreFilter:
+    """What the accounts list can be narrowed to; ``None`` means no restriction."""
+
+    tiers: list[str] | None = None
+    trends: list[str] | None = None
+    segments: list[str] | None = None
+    min_score: int | None = None
+    max_score: int | None = None
+    search: str | None = None
+
+
+SORTS = {
+    "score": m.HealthScore.score,
+    "name": m.Customer.name,
+    "mrr": m.Customer.mrr,
+    "change": m.HealthScore.score - m.HealthScore.previous_score,
+    "customer_id": m.HealthScore.customer_id,
+    "tier": case(*((m.HealthScore.tier == t.value, i) for i, t in enumerate(TIER_ORDER))),
+}
+
+
+def _filtered(query: Any, f: ScoreFilter) -> Any:
+    h = m.HealthScore
+    if f.tiers:
+        query = query.where(h.tier.in_(f.tiers))
+    if f.trends:
+        query = query.where(h.trend.in_(f.trends))
+    if f.segments:
+        query = query.where(m.Customer.segment.in_(f.segments))
+    if f.min_score is not None:
+        query = query.where(h.score >= f.min_score)
+    if f.max_score is not None:
+        query = query.where(h.score <= f.max_score)
+    if f.search:
+        escaped = f.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped.lower()}%"
+        query = query.where(
+            func.lower(m.Customer.name).like(pattern, escape="\\")
+            | func.lower(m.Customer.id).like(pattern, escape="\\")
+        )
+    return query
+
+
+def list_scores(
+    session: Session,
+    f: ScoreFilter,
+    *,
+    sort: str = "score",
+    descending: bool = False,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[ScoreRow], int]:
+    """One page of latest scores and the total matching; ties broken by customer id."""
+    key = SORTS[sort]
+    order = key.desc() if descending else key.asc()
+    # Unscored (churned) rows sort last whichever the direction.
+    query = (
+        _filtered(_score_rows_query(), f)
+        .order_by(key.is_(None), order, m.HealthScore.customer_id)
+        .offset(offset)
+        .limit(limit)
+    )
+    total_query = _filtered(
+        select(func.count())
+        .select_from(m.HealthScore)
+        .join(m.Customer, m.Customer.id == m.HealthScore.customer_id),
+        f,
+    )
+    rows = [ScoreRow(*row) for row in session.execute(query)]
+    return rows, int(session.scalar(total_query) or 0)
+
+
+@dataclass(frozen=True)
+class Summary:
+    accounts: int
+    scored: int
+    average_score: float | None
+    tiers: dict[str, int]
+    average_components: dict[str, float]
+    trends: dict[str, int]
+    as_of: datetime | None
+
+
+def health_summary(session: Session, f: ScoreFilter | None = None) -> Summary:
+    """Tier distribution, averages and trend counts over the latest scores."""
+    f = f or ScoreFilter()
+    h = m.HealthScore
+    base = select(h).join(m.Customer, m.Customer.id == h.customer_id)
+    sub = _filtered(base, f).subquery()
+    tiers: dict[str, int] = dict(
+        session.execute(select(sub.c.tier, func.count()).group_by(sub.c.tier)).all()
+    )
+    trends: dict[str, int] = dict(
+        session.execute(
+            select(sub.c.trend, func.count()).where(sub.c.score.is_not(None)).group_by(sub.c.trend)
+        ).all()
+    )
+    scored, average, as_of = session.execute(
+        select(func.count(sub.c.score), func.avg(sub.c.score), func.max(sub.c.as_of))
+    ).one()
+    totals: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    for (components,) in session.execute(select(sub.c.components).where(sub.c.score.is_not(None))):
+        for group, value in (components or {}).items():
+            totals[group] = totals.get(group, 0.0) + float(value)
+            counts[group] = counts.get(group, 0) + 1
+    return Summary(
+        accounts=int(sum(tiers.values())),
+        scored=int(scored or 0),
+        average_score=round(float(average), 1) if average is not None else None,
+        tiers={tier.value: int(tiers.get(tier.value, 0)) for tier in TIER_ORDER},
+        average_components={g: round(totals[g] / counts[g], 1) for g in sorted(totals)},
+        trends={t.value: int(trends.get(t.value, 0)) for t in Trend},
+        as_of=as_of,
+    )
+
+
+def score_history(
+    session: Session, customer_id: str, *, since: date | None = None, until: date | None = None
+) -> list[m.HealthScoreHistory]:
+    h = m.HealthScoreHistory
+    query = select(h).where(h.customer_id == customer_id)
+    if since:
+        query = query.where(h.day >= since)
+    if until:
+        query = query.where(h.day <= until)
+    return list(session.scalars(query.order_by(h.day)))

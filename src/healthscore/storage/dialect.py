@@ -100,6 +100,26 @@ def insert_ignoring_duplicates(
         session.execute(statement, list(rows[start : start + BATCH_ROWS]))
 
 
+def insert_new_keys(
+    session: Session, table: Table, rows: Sequence[dict[str, Any]], *, key: Sequence[str]
+) -> list[tuple[Any, ...]]:
+    """Insert ``rows`` skipping existing keys; returns the keys this call inserted.
+
+    ``ON CONFLICT DO NOTHING RETURNING`` decides atomically in the database, so two
+    concurrent deliveries of the same message cannot both believe they were first.
+    """
+    if not rows:
+        return []
+    dialect = session.get_bind().dialect.name
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    columns = [table.c[name] for name in key]
+    statement = (
+        module.insert(table).on_conflict_do_nothing(index_elements=list(key)).returning(*columns)
+    )
+    # One executemany: SQLAlchemy batches it into multi-row INSERT … RETURNING.
+    return [tuple(r) for r in session.execute(statement, list(rows))]
+
+
 def without_index(column: ColumnElement[Any], dialect: str) -> ColumnElement[Any]:
     """``+column`` on SQLite: the same value, but the planner may not pick an index on it.
 

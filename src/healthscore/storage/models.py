@@ -82,6 +82,7 @@ class User(Base):
     user_id: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(index=True)
     removed_at: Mapped[datetime | None]
+    traits: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
 
 class Session(Base):
@@ -259,3 +260,37 @@ class OutreachEntry(Base):
     idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
     created_at: Mapped[datetime] = mapped_column(index=True)
     updated_at: Mapped[datetime]
+
+
+class ApiKey(Base):
+    """A credential for the HTTP API. Only a SHA-256 of the key is kept.
+
+    Keys are 256-bit random strings, so a fast hash is as safe as a slow one here (nothing
+    to brute-force) and keeps per-request checks cheap. ``prefix`` is the public part that
+    finds the row; the rest is compared in constant time against ``key_hash``.
+    """
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    prefix: Mapped[str] = mapped_column(String(32), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(255), default="")
+    scope: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+
+
+class ProcessedMessage(Base):
+    """Ids of ingested messages (Segment ``messageId``, Stripe event id): at-most-once.
+
+    A retried delivery of an acknowledged message finds its id here and is skipped, so
+    clients can retry freely.
+    """
+
+    __tablename__ = "processed_messages"
+
+    source: Mapped[str] = mapped_column(String(16), primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(index=True)

@@ -1,0 +1,1 @@
+"""Read-side views of raw account activity: NPS answers and engagement events."""

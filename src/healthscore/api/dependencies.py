@@ -1,0 +1,45 @@
+"""What routes get injected: a database session and the active scorecard."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from sqlalchemy.orm import Session
+
+from healthscore.scoring.scorecard import Scorecard
+
+
+def database_session(request: Request) -> Iterator[Session]:
+    """A session per request; routes that write use ``with session.begin():``."""
+    with request.app.state.sessions() as session:
+        yield session
+
+
+def active_scorecard(request: Request) -> Scorecard:
+    card: Scorecard = request.app.state.scorecard
+    return card
+
+
+DbSession = Annotated[Session, Depends(database_session)]
+ActiveScorecard = Annotated[Scorecard, Depends(active_scorecard)]
+
+
+class Paging:
+    """``page`` (1-based) and ``pageSize`` query parameters."""
+
+    def __init__(
+        self,
+        page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+        page_size: Annotated[int, Query(alias="pageSize", ge=1, le=500)] = 50,
+    ) -> None:
+        self.page = page
+        self.page_size = page_size
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.page_size
+
+
+PageParams = Annotated[Paging, Depends()]

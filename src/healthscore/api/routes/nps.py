@@ -1,0 +1,110 @@
+"""Seed 001's NPS operations."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from healthscore.activity import nps
+from healthscore.api.dependencies import DbSession, PageParams
+from healthscore.api.errors import ErrorResponse
+from healthscore.api.schemas import Created, NpsInput, NpsPeriod, NpsResponseOut, NpsSummary, Page
+from healthscore.api.security import IngestKey, ReadKey
+from healthscore.ingest.records import require_customer
+from healthscore.storage import models as m
+
+router = APIRouter(prefix="/api/v1", tags=["nps"])
+
+
+@router.post(
+    "/nps-responses",
+    operation_id="submitNpsResponse",
+    status_code=201,
+    response_model=Created,
+    responses={422: {"model": ErrorResponse}},
+)
+def submit_nps_response(body: NpsInput, _key: IngestKey, session: DbSession) -> Created:
+    """Record one survey answer (0-10, optional comment); committed before the reply."""
+    with session.begin():
+        require_customer(session, body.customer_id)
+        row = m.NpsResponse(
+            customer_id=body.customer_id,
+            user_id=body.user_id,
+            score=body.score,
+            comment=body.comment,
+            ts=body.timestamp or datetime.now(UTC),
+        )
+        session.add(row)
+        session.flush()
+        created = Created(id=row.id)
+    return created
+
+
+@router.get("/nps-responses", operation_id="listNpsResponses", response_model=Page[NpsResponseOut])
+def list_nps_responses(
+    _key: ReadKey,
+    session: DbSession,
+    paging: PageParams,
+    customer_id: Annotated[str | None, Query(alias="customerId", max_length=64)] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Page[NpsResponseOut]:
+    """Answers, newest first; filter by customer and by date range [since, until)."""
+    rows, total = nps.list_responses(
+        session,
+        nps.NpsFilter(customer_id=customer_id, since=since, until=until),
+        offset=paging.offset,
+        limit=paging.page_size,
+    )
+    return Page(
+        items=[
+            NpsResponseOut(
+                id=r.id,
+                customer_id=r.customer_id,
+                user_id=r.user_id,
+                score=r.score,
+                comment=r.comment,
+                category=nps.category(r.score),
+                timestamp=r.ts,
+            )
+            for r in rows
+        ],
+        total=total,
+        page=paging.page,
+        page_size=paging.page_size,
+    )
+
+
+@router.get("/nps-summary", operation_id="getNpsSummary", response_model=NpsSummary)
+def get_nps_summary(
+    _key: ReadKey,
+    session: DbSession,
+    customer_id: Annotated[str | None, Query(alias="customerId", max_length=64)] = None,
+    segment: Annotated[str | None, Query(max_length=64)] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    period: nps.Period = "month",
+) -> NpsSummary:
+    """Average answer, NPS (% promoters - % detractors), counts, and the same per period."""
+    overall, periods = nps.summary(
+        session,
+        nps.NpsFilter(customer_id=customer_id, since=since, until=until, segment=segment),
+        period=period,
+    )
+    return NpsSummary(
+        **vars(overall),
+        periods=[
+            NpsPeriod(
+                period_start=p.period_start,
+                responses=p.responses,
+                average=p.average or 0.0,
+                nps=p.nps or 0.0,
+                promoters=p.promoters,
+                passives=p.passives,
+                detractors=p.detractors,
+            )
+            for p in periods
+        ],
+    )

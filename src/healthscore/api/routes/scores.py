@@ -1,0 +1,196 @@
+"""Seed 001's health score operations and score history."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+
+from healthscore.api.dependencies import ActiveScorecard, DbSession, PageParams
+from healthscore.api.errors import ApiError, ErrorResponse
+from healthscore.api.schemas import (
+    Driver,
+    HealthScoreDetail,
+    HealthScoreSummary,
+    HealthSummary,
+    HistoryPoint,
+    Page,
+    SignalDetail,
+)
+from healthscore.api.security import AdminKey, ReadKey
+from healthscore.scoring import reports
+from healthscore.scoring.scorecard import Tier, Trend
+from healthscore.scoring.service import score_accounts
+from healthscore.storage import models as m
+
+router = APIRouter(prefix="/api/v1", tags=["health scores"])
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorResponse, "description": "unknown customer or not scored"}
+}
+SortKey = Literal["score", "name", "mrr", "change", "customer_id", "tier"]
+
+
+def summary_of(row: reports.ScoreRow) -> HealthScoreSummary:
+    change = (
+        row.score - row.previous_score
+        if row.score is not None and row.previous_score is not None
+        else None
+    )
+    return HealthScoreSummary(
+        customer_id=row.customer_id,
+        name=row.name,
+        segment=row.segment,
+        plan=row.plan,
+        mrr=row.mrr,
+        score=row.score,
+        tier=row.tier,
+        trend=row.trend,
+        previous_score=row.previous_score,
+        change=change,
+        components=row.components,
+        as_of=row.as_of,
+    )
+
+
+def detail_of(detail: reports.AccountDetail) -> HealthScoreDetail:
+    return HealthScoreDetail(
+        **summary_of(detail.score).model_dump(),
+        scorecard=detail.scorecard,
+        signals=[SignalDetail(**vars(s)) for s in detail.signals],
+        drivers=[Driver(signal=name, delta=delta) for name, delta in detail.score.drivers.items()],
+    )
+
+
+def _detail_or_404(
+    session: DbSession, customer_id: str, card: ActiveScorecard
+) -> HealthScoreDetail:
+    detail = reports.account_detail(session, customer_id, card)
+    if detail is None:
+        if session.get(m.Customer, customer_id) is None:
+            raise ApiError(404, f"unknown customer {customer_id!r}")
+        raise ApiError(404, f"customer {customer_id!r} has not been scored yet", code="not_scored")
+    return detail_of(detail)
+
+
+@router.get(
+    "/health-scores",
+    operation_id="listHealthScores",
+    response_model=Page[HealthScoreSummary],
+)
+def list_health_scores(
+    _key: ReadKey,
+    session: DbSession,
+    paging: PageParams,
+    tier: Annotated[list[Tier] | None, Query(description="repeatable")] = None,
+    trend: Annotated[list[Trend] | None, Query(description="repeatable")] = None,
+    segment: Annotated[list[str] | None, Query(description="repeatable")] = None,
+    min_score: Annotated[int | None, Query(alias="minScore", ge=0, le=100)] = None,
+    max_score: Annotated[int | None, Query(alias="maxScore", ge=0, le=100)] = None,
+    search: Annotated[str | None, Query(max_length=255, description="name or id")] = None,
+    sort: SortKey = "score",
+    order: Literal["asc", "desc"] = "asc",
+) -> Page[HealthScoreSummary]:
+    """Latest scores, filtered and sorted (lowest score first by default), paginated."""
+    rows, total = reports.list_scores(
+        session,
+        reports.ScoreFilter(
+            tiers=[t.value for t in tier] if tier else None,
+            trends=[t.value for t in trend] if trend else None,
+            segments=segment,
+            min_score=min_score,
+            max_score=max_score,
+            search=search or None,
+        ),
+        sort=sort,
+        descending=order == "desc",
+        offset=paging.offset,
+        limit=paging.page_size,
+    )
+    return Page(
+        items=[summary_of(r) for r in rows],
+        total=total,
+        page=paging.page,
+        page_size=paging.page_size,
+    )
+
+
+@router.get(
+    "/health-scores/{customer_id}",
+    operation_id="getHealthScore",
+    response_model=HealthScoreDetail,
+    responses=NOT_FOUND,
+)
+def get_health_score(
+    customer_id: str, _key: ReadKey, session: DbSession, card: ActiveScorecard
+) -> HealthScoreDetail:
+    """The latest score with components, every signal explained, and drivers of change."""
+    return _detail_or_404(session, customer_id, card)
+
+
+@router.post(
+    "/health-scores/{customer_id}/refresh",
+    operation_id="refreshHealthScore",
+    response_model=HealthScoreDetail,
+    responses=NOT_FOUND,
+)
+def refresh_health_score(
+    customer_id: str, _key: AdminKey, session: DbSession, card: ActiveScorecard
+) -> HealthScoreDetail:
+    """Recompute this account's score now from all data so far, and persist it."""
+    with session.begin():
+        if session.get(m.Customer, customer_id) is None:
+            raise ApiError(404, f"unknown customer {customer_id!r}")
+        score_accounts(session, card, as_of=datetime.now(UTC), customer_ids=[customer_id])
+    return _detail_or_404(session, customer_id, card)
+
+
+@router.get(
+    "/health-scores/{customer_id}/history",
+    operation_id="getHealthScoreHistory",
+    response_model=list[HistoryPoint],
+    responses=NOT_FOUND,
+)
+def get_health_score_history(
+    customer_id: str,
+    _key: ReadKey,
+    session: DbSession,
+    since: date | None = None,
+    until: date | None = None,
+) -> list[HistoryPoint]:
+    """Daily scores, oldest first (one point per scoring day)."""
+    if session.get(m.Customer, customer_id) is None:
+        raise ApiError(404, f"unknown customer {customer_id!r}")
+    return [
+        HistoryPoint(
+            day=h.day,
+            score=h.score,
+            tier=h.tier,
+            trend=h.trend,
+            components=h.components,
+            contributions=h.contributions,
+            scorecard=h.scorecard,
+        )
+        for h in reports.score_history(session, customer_id, since=since, until=until)
+    ]
+
+
+@router.get("/health-summary", operation_id="getHealthSummary", response_model=HealthSummary)
+def get_health_summary(
+    _key: ReadKey,
+    session: DbSession,
+    segment: Annotated[list[str] | None, Query()] = None,
+) -> HealthSummary:
+    """Tier distribution, average score and component scores, declining/improving counts."""
+    s = reports.health_summary(session, reports.ScoreFilter(segments=segment))
+    return HealthSummary(
+        accounts=s.accounts,
+        scored=s.scored,
+        average_score=s.average_score,
+        tiers=s.tiers,
+        average_components=s.average_components,
+        trends=s.trends,
+        declining=s.trends.get("declining", 0),
+        improving=s.trends.get("improving", 0),
+        as_of=s.as_of,
+    )

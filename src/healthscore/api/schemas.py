@@ -1,0 +1,242 @@
+"""Request and response bodies of the HTTP API.
+
+JSON is camelCase, as in seed 001's examples (``customerId``, ``eventType``); snake_case
+input is accepted too. Inputs forbid unknown fields so a typo is an error, not silence.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from healthscore.ingest.records import check_not_future
+
+
+class ApiModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class InputModel(ApiModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", str_strip_whitespace=True
+    )
+
+
+CustomerId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\s/?#]+$")]
+Text = Annotated[str, Field(max_length=255)]
+PastTimestamp = Annotated[datetime, AfterValidator(lambda ts: check_not_future("timestamp", ts))]
+EventType = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.:-]{0,127}$")]
+Metadata = Annotated[dict[str, Any], Field(max_length=100)]
+
+T = TypeVar("T")
+
+
+class Page(ApiModel, Generic[T]):
+    items: list[T]
+    total: int
+    page: int
+    page_size: int
+
+
+# --- health scores ---------------------------------------------------------------------
+
+
+class Driver(ApiModel):
+    signal: str
+    delta: float = Field(description="points gained (+) or lost (-) since the reference score")
+
+
+class HealthScoreSummary(ApiModel):
+    customer_id: str
+    name: str
+    segment: str
+    plan: str
+    mrr: Decimal
+    score: int | None
+    tier: str
+    trend: str
+    previous_score: int | None
+    change: int | None = Field(description="score - previous_score over the trend window")
+    components: dict[str, float]
+    as_of: datetime
+
+
+class SignalDetail(ApiModel):
+    name: str
+    group: str
+    metric: str | None
+    description: str
+    window_days: int | None
+    basis: str | None
+    normalisation: str | None
+    raw: float | None
+    value: float = Field(description="normalised 0-1")
+    weight: float
+    contribution: float = Field(description="points: value x weight x 100")
+    missing: bool = Field(description="no data: the signal's `missing` value was used")
+
+
+class HealthScoreDetail(HealthScoreSummary):
+    scorecard: str
+    signals: list[SignalDetail]
+    drivers: list[Driver]
+
+
+class HistoryPoint(ApiModel):
+    day: date
+    score: int
+    tier: str
+    trend: str
+    components: dict[str, float]
+    contributions: dict[str, float]
+    scorecard: str
+
+
+class HealthSummary(ApiModel):
+    accounts: int
+    scored: int
+    average_score: float | None
+    tiers: dict[str, int]
+    average_components: dict[str, float]
+    trends: dict[str, int]
+    declining: int
+    improving: int
+    as_of: datetime | None
+
+
+# --- NPS ----------------------------------------------------------------------------
+
+
+class NpsInput(InputModel):
+    customer_id: CustomerId
+    score: Annotated[int, Field(ge=0, le=10)]
+    comment: Annotated[str, Field(max_length=10_000)] = ""
+    user_id: Text | None = None
+    timestamp: PastTimestamp | None = None
+
+
+class NpsResponseOut(ApiModel):
+    id: int
+    customer_id: str
+    user_id: str | None
+    score: int
+    comment: str
+    category: Literal["promoter", "passive", "detractor"]
+    timestamp: datetime
+
+
+class NpsPeriod(ApiModel):
+    period_start: date
+    responses: int
+    average: float
+    nps: float
+    promoters: int
+    passives: int
+    detractors: int
+
+
+class NpsSummary(ApiModel):
+    responses: int
+    average: float | None
+    nps: float | None = Field(description="% promoters - % detractors, -100..100")
+    promoters: int
+    passives: int
+    detractors: int
+    periods: list[NpsPeriod]
+
+
+# --- engagement -----------------------------------------------------------------------
+
+
+class EngagementInput(InputModel):
+    customer_id: CustomerId
+    event_type: EventType
+    metadata: Metadata = Field(default_factory=dict)
+    user_id: Text | None = None
+    timestamp: PastTimestamp | None = None
+
+
+class EngagementEventOut(ApiModel):
+    customer_id: str
+    user_id: str | None
+    event_type: str
+    metadata: dict[str, Any]
+    timestamp: datetime
+
+
+class Accepted(ApiModel):
+    accepted: int = 1
+
+
+class Created(ApiModel):
+    id: int
+
+
+# --- customers and facts -------------------------------------------------------------
+
+
+class CustomerInput(InputModel):
+    name: Annotated[str, Field(min_length=1, max_length=255)] | None = None
+    plan: Annotated[str, Field(max_length=64)] | None = None
+    segment: Annotated[str, Field(max_length=64)] | None = None
+    mrr: Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)] | None = None
+    created_at: PastTimestamp | None = None
+    churned_at: PastTimestamp | None = None
+    stripe_customer_id: Text | None = None
+    traits: Metadata | None = None
+
+
+class CustomerOut(ApiModel):
+    id: str
+    name: str
+    plan: str
+    segment: str
+    mrr: Decimal
+    created_at: datetime
+    churned_at: datetime | None
+    stripe_customer_id: str | None
+    traits: dict[str, Any]
+
+
+class UserInput(InputModel):
+    created_at: PastTimestamp | None = None
+    removed_at: PastTimestamp | None = None
+    traits: Metadata | None = None
+
+
+class PaymentInput(InputModel):
+    customer_id: CustomerId
+    amount: Annotated[Decimal, Field(max_digits=14, decimal_places=2)]
+    currency: Annotated[str, Field(pattern=r"^[a-zA-Z]{3}$")] = "usd"
+    status: Literal["succeeded", "failed", "refunded"]
+    timestamp: PastTimestamp | None = None
+    external_id: Text | None = None
+
+
+class TicketInput(InputModel):
+    opened_at: PastTimestamp
+    resolved_at: PastTimestamp | None = None
+    severity: Literal["low", "normal", "high", "urgent"] = "normal"
+    rating: Annotated[int, Field(ge=1, le=5)] | None = None
+    subject: Annotated[str, Field(max_length=1000)] = ""
+
+
+# --- outreach --------------------------------------------------------------------------
+
+
+class OutreachEntryOut(ApiModel):
+    id: int
+    customer_id: str
+    playbook: str
+    reason: str
+    snapshot: dict[str, Any]
+    owner: str | None
+    next_step: str
+    status: str
+    notes: str
+    created_at: datetime
+    updated_at: datetime

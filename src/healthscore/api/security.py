@@ -1,0 +1,64 @@
+"""Authentication for every route: an API key with the scope the route needs.
+
+Keys travel as ``Authorization: Bearer <key>``, ``X-API-Key: <key>`` or, for Segment's
+HTTP API, Basic auth with the key as user name and an empty password. No or unknown or
+revoked key → 401; a valid key without the route's scope → 403.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from healthscore.api.errors import ApiError
+from healthscore.auth.keys import KeyInfo, Scope, authenticate
+
+bearer = HTTPBearer(auto_error=False, description="An API key: `Bearer hs_…`")
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="healthscore", Basic realm="healthscore"'}
+
+
+def presented_key(request: Request) -> str | None:
+    """The key in the request, whichever of the three transports carried it."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    if scheme.lower() == "basic" and value.strip():
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode()
+        except (ValueError, UnicodeDecodeError):
+            return None
+        return decoded.partition(":")[0] or None
+    return request.headers.get("x-api-key") or None
+
+
+def require(scope: Scope) -> Callable[..., KeyInfo]:
+    """A dependency that admits keys allowed ``scope`` (admin keys are allowed everything)."""
+
+    def check(
+        request: Request,
+        _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+        _header: Annotated[str | None, Depends(api_key_header)],
+    ) -> KeyInfo:
+        key = presented_key(request)
+        if key is None:
+            raise ApiError(401, "an API key is required", headers=CHALLENGE)
+        with request.app.state.sessions() as session:
+            info = authenticate(session, key)
+        if info is None:
+            raise ApiError(401, "unknown or revoked API key", headers=CHALLENGE)
+        if not info.scope.allows(scope):
+            raise ApiError(403, f"this key has scope {info.scope.value!r}; {scope.value!r} needed")
+        return info
+
+    return check
+
+
+ReadKey = Annotated[KeyInfo, Depends(require(Scope.read))]
+IngestKey = Annotated[KeyInfo, Depends(require(Scope.ingest))]
+AdminKey = Annotated[KeyInfo, Depends(require(Scope.admin))]

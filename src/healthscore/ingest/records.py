@@ -1,0 +1,174 @@
+"""Recording single facts as they arrive (HTTP API, Segment, Stripe).
+
+Each function validates what the database cannot (the account exists, an event carries
+what its type needs) and writes inside the caller's transaction, so a request that fails
+half-way writes nothing. Product events are routed to the typed tables that scoring reads
+(``login`` → sessions, ``feature_used`` → feature usage, ``api_call`` → API usage); any
+other event type is kept as an engagement event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from healthscore.storage import models as m
+from healthscore.storage.dialect import insert_new_keys, upsert
+
+FUTURE_SKEW = timedelta(minutes=5)
+"""How far ahead of the server's clock a client timestamp may be (clock drift)."""
+
+TYPED_EVENTS = {"login", "feature_used", "api_call"}
+
+
+class InvalidFact(ValueError):
+    """A fact that cannot be recorded; ``field`` names the input at fault."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def check_not_future(field: str, ts: datetime, *, now: datetime | None = None) -> datetime:
+    ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+    if ts > (now or datetime.now(UTC)) + FUTURE_SKEW:
+        raise InvalidFact(field, "is in the future")
+    return ts
+
+
+def require_customer(session: Session, customer_id: str, field: str = "customerId") -> None:
+    if session.get(m.Customer, customer_id) is None:
+        raise InvalidFact(field, f"unknown customer {customer_id!r}")
+
+
+def known_customers(session: Session, customer_ids: set[str]) -> set[str]:
+    if not customer_ids:
+        return set()
+    return set(session.scalars(select(m.Customer.id).where(m.Customer.id.in_(customer_ids))))
+
+
+@dataclass(frozen=True)
+class Event:
+    """A product event about an account, whatever channel it came through."""
+
+    customer_id: str
+    event_type: str
+    ts: datetime
+    user_id: str | None = None
+    properties: dict[str, Any] | None = None
+
+
+def event_rows(event: Event) -> tuple[type[m.Base], dict[str, Any]]:
+    """The table and row an event is stored as; raises ``InvalidFact`` if incomplete."""
+    props = event.properties or {}
+    base: dict[str, Any] = {"customer_id": event.customer_id, "ts": event.ts}
+    if event.event_type == "login":
+        return m.Session, {**base, "user_id": event.user_id}
+    if event.event_type == "feature_used":
+        feature = props.get("feature")
+        if not isinstance(feature, str) or not feature.strip() or len(feature) > 255:
+            raise InvalidFact("metadata.feature", "feature_used needs the feature's name")
+        return m.FeatureUsage, {**base, "user_id": event.user_id, "feature": feature.strip()}
+    if event.event_type == "api_call":
+        calls = props.get("calls", 1)
+        if isinstance(calls, bool) or not isinstance(calls, int) or not 1 <= calls <= 10**9:
+            raise InvalidFact("metadata.calls", "must be a whole number of calls, 1 or more")
+        return m.ApiUsage, {**base, "calls": calls}
+    return m.EngagementEvent, {
+        **base,
+        "user_id": event.user_id,
+        "event_type": event.event_type,
+        "properties": props,
+    }
+
+
+def record_events(session: Session, events: list[Event]) -> int:
+    """Insert events (customers must exist; the caller checks), grouped per table."""
+    by_table: dict[type[m.Base], list[dict[str, Any]]] = {}
+    for event in events:
+        model, row = event_rows(event)
+        by_table.setdefault(model, []).append(row)
+    for model, rows in by_table.items():
+        session.execute(model.__table__.insert(), rows)  # type: ignore[attr-defined]
+    return len(events)
+
+
+def claim_messages(session: Session, source: str, message_ids: list[str]) -> set[str]:
+    """Record message ids; returns those seen for the first time (the rest are retries)."""
+    now = datetime.now(UTC)
+    table = m.ProcessedMessage.__table__
+    inserted = insert_new_keys(
+        session,
+        table,  # type: ignore[arg-type]
+        [
+            {"source": source, "message_id": mid, "received_at": now}
+            for mid in dict.fromkeys(message_ids)
+        ],
+        key=["source", "message_id"],
+    )
+    return {message_id for _, message_id in inserted}
+
+
+def upsert_customer(session: Session, values: dict[str, Any]) -> None:
+    """Create or update an account; only the given fields change on update."""
+    existing = session.get(m.Customer, values["id"])
+    if existing is None:
+        values = {
+            "name": values["id"],
+            "plan": "",
+            "segment": "",
+            "mrr": Decimal(0),
+            "created_at": datetime.now(UTC),
+            "traits": {},
+            **values,
+        }
+        session.add(m.Customer(**values))
+    else:
+        for key, value in values.items():
+            setattr(existing, key, value)
+    session.flush()
+
+
+def upsert_user(
+    session: Session,
+    *,
+    customer_id: str,
+    user_id: str,
+    created_at: datetime | None = None,
+    removed_at: datetime | None = None,
+    traits: dict[str, Any] | None = None,
+) -> None:
+    row: dict[str, Any] = {"customer_id": customer_id, "user_id": user_id}
+    if created_at is not None:
+        row["created_at"] = created_at
+    if removed_at is not None:
+        row["removed_at"] = removed_at
+    if traits is not None:
+        row["traits"] = traits
+    existing = session.scalars(
+        select(m.User).where(m.User.customer_id == customer_id, m.User.user_id == user_id)
+    ).first()
+    if existing is None:
+        row.setdefault("created_at", datetime.now(UTC))
+        session.add(m.User(**row))
+    else:
+        for key, value in row.items():
+            setattr(existing, key, value)
+    session.flush()
+
+
+def upsert_ticket(session: Session, row: dict[str, Any]) -> None:
+    if row.get("resolved_at") and row["resolved_at"] < row["opened_at"]:
+        raise InvalidFact("resolvedAt", "is before openedAt")
+    upsert(
+        session,
+        m.SupportTicket.__table__,  # type: ignore[arg-type]
+        [row],
+        key=["customer_id", "ticket_id"],
+    )

@@ -1,0 +1,1 @@
+"""Acting on scores: playbook rules, the outreach log and action delivery."""
