@@ -91,9 +91,7 @@ def test_planted_future_activity_does_not_change_a_past_score(demo):
         [{"customer_id": target, "ts": after_cutoff, "amount": 1, "status": "failed"}] * 5,
     )
     insert_rows(demo, m.Session, [{"customer_id": target, "ts": after_cutoff}] * 50)
-    insert_rows(
-        demo, m.NpsResponse, [{"customer_id": target, "ts": after_cutoff, "score": 0}] * 3
-    )
+    insert_rows(demo, m.NpsResponse, [{"customer_id": target, "ts": after_cutoff, "score": 0}] * 3)
     demo.commit()
     assert fingerprint(score_accounts(demo, card, as_of=CUTOFF)) == before
     demo.rollback()
