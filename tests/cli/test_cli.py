@@ -129,3 +129,19 @@ def test_backfill_builds_one_history_row_per_account_per_day(cli, two_accounts, 
         count = connection.exec_driver_sql("SELECT COUNT(*) FROM health_score_history").scalar()
     engine.dispose()
     assert count == 2 * 5
+
+
+def test_keys_are_shown_once_listed_without_secret_and_revocable(cli, db_url):
+    created = cli("keys", "create", "--scope", "ingest", "--name", "segment prod")
+    assert created.exit_code == 0, created.output
+    secret = next(line for line in created.output.splitlines() if line.startswith("hs_"))
+    listed = cli("keys", "list")
+    assert "segment prod" in listed.output and "ingest" in listed.output
+    assert secret not in listed.output
+    prefix = secret.split("_")[1]
+    assert cli("keys", "revoke", prefix).exit_code == 0
+    assert "revoked" in cli("keys", "list").output
+    unknown = cli("keys", "revoke", "nope")
+    assert unknown.exit_code == 1 and "no API key" in unknown.output
+    bad_scope = cli("keys", "create", "--scope", "root")
+    assert bad_scope.exit_code == 2
