@@ -24,6 +24,10 @@ class Settings(BaseSettings):
         default="default",
         description="Name of a bundled scorecard (default, seed000) or a path to a YAML file.",
     )
+    playbooks: str = Field(
+        default="default",
+        description="Playbook rules: `default` (bundled) or a path to a YAML file.",
+    )
     redis_url: str | None = Field(default=None, description="redis://… for cache/queue.")
     log_level: str = Field(default="INFO")
     stripe_webhook_secret: str | None = Field(
@@ -34,6 +38,11 @@ class Settings(BaseSettings):
     )
     migrate_on_start: bool = Field(
         default=True, description="Run migrations when `serve` starts (off: run `init`)."
+    )
+    session_secret: str | None = Field(
+        default=None,
+        description="Signs dashboard session cookies; random per process when unset "
+        "(set it when several server processes run).",
     )
 
 

@@ -20,6 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from healthscore.auth.keys import Scope, UnknownKeyError, create_key, list_keys, revoke_key
 from healthscore.cli import render
+from healthscore.playbooks.rules import PlaybookError, PlaybookSet, load_playbooks
+from healthscore.playbooks.service import run_playbooks
 from healthscore.scoring import reports
 from healthscore.scoring.scorecard import Scorecard, ScorecardError, load_scorecard
 from healthscore.scoring.service import (
@@ -39,6 +41,8 @@ app = typer.Typer(
 export_app = typer.Typer(help="Export data.", no_args_is_help=True)
 app.add_typer(export_app, name="export")
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+playbooks_app = typer.Typer(help="CS playbooks.", no_args_is_help=True)
+app.add_typer(playbooks_app, name="playbooks")
 app.add_typer(keys_app, name="keys")
 console = Console()
 errors = Console(stderr=True)
@@ -68,6 +72,14 @@ def open_database(*, migrate: bool = True) -> tuple[Engine, sessionmaker[Session
     if migrate:
         upgrade(engine)
     return engine, make_sessionmaker(engine)
+
+
+def playbooks_from(option: str | None) -> PlaybookSet:
+    location = option or Settings().playbooks
+    try:
+        return load_playbooks(location if location == "default" else Path(location))
+    except PlaybookError as error:
+        raise fail(str(error), code=2) from error
 
 
 def scorecard_from(option: str | None) -> Scorecard:
@@ -111,8 +123,9 @@ def score(
     ] = None,
     scorecard: ScorecardOption = None,
 ) -> None:
-    """Score every active account (or some) and save history and latest scores."""
+    """Score every active account (or some), save history and latest, run playbooks."""
     card = scorecard_from(scorecard)
+    rules = playbooks_from(None)
     _, sessions = open_database()
     moment = as_of_or_now(as_of)
     with progress_bar() as progress:
@@ -126,9 +139,14 @@ def score(
                     customer_ids=customer or None,
                     progress=lambda step: progress.update(task, advance=1, description=step),
                 )
+                fired = run_playbooks(session, rules, run.scores, as_of=moment)
         except UnknownCustomerError as error:
             raise fail(str(error)) from error
     summarise(run, sessions, card, show_riskiest=not customer)
+    console.print(
+        f"playbooks: {fired.logged} outreach entries logged, "
+        f"{fired.suppressed} suppressed by cooldown"
+    )
 
 
 def summarise(
@@ -332,9 +350,12 @@ def demo(
             )
         history = progress.add_task("scoring history", total=history_days)
         run: ScoringRun | None = None
+        rules = playbooks_from(None)
         for moment in [*backfill_days(history_days - 1, until=now.date()), now]:
             with transaction(sessions) as session:
                 run = score_accounts(session, card, as_of=moment)
+                # Replaying playbooks over the history fills the outreach log as it would be.
+                run_playbooks(session, rules, run.scores, as_of=moment)
             progress.update(history, advance=1)
     console.print(
         f"generated {summary.customers} accounts ({summary.churned} churned): "
@@ -401,3 +422,40 @@ def keys_revoke(key: Annotated[str, typer.Argument(help="Key id or prefix.")]) -
     except UnknownKeyError as error:
         raise fail(str(error)) from error
     console.print(f"revoked key #{info.id} ({info.prefix})")
+
+
+PlaybooksOption = Annotated[
+    str | None,
+    typer.Option(
+        "--playbooks", help="Playbook YAML (default: bundled). Env: HEALTHSCORE_PLAYBOOKS."
+    ),
+]
+
+
+@playbooks_app.command("list")
+def playbooks_list(playbooks: PlaybooksOption = None) -> None:
+    """Show the playbook rules in force."""
+    rules = playbooks_from(playbooks)
+    console.print(render.playbooks_table(rules))
+
+
+@playbooks_app.command("test")
+def playbooks_test(
+    playbooks: PlaybooksOption = None,
+    scorecard: ScorecardOption = None,
+    as_of: AsOfOption = None,
+) -> None:
+    """Dry run: which accounts each rule would fire for now. Nothing is written."""
+    rules = playbooks_from(playbooks)
+    card = scorecard_from(scorecard)
+    _, sessions = open_database()
+    moment = as_of_or_now(as_of)
+    with sessions() as session:
+        run = score_accounts(session, card, as_of=moment)
+        result = run_playbooks(session, rules, run.scores, as_of=moment)
+        session.rollback()
+    console.print(render.firings_table(result.firings))
+    console.print(
+        f"{len(result.firings)} firings; {result.logged} would be logged, "
+        f"{result.suppressed} are inside their cooldown"
+    )

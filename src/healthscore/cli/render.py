@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from healthscore.auth.keys import KeyInfo
+from healthscore.playbooks.rules import Firing, PlaybookSet
 from healthscore.scoring.reports import AccountDetail, ScoreRow
 
 TIER_STYLE = {
@@ -109,5 +110,35 @@ def keys_table(keys: list[KeyInfo]) -> Table:
             f"{k.created_at:%Y-%m-%d %H:%M}",
             f"{k.last_used_at:%Y-%m-%d %H:%M}" if k.last_used_at else "-",
             "[red]revoked[/]" if k.revoked_at else "[green]active[/]",
+        )
+    return table
+
+
+def playbooks_table(rules: PlaybookSet) -> Table:
+    table = Table(title=f"Playbooks (v{rules.version})")
+    for column in ("playbook", "when", "cooldown", "actions"):
+        table.add_column(column)
+    for p in rules.playbooks:
+        conditions = f" {p.match.upper()} ".join(
+            ", ".join(f"{k}={v}" for k, v in c.model_dump(exclude_none=True).items())
+            for c in p.when
+        )
+        table.add_row(
+            p.name, conditions, f"{p.cooldown_days}d", ", ".join(a.kind for a in p.actions)
+        )
+    return table
+
+
+def firings_table(firings: Sequence[Firing]) -> Table:
+    table = Table(title="Playbooks that would fire")
+    for column in ("playbook", "account", "score", "tier", "reason"):
+        table.add_column(column)
+    for f in firings:
+        table.add_row(
+            f.playbook.name,
+            f"{f.state.name} ({f.state.customer_id})",
+            str(f.state.score),
+            f.state.tier,
+            f.reason,
         )
     return table

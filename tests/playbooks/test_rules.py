@@ -1,0 +1,124 @@
+"""Playbook conditions, by hand, and the bundled rules (seed 000 and seed 001)."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import TypeAdapter
+
+from healthscore.playbooks.rules import (
+    AccountState,
+    Condition,
+    Playbook,
+    PlaybookError,
+    load_playbooks,
+)
+
+condition = TypeAdapter(Condition)
+
+
+def state(**changes) -> AccountState:
+    base = {
+        "customer_id": "c1",
+        "name": "Acme",
+        "segment": "enterprise",
+        "plan": "pro",
+        "score": 45,
+        "tier": "at_risk",
+        "trend": "declining",
+        "previous_tier": "monitor",
+        "scores_ago": {7: 70},
+        "signal_values": {"login_trend": 0.1},
+        "days_since_login": 8.5,
+        "failed_payments": {1: 1},
+        "detractors": {1: 0},
+    }
+    return AccountState(**{**base, **changes})
+
+
+@pytest.mark.parametrize(
+    ("spec", "changes", "fires"),
+    [
+        ({"kind": "score_below", "score": 50}, {}, True),
+        ({"kind": "score_below", "score": 45}, {}, False),
+        ({"kind": "tier", "tiers": ["at_risk"], "trend": "declining"}, {}, True),
+        ({"kind": "tier", "tiers": ["at_risk"], "trend": "declining"}, {"trend": "stable"}, False),
+        ({"kind": "tier_changed", "from": ["monitor"], "to": ["at_risk"]}, {}, True),
+        ({"kind": "tier_changed"}, {"previous_tier": "at_risk"}, False),
+        ({"kind": "tier_changed"}, {"previous_tier": None}, False),
+        ({"kind": "tier_changed", "to": ["critical"]}, {}, False),
+        ({"kind": "score_dropped", "points": 25, "days": 7}, {}, True),
+        ({"kind": "score_dropped", "points": 26, "days": 7}, {}, False),
+        ({"kind": "score_dropped", "points": 5, "days": 7}, {"scores_ago": {}}, False),
+        ({"kind": "no_login", "days": 7, "segments": ["enterprise"]}, {}, True),
+        ({"kind": "no_login", "days": 7, "segments": ["smb"]}, {}, False),
+        ({"kind": "no_login", "days": 9}, {}, False),
+        ({"kind": "no_login", "days": 9}, {"days_since_login": None}, True),
+        ({"kind": "payment_failed", "days": 1}, {}, True),
+        ({"kind": "payment_failed", "days": 1}, {"failed_payments": {1: 0}}, False),
+        ({"kind": "nps_detractor", "days": 1}, {}, False),
+        ({"kind": "nps_detractor", "days": 1}, {"detractors": {1: 2}}, True),
+        ({"kind": "signal_below", "signal": "login_trend", "value": 0.2}, {}, True),
+        ({"kind": "signal_below", "signal": "login_trend", "value": 0.1}, {}, False),
+        ({"kind": "signal_below", "signal": "unknown", "value": 0.5}, {}, False),
+    ],
+)
+def test_each_condition_fires_exactly_when_it_should(spec, changes, fires):
+    reason = condition.validate_python(spec).holds(state(**changes))
+    assert (reason is not None) is fires
+    if fires:
+        assert reason
+
+
+def test_all_conditions_must_hold_unless_match_is_any():
+    spec = {
+        "name": "p",
+        "when": [{"kind": "tier", "tiers": ["critical"]}, {"kind": "score_below", "score": 50}],
+        "actions": [{"kind": "outreach"}],
+    }
+    assert Playbook.model_validate(spec).evaluate(state()) is None
+    either = Playbook.model_validate({**spec, "match": "any"}).evaluate(state())
+    assert either == ["score 45 is below 50"]
+
+
+def test_the_bundled_playbooks_include_seed_000_and_seed_001_rules():
+    names = {p.name for p in load_playbooks().playbooks}
+    assert {
+        "seed000_alert",
+        "enterprise_no_login",
+        "score_below_threshold",
+        "tier_downgrade",
+    } <= names
+    seed000 = next(p for p in load_playbooks().playbooks if p.name == "seed000_alert")
+    assert seed000.evaluate(state(tier="critical", trend="stable")) is not None
+    assert seed000.evaluate(state(tier="at_risk", trend="declining")) is not None
+    assert seed000.evaluate(state(tier="at_risk", trend="stable")) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "version: 1\nplaybooks: [{name: p, when: [{kind: nope}], actions: [{kind: outreach}]}]",
+            "playbooks.0.when.0",
+        ),
+        (
+            "version: 1\nplaybooks: [{name: p, when: [{kind: score_below, score: 500}], "
+            "actions: [{kind: outreach}]}]",
+            "playbooks.0.when.0.score_below.score",
+        ),
+        (
+            "version: 1\nplaybooks: [{name: p, when: [], actions: [{kind: outreach}]}]",
+            "playbooks.0.when",
+        ),
+        (
+            "version: 1\nplaybooks: [{name: p, when: [{kind: score_below, score: 5}], "
+            "actions: [{kind: webhook, url: 'ftp://x', secret_env: HEALTHSCORE_X}]}]",
+            "playbooks.0.actions.0.webhook.url",
+        ),
+    ],
+)
+def test_an_invalid_playbook_file_names_the_field(tmp_path, text, message):
+    path = tmp_path / "playbooks.yaml"
+    path.write_text(text)
+    with pytest.raises(PlaybookError, match=message.replace(".", r"\.")):
+        load_playbooks(path)
