@@ -28,6 +28,31 @@ class Settings(BaseSettings):
         default="default",
         description="Playbook rules: `default` (bundled) or a path to a YAML file.",
     )
+    queue_path: str | None = Field(
+        default=None,
+        description="Embedded job queue (SQLite file) when no Redis is configured; default: "
+        "next to the SQLite database, else ./healthscore-queue.db.",
+    )
+    queue_name: str = Field(
+        default="healthscore", description="Queue name (several deployments on one Redis)."
+    )
+    delivery_claim_seconds: int = Field(
+        default=60,
+        ge=1,
+        le=3600,
+        description="How long a worker owns a delivery it is sending; after that, another "
+        "worker may retry it (a worker that died mid-send loses nothing).",
+    )
+    embedded_worker: bool | None = Field(
+        default=None,
+        description="Run the job worker inside `serve` (default: yes without Redis).",
+    )
+    rescore_delay_seconds: float = Field(
+        default=2.0, ge=0, le=300, description="Batching window of near-real-time rescoring."
+    )
+    full_rescore_cron: str = Field(
+        default="0 2 * * *", description="Crontab (UTC) of the periodic full rescore."
+    )
     redis_url: str | None = Field(default=None, description="redis://… for cache/queue.")
     log_level: str = Field(default="INFO")
     stripe_webhook_secret: str | None = Field(

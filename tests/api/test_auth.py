@@ -15,7 +15,10 @@ from healthscore.storage import models as m
 from healthscore.storage.database import transaction
 
 PUBLIC = {("GET", "/healthz"), ("POST", "/webhooks/stripe")}
-ADMIN_ONLY = {("POST", "/api/v1/health-scores/{customer_id}/refresh")}
+ADMIN_ONLY = {
+    ("POST", "/api/v1/health-scores/{customer_id}/refresh"),
+    ("POST", "/api/v1/playbooks/dry-run"),
+}
 
 
 def needed_scope(method: str, path: str) -> Scope:

@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
 from fastapi import FastAPI
 
 from healthscore import __version__
 from healthscore.api.errors import install_error_handlers
 from healthscore.api.limits import BodySizeLimit
-from healthscore.api.routes import customers, engagement, nps, outreach, scores
+from healthscore.api.routes import (
+    customers,
+    engagement,
+    nps,
+    outreach,
+    playbooks,
+    scores,
+    segment,
+    stripe,
+)
+from healthscore.jobs.queue import Jobs
+from healthscore.jobs.worker import start_embedded
+from healthscore.playbooks.rules import load_playbooks
 from healthscore.scoring.scorecard import load_scorecard
 from healthscore.settings import Settings, scorecard_location
 from healthscore.storage.database import make_engine, make_sessionmaker, upgrade
@@ -25,11 +41,35 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     engine = make_engine(settings.database_url)
     if settings.migrate_on_start:
         upgrade(engine)
-    app = FastAPI(title="healthscore", version=__version__, description=DESCRIPTION)
+    sessions = make_sessionmaker(engine)
+    scorecard = load_scorecard(scorecard_location(settings.scorecard))
+    rules = load_playbooks(
+        settings.playbooks if settings.playbooks == "default" else Path(settings.playbooks)
+    )
+    jobs = Jobs(settings, sessions=sessions, scorecard=scorecard, playbooks=rules)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Embedded default: no Redis, so the worker runs in this process (make demo).
+        embedded = settings.embedded_worker
+        consumer = (
+            start_embedded(jobs)
+            if (embedded is None and not settings.redis_url) or embedded
+            else None
+        )
+        yield
+        if consumer is not None:
+            consumer.stop(graceful=True)
+
+    app = FastAPI(
+        title="healthscore", version=__version__, description=DESCRIPTION, lifespan=lifespan
+    )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.sessions = make_sessionmaker(engine)
-    app.state.scorecard = load_scorecard(scorecard_location(settings.scorecard))
+    app.state.sessions = sessions
+    app.state.scorecard = scorecard
+    app.state.playbooks = rules
+    app.state.jobs = jobs
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
 
@@ -38,6 +78,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Liveness: the process is up (no dependencies checked, no key needed)."""
         return {"status": "ok"}
 
-    for module in (scores, nps, engagement, outreach, customers):
+    for module in (scores, nps, engagement, outreach, playbooks, customers, stripe, segment):
         app.include_router(module.router)
     return app

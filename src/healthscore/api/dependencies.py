@@ -8,6 +8,8 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 from sqlalchemy.orm import Session
 
+from healthscore.jobs.queue import Jobs
+from healthscore.playbooks.rules import PlaybookSet
 from healthscore.scoring.scorecard import Scorecard
 
 
@@ -22,7 +24,19 @@ def active_scorecard(request: Request) -> Scorecard:
     return card
 
 
+def active_playbooks(request: Request) -> PlaybookSet:
+    rules: PlaybookSet = request.app.state.playbooks
+    return rules
+
+
+def job_queue(request: Request) -> Jobs:
+    jobs: Jobs = request.app.state.jobs
+    return jobs
+
+
 DbSession = Annotated[Session, Depends(database_session)]
+JobQueue = Annotated[Jobs, Depends(job_queue)]
+ActivePlaybooks = Annotated[PlaybookSet, Depends(active_playbooks)]
 ActiveScorecard = Annotated[Scorecard, Depends(active_scorecard)]
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from healthscore.auth.keys import Scope, UnknownKeyError, create_key, list_keys, revoke_key
 from healthscore.cli import render
+from healthscore.jobs.queue import Jobs, queue_file
 from healthscore.playbooks.rules import PlaybookError, PlaybookSet, load_playbooks
 from healthscore.playbooks.service import run_playbooks
 from healthscore.scoring import reports
@@ -142,6 +143,10 @@ def score(
                 fired = run_playbooks(session, rules, run.scores, as_of=moment)
         except UnknownCustomerError as error:
             raise fail(str(error)) from error
+    if fired.delivery_ids:
+        # Queued durably; sent by `healthscore worker` (or the worker inside `serve`).
+        jobs = Jobs(Settings(), sessions=sessions, scorecard=card, playbooks=rules)
+        jobs.enqueue_deliveries(fired.delivery_ids)
     summarise(run, sessions, card, show_riskiest=not customer)
     console.print(
         f"playbooks: {fired.logged} outreach entries logged, "
@@ -355,7 +360,7 @@ def demo(
             with transaction(sessions) as session:
                 run = score_accounts(session, card, as_of=moment)
                 # Replaying playbooks over the history fills the outreach log as it would be.
-                run_playbooks(session, rules, run.scores, as_of=moment)
+                run_playbooks(session, rules, run.scores, as_of=moment, deliver=False)
             progress.update(history, advance=1)
     console.print(
         f"generated {summary.customers} accounts ({summary.churned} churned): "
@@ -387,6 +392,24 @@ def serve(
         workers=workers,
         log_level="warning",
     )
+
+
+@app.command()
+def worker(
+    threads: Annotated[int, typer.Option(min=1, max=64, help="Worker threads.")] = 2,
+    periodic: Annotated[
+        bool, typer.Option(help="Also run periodic tasks (full rescore, sweeps).")
+    ] = True,
+) -> None:
+    """Process deliveries and scoring jobs from the queue (Redis in production)."""
+    from healthscore.jobs.worker import run_worker
+
+    settings = Settings()
+    open_database()
+    jobs = Jobs(settings)
+    where = settings.redis_url or f"SQLite queue {queue_file(settings)}"
+    console.print(f"worker: {threads} thread(s) on {where}; Ctrl-C stops gracefully")
+    run_worker(jobs, threads=threads, periodic=periodic)
 
 
 @keys_app.command("create")

@@ -10,13 +10,14 @@ CSM every day.
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
+from healthscore.playbooks.outbox import QueuedFiring, queue_deliveries
 from healthscore.playbooks.rules import (
     AccountState,
     Firing,
@@ -35,6 +36,16 @@ class PlaybookRun:
     firings: list[Firing]
     logged: int
     suppressed: int
+    logged_entries: list[LoggedEntry] = field(default_factory=list)
+    delivery_ids: list[int] = field(default_factory=list)
+    """Outbox rows created; enqueue them (``Jobs.enqueue_deliveries``) after the commit."""
+
+
+@dataclass(frozen=True)
+class LoggedEntry:
+    customer_id: str
+    playbook: str
+    idempotency_key: str
 
 
 def _as_naive(moment: datetime) -> datetime:
@@ -208,11 +219,12 @@ def run_playbooks(
     *,
     as_of: datetime,
     only: Collection[str] | None = None,
+    deliver: bool = True,
 ) -> PlaybookRun:
-    """Evaluate ``playbooks`` for freshly scored accounts and log what fires.
+    """Evaluate ``playbooks`` for freshly scored accounts, log what fires, queue deliveries.
 
-    Outreach entries are the first action; webhook, Slack and Redis deliveries are not
-    implemented yet (see the playbooks issue) and are only validated in the config.
+    ``deliver=False`` (replaying history, dry runs) logs outreach entries but queues no
+    webhook, Slack or Redis deliveries.
     """
     as_of = as_of.astimezone(UTC)
     wanted = PlaybookSet(
@@ -224,7 +236,7 @@ def run_playbooks(
     cooling = _recently_fired(session, firings, as_of)
     fresh = [f for f in firings if (f.state.customer_id, f.playbook.name) not in cooling]
     now = datetime.now(UTC)
-    entries = []
+    entries: list[dict[str, Any]] = []
     for f in fresh:
         outreach = next((a for a in f.playbook.actions if isinstance(a, OutreachAction)), None)
         entries.append(
@@ -248,6 +260,26 @@ def run_playbooks(
         entries,
         key=["idempotency_key"],
     )
+    keys = {key for (key,) in inserted}
+    delivery_ids: list[int] = []
+    if deliver and keys:
+        delivery_ids = queue_deliveries(
+            session,
+            [
+                QueuedFiring(f, e["idempotency_key"])
+                for f, e in zip(fresh, entries, strict=True)
+                if e["idempotency_key"] in keys
+            ],
+            as_of=as_of,
+        )
     return PlaybookRun(
-        firings=firings, logged=len(inserted), suppressed=len(firings) - len(inserted)
+        delivery_ids=delivery_ids,
+        firings=firings,
+        logged=len(inserted),
+        suppressed=len(firings) - len(inserted),
+        logged_entries=[
+            LoggedEntry(e["customer_id"], e["playbook"], e["idempotency_key"])
+            for e in entries
+            if e["idempotency_key"] in keys
+        ],
     )

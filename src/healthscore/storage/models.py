@@ -294,3 +294,37 @@ class ProcessedMessage(Base):
     source: Mapped[str] = mapped_column(String(16), primary_key=True)
     message_id: Mapped[str] = mapped_column(String(255), primary_key=True)
     received_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class Delivery(Base):
+    """One action of a fired playbook to send (webhook, Slack, Redis): the outbox.
+
+    Written in the same transaction as the outreach entry, sent afterwards by a worker.
+    ``idempotency_key`` (entry key + action index) travels with the message so receivers
+    can drop retries; ``attempts``/``last_error`` record every try.
+    """
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    customer_id: Mapped[str] = mapped_column(customer_fk(), index=True)
+    playbook: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(16))
+    action: Mapped[dict[str, Any]]
+    payload: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    claimed_until: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+
+
+class PendingRescore(Base):
+    """Accounts touched by new data since the last near-real-time rescore."""
+
+    __tablename__ = "pending_rescores"
+
+    customer_id: Mapped[str] = mapped_column(customer_fk(), primary_key=True)
+    touched_at: Mapped[datetime]

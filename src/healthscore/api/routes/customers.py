@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from sqlalchemy import func, select
 
-from healthscore.api.dependencies import DbSession, PageParams
+from healthscore.api.dependencies import DbSession, JobQueue, PageParams
 from healthscore.api.errors import ApiError, ErrorResponse
 from healthscore.api.schemas import (
     Accepted,
@@ -22,6 +22,7 @@ from healthscore.api.schemas import (
 )
 from healthscore.api.security import IngestKey, ReadKey
 from healthscore.ingest import records
+from healthscore.jobs.queue import touch
 from healthscore.storage import models as m
 
 router = APIRouter(prefix="/api/v1", tags=["customers"])
@@ -122,7 +123,12 @@ def get_customer(customer_id: PathId, _key: ReadKey, session: DbSession) -> Cust
     responses=UNKNOWN,
 )
 def upsert_user(
-    customer_id: PathId, user_id: PathName, body: UserInput, _key: IngestKey, session: DbSession
+    customer_id: PathId,
+    user_id: PathName,
+    body: UserInput,
+    _key: IngestKey,
+    session: DbSession,
+    jobs: JobQueue,
 ) -> Accepted:
     """Add or update a seat (``removedAt`` frees it)."""
     with session.begin():
@@ -135,6 +141,8 @@ def upsert_user(
             removed_at=body.removed_at,
             traits=body.traits,
         )
+        touch(session, {customer_id})
+    jobs.request_rescore()
     return Accepted()
 
 
@@ -150,6 +158,7 @@ def upsert_ticket(
     body: TicketInput,
     _key: IngestKey,
     session: DbSession,
+    jobs: JobQueue,
 ) -> Accepted:
     """Create or update a support ticket (resolution and 1-5 rating may come later)."""
     with session.begin():
@@ -158,6 +167,8 @@ def upsert_ticket(
             session,
             {"customer_id": customer_id, "ticket_id": ticket_id, **body.model_dump()},
         )
+        touch(session, {customer_id})
+    jobs.request_rescore()
     return Accepted()
 
 
@@ -168,7 +179,9 @@ def upsert_ticket(
     response_model=Created,
     responses={422: {"model": ErrorResponse}},
 )
-def record_payment(body: PaymentInput, _key: IngestKey, session: DbSession) -> Created:
+def record_payment(
+    body: PaymentInput, _key: IngestKey, session: DbSession, jobs: JobQueue
+) -> Created:
     """Record a charge attempt; ``externalId`` makes retries idempotent."""
     with session.begin():
         records.require_customer(session, body.customer_id)
@@ -189,4 +202,6 @@ def record_payment(body: PaymentInput, _key: IngestKey, session: DbSession) -> C
         session.add(row)
         session.flush()
         created = Created(id=row.id)
+        touch(session, {body.customer_id})
+    jobs.request_rescore()
     return created

@@ -8,11 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from healthscore.activity import engagement
-from healthscore.api.dependencies import DbSession, PageParams
+from healthscore.api.dependencies import DbSession, JobQueue, PageParams
 from healthscore.api.errors import ErrorResponse
 from healthscore.api.schemas import Accepted, EngagementEventOut, EngagementInput, Page
 from healthscore.api.security import IngestKey, ReadKey
 from healthscore.ingest.records import Event, record_events, require_customer
+from healthscore.jobs.queue import touch
 
 router = APIRouter(prefix="/api/v1", tags=["engagement"])
 
@@ -24,7 +25,9 @@ router = APIRouter(prefix="/api/v1", tags=["engagement"])
     response_model=Accepted,
     responses={422: {"model": ErrorResponse}},
 )
-def track_engagement(body: EngagementInput, _key: IngestKey, session: DbSession) -> Accepted:
+def track_engagement(
+    body: EngagementInput, _key: IngestKey, session: DbSession, jobs: JobQueue
+) -> Accepted:
     """Log an event. ``login``, ``feature_used`` (``metadata.feature``) and ``api_call``
     (``metadata.calls``, default 1) feed scoring signals; any other type is kept as is."""
     with session.begin():
@@ -41,6 +44,8 @@ def track_engagement(body: EngagementInput, _key: IngestKey, session: DbSession)
                 )
             ],
         )
+        touch(session, {body.customer_id})
+    jobs.request_rescore()
     return Accepted(accepted=1)
 
 

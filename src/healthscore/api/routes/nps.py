@@ -8,11 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from healthscore.activity import nps
-from healthscore.api.dependencies import DbSession, PageParams
+from healthscore.api.dependencies import DbSession, JobQueue, PageParams
 from healthscore.api.errors import ErrorResponse
 from healthscore.api.schemas import Created, NpsInput, NpsPeriod, NpsResponseOut, NpsSummary, Page
 from healthscore.api.security import IngestKey, ReadKey
 from healthscore.ingest.records import require_customer
+from healthscore.jobs.queue import touch
 from healthscore.storage import models as m
 
 router = APIRouter(prefix="/api/v1", tags=["nps"])
@@ -25,7 +26,9 @@ router = APIRouter(prefix="/api/v1", tags=["nps"])
     response_model=Created,
     responses={422: {"model": ErrorResponse}},
 )
-def submit_nps_response(body: NpsInput, _key: IngestKey, session: DbSession) -> Created:
+def submit_nps_response(
+    body: NpsInput, _key: IngestKey, session: DbSession, jobs: JobQueue
+) -> Created:
     """Record one survey answer (0-10, optional comment); committed before the reply."""
     with session.begin():
         require_customer(session, body.customer_id)
@@ -39,6 +42,8 @@ def submit_nps_response(body: NpsInput, _key: IngestKey, session: DbSession) -> 
         session.add(row)
         session.flush()
         created = Created(id=row.id)
+        touch(session, {body.customer_id})
+    jobs.request_rescore()
     return created
 
 

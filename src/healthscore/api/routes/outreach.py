@@ -2,17 +2,43 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
+from pydantic import Field
 
 from healthscore.api.dependencies import DbSession, PageParams
-from healthscore.api.schemas import OutreachEntryOut, Page
-from healthscore.api.security import ReadKey
+from healthscore.api.errors import ApiError, ErrorResponse
+from healthscore.api.schemas import InputModel, OutreachEntryOut, Page
+from healthscore.api.security import IngestKey, ReadKey
 from healthscore.playbooks import outreach
+from healthscore.storage import models as m
 
 router = APIRouter(prefix="/api/v1", tags=["outreach"])
+Status = Literal["open", "in_progress", "done", "dismissed"]
+
+
+class OutreachUpdate(InputModel):
+    status: Status | None = None
+    owner: Annotated[str, Field(max_length=255)] | None = None
+    notes: Annotated[str, Field(max_length=10_000)] | None = None
+
+
+def entry_out(r: m.OutreachEntry) -> OutreachEntryOut:
+    return OutreachEntryOut(
+        id=r.id,
+        customer_id=r.customer_id,
+        playbook=r.playbook,
+        reason=r.reason,
+        snapshot=r.snapshot,
+        owner=r.owner,
+        next_step=r.next_step,
+        status=r.status,
+        notes=r.notes,
+        created_at=r.created_at,
+        updated_at=r.updated_at,
+    )
 
 
 @router.get("/outreach", operation_id="listOutreachLog", response_model=Page[OutreachEntryOut])
@@ -21,7 +47,7 @@ def list_outreach_log(
     session: DbSession,
     paging: PageParams,
     customer_id: Annotated[str | None, Query(alias="customerId", max_length=64)] = None,
-    status: Literal["open", "in_progress", "done", "dismissed"] | None = None,
+    status: Status | None = None,
     playbook: Annotated[str | None, Query(max_length=128)] = None,
     since: datetime | None = None,
 ) -> Page[OutreachEntryOut]:
@@ -35,23 +61,31 @@ def list_outreach_log(
         limit=paging.page_size,
     )
     return Page(
-        items=[
-            OutreachEntryOut(
-                id=r.id,
-                customer_id=r.customer_id,
-                playbook=r.playbook,
-                reason=r.reason,
-                snapshot=r.snapshot,
-                owner=r.owner,
-                next_step=r.next_step,
-                status=r.status,
-                notes=r.notes,
-                created_at=r.created_at,
-                updated_at=r.updated_at,
-            )
-            for r in rows
-        ],
+        items=[entry_out(r) for r in rows],
         total=total,
         page=paging.page,
         page_size=paging.page_size,
     )
+
+
+@router.patch(
+    "/outreach/{entry_id}",
+    operation_id="updateOutreachEntry",
+    response_model=OutreachEntryOut,
+    responses={404: {"model": ErrorResponse}},
+)
+def update_outreach_entry(
+    entry_id: int, body: OutreachUpdate, _key: IngestKey, session: DbSession
+) -> OutreachEntryOut:
+    """Move an entry through open → in_progress → done/dismissed; set owner and notes."""
+    with session.begin():
+        entry = session.get(m.OutreachEntry, entry_id)
+        if entry is None:
+            raise ApiError(404, f"no outreach entry {entry_id}")
+        for name, value in body.model_dump(exclude_unset=True).items():
+            if value is not None:
+                setattr(entry, name, value)
+        entry.updated_at = datetime.now(UTC)
+        session.flush()
+        out = entry_out(entry)
+    return out

@@ -5,9 +5,15 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
-from healthscore.api.dependencies import ActiveScorecard, DbSession, PageParams
+from healthscore.api.dependencies import (
+    ActivePlaybooks,
+    ActiveScorecard,
+    DbSession,
+    JobQueue,
+    PageParams,
+)
 from healthscore.api.errors import ApiError, ErrorResponse
 from healthscore.api.schemas import (
     Driver,
@@ -19,6 +25,7 @@ from healthscore.api.schemas import (
     SignalDetail,
 )
 from healthscore.api.security import AdminKey, ReadKey
+from healthscore.playbooks.service import run_playbooks
 from healthscore.scoring import reports
 from healthscore.scoring.scorecard import Tier, Trend
 from healthscore.scoring.service import score_accounts
@@ -135,13 +142,22 @@ def get_health_score(
     responses=NOT_FOUND,
 )
 def refresh_health_score(
-    customer_id: str, _key: AdminKey, session: DbSession, card: ActiveScorecard
+    request: Request,
+    customer_id: str,
+    _key: AdminKey,
+    session: DbSession,
+    card: ActiveScorecard,
+    rules: ActivePlaybooks,
+    jobs: JobQueue,
 ) -> HealthScoreDetail:
-    """Recompute this account's score now from all data so far, and persist it."""
+    """Recompute this account's score now from all data so far, persist it, run playbooks."""
+    now = datetime.now(UTC)
     with session.begin():
         if session.get(m.Customer, customer_id) is None:
             raise ApiError(404, f"unknown customer {customer_id!r}")
-        score_accounts(session, card, as_of=datetime.now(UTC), customer_ids=[customer_id])
+        run = score_accounts(session, card, as_of=now, customer_ids=[customer_id])
+        fired = run_playbooks(session, rules, run.scores, as_of=now)
+    jobs.enqueue_deliveries(fired.delivery_ids)
     return _detail_or_404(session, customer_id, card)
 
 

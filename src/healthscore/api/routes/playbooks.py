@@ -1,0 +1,86 @@
+"""The playbook rules in force, and a dry run of them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter
+
+from healthscore.api.dependencies import ActivePlaybooks, ActiveScorecard, DbSession
+from healthscore.api.schemas import ApiModel
+from healthscore.api.security import AdminKey, ReadKey
+from healthscore.playbooks.service import run_playbooks
+from healthscore.scoring.service import score_accounts
+
+router = APIRouter(prefix="/api/v1", tags=["playbooks"])
+
+
+class PlaybookOut(ApiModel):
+    name: str
+    description: str
+    match: str
+    when: list[dict[str, Any]]
+    cooldown_days: int
+    actions: list[dict[str, Any]]
+
+
+class PlaybookFiring(ApiModel):
+    playbook: str
+    customer_id: str
+    name: str
+    score: int
+    tier: str
+    reason: str
+    in_cooldown: bool
+
+
+class DryRun(ApiModel):
+    as_of: datetime
+    firings: list[PlaybookFiring]
+    would_log: int
+
+
+@router.get("/playbooks", operation_id="listPlaybooks", response_model=list[PlaybookOut])
+def list_playbooks(_key: ReadKey, rules: ActivePlaybooks) -> list[PlaybookOut]:
+    return [
+        PlaybookOut(
+            name=p.name,
+            description=p.description,
+            match=p.match,
+            when=[c.model_dump(by_alias=True, exclude_none=True) for c in p.when],
+            cooldown_days=p.cooldown_days,
+            actions=[a.model_dump(exclude_none=True) for a in p.actions],
+        )
+        for p in rules.playbooks
+    ]
+
+
+@router.post("/playbooks/dry-run", operation_id="testPlaybooks", response_model=DryRun)
+def test_playbooks(
+    _key: AdminKey, session: DbSession, card: ActiveScorecard, rules: ActivePlaybooks
+) -> DryRun:
+    """Score every account now and show which playbooks would fire; nothing is written."""
+    now = datetime.now(UTC)
+    try:
+        run = score_accounts(session, card, as_of=now)
+        result = run_playbooks(session, rules, run.scores, as_of=now)
+    finally:
+        session.rollback()
+    logged = {(e.customer_id, e.playbook) for e in result.logged_entries}
+    return DryRun(
+        as_of=now,
+        firings=[
+            PlaybookFiring(
+                playbook=f.playbook.name,
+                customer_id=f.state.customer_id,
+                name=f.state.name,
+                score=f.state.score,
+                tier=f.state.tier,
+                reason=f.reason,
+                in_cooldown=(f.state.customer_id, f.playbook.name) not in logged,
+            )
+            for f in result.firings
+        ],
+        would_log=result.logged,
+    )

@@ -1,0 +1,210 @@
+"""Segment's HTTP Tracking API, so Segment SDKs (``host=`` this server) and Segment
+destinations can send product events straight in.
+
+Authentication is Segment's: Basic auth with an ingest key as the user name and an empty
+password (Bearer and ``X-API-Key`` work too). Accepted requests answer 200
+``{"success": true}`` after the transaction has committed.
+
+Rejections are all-or-nothing and say which message is at fault: any message that is
+malformed, dated in the future (beyond the allowed clock skew, after Segment's ``sentAt``
+correction) or whose account cannot be resolved makes the whole request 400, with one
+``details`` entry per problem whose ``field`` carries the message's index
+(``batch.3.context.groupId``); nothing from that request is written. 400 is what Segment
+itself answers for payloads it refuses, and SDKs do not retry it. Bodies over Segment's
+limits (500 KB per batch, 32 KB per single call) get 413.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Coroutine, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
+
+from healthscore.api.dependencies import ActiveScorecard, DbSession, JobQueue
+from healthscore.api.errors import ApiError, ErrorDetail, ErrorResponse
+from healthscore.api.limits import BodyTooLarge, limit_for
+from healthscore.api.security import IngestKey
+from healthscore.ingest import segment as seg
+from healthscore.ingest.records import InvalidFact
+from healthscore.jobs.queue import Jobs, touch
+from healthscore.scoring.scorecard import EventMapping
+
+MAX_DETAILS = 50
+
+
+class SegmentRequest(Request):
+    """A request whose body may be gzip-compressed, as Segment SDKs can send it.
+
+    Decompression stops at the route's size limit, so a small compressed body cannot
+    expand into an unbounded one.
+    """
+
+    async def body(self) -> bytes:
+        if not hasattr(self, "_body"):
+            raw = await super().body()
+            if self.headers.get("content-encoding", "").strip().lower() == "gzip":
+                limit = limit_for(self.url.path, self.app.state.settings.max_request_bytes)
+                inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                raw = inflater.decompress(raw, limit + 1)
+                if len(raw) > limit or inflater.unconsumed_tail:
+                    raise BodyTooLarge(limit)
+            self._body = raw
+        return self._body
+
+
+def _field(location: Sequence[Any]) -> str:
+    parts = [str(p) for p in location]
+    if len(parts) > 1 and parts[0] == "body":
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+class SegmentRoute(APIRoute):
+    """Answers malformed messages with 400 like Segment does (the rest of the API uses 422)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(SegmentRequest(request.scope, request.receive))
+            except RequestValidationError as error:
+                details = [
+                    ErrorDetail(field=_field(p.get("loc", ())), message=str(p.get("msg")))
+                    for p in error.errors()[:MAX_DETAILS]
+                ]
+                raise _rejection(details) from None
+
+        return handle
+
+
+router = APIRouter(prefix="/v1", tags=["segment"], route_class=SegmentRoute)
+
+
+class Success(BaseModel):
+    """Segment's acknowledgement."""
+
+    success: bool = True
+
+
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "a message was rejected; nothing was stored"},
+    401: {"model": ErrorResponse, "description": "no or unknown key"},
+    403: {"model": ErrorResponse, "description": "the key lacks the ingest scope"},
+    413: {"model": ErrorResponse, "description": "body over 500 KB (batch) or 32 KB (call)"},
+}
+
+
+def _rejection(details: list[ErrorDetail]) -> ApiError:
+    summary = "; ".join(f"{d.field}: {d.message}" for d in details[:3])
+    return ApiError(
+        400,
+        f"rejected, nothing from this request was stored: {summary}",
+        code="invalid_message",
+        details=details,
+    )
+
+
+def _ingest(
+    session: DbSession,
+    jobs: Jobs,
+    messages: Sequence[seg.Message],
+    mapping: EventMapping,
+    *,
+    batch_sent_at: datetime | None = None,
+    prefix: str | None = None,
+) -> Success:
+    """Apply all messages in one transaction that commits before the 200, or none."""
+    received_at = datetime.now(UTC)
+    try:
+        with session.begin():
+            outcome = seg.ingest(
+                session,
+                messages,
+                mapping,
+                received_at=received_at,
+                batch_sent_at=batch_sent_at,
+                prefix=prefix,
+            )
+            touch(session, outcome.customers)
+    except seg.Rejected as error:
+        problems = error.problems[:MAX_DETAILS]
+        raise _rejection(
+            [ErrorDetail(field=p.field, message=p.message) for p in problems]
+        ) from None
+    except InvalidFact as error:
+        raise _rejection([ErrorDetail(field=error.field, message=error.message)]) from None
+    if outcome.customers:
+        jobs.request_rescore()
+    return Success()
+
+
+@router.post("/batch", operation_id="segmentBatch", response_model=Success, responses=RESPONSES)
+def segment_batch(
+    body: seg.Batch, _key: IngestKey, session: DbSession, card: ActiveScorecard, jobs: JobQueue
+) -> Success:
+    """Many messages of any type (``{"batch": [...]}``), as Segment SDKs send them.
+
+    Applied in order and all or nothing: if any message is rejected the answer is 400 with
+    one ``details`` entry per problem (``field`` starts with ``batch.<index>``) and nothing
+    is stored. Messages whose ``messageId`` was already accepted are acknowledged again
+    without being re-applied, so retrying a batch is safe."""
+    return _ingest(
+        session, jobs, body.batch, card.events, batch_sent_at=body.sent_at, prefix="batch"
+    )
+
+
+@router.post("/track", operation_id="segmentTrack", response_model=Success, responses=RESPONSES)
+def segment_track(
+    body: seg.TrackMessage,
+    _key: IngestKey,
+    session: DbSession,
+    card: ActiveScorecard,
+    jobs: JobQueue,
+) -> Success:
+    """A product event; its name maps to a scoring signal through the scorecard's ``events``."""
+    return _ingest(session, jobs, [body], card.events)
+
+
+@router.post(
+    "/identify", operation_id="segmentIdentify", response_model=Success, responses=RESPONSES
+)
+def segment_identify(
+    body: seg.IdentifyMessage,
+    _key: IngestKey,
+    session: DbSession,
+    card: ActiveScorecard,
+    jobs: JobQueue,
+) -> Success:
+    """User traits, merged into the user's seats (a ``groupId`` also links the user)."""
+    return _ingest(session, jobs, [body], card.events)
+
+
+@router.post("/group", operation_id="segmentGroup", response_model=Success, responses=RESPONSES)
+def segment_group(
+    body: seg.GroupMessage,
+    _key: IngestKey,
+    session: DbSession,
+    card: ActiveScorecard,
+    jobs: JobQueue,
+) -> Success:
+    """Links the user to the account (created if new) and merges the account's traits."""
+    return _ingest(session, jobs, [body], card.events)
+
+
+@router.post("/page", operation_id="segmentPage", response_model=Success, responses=RESPONSES)
+def segment_page(
+    body: seg.PageMessage,
+    _key: IngestKey,
+    session: DbSession,
+    card: ActiveScorecard,
+    jobs: JobQueue,
+) -> Success:
+    """A page view, kept as a ``page_viewed`` engagement event."""
+    return _ingest(session, jobs, [body], card.events)

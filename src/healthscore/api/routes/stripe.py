@@ -1,0 +1,114 @@
+"""Stripe's webhook: payments and cancellations arrive as signed events.
+
+The signature is the authentication (Stripe cannot send an API key), so the route has no
+key dependency and ``security: []`` in the OpenAPI document. It is checked against the raw
+request bytes with the official ``stripe`` library before anything is parsed or written;
+a bad signature, or one older than the tolerance (a replay), gets 400 and writes nothing.
+An accepted event is de-duplicated on its id and applied in one transaction that commits
+before the 200, so Stripe's at-least-once delivery never counts a payment twice.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import stripe
+from fastapi import APIRouter, Depends, Header, Request
+from pydantic import BaseModel
+from sqlalchemy import delete
+
+from healthscore.api.dependencies import DbSession, JobQueue
+from healthscore.api.errors import ApiError, ErrorResponse
+from healthscore.ingest.records import claim_messages
+from healthscore.ingest.stripe_events import apply_event
+from healthscore.jobs.queue import touch
+from healthscore.storage import models as m
+
+router = APIRouter(tags=["webhooks"])
+
+TOLERANCE_SECONDS = 300
+"""Signed timestamps older than this are refused as replays (Stripe's own default)."""
+SOURCE = "stripe"
+
+
+class StripeReceipt(BaseModel):
+    """The acknowledgement; ``applied`` is False for duplicates and ignored events."""
+
+    received: bool
+    applied: bool
+    detail: str
+
+
+async def raw_body(request: Request) -> bytes:
+    """The body exactly as sent: the signature covers these bytes, not a re-encoding."""
+    return await request.body()
+
+
+RawBody = Annotated[bytes, Depends(raw_body)]
+
+
+@router.post(
+    "/webhooks/stripe",
+    operation_id="receiveStripeWebhook",
+    response_model=StripeReceipt,
+    responses={
+        400: {"model": ErrorResponse, "description": "bad signature, replay or payload"},
+        503: {"model": ErrorResponse, "description": "no endpoint secret configured"},
+    },
+    openapi_extra={"security": []},
+)
+def receive_stripe_webhook(
+    request: Request,
+    body: RawBody,
+    session: DbSession,
+    jobs: JobQueue,
+    stripe_signature: Annotated[str | None, Header(alias="Stripe-Signature")] = None,
+) -> StripeReceipt:
+    """Verify a Stripe event, apply it once, and acknowledge it (committed before the 200).
+
+    Events that cannot be used (untracked type, unknown Stripe customer) are acknowledged
+    with ``applied: false`` and the reason: a non-2xx answer would only make Stripe re-send
+    them for days.
+    """
+    secret: str | None = request.app.state.settings.stripe_webhook_secret
+    if not secret:
+        raise ApiError(503, "the Stripe endpoint secret is not configured", code="not_configured")
+    event = _verified_event(body, stripe_signature, secret)
+    event_id = event.get("id")
+    if not isinstance(event_id, str) or not event_id or not isinstance(event.get("type"), str):
+        raise ApiError(400, "the event has no id or type", code="invalid_payload")
+    with session.begin():
+        if not claim_messages(session, SOURCE, [event_id]):
+            return StripeReceipt(
+                received=True, applied=False, detail=f"{event_id} was already processed"
+            )
+        outcome = apply_event(session, event)
+        if outcome.applied and outcome.customer_id:
+            touch(session, {outcome.customer_id})
+        if not outcome.applied:
+            # Nothing changed, so keep no trace: re-sending the event from Stripe's
+            # dashboard after fixing the cause (say, mapping the customer) applies it.
+            session.execute(
+                delete(m.ProcessedMessage).where(
+                    m.ProcessedMessage.source == SOURCE, m.ProcessedMessage.message_id == event_id
+                )
+            )
+    if outcome.applied and outcome.customer_id:
+        jobs.request_rescore()
+    return StripeReceipt(received=True, applied=outcome.applied, detail=outcome.detail)
+
+
+def _verified_event(body: bytes, signature: str | None, secret: str) -> dict[str, Any]:
+    """The event as plain dicts, once its signature and timestamp check out."""
+    try:
+        event = stripe.Webhook.construct_event(body, signature, secret, tolerance=TOLERANCE_SECONDS)
+    except stripe.SignatureVerificationError as error:
+        raise ApiError(
+            400, f"invalid Stripe signature: {error}", code="invalid_signature"
+        ) from None
+    except (ValueError, TypeError, AttributeError):
+        # Only reachable with a valid signature (or undecodable bytes): not JSON, JSON that
+        # is not an object, or a thin (v2) event notification, which is not consumed here.
+        raise ApiError(400, "the body is not a Stripe event", code="invalid_payload") from None
+    result: dict[str, Any] = event.to_dict()
+    return result

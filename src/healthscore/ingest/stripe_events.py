@@ -1,0 +1,261 @@
+"""Turning verified Stripe webhook events into payments and churn dates.
+
+The HTTP layer (``api/routes/stripe.py``) verifies the signature and de-duplicates on the
+event id; this module only maps one event's ``data.object`` to rows, inside the caller's
+transaction, and says what it did. It never raises for events it cannot use: Stripe
+retries every non-2xx answer for up to three days, so an event we will *never* be able to
+apply (a type we do not track, a Stripe customer no account maps to) must still be
+acknowledged, or it would be re-sent, and fail, for days. Such events come back as
+``Outcome(applied=False, detail=<why>)`` and the endpoint answers 200 with that reason.
+
+Accounts are found by ``customers.stripe_customer_id``; failing that, by the object's
+``metadata.healthscore_customer_id`` (set it on the Stripe customer's subscriptions,
+invoices or charges), and the mapping is then recorded on the account so later events of
+that Stripe customer resolve directly.
+
+Double counting: an invoice paid by card produces both ``invoice.paid`` and
+``charge.succeeded`` (and on failure ``invoice.payment_failed`` and ``charge.failed``).
+The invoice event is the one recorded; a charge that carries an ``invoice`` id is skipped.
+Stand-alone charges (one-off payments, no invoice) are recorded from the charge events.
+Stripe API versions from 2025-03-31 no longer put ``invoice`` on charges: on those, send
+the endpoint either the ``invoice.*`` or the ``charge.*`` events, not both.
+
+Idempotency beyond the event id: every payment carries a unique ``external_id``
+(``stripe:<charge id>``, ``stripe:<invoice id>`` for the paid invoice and
+``stripe:<invoice id>:attempt-<n>`` for each failed collection attempt), inserted with
+``ON CONFLICT DO NOTHING``, so even a re-sent copy under a new event id is not counted
+twice; ``churned_at`` is only set when still empty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from healthscore.storage import models as m
+from healthscore.storage.dialect import insert_new_keys
+
+METADATA_KEY = "healthscore_customer_id"
+"""Metadata key on a Stripe object naming the healthscore account it belongs to."""
+
+ZERO_DECIMAL = frozenset(
+    [
+        "bif",
+        "clp",
+        "djf",
+        "gnf",
+        "jpy",
+        "kmf",
+        "krw",
+        "mga",
+        "pyg",
+        "rwf",
+        "ugx",
+        "vnd",
+        "vuv",
+        "xaf",
+        "xof",
+        "xpf",
+    ]
+)
+"""Currencies whose Stripe amounts are already whole units (no cents)."""
+THREE_DECIMAL = frozenset(["bhd", "jod", "kwd", "omr", "tnd"])
+"""Currencies whose Stripe amounts are in thousandths."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What an event did: ``applied`` is False when it was acknowledged but changed nothing."""
+
+    applied: bool
+    detail: str
+    customer_id: str | None = None
+
+
+Event = Mapping[str, Any]
+Handler = Callable[[Session, m.Customer, Event, Mapping[str, Any]], Outcome]
+
+
+def apply_event(session: Session, event: Event) -> Outcome:
+    """Apply one verified Stripe event to the database (the caller commits)."""
+    event_type = str(event.get("type", ""))
+    handler = HANDLERS.get(event_type)
+    if handler is None:
+        return Outcome(False, f"event type {event_type!r} is not used; ignored")
+    obj = _mapping(_mapping(event.get("data")).get("object"))
+    if event_type.startswith("charge.") and _stripe_id(obj.get("invoice")):
+        return Outcome(
+            False,
+            f"charge for invoice {_stripe_id(obj.get('invoice'))}; the invoice event counts it",
+        )
+    customer, reason = resolve_customer(session, obj)
+    if customer is None:
+        return Outcome(False, reason)
+    return handler(session, customer, event, obj)
+
+
+def resolve_customer(session: Session, obj: Mapping[str, Any]) -> tuple[m.Customer | None, str]:
+    """The account an object belongs to, or ``None`` and why not.
+
+    A metadata match records the Stripe customer id on the account, unless the account is
+    already mapped to another Stripe customer (the mapping is then left alone: the
+    metadata names the account explicitly, so the event still applies to it).
+    """
+    stripe_id = _stripe_id(obj.get("customer"))
+    if stripe_id:
+        customer = session.scalars(
+            select(m.Customer).where(m.Customer.stripe_customer_id == stripe_id)
+        ).first()
+        if customer is not None:
+            return customer, ""
+    account_id = _mapping(obj.get("metadata")).get(METADATA_KEY)
+    if isinstance(account_id, str) and account_id:
+        customer = session.get(m.Customer, account_id)
+        if customer is None:
+            return None, f"metadata.{METADATA_KEY} names unknown account {account_id!r}; ignored"
+        if stripe_id and customer.stripe_customer_id is None:
+            customer.stripe_customer_id = stripe_id
+            session.flush()
+        return customer, ""
+    if not stripe_id:
+        return None, "the event's object names no Stripe customer; ignored"
+    return None, f"no account is mapped to Stripe customer {stripe_id!r}; ignored"
+
+
+def _invoice_paid(session: Session, customer: m.Customer, event: Event, obj: Event) -> Outcome:
+    transitions = _mapping(obj.get("status_transitions"))
+    return _record_payment(
+        session,
+        customer,
+        obj,
+        amount_field="amount_paid",
+        status="succeeded",
+        external_id=f"stripe:{obj.get('id')}",
+        ts=_timestamp(transitions.get("paid_at"), event.get("created")),
+    )
+
+
+def _invoice_failed(session: Session, customer: m.Customer, event: Event, obj: Event) -> Outcome:
+    # Every collection attempt on an invoice fails under the same invoice id; each one is a
+    # failed payment attempt for scoring, told apart by Stripe's attempt counter.
+    attempt = obj.get("attempt_count") or event.get("id")
+    return _record_payment(
+        session,
+        customer,
+        obj,
+        amount_field="amount_due",
+        status="failed",
+        external_id=f"stripe:{obj.get('id')}:attempt-{attempt}",
+        ts=_timestamp(event.get("created")),
+    )
+
+
+def _charge(status: str) -> Handler:
+    def handle(session: Session, customer: m.Customer, event: Event, obj: Event) -> Outcome:
+        return _record_payment(
+            session,
+            customer,
+            obj,
+            amount_field="amount",
+            status=status,
+            external_id=f"stripe:{obj.get('id')}",
+            ts=_timestamp(obj.get("created"), event.get("created")),
+        )
+
+    return handle
+
+
+def _subscription_deleted(
+    session: Session, customer: m.Customer, event: Event, obj: Event
+) -> Outcome:
+    """The account churned when its subscription ended (first churn date wins)."""
+    if customer.churned_at is not None:
+        return Outcome(
+            False,
+            f"{customer.id} already churned at {customer.churned_at.isoformat()}",
+            customer.id,
+        )
+    churned = _timestamp(obj.get("ended_at"), obj.get("canceled_at"), event.get("created"))
+    customer.churned_at = churned
+    session.flush()
+    return Outcome(True, f"{customer.id} churned at {churned.isoformat()}", customer.id)
+
+
+def _record_payment(
+    session: Session,
+    customer: m.Customer,
+    obj: Event,
+    *,
+    amount_field: str,
+    status: str,
+    external_id: str,
+    ts: datetime,
+) -> Outcome:
+    currency = str(obj.get("currency") or "usd").lower()[:3]
+    minor = Decimal(str(obj.get(amount_field) or 0))
+    if minor <= 0:
+        # $0 invoices (trials, 100% coupons) are not a charge attempt; counting them
+        # would inflate the payment success rate.
+        return Outcome(False, f"{external_id}: zero amount; nothing charged", customer.id)
+    row = {
+        "customer_id": customer.id,
+        "ts": ts,
+        "amount": to_major_units(minor, currency),
+        "currency": currency,
+        "status": status,
+        "external_id": external_id,
+    }
+    inserted = insert_new_keys(
+        session,
+        m.Payment.__table__,  # type: ignore[arg-type]
+        [row],
+        key=["external_id"],
+    )
+    if not inserted:
+        return Outcome(False, f"{external_id} was already recorded", customer.id)
+    return Outcome(True, f"{status} payment {external_id} recorded for {customer.id}", customer.id)
+
+
+def to_major_units(minor: Decimal, currency: str) -> Decimal:
+    """Stripe amounts are in the currency's smallest unit (cents, or yen, or fils)."""
+    if currency in ZERO_DECIMAL:
+        return minor
+    return minor / (1000 if currency in THREE_DECIMAL else 100)
+
+
+def _timestamp(*candidates: object) -> datetime:
+    """The first Unix timestamp present; now if none (Stripe always sends ``created``)."""
+    for value in candidates:
+        if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+            return datetime.fromtimestamp(value, UTC)
+    return datetime.now(UTC)
+
+
+def _stripe_id(value: object) -> str | None:
+    """An id field that may be a plain id or an expanded object."""
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, Mapping):
+        found = value.get("id")
+        return found if isinstance(found, str) and found else None
+    return None
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+HANDLERS: dict[str, Handler] = {
+    "invoice.paid": _invoice_paid,
+    "invoice.payment_failed": _invoice_failed,
+    "charge.succeeded": _charge("succeeded"),
+    "charge.failed": _charge("failed"),
+    "customer.subscription.deleted": _subscription_deleted,
+}
+"""The event types this service uses; every other type is acknowledged and ignored."""

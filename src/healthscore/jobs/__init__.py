@@ -1,0 +1,1 @@
+"""Background work: the job queue, its tasks and the worker."""

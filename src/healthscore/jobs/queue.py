@@ -1,0 +1,188 @@
+"""Background jobs on Huey: deliveries, near-real-time rescoring, periodic full rescores.
+
+Why Huey: one small, well-kept library that runs on Redis in production and on a SQLite
+file embedded (so ``make demo`` needs no server and no extra process), with delayed and
+periodic tasks built in. Several workers can share one Redis: each task is popped by one
+worker, and deliveries are additionally *claimed* in the database before sending
+(``playbooks.outbox``), so a task that runs twice still sends once.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from huey import Huey, RedisHuey, SqliteHuey, crontab
+from sqlalchemy import Engine, delete, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from healthscore.playbooks import delivery, outbox
+from healthscore.playbooks.rules import PlaybookSet, load_playbooks
+from healthscore.playbooks.service import run_playbooks
+from healthscore.scoring.scorecard import Scorecard, load_scorecard
+from healthscore.scoring.service import ScoringRun, score_accounts
+from healthscore.settings import Settings, scorecard_location
+from healthscore.storage import models as m
+from healthscore.storage.database import make_engine, make_sessionmaker, transaction
+from healthscore.storage.dialect import insert_new_keys
+
+log = logging.getLogger(__name__)
+RESCORE_FLAG = "rescore-requested"
+RESCORE_BATCH = 10_000
+
+
+def queue_file(settings: Settings) -> Path:
+    if settings.queue_path:
+        return Path(settings.queue_path)
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return Path(f"{url.database}.queue")
+    return Path("healthscore-queue.db")
+
+
+def make_huey(settings: Settings) -> Huey:
+    if settings.redis_url:
+        return RedisHuey(settings.queue_name, url=settings.redis_url, results=False)
+    path = queue_file(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return SqliteHuey(settings.queue_name, filename=str(path), results=False)
+
+
+def _cron(expression: str) -> Any:
+    minute, hour, day, month, day_of_week = expression.split()
+    return crontab(minute=minute, hour=hour, day=day, month=month, day_of_week=day_of_week)
+
+
+def touch(session: Session, customer_ids: set[str]) -> None:
+    """Mark accounts for near-real-time rescoring, durably, in the ingest transaction."""
+    now = datetime.now(UTC)
+    insert_new_keys(
+        session,
+        m.PendingRescore.__table__,  # type: ignore[arg-type]
+        [{"customer_id": cid, "touched_at": now} for cid in sorted(customer_ids)],
+        key=["customer_id"],
+    )
+
+
+class Jobs:
+    """The task registry of one process (API server, worker or CLI)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        sessions: sessionmaker[Session] | None = None,
+        scorecard: Scorecard | None = None,
+        playbooks: PlaybookSet | None = None,
+    ) -> None:
+        self.settings = settings
+        self.huey = make_huey(settings)
+        self._engine: Engine | None = None
+        self._sessions = sessions
+        self.scorecard = scorecard or load_scorecard(scorecard_location(settings.scorecard))
+        self.playbooks = playbooks or load_playbooks(
+            settings.playbooks if settings.playbooks == "default" else Path(settings.playbooks)
+        )
+        self.listeners: list[Any] = []
+        """Called with (customer_ids) after scores change: live dashboards, caches."""
+        self.deliver = self.huey.task(name="deliver")(self._deliver)
+        self.rescore_touched = self.huey.task(name="rescore_touched")(self._rescore_touched)
+        self.rescore_all = self.huey.task(name="rescore_all")(self._rescore_all)
+        self.sweep = self.huey.periodic_task(crontab(minute="*"), name="sweep")(self._sweep)
+        self.nightly = self.huey.periodic_task(
+            _cron(settings.full_rescore_cron), name="nightly_rescore"
+        )(self._rescore_all)
+
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        if self._sessions is None:
+            self._engine = make_engine(self.settings.database_url)
+            self._sessions = make_sessionmaker(self._engine)
+        return self._sessions
+
+    # --- enqueueing (called after commits) ---------------------------------------------
+
+    def enqueue_deliveries(self, delivery_ids: list[int]) -> None:
+        for delivery_id in delivery_ids:
+            try:
+                self.deliver(delivery_id)
+            except Exception:  # the periodic sweep re-enqueues anything left behind
+                log.warning("could not enqueue delivery %s; the sweep will", delivery_id)
+
+    def request_rescore(self) -> None:
+        """Schedule one batched rescore of touched accounts, unless one is pending."""
+        try:
+            if self.huey.put_if_empty(RESCORE_FLAG, "1"):
+                self.rescore_touched.schedule(delay=self.settings.rescore_delay_seconds)
+        except Exception:
+            log.warning("could not schedule a rescore; the sweep will", exc_info=True)
+
+    # --- tasks -------------------------------------------------------------------------
+
+    def _deliver(self, delivery_id: int) -> str:
+        with self.sessions() as session:
+            claimed = outbox.claim(
+                session, delivery_id, claim_seconds=self.settings.delivery_claim_seconds
+            )
+            if claimed is None:
+                return "not due or taken by another worker"
+            try:
+                delivery.send(claimed, redis_url=self.settings.redis_url)
+            except delivery.DeliveryError as error:
+                if outbox.mark_failed(session, claimed, str(error)):
+                    wait = outbox.backoff(claimed.attempts).total_seconds()
+                    self.deliver.schedule(args=(delivery_id,), delay=wait)
+                return f"attempt {claimed.attempts} failed: {error}"
+            outbox.mark_delivered(session, delivery_id)
+            return "delivered"
+
+    def _rescore_touched(self) -> int:
+        self.huey.get(RESCORE_FLAG)  # clear first: touches from now on schedule a new run
+        with self.sessions() as session:
+            ids = list(session.scalars(select(m.PendingRescore.customer_id).limit(RESCORE_BATCH)))
+        if not ids:
+            return 0
+        now = datetime.now(UTC)
+        with transaction(self.sessions) as session:
+            session.execute(delete(m.PendingRescore).where(m.PendingRescore.customer_id.in_(ids)))
+            known = set(session.scalars(select(m.Customer.id).where(m.Customer.id.in_(ids))))
+            run = score_accounts(session, self.scorecard, as_of=now, customer_ids=known)
+            fired = run_playbooks(session, self.playbooks, run.scores, as_of=now)
+        self.enqueue_deliveries(fired.delivery_ids)
+        self._changed(run)
+        if len(ids) == RESCORE_BATCH:
+            self.request_rescore()
+        return len(ids)
+
+    def _rescore_all(self) -> int:
+        now = datetime.now(UTC)
+        with transaction(self.sessions) as session:
+            run = score_accounts(session, self.scorecard, as_of=now)
+            fired = run_playbooks(session, self.playbooks, run.scores, as_of=now)
+        self.enqueue_deliveries(fired.delivery_ids)
+        self._changed(run)
+        return run.scored
+
+    def _sweep(self) -> None:
+        """Safety net: re-enqueue due deliveries and pending rescores nobody picked up."""
+        with self.sessions() as session:
+            due = outbox.due(session)
+            pending = session.scalar(select(m.PendingRescore.customer_id).limit(1))
+        self.enqueue_deliveries(due)
+        if pending is not None:
+            self.request_rescore()
+
+    def _changed(self, run: ScoringRun) -> None:
+        ids = [s.customer_id for s in run.scores] + list(run.churned)
+        for listener in self.listeners:
+            try:
+                listener(ids)
+            except Exception:
+                log.warning("score listener failed", exc_info=True)
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()

@@ -1,0 +1,31 @@
+"""Running the job queue: ``healthscore worker`` processes, or a thread inside ``serve``."""
+
+from __future__ import annotations
+
+from huey.consumer import Consumer
+
+from healthscore.jobs.queue import Jobs
+
+
+class EmbeddedConsumer(Consumer):  # type: ignore[misc]
+    """A consumer living inside the API process: the host (uvicorn) owns the signals."""
+
+    def _set_signal_handlers(self) -> None:
+        return None
+
+
+def start_embedded(jobs: Jobs) -> Consumer:
+    """Start one worker thread and the scheduler in this process (embedded default)."""
+    consumer = EmbeddedConsumer(
+        jobs.huey, workers=1, worker_type="thread", periodic=True, scheduler_interval=1
+    )
+    consumer.start()
+    return consumer
+
+
+def run_worker(jobs: Jobs, *, threads: int, periodic: bool = True) -> None:
+    """Block, processing tasks until SIGINT/SIGTERM (graceful: running tasks finish)."""
+    consumer = jobs.huey.create_consumer(
+        workers=threads, worker_type="thread", periodic=periodic, scheduler_interval=1
+    )
+    consumer.run()

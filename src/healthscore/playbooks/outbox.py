@@ -1,0 +1,151 @@
+"""The delivery outbox: actions queued with their outreach entry, sent by workers.
+
+Why an outbox: the decision to act is committed atomically with the scores and the log
+entry; sending happens after the commit, as often as needed until it succeeds. A worker
+*claims* a delivery with one conditional UPDATE before sending, so two workers never send
+the same delivery at the same time, and a claim that is never finished (worker killed
+mid-send) expires and the delivery is picked up again: at least once, never lost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy.orm import Session
+
+from healthscore.playbooks.rules import Firing, OutreachAction
+from healthscore.storage import models as m
+from healthscore.storage.dialect import insert_new_keys
+
+MAX_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class QueuedFiring:
+    firing: Firing
+    entry_key: str
+
+
+def alert_payload(f: Firing, entry_key: str, as_of: datetime) -> dict[str, Any]:
+    """What receivers get: seed 000's alert fields plus the explanation."""
+    s = f.state
+    return {
+        "type": "health_alert",
+        "customerId": s.customer_id,
+        "customerName": s.name,
+        "score": s.score,
+        "riskLevel": s.tier,
+        "trend": s.trend,
+        "playbook": f.playbook.name,
+        "reason": f.reason,
+        "asOf": as_of.isoformat(),
+        "idempotencyKey": entry_key,
+    }
+
+
+def queue_deliveries(session: Session, queued: list[QueuedFiring], *, as_of: datetime) -> list[int]:
+    """Outbox rows for every non-outreach action; returns ids of rows this call created."""
+    now = datetime.now(UTC)
+    rows = []
+    for q in queued:
+        payload = alert_payload(q.firing, q.entry_key, as_of)
+        for index, action in enumerate(q.firing.playbook.actions):
+            if isinstance(action, OutreachAction):
+                continue
+            rows.append(
+                {
+                    "idempotency_key": f"{q.entry_key}:{index}",
+                    "customer_id": q.firing.state.customer_id,
+                    "playbook": q.firing.playbook.name,
+                    "kind": action.kind,
+                    "action": action.model_dump(),
+                    "payload": payload,
+                    "status": "pending",
+                    "attempts": 0,
+                    "last_error": "",
+                    "created_at": now,
+                }
+            )
+    inserted = insert_new_keys(
+        session,
+        m.Delivery.__table__,  # type: ignore[arg-type]
+        rows,
+        key=["idempotency_key"],
+    )
+    keys = [key for (key,) in inserted]
+    if not keys:
+        return []
+    return list(session.scalars(select(m.Delivery.id).where(m.Delivery.idempotency_key.in_(keys))))
+
+
+def _ready(now: datetime) -> ColumnElement[bool]:
+    """Pending and not backing off, or claimed by a worker whose claim expired."""
+    d = m.Delivery
+    return or_(
+        (d.status == "pending") & (d.claimed_until.is_(None) | (d.claimed_until <= now)),
+        (d.status == "sending") & (d.claimed_until < now),
+    )
+
+
+def claim(session: Session, delivery_id: int, *, claim_seconds: int = 60) -> m.Delivery | None:
+    """Take a pending (or abandoned) delivery for sending; None if someone else has it."""
+    now = datetime.now(UTC)
+    d = m.Delivery
+    claimed = session.execute(
+        update(d)
+        .where(
+            d.id == delivery_id,
+            _ready(now),
+        )
+        .values(
+            status="sending",
+            attempts=d.attempts + 1,
+            claimed_until=now + timedelta(seconds=claim_seconds),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    return session.get(m.Delivery, delivery_id, populate_existing=True)
+
+
+def mark_delivered(session: Session, delivery_id: int) -> None:
+    session.execute(
+        update(m.Delivery)
+        .where(m.Delivery.id == delivery_id)
+        .values(status="delivered", delivered_at=datetime.now(UTC), claimed_until=None)
+    )
+    session.commit()
+
+
+def backoff(attempts: int) -> timedelta:
+    """Exponential: 2 s, 4 s, 8 s … capped at 10 minutes."""
+    return timedelta(seconds=min(600, 2**attempts))
+
+
+def mark_failed(session: Session, delivery: m.Delivery, error: str) -> bool:
+    """Record a failed attempt. Returns True if it will be retried (after ``backoff``)."""
+    final = delivery.attempts >= MAX_ATTEMPTS
+    session.execute(
+        update(m.Delivery)
+        .where(m.Delivery.id == delivery.id)
+        .values(
+            status="failed" if final else "pending",
+            last_error=error[:2000],
+            # While pending, claimed_until doubles as "not before": the backoff.
+            claimed_until=None if final else datetime.now(UTC) + backoff(delivery.attempts),
+        )
+    )
+    session.commit()
+    return not final
+
+
+def due(session: Session, *, limit: int = 500) -> list[int]:
+    """Deliveries that should be (re)sent now: pending, or claimed by a worker that died."""
+    now = datetime.now(UTC)
+    d = m.Delivery
+    return list(session.scalars(select(d.id).where(_ready(now)).order_by(d.id).limit(limit)))
