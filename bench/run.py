@@ -101,6 +101,9 @@ def main() -> None:
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--repeat", type=int, default=2, help="rescore runs per dataset")
+    parser.add_argument(
+        "--generate-only", action="store_true", help="build the datasets, measure nothing"
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     backends = args.backends.split(",")
@@ -122,6 +125,9 @@ def main() -> None:
             console.print(f"[bold]{backend}[/] {size} accounts")
             engine = make_engine(database_url(backend, size, args.days))
             rows = ensure_dataset(engine, size, args.days)
+            if args.generate_only:
+                engine.dispose()
+                continue
             runs = [rescore(engine) for _ in range(args.repeat)]
             best = min(runs, key=lambda r: r["total"])
             engine.dispose()

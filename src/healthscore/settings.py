@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     full_rescore_cron: str = Field(
         default="0 2 * * *", description="Crontab (UTC) of the periodic full rescore."
     )
+    cache_ttl_seconds: int = Field(
+        default=60, ge=1, le=86400, description="Lifetime of cached read-API answers (Redis)."
+    )
     redis_url: str | None = Field(default=None, description="redis://… for cache/queue.")
     log_level: str = Field(default="INFO")
     stripe_webhook_secret: str | None = Field(

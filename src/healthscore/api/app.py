@@ -26,6 +26,7 @@ from healthscore.jobs.worker import start_embedded
 from healthscore.playbooks.rules import load_playbooks
 from healthscore.scoring.scorecard import load_scorecard
 from healthscore.settings import Settings, scorecard_location
+from healthscore.storage.cache import ScoreCache
 from healthscore.storage.database import make_engine, make_sessionmaker, upgrade
 
 DESCRIPTION = """Customer health scores for customer-success teams.
@@ -47,6 +48,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.playbooks if settings.playbooks == "default" else Path(settings.playbooks)
     )
     jobs = Jobs(settings, sessions=sessions, scorecard=scorecard, playbooks=rules)
+    cache = ScoreCache(
+        settings.redis_url, ttl=settings.cache_ttl_seconds, prefix=settings.queue_name
+    )
+    jobs.listeners.append(lambda _ids: cache.invalidate())
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -70,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.scorecard = scorecard
     app.state.playbooks = rules
     app.state.jobs = jobs
+    app.state.cache = cache
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from healthscore.jobs.queue import Jobs
 from healthscore.playbooks.rules import PlaybookSet
 from healthscore.scoring.scorecard import Scorecard
+from healthscore.storage.cache import ScoreCache
 
 
 def database_session(request: Request) -> Iterator[Session]:
@@ -34,7 +35,13 @@ def job_queue(request: Request) -> Jobs:
     return jobs
 
 
+def score_cache(request: Request) -> ScoreCache:
+    cache: ScoreCache = request.app.state.cache
+    return cache
+
+
 DbSession = Annotated[Session, Depends(database_session)]
+Cache = Annotated[ScoreCache, Depends(score_cache)]
 JobQueue = Annotated[Jobs, Depends(job_queue)]
 ActivePlaybooks = Annotated[PlaybookSet, Depends(active_playbooks)]
 ActiveScorecard = Annotated[Scorecard, Depends(active_scorecard)]

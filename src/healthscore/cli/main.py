@@ -32,6 +32,7 @@ from healthscore.scoring.service import (
     score_accounts,
 )
 from healthscore.settings import Settings, scorecard_location
+from healthscore.storage.cache import ScoreCache
 from healthscore.storage.database import make_engine, make_sessionmaker, transaction, upgrade
 
 app = typer.Typer(
@@ -73,6 +74,14 @@ def open_database(*, migrate: bool = True) -> tuple[Engine, sessionmaker[Session
     if migrate:
         upgrade(engine)
     return engine, make_sessionmaker(engine)
+
+
+def invalidate_cache() -> None:
+    """Scores changed outside the API: cached answers (Redis, if configured) are stale."""
+    settings = Settings()
+    cache = ScoreCache(settings.redis_url, prefix=settings.queue_name)
+    cache.invalidate()
+    cache.close()
 
 
 def playbooks_from(option: str | None) -> PlaybookSet:
@@ -143,6 +152,7 @@ def score(
                 fired = run_playbooks(session, rules, run.scores, as_of=moment)
         except UnknownCustomerError as error:
             raise fail(str(error)) from error
+    invalidate_cache()
     if fired.delivery_ids:
         # Queued durably; sent by `healthscore worker` (or the worker inside `serve`).
         jobs = Jobs(Settings(), sessions=sessions, scorecard=card, playbooks=rules)
@@ -203,6 +213,7 @@ def backfill(
                 run = score_accounts(session, card, as_of=moment)
             progress.update(task, advance=1, description=f"scored {moment:%Y-%m-%d}")
     assert run is not None
+    invalidate_cache()
     summarise(run, sessions, card, show_riskiest=True)
 
 
@@ -367,6 +378,7 @@ def demo(
         + ", ".join(f"{k} {v}" for k, v in summary.archetypes.items())
     )
     assert run is not None
+    invalidate_cache()
     summarise(run, sessions, card, show_riskiest=True)
 
 

@@ -6,10 +6,12 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel
 
 from healthscore.api.dependencies import (
     ActivePlaybooks,
     ActiveScorecard,
+    Cache,
     DbSession,
     JobQueue,
     PageParams,
@@ -36,6 +38,10 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorResponse, "description": "unknown customer or not scored"}
 }
 SortKey = Literal["score", "name", "mrr", "change", "customer_id", "tier"]
+
+
+def _dump(model: BaseModel) -> Any:
+    return model.model_dump(mode="json")
 
 
 def summary_of(row: reports.ScoreRow) -> HealthScoreSummary:
@@ -97,28 +103,38 @@ def list_health_scores(
     search: Annotated[str | None, Query(max_length=255, description="name or id")] = None,
     sort: SortKey = "score",
     order: Literal["asc", "desc"] = "asc",
+    *,
+    cache: Cache,
 ) -> Page[HealthScoreSummary]:
     """Latest scores, filtered and sorted (lowest score first by default), paginated."""
-    rows, total = reports.list_scores(
-        session,
-        reports.ScoreFilter(
-            tiers=[t.value for t in tier] if tier else None,
-            trends=[t.value for t in trend] if trend else None,
-            segments=segment,
-            min_score=min_score,
-            max_score=max_score,
-            search=search or None,
-        ),
-        sort=sort,
-        descending=order == "desc",
-        offset=paging.offset,
-        limit=paging.page_size,
+    f = reports.ScoreFilter(
+        tiers=[t.value for t in tier] if tier else None,
+        trends=[t.value for t in trend] if trend else None,
+        segments=segment,
+        min_score=min_score,
+        max_score=max_score,
+        search=search or None,
     )
-    return Page(
-        items=[summary_of(r) for r in rows],
-        total=total,
-        page=paging.page,
-        page_size=paging.page_size,
+
+    def compute() -> Page[HealthScoreSummary]:
+        rows, total = reports.list_scores(
+            session,
+            f,
+            sort=sort,
+            descending=order == "desc",
+            offset=paging.offset,
+            limit=paging.page_size,
+        )
+        return Page(
+            items=[summary_of(r) for r in rows],
+            total=total,
+            page=paging.page,
+            page_size=paging.page_size,
+        )
+
+    key = cache.key("list", vars(f), sort, order, paging.page, paging.page_size)
+    return cache.get_or_compute(
+        key, compute, encode=_dump, decode=Page[HealthScoreSummary].model_validate
     )
 
 
@@ -129,10 +145,15 @@ def list_health_scores(
     responses=NOT_FOUND,
 )
 def get_health_score(
-    customer_id: str, _key: ReadKey, session: DbSession, card: ActiveScorecard
+    customer_id: str, _key: ReadKey, session: DbSession, card: ActiveScorecard, cache: Cache
 ) -> HealthScoreDetail:
     """The latest score with components, every signal explained, and drivers of change."""
-    return _detail_or_404(session, customer_id, card)
+    return cache.get_or_compute(
+        cache.key("score", customer_id),
+        lambda: _detail_or_404(session, customer_id, card),
+        encode=_dump,
+        decode=HealthScoreDetail.model_validate,
+    )
 
 
 @router.post(
@@ -149,6 +170,7 @@ def refresh_health_score(
     card: ActiveScorecard,
     rules: ActivePlaybooks,
     jobs: JobQueue,
+    cache: Cache,
 ) -> HealthScoreDetail:
     """Recompute this account's score now from all data so far, persist it, run playbooks."""
     now = datetime.now(UTC)
@@ -157,6 +179,7 @@ def refresh_health_score(
             raise ApiError(404, f"unknown customer {customer_id!r}")
         run = score_accounts(session, card, as_of=now, customer_ids=[customer_id])
         fired = run_playbooks(session, rules, run.scores, as_of=now)
+    cache.invalidate()
     jobs.enqueue_deliveries(fired.delivery_ids)
     return _detail_or_404(session, customer_id, card)
 
@@ -196,17 +219,25 @@ def get_health_summary(
     _key: ReadKey,
     session: DbSession,
     segment: Annotated[list[str] | None, Query()] = None,
+    *,
+    cache: Cache,
 ) -> HealthSummary:
     """Tier distribution, average score and component scores, declining/improving counts."""
-    s = reports.health_summary(session, reports.ScoreFilter(segments=segment))
-    return HealthSummary(
-        accounts=s.accounts,
-        scored=s.scored,
-        average_score=s.average_score,
-        tiers=s.tiers,
-        average_components=s.average_components,
-        trends=s.trends,
-        declining=s.trends.get("declining", 0),
-        improving=s.trends.get("improving", 0),
-        as_of=s.as_of,
+
+    def compute() -> HealthSummary:
+        s = reports.health_summary(session, reports.ScoreFilter(segments=segment))
+        return HealthSummary(
+            accounts=s.accounts,
+            scored=s.scored,
+            average_score=s.average_score,
+            tiers=s.tiers,
+            average_components=s.average_components,
+            trends=s.trends,
+            declining=s.trends.get("declining", 0),
+            improving=s.trends.get("improving", 0),
+            as_of=s.as_of,
+        )
+
+    return cache.get_or_compute(
+        cache.key("summary", segment), compute, encode=_dump, decode=HealthSummary.model_validate
     )
