@@ -1,0 +1,188 @@
+"""Ingest throughput: events/s through ``POST /v1/batch`` and through ``healthscore import``.
+
+Starts ``healthscore serve`` (one process) on a fresh database, creates accounts through
+the API, then sends Segment batches of 100 track events from client threads over
+keep-alive connections, and reports acknowledged events per second. Every acknowledged
+event is then counted in the database. The CSV import is timed on a generated
+``events.csv`` of the same kind.
+
+    python -m bench.ingest [--backend sqlite|postgresql] [--batches 400] [--clients 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+from sqlalchemy import func, select, text
+
+from healthscore.auth.keys import Scope, create_key
+from healthscore.ingest.csv_import import import_folder
+from healthscore.storage import models as m
+from healthscore.storage.database import make_engine, make_sessionmaker, transaction, upgrade
+
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+ACCOUNTS = 500
+
+
+def fresh_database(backend: str, workdir: Path) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{workdir / 'ingest.db'}"
+    base = os.environ.get("HEALTHSCORE_BENCH_DATABASE_URL", DEFAULT_PG)
+    schema = "bench_ingest"
+    admin = make_engine(base)
+    with admin.begin() as connection:
+        connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    admin.dispose()
+    return f"{base}{'&' if '?' in base else '?'}options={quote(f'-csearch_path={schema}')}"
+
+
+def batch(now: datetime, sent: int) -> dict[str, object]:
+    events = []
+    for i in range(100):
+        n = sent * 100 + i
+        events.append(
+            {
+                "type": "track",
+                "messageId": str(uuid.uuid4()),
+                "userId": f"user-{n % 2000}",
+                "event": ("Signed In", "Feature Used", "API Call", "Report Exported")[n % 4],
+                "properties": {"feature": f"feature_{n % 12}", "calls": 3},
+                "context": {"groupId": f"acct-{n % ACCOUNTS}"},
+                "timestamp": (now - timedelta(seconds=n % 86400)).isoformat(),
+            }
+        )
+    return {"batch": events, "sentAt": now.isoformat()}
+
+
+def http_throughput(url: str, key: str, *, batches: int, clients: int) -> tuple[float, int]:
+    now = datetime.now(UTC)
+    payloads = [batch(now, i) for i in range(batches)]
+    acknowledged = 0
+    lock = threading.Lock()
+    cursor = iter(range(batches))
+
+    def client() -> None:
+        nonlocal acknowledged
+        with httpx.Client(base_url=url, auth=(key, ""), timeout=60) as http:
+            while True:
+                with lock:
+                    i = next(cursor, None)
+                if i is None:
+                    return
+                response = http.post("/v1/batch", json=payloads[i])
+                if response.status_code == 200:
+                    with lock:
+                        acknowledged += 100
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return acknowledged / (time.perf_counter() - started), acknowledged
+
+
+def import_throughput(database_url: str, workdir: Path, rows: int) -> float:
+    folder = workdir / "csv"
+    folder.mkdir()
+    now = datetime.now(UTC)
+    with (folder / "events.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["customer_id", "user_id", "ts", "type", "name", "value"])
+        kinds = ("login", "feature_used", "api_call", "report_exported")
+        for n in range(rows):
+            kind = kinds[n % 4]
+            writer.writerow(
+                [
+                    f"acct-{n % ACCOUNTS}",
+                    f"user-{n % 2000}",
+                    (now - timedelta(seconds=n % 86400 + 60)).isoformat(),
+                    kind,
+                    f"feature_{n % 12}" if kind == "feature_used" else "",
+                    "3" if kind == "api_call" else "",
+                ]
+            )
+    engine = make_engine(database_url)
+    started = time.perf_counter()
+    import_folder(make_sessionmaker(engine), folder)
+    elapsed = time.perf_counter() - started
+    engine.dispose()
+    return rows / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--backend", default="sqlite", choices=["sqlite", "postgresql"])
+    parser.add_argument("--batches", type=int, default=400)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--import-rows", type=int, default=200_000)
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="hs-ingest-"))
+    url = fresh_database(args.backend, workdir)
+    engine = make_engine(url)
+    upgrade(engine)
+    sessions = make_sessionmaker(engine)
+    with transaction(sessions) as session:
+        key = create_key(session, scope=Scope.admin, name="bench").secret
+        now = datetime.now(UTC) - timedelta(days=30)
+        session.add_all(
+            m.Customer(id=f"acct-{i}", name=f"Account {i}", created_at=now, traits={})
+            for i in range(ACCOUNTS)
+        )
+    port = 8765
+    env = {
+        **os.environ,
+        "HEALTHSCORE_DATABASE_URL": url,
+        "HEALTHSCORE_QUEUE_PATH": str(workdir / "queue.db"),
+    }
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "healthscore"), "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(200):
+            try:
+                httpx.get(f"{base}/healthz")
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        http_throughput(base, key, batches=20, clients=2)  # warm-up
+        rate, acknowledged = http_throughput(base, key, batches=args.batches, clients=args.clients)
+    finally:
+        server.terminate()
+        server.wait(30)
+    with sessions() as session:
+        stored = sum(
+            int(session.scalar(select(func.count()).select_from(t)) or 0)
+            for t in (m.Session, m.FeatureUsage, m.ApiUsage, m.EngagementEvent)
+        )
+    print(
+        f"{args.backend}: /v1/batch {rate:,.0f} events/s acknowledged "
+        f"({acknowledged:,} acknowledged incl. warm-up excluded; {stored:,} stored in all), "
+        f"{args.clients} client threads, 1 server process"
+    )
+    csv_rate = import_throughput(url, workdir, args.import_rows)
+    print(f"{args.backend}: import {csv_rate:,.0f} events/s ({args.import_rows:,} rows)")
+    engine.dispose()
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
