@@ -42,6 +42,8 @@ format: install
 
 bench: install
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.ingest --backend sqlite
+	$(BIN)/python -m bench.ingest --backend postgresql
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .bench healthscore.db*
