@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -57,7 +58,9 @@ class Settings(BaseSettings):
         default=60, ge=1, le=86400, description="Lifetime of cached read-API answers (Redis)."
     )
     redis_url: str | None = Field(default=None, description="redis://… for cache/queue.")
-    log_level: str = Field(default="INFO")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Log level of `serve`, `worker` and the CLI."
+    )
     stripe_webhook_secret: str | None = Field(
         default=None, description="Stripe endpoint secret (whsec_…) for /webhooks/stripe."
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -47,6 +48,18 @@ playbooks_app = typer.Typer(help="CS playbooks.", no_args_is_help=True)
 app.add_typer(playbooks_app, name="playbooks")
 app.add_typer(keys_app, name="keys")
 console = Console()
+
+
+@app.callback()
+def configure_logging() -> None:
+    """Logs go to stderr at ``HEALTHSCORE_LOG_LEVEL`` (secrets and keys are never logged)."""
+    logging.basicConfig(
+        level=Settings().log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per migration step
+
+
 errors = Console(stderr=True)
 
 ScorecardOption = Annotated[
@@ -402,7 +415,7 @@ def serve(
         host=host,
         port=port,
         workers=workers,
-        log_level="warning",
+        log_level=Settings().log_level.lower(),
     )
 
 
