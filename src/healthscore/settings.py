@@ -44,6 +44,11 @@ class Settings(BaseSettings):
         description="How long a worker owns a delivery it is sending; after that, another "
         "worker may retry it (a worker that died mid-send loses nothing).",
     )
+    allow_private_webhook_targets: bool = Field(
+        default=False,
+        description="Let playbook webhooks reach private/loopback addresses (development "
+        "only; off, they are refused as a server-side request forgery guard).",
+    )
     embedded_worker: bool | None = Field(
         default=None,
         description="Run the job worker inside `serve` (default: yes without Redis).",

@@ -160,6 +160,7 @@ def queue_settings(db_url, redis_url, monkeypatch) -> Settings:
         redis_url=redis_url,
         queue_name=f"test-{uuid.uuid4().hex[:8]}",
         delivery_claim_seconds=2,
+        allow_private_webhook_targets=True,  # the receivers listen on 127.0.0.1
     )
 
 
@@ -272,3 +273,19 @@ def test_redis_actions_push_seed_000s_queue_entry_and_publish(
     assert message is not None and message["type"] == "message"
     assert json.loads(message["data"]) == queued
     assert receiver.received, "the webhook action of the same playbook was delivered too"
+
+
+def test_webhooks_to_private_addresses_are_refused_unless_allowed(
+    sessions, queue_settings, receiver_factory
+):
+    receiver = receiver_factory()
+    critical_account(sessions)
+    rules = rules_for(receiver.url)
+    ids = fire(sessions, rules)
+    guarded = queue_settings.model_copy(update={"allow_private_webhook_targets": False})
+    jobs = jobs_for(guarded, sessions, rules)
+    assert "not a public address" in jobs._deliver(ids[0])
+    assert receiver.attempts == []
+    with sessions() as session:
+        delivery = session.get(m.Delivery, ids[0])
+        assert delivery.status == "pending" and "127.0.0.1" in delivery.last_error

@@ -507,3 +507,8 @@ def playbooks_test(
         f"{len(result.firings)} firings; {result.logged} would be logged, "
         f"{result.suppressed} are inside their cooldown"
     )
+
+
+from healthscore.cli.backtest import register as _register_backtest  # noqa: E402
+
+_register_backtest(app)

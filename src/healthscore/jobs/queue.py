@@ -130,7 +130,11 @@ class Jobs:
             if claimed is None:
                 return "not due or taken by another worker"
             try:
-                delivery.send(claimed, redis_url=self.settings.redis_url)
+                delivery.send(
+                    claimed,
+                    redis_url=self.settings.redis_url,
+                    allow_private=self.settings.allow_private_webhook_targets,
+                )
             except delivery.DeliveryError as error:
                 if outbox.mark_failed(session, claimed, str(error)):
                     wait = outbox.backoff(claimed.attempts).total_seconds()

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import os
+import socket
 import time
 from typing import Any
 
@@ -53,13 +55,43 @@ def _secret(name: str) -> str:
     return value
 
 
-def send(delivery: m.Delivery, *, redis_url: str | None) -> None:
+class UnsafeTarget(DeliveryError):
+    """A webhook URL that resolves to a private, loopback or link-local address."""
+
+
+def check_target(url: str, *, allow_private: bool) -> None:
+    """SSRF guard: outbound webhooks may not reach the internal network.
+
+    Every address the host resolves to is checked (a public name pointing at 10.0.0.5 is
+    refused too). ``allow_private`` is for local development and tests only.
+    """
+    if allow_private:
+        return
+    host = httpx.URL(url).host
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except socket.gaierror as error:
+        raise DeliveryError(f"cannot resolve {host!r}: {error}") from error
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if not address.is_global or address.is_multicast:
+            raise UnsafeTarget(
+                f"refusing to send to {host} ({address}): not a public address "
+                "(set HEALTHSCORE_ALLOW_PRIVATE_WEBHOOK_TARGETS=true for local development)"
+            )
+
+
+def send(delivery: m.Delivery, *, redis_url: str | None, allow_private: bool = False) -> None:
     """Send once; raises ``DeliveryError`` on any failure worth retrying."""
     kind = delivery.action.get("kind")
     if kind == "webhook":
-        _webhook(WebhookAction.model_validate(delivery.action), delivery)
+        action = WebhookAction.model_validate(delivery.action)
+        check_target(action.url, allow_private=allow_private)
+        _webhook(action, delivery)
     elif kind == "slack":
-        _slack(SlackAction.model_validate(delivery.action), delivery.payload)
+        slack = SlackAction.model_validate(delivery.action)
+        check_target(_secret(slack.url_env), allow_private=allow_private)
+        _slack(slack, delivery.payload)
     elif kind == "redis":
         _redis(RedisAction.model_validate(delivery.action), delivery.payload, redis_url)
     else:
@@ -68,7 +100,10 @@ def send(delivery: m.Delivery, *, redis_url: str | None) -> None:
 
 def _post(url: str, body: bytes, headers: dict[str, str]) -> None:
     try:
-        response = httpx.post(url, content=body, headers=headers, timeout=TIMEOUT)
+        # No redirects: a 30x to an internal address would sidestep the SSRF guard.
+        response = httpx.post(
+            url, content=body, headers=headers, timeout=TIMEOUT, follow_redirects=False
+        )
     except httpx.HTTPError as error:
         raise DeliveryError(f"{type(error).__name__}: {error}") from error
     if response.status_code >= 300:
