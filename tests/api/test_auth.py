@@ -18,6 +18,8 @@ PUBLIC = {("GET", "/healthz"), ("POST", "/webhooks/stripe")}
 ADMIN_ONLY = {
     ("POST", "/api/v1/health-scores/{customer_id}/refresh"),
     ("POST", "/api/v1/playbooks/dry-run"),
+    ("DELETE", "/api/v1/customers/{customer_id}"),
+    ("GET", "/api/v1/customers/{customer_id}/export"),
 }
 
 

@@ -145,3 +145,24 @@ def test_keys_are_shown_once_listed_without_secret_and_revocable(cli, db_url):
     assert unknown.exit_code == 1 and "no API key" in unknown.output
     bad_scope = cli("keys", "create", "--scope", "root")
     assert bad_scope.exit_code == 2
+
+
+def test_customers_can_be_exported_and_deleted_and_sqlite_backed_up(
+    cli, two_accounts, db_url, tmp_path
+):
+    exported = cli("customers", "export", "busy", "-o", str(tmp_path / "busy.json"))
+    assert exported.exit_code == 0, exported.output
+    data = json.loads((tmp_path / "busy.json").read_text())
+    assert data["customer"]["id"] == "busy" and data["sessions"]
+    refused = cli("customers", "delete", "busy")
+    assert refused.exit_code == 2 and "--yes" in refused.output
+    deleted = cli("customers", "delete", "busy", "--yes")
+    assert deleted.exit_code == 0 and "deleted busy" in deleted.output
+    assert cli("customers", "export", "busy").exit_code == 1
+    backup = cli("backup", str(tmp_path / "backup.db"))
+    if db_url.startswith("sqlite"):
+        assert backup.exit_code == 0 and (tmp_path / "backup.db").stat().st_size > 0
+        restored = cli("restore", str(tmp_path / "backup.db"), "--yes")
+        assert restored.exit_code == 0, restored.output
+    else:
+        assert backup.exit_code == 1 and "pg_dump" in backup.output

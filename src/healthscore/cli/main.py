@@ -35,6 +35,13 @@ from healthscore.scoring.service import (
 from healthscore.settings import Settings, scorecard_location
 from healthscore.storage.cache import ScoreCache
 from healthscore.storage.database import make_engine, make_sessionmaker, transaction, upgrade
+from healthscore.storage.lifecycle import (
+    UnknownAccountError,
+    backup_sqlite,
+    delete_customer,
+    export_customer,
+    restore_sqlite,
+)
 
 app = typer.Typer(
     help="Customer health scores that predict churn: explainable, as of any moment.",
@@ -44,6 +51,8 @@ app = typer.Typer(
 export_app = typer.Typer(help="Export data.", no_args_is_help=True)
 app.add_typer(export_app, name="export")
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+customers_app = typer.Typer(help="Accounts: erase or export one.", no_args_is_help=True)
+app.add_typer(customers_app, name="customers")
 playbooks_app = typer.Typer(help="CS playbooks.", no_args_is_help=True)
 app.add_typer(playbooks_app, name="playbooks")
 app.add_typer(keys_app, name="keys")
@@ -435,6 +444,76 @@ def worker(
     where = settings.redis_url or f"SQLite queue {queue_file(settings)}"
     console.print(f"worker: {threads} thread(s) on {where}; Ctrl-C stops gracefully")
     run_worker(jobs, threads=threads, periodic=periodic)
+
+
+@customers_app.command("delete")
+def customers_delete(
+    customer_id: Annotated[str, typer.Argument(help="Account id.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm: this cannot be undone.")] = False,
+) -> None:
+    """Erase an account and all its personal data (erasure requests)."""
+    if not yes:
+        raise fail("this deletes the account and all its data; pass --yes to confirm", code=2)
+    _, sessions = open_database()
+    try:
+        with transaction(sessions) as session:
+            counts = delete_customer(session, customer_id)
+    except UnknownAccountError as error:
+        raise fail(str(error)) from error
+    invalidate_cache()
+    removed = ", ".join(f"{table} {n}" for table, n in counts.items() if n)
+    console.print(f"deleted {customer_id}: {removed}")
+
+
+@customers_app.command("export")
+def customers_export(
+    customer_id: Annotated[str, typer.Argument(help="Account id.")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File (default: stdout).")
+    ] = None,
+) -> None:
+    """Everything stored about one account, as JSON (data access requests)."""
+    _, sessions = open_database()
+    with sessions() as session:
+        try:
+            data = export_customer(session, customer_id)
+        except UnknownAccountError as error:
+            raise fail(str(error)) from error
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    if output:
+        output.write_text(text + "\n", encoding="utf-8")
+        errors.print(f"wrote {output}")
+    else:
+        console.print_json(text)
+
+
+@app.command()
+def backup(destination: Annotated[Path, typer.Argument(help="Backup file to write.")]) -> None:
+    """Consistent copy of the embedded SQLite database, safe while it is in use."""
+    try:
+        size = backup_sqlite(Settings().database_url, destination)
+    except (ValueError, FileNotFoundError) as error:
+        raise fail(str(error)) from error
+    console.print(f"backed up to {destination} ({size / 1e6:.1f} MB)")
+
+
+@app.command()
+def restore(
+    source: Annotated[Path, typer.Argument(help="Backup file made by `healthscore backup`.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm replacing the database.")] = False,
+) -> None:
+    """Replace the embedded SQLite database with a backup (stop serve/worker first)."""
+    if not yes:
+        raise fail("this replaces the current database; pass --yes to confirm", code=2)
+    if not source.is_file():
+        raise fail(f"no backup at {source}")
+    try:
+        restore_sqlite(source, Settings().database_url)
+    except ValueError as error:
+        raise fail(str(error)) from error
+    open_database()  # a backup from an older release is migrated forward
+    invalidate_cache()
+    console.print(f"restored from {source}")
 
 
 @keys_app.command("create")

@@ -8,10 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from sqlalchemy import func, select
 
-from healthscore.api.dependencies import DbSession, JobQueue, PageParams
+from healthscore.api.dependencies import Cache, DbSession, JobQueue, PageParams
 from healthscore.api.errors import ApiError, ErrorResponse
 from healthscore.api.schemas import (
     Accepted,
+    ApiModel,
     Created,
     CustomerInput,
     CustomerOut,
@@ -20,14 +21,22 @@ from healthscore.api.schemas import (
     TicketInput,
     UserInput,
 )
-from healthscore.api.security import IngestKey, ReadKey
+from healthscore.api.security import AdminKey, IngestKey, ReadKey
 from healthscore.ingest import records
 from healthscore.jobs.queue import touch
+from healthscore.storage import lifecycle
 from healthscore.storage import models as m
 
 router = APIRouter(prefix="/api/v1", tags=["customers"])
 PathId = Annotated[str, Path(min_length=1, max_length=64)]
 PathName = Annotated[str, Path(min_length=1, max_length=255)]
+
+
+class DeletedCustomer(ApiModel):
+    id: str
+    deleted_rows: dict[str, int]
+
+
 UNKNOWN: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorResponse, "description": "unknown customer"}
 }
@@ -205,3 +214,37 @@ def record_payment(
         touch(session, {body.customer_id})
     jobs.request_rescore()
     return created
+
+
+@router.delete(
+    "/customers/{customer_id}",
+    operation_id="deleteCustomer",
+    response_model=DeletedCustomer,
+    responses=UNKNOWN,
+)
+def delete_customer(
+    customer_id: PathId, _key: AdminKey, session: DbSession, cache: Cache
+) -> DeletedCustomer:
+    """Erase the account and all its data (events, seats, payments, tickets, NPS, scores,
+    outreach): for erasure requests. Irreversible."""
+    with session.begin():
+        try:
+            counts = lifecycle.delete_customer(session, customer_id)
+        except lifecycle.UnknownAccountError as error:
+            raise ApiError(404, str(error)) from None
+    cache.invalidate()
+    return DeletedCustomer(id=customer_id, deleted_rows=counts)
+
+
+@router.get(
+    "/customers/{customer_id}/export",
+    operation_id="exportCustomer",
+    response_model=dict[str, Any],
+    responses=UNKNOWN,
+)
+def export_customer(customer_id: PathId, _key: AdminKey, session: DbSession) -> dict[str, Any]:
+    """Everything stored about the account, table by table (data access requests)."""
+    try:
+        return lifecycle.export_customer(session, customer_id)
+    except lifecycle.UnknownAccountError as error:
+        raise ApiError(404, str(error)) from None
