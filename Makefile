@@ -11,7 +11,7 @@ HS := $(BIN)/healthscore
 export HEALTHSCORE_TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 export HEALTHSCORE_TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: install demo serve test lint format bench clean
+.PHONY: install demo serve test lint format bench clean chromium screenshots
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,17 +28,21 @@ demo: install
 serve: install
 	$(HS) serve
 
-test: install
+# Browser tests drive Debian's Chromium (Playwright cannot download browsers here).
+chromium:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+
+test: install chromium
 	$(BIN)/pytest
 
 lint: install
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
 	$(BIN)/mypy
 
 format: install
-	$(BIN)/ruff check --fix src tests bench
-	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench scripts
+	$(BIN)/ruff format src tests bench scripts
 
 bench: install
 	$(BIN)/python -m bench.run
@@ -46,4 +50,8 @@ bench: install
 	$(BIN)/python -m bench.ingest --backend postgresql
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .bench healthscore.db*
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .bench healthscore.db* healthscore-queue.db*
+
+# Regenerate the dashboard screenshots in docs/ (needs Chromium: apt-get install chromium).
+screenshots: install
+	$(BIN)/python scripts/screenshots.py

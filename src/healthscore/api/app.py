@@ -7,9 +7,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from healthscore import __version__
-from healthscore.api.errors import install_error_handlers
+from healthscore.api.errors import COMMON_RESPONSES, install_error_handlers
 from healthscore.api.limits import BodySizeLimit
 from healthscore.api.routes import (
     customers,
@@ -21,6 +22,9 @@ from healthscore.api.routes import (
     segment,
     stripe,
 )
+from healthscore.api.sanitize import RejectNulCharacters
+from healthscore.dashboard import live
+from healthscore.dashboard import routes as dashboard
 from healthscore.jobs.queue import Jobs
 from healthscore.jobs.worker import start_embedded
 from healthscore.playbooks.rules import load_playbooks
@@ -52,6 +56,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.redis_url, ttl=settings.cache_ttl_seconds, prefix=settings.queue_name
     )
     jobs.listeners.append(lambda _ids: cache.invalidate())
+    # Live dashboards: through Redis pub/sub when several processes serve, else in-process.
+    broadcaster: live.Broadcaster = (
+        live.RedisBroadcaster(settings.redis_url, channel=live.live_channel(settings.queue_name))
+        if settings.redis_url
+        else live.Broadcaster()
+    )
+    jobs.listeners.append(broadcaster.notify_scores_changed)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -62,9 +73,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if (embedded is None and not settings.redis_url) or embedded
             else None
         )
+        if isinstance(broadcaster, live.RedisBroadcaster):
+            broadcaster.start()
         yield
         if consumer is not None:
             consumer.stop(graceful=True)
+        if isinstance(broadcaster, live.RedisBroadcaster):
+            broadcaster.stop()
 
     app = FastAPI(
         title="healthscore", version=__version__, description=DESCRIPTION, lifespan=lifespan
@@ -77,6 +92,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.jobs = jobs
     app.state.cache = cache
     install_error_handlers(app)
+    # Added last = outermost: the size limit applies before the body is buffered.
+    app.add_middleware(RejectNulCharacters)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
 
     @app.get("/healthz", operation_id="liveness", tags=["operations"])
@@ -85,5 +102,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok"}
 
     for module in (scores, nps, engagement, outreach, playbooks, customers, stripe, segment):
-        app.include_router(module.router)
+        app.include_router(module.router, responses=COMMON_RESPONSES)
+    app.state.broadcaster = broadcaster
+    app.include_router(dashboard.router)
+    app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")
     return app

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -15,6 +16,8 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from healthscore.ingest.records import InvalidFact
+
+log = logging.getLogger(__name__)
 
 CODES = {
     400: "bad_request",
@@ -125,5 +128,23 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(error.status_code, str(error.detail), headers=headers)
 
     @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, _error: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
         return error_response(500, "internal error; the request was not applied")
+
+
+def _documented(description: str) -> dict[str, Any]:
+    return {"model": ErrorResponse, "description": description}
+
+
+COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _documented("malformed request"),
+    401: _documented("no API key, or an unknown or revoked one"),
+    403: _documented("the key lacks the scope this operation needs"),
+    404: _documented("not found"),
+    409: _documented("conflicts with existing data"),
+    413: _documented("request body too large"),
+    422: _documented("invalid input; `details` names each field at fault"),
+    500: _documented("internal error; the request was not applied"),
+}
+"""Error answers every operation may give, documented once for the OpenAPI schema."""

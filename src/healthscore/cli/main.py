@@ -98,12 +98,19 @@ def open_database(*, migrate: bool = True) -> tuple[Engine, sessionmaker[Session
     return engine, make_sessionmaker(engine)
 
 
-def invalidate_cache() -> None:
-    """Scores changed outside the API: cached answers (Redis, if configured) are stale."""
+def invalidate_cache(customer_ids: list[str] | None = None) -> None:
+    """Scores changed outside the API: cached answers are stale, open dashboards should
+    re-read (both through Redis, when configured)."""
     settings = Settings()
     cache = ScoreCache(settings.redis_url, prefix=settings.queue_name)
     cache.invalidate()
     cache.close()
+    if settings.redis_url:
+        from healthscore.dashboard.live import live_channel, publish_scores_changed
+
+        publish_scores_changed(
+            settings.redis_url, live_channel(settings.queue_name), customer_ids or []
+        )
 
 
 def playbooks_from(option: str | None) -> PlaybookSet:
@@ -441,6 +448,13 @@ def worker(
     settings = Settings()
     open_database()
     jobs = Jobs(settings)
+    if settings.redis_url:
+        from healthscore.dashboard.live import live_channel, publish_scores_changed
+
+        redis_url, channel = settings.redis_url, live_channel(settings.queue_name)
+        jobs.listeners.append(lambda ids: publish_scores_changed(redis_url, channel, ids))
+        cache = ScoreCache(redis_url, prefix=settings.queue_name)
+        jobs.listeners.append(lambda _ids: cache.invalidate())
     where = settings.redis_url or f"SQLite queue {queue_file(settings)}"
     console.print(f"worker: {threads} thread(s) on {where}; Ctrl-C stops gracefully")
     run_worker(jobs, threads=threads, periodic=periodic)

@@ -39,9 +39,12 @@ def _timestamp(value: Any) -> Any:
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value)
-        except ValueError:
-            raise ValueError(f"not an ISO 8601 timestamp: {value!r}") from None
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+            utc = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        except (ValueError, OverflowError):
+            raise ValueError(f"not an ISO 8601 timestamp in range: {value!r}") from None
+        if utc.year < 1970:
+            raise ValueError(f"before 1970: {value!r}")
+        return utc
     return value
 
 

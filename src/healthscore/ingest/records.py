@@ -35,8 +35,18 @@ class InvalidFact(ValueError):
         self.message = message
 
 
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+"""No SaaS fact predates this; earlier timestamps are typos or garbage."""
+
+
 def check_not_future(field: str, ts: datetime, *, now: datetime | None = None) -> datetime:
-    ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+    """A timestamp in UTC between 1970 and a few minutes from now, or ``InvalidFact``."""
+    try:
+        ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise InvalidFact(field, "is out of range") from None
+    if ts < EARLIEST:
+        raise InvalidFact(field, "is before 1970")
     if ts > (now or datetime.now(UTC)) + FUTURE_SKEW:
         raise InvalidFact(field, "is in the future")
     return ts

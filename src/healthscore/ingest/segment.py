@@ -165,10 +165,13 @@ def event_time(
     original = message.timestamp or message.original_timestamp
     if original is None:
         return received_at
-    ts = _utc(original)
-    sent = message.sent_at or batch_sent_at
-    if sent is not None:
-        ts = received_at - (_utc(sent) - ts)
+    try:
+        ts = _utc(original)
+        sent = message.sent_at or batch_sent_at
+        if sent is not None:
+            ts = received_at - (_utc(sent) - ts)
+    except (OverflowError, ValueError):  # e.g. year 1 with a negative offset
+        raise InvalidFact(f"{where}timestamp", "is out of range") from None
     return check_not_future(f"{where}timestamp", ts, now=received_at)
 
 

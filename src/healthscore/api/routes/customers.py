@@ -6,10 +6,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
+from pydantic.alias_generators import to_camel
 from sqlalchemy import func, select
 
 from healthscore.api.dependencies import Cache, DbSession, JobQueue, PageParams
-from healthscore.api.errors import ApiError, ErrorResponse
+from healthscore.api.errors import ApiError, ErrorDetail, ErrorResponse
 from healthscore.api.schemas import (
     Accepted,
     ApiModel,
@@ -30,6 +31,10 @@ from healthscore.storage import models as m
 router = APIRouter(prefix="/api/v1", tags=["customers"])
 PathId = Annotated[str, Path(min_length=1, max_length=64)]
 PathName = Annotated[str, Path(min_length=1, max_length=255)]
+
+
+NOT_NULL = ("name", "plan", "segment", "mrr", "created_at", "traits")
+"""Customer fields a client may leave out of an update but not set to null."""
 
 
 class DeletedCustomer(ApiModel):
@@ -74,6 +79,13 @@ def upsert_customer(
 ) -> CustomerOut:
     """Create the account or update the fields given (others stay as they are)."""
     values = {"id": customer_id, **body.model_dump(exclude_unset=True)}
+    nulls = [field for field in NOT_NULL if field in values and values[field] is None]
+    if nulls:
+        raise ApiError(
+            422,
+            f"{to_camel(nulls[0])}: may be omitted but not null",
+            details=[ErrorDetail(field=to_camel(f), message="may not be null") for f in nulls],
+        )
     with session.begin():
         stripe_id = values.get("stripe_customer_id")
         if stripe_id:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import Field
 
 from healthscore.api.dependencies import DbSession, PageParams
@@ -75,7 +75,10 @@ def list_outreach_log(
     responses={404: {"model": ErrorResponse}},
 )
 def update_outreach_entry(
-    entry_id: int, body: OutreachUpdate, _key: IngestKey, session: DbSession
+    entry_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    body: OutreachUpdate,
+    _key: IngestKey,
+    session: DbSession,
 ) -> OutreachEntryOut:
     """Move an entry through open → in_progress → done/dismissed; set owner and notes."""
     with session.begin():

@@ -181,6 +181,7 @@ def refresh_health_score(
         fired = run_playbooks(session, rules, run.scores, as_of=now)
     cache.invalidate()
     jobs.enqueue_deliveries(fired.delivery_ids)
+    request.app.state.broadcaster.notify_scores_changed([customer_id])
     return _detail_or_404(session, customer_id, card)
 
 

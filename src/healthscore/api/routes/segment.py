@@ -29,6 +29,7 @@ from pydantic import BaseModel
 from healthscore.api.dependencies import ActiveScorecard, DbSession, JobQueue
 from healthscore.api.errors import ApiError, ErrorDetail, ErrorResponse
 from healthscore.api.limits import BodyTooLarge, limit_for
+from healthscore.api.sanitize import json_has_nul
 from healthscore.api.security import IngestKey
 from healthscore.ingest import segment as seg
 from healthscore.ingest.records import InvalidFact
@@ -54,6 +55,10 @@ class SegmentRequest(Request):
                 raw = inflater.decompress(raw, limit + 1)
                 if len(raw) > limit or inflater.unconsumed_tail:
                     raise BodyTooLarge(limit)
+                if json_has_nul(raw):  # the middleware only saw the compressed bytes
+                    raise ApiError(
+                        400, "text may not contain NUL (U+0000) characters", code="invalid_message"
+                    )
             self._body = raw
         return self._body
 

@@ -1,0 +1,1 @@
+"""The customer-success dashboard: server-rendered pages, inline SVG charts, live updates."""
