@@ -13,6 +13,7 @@ from healthscore import __version__
 from healthscore.api.errors import COMMON_RESPONSES, install_error_handlers
 from healthscore.api.limits import BodySizeLimit
 from healthscore.api.routes import (
+    backtests,
     customers,
     engagement,
     nps,
@@ -101,7 +102,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Liveness: the process is up (no dependencies checked, no key needed)."""
         return {"status": "ok"}
 
-    for module in (scores, nps, engagement, outreach, playbooks, customers, stripe, segment):
+    routers = (scores, nps, engagement, outreach, playbooks, backtests, customers, stripe, segment)
+    for module in routers:
         app.include_router(module.router, responses=COMMON_RESPONSES)
     app.state.broadcaster = broadcaster
     app.include_router(dashboard.router)

@@ -143,6 +143,10 @@ def backtest(
     resamples: ResamplesOption = 1000,
     json_output: JsonOption = False,
     html: HtmlOption = None,
+    save: Annotated[
+        bool,
+        typer.Option("--save/--no-save", help="Keep the result for the API and dashboard."),
+    ] = True,
 ) -> None:
     """Does a low score come before churn? AUC, churn by tier and decile, lead time.
 
@@ -173,6 +177,12 @@ def backtest(
             progress=step,
             day_progress=day,
         )
+    if save:
+        from healthscore.backtest.history import save_backtest
+        from healthscore.storage.database import transaction
+
+        with transaction(sessions) as session:
+            save_backtest(session, result)
     if html:
         from healthscore.backtest.report import write_report
 

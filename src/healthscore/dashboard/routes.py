@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from healthscore.activity import engagement, nps
 from healthscore.auth.keys import authenticate
+from healthscore.backtest.history import latest_backtest
 from healthscore.dashboard import auth, charts, live
 from healthscore.dashboard.auth import DashboardUser
 from healthscore.playbooks import outreach
@@ -419,6 +420,7 @@ def _overview(request: Request, session: Session) -> dict[str, Any]:
         ),
         "nps": _nps_view(session, nps.NpsFilter()),
         "tiers": TIERS,
+        "backtest": latest_backtest(session),
     }
 
 

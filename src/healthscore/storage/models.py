@@ -328,3 +328,15 @@ class PendingRescore(Base):
 
     customer_id: Mapped[str] = mapped_column(customer_fk(), primary_key=True)
     touched_at: Mapped[datetime]
+
+
+class BacktestRun(Base):
+    """A saved ``healthscore backtest``: the API and dashboard show the latest one."""
+
+    __tablename__ = "backtest_runs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    scorecard: Mapped[str] = mapped_column(String(128))
+    horizon_days: Mapped[int] = mapped_column(Integer)
+    result: Mapped[dict[str, Any]]
