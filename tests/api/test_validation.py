@@ -50,3 +50,24 @@ def test_a_customer_update_that_breaks_a_rule_writes_nothing(live_server):
         assert customer is not None
         assert (customer.name, customer.churned_at) == ("Acme", None)
         assert session.scalar(select(func.count()).select_from(m.Customer)) == 1
+
+
+def test_every_answer_carries_security_headers(live_server):
+    with live_server.client("read") as api:
+        for path in ("/healthz", "/api/v1/health-summary", "/api/v1/nope", "/login"):
+            headers = api.get(path).headers
+            assert headers["X-Content-Type-Options"] == "nosniff", path
+            assert headers["X-Frame-Options"] == "DENY", path
+            assert "frame-ancestors 'none'" in headers["Content-Security-Policy"], path
+        # The dashboard's own page policy is kept, not replaced by the API's.
+        assert "script-src 'self'" in api.get("/login").headers["Content-Security-Policy"]
+
+
+def test_nul_characters_are_refused_everywhere_before_any_write(live_server):
+    with live_server.client("admin") as api:
+        body = api.put("/api/v1/customers/acme", json={"name": "Ac\x00me"})
+        assert body.status_code == 422 and "NUL" in body.json()["error"]["message"]
+        query = api.get("/api/v1/health-scores", params={"search": "a\x00b"})
+        assert query.status_code == 422
+    with live_server.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(m.Customer)) == 0

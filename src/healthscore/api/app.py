@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 from healthscore import __version__
 from healthscore.api.errors import COMMON_RESPONSES, install_error_handlers
+from healthscore.api.headers import SecurityHeaders
 from healthscore.api.limits import BodySizeLimit
 from healthscore.api.routes import (
     backtests,
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     # Added last = outermost: the size limit applies before the body is buffered.
     app.add_middleware(RejectNulCharacters)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
 
     @app.get("/healthz", operation_id="liveness", tags=["operations"])
