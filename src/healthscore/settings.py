@@ -63,6 +63,10 @@ class Settings(BaseSettings):
         default=60, ge=1, le=86400, description="Lifetime of cached read-API answers (Redis)."
     )
     redis_url: str | None = Field(default=None, description="redis://… for cache/queue.")
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="`json`: one JSON object per log line, with the request id (production).",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Log level of `serve`, `worker` and the CLI."
     )

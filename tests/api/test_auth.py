@@ -14,7 +14,7 @@ from healthscore.settings import Settings
 from healthscore.storage import models as m
 from healthscore.storage.database import transaction
 
-PUBLIC = {("GET", "/healthz"), ("POST", "/webhooks/stripe")}
+PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("POST", "/webhooks/stripe")}
 ADMIN_ONLY = {
     ("POST", "/api/v1/health-scores/{customer_id}/refresh"),
     ("POST", "/api/v1/playbooks/dry-run"),

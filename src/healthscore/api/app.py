@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+import redis
+from fastapi import FastAPI, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine, text
 
 from healthscore import __version__
 from healthscore.api.errors import COMMON_RESPONSES, install_error_handlers
@@ -25,10 +28,13 @@ from healthscore.api.routes import (
     stripe,
 )
 from healthscore.api.sanitize import RejectNulCharacters
+from healthscore.api.security import ReadKey
 from healthscore.dashboard import live
 from healthscore.dashboard import routes as dashboard
 from healthscore.jobs.queue import Jobs
 from healthscore.jobs.worker import start_embedded
+from healthscore.observability.logs import RequestContext
+from healthscore.observability.metrics import QueueDepth, render
 from healthscore.playbooks.rules import load_playbooks
 from healthscore.scoring.scorecard import load_scorecard
 from healthscore.settings import Settings, scorecard_location
@@ -41,6 +47,27 @@ Authenticate with an API key (`healthscore keys create --scope read|ingest|admin
 `Authorization: Bearer <key>` or `X-API-Key: <key>`. Errors always have the shape
 `{"error": {"status", "code", "message", "details": [{"field", "message"}]}}`.
 """
+
+
+def _check(probe: Callable[[], None]) -> str:
+    try:
+        probe()
+    except Exception as error:
+        return f"error: {type(error).__name__}"
+    return "ok"
+
+
+def _ping_database(engine: Engine) -> None:
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+
+
+def _ping_redis(url: str) -> None:
+    client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+    try:
+        client.ping()
+    finally:
+        client.close()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -98,11 +125,42 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RejectNulCharacters)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(RequestContext)  # outermost: ids and timing cover everything
 
     @app.get("/healthz", operation_id="liveness", tags=["operations"])
     def liveness() -> dict[str, str]:
         """Liveness: the process is up (no dependencies checked, no key needed)."""
         return {"status": "ok"}
+
+    @app.get(
+        "/readyz",
+        operation_id="readiness",
+        tags=["operations"],
+        responses={503: {"description": "a dependency is unreachable"}},
+    )
+    def readiness() -> JSONResponse:
+        """Readiness: the database (and Redis, when configured) answer. No key needed."""
+        checks = {"database": _check(lambda: _ping_database(engine))}
+        if settings.redis_url:
+            checks["redis"] = _check(lambda: _ping_redis(settings.redis_url or ""))
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "unavailable", "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    queue_depth = QueueDepth(jobs.huey.pending_count)
+
+    @app.get(
+        "/metrics",
+        operation_id="metrics",
+        tags=["operations"],
+        response_class=PlainTextResponse,
+    )
+    def metrics(_key: ReadKey) -> Response:
+        """Prometheus metrics (scrape with a read-scope key as bearer token)."""
+        body, content_type = render(queue_depth)
+        return Response(body, media_type=content_type)
 
     routers = (scores, nps, engagement, outreach, playbooks, backtests, customers, stripe, segment)
     for module in routers:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from healthscore.auth.keys import Scope, UnknownKeyError, create_key, list_keys, revoke_key
 from healthscore.cli import render
 from healthscore.jobs.queue import Jobs, queue_file
+from healthscore.observability.logs import configure as configure_logs
 from healthscore.playbooks.rules import PlaybookError, PlaybookSet, load_playbooks
 from healthscore.playbooks.service import run_playbooks
 from healthscore.scoring import reports
@@ -62,11 +62,8 @@ console = Console()
 @app.callback()
 def configure_logging() -> None:
     """Logs go to stderr at ``HEALTHSCORE_LOG_LEVEL`` (secrets and keys are never logged)."""
-    logging.basicConfig(
-        level=Settings().log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per migration step
+    settings = Settings()
+    configure_logs(settings.log_level, settings.log_format)
 
 
 errors = Console(stderr=True)

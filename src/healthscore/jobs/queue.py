@@ -10,6 +10,7 @@ worker, and deliveries are additionally *claimed* in the database before sending
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from sqlalchemy import Engine, delete, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from healthscore.observability.metrics import DELIVERIES, RESCORE_SECONDS, RESCORED
 from healthscore.playbooks import delivery, outbox
 from healthscore.playbooks.rules import PlaybookSet, load_playbooks
 from healthscore.playbooks.service import run_playbooks
@@ -129,6 +131,7 @@ class Jobs:
             )
             if claimed is None:
                 return "not due or taken by another worker"
+            kind = claimed.kind
             try:
                 delivery.send(
                     claimed,
@@ -136,11 +139,15 @@ class Jobs:
                     allow_private=self.settings.allow_private_webhook_targets,
                 )
             except delivery.DeliveryError as error:
-                if outbox.mark_failed(session, claimed, str(error)):
+                retry = outbox.mark_failed(session, claimed, str(error))
+                DELIVERIES.labels(kind, "failed" if retry else "gave_up").inc()
+                log.warning("delivery %s (%s) failed: %s", delivery_id, kind, error)
+                if retry:
                     wait = outbox.backoff(claimed.attempts).total_seconds()
                     self.deliver.schedule(args=(delivery_id,), delay=wait)
                 return f"attempt {claimed.attempts} failed: {error}"
             outbox.mark_delivered(session, delivery_id)
+            DELIVERIES.labels(kind, "delivered").inc()
             return "delivered"
 
     def _rescore_touched(self) -> int:
@@ -150,11 +157,14 @@ class Jobs:
         if not ids:
             return 0
         now = datetime.now(UTC)
+        started = time.perf_counter()
         with transaction(self.sessions) as session:
             session.execute(delete(m.PendingRescore).where(m.PendingRescore.customer_id.in_(ids)))
             known = set(session.scalars(select(m.Customer.id).where(m.Customer.id.in_(ids))))
             run = score_accounts(session, self.scorecard, as_of=now, customer_ids=known)
             fired = run_playbooks(session, self.playbooks, run.scores, as_of=now)
+        RESCORE_SECONDS.labels("touched").observe(time.perf_counter() - started)
+        RESCORED.labels("touched").inc(run.scored)
         self.enqueue_deliveries(fired.delivery_ids)
         self._changed(run)
         if len(ids) == RESCORE_BATCH:
@@ -163,9 +173,12 @@ class Jobs:
 
     def _rescore_all(self) -> int:
         now = datetime.now(UTC)
+        started = time.perf_counter()
         with transaction(self.sessions) as session:
             run = score_accounts(session, self.scorecard, as_of=now)
             fired = run_playbooks(session, self.playbooks, run.scores, as_of=now)
+        RESCORE_SECONDS.labels("full").observe(time.perf_counter() - started)
+        RESCORED.labels("full").inc(run.scored)
         self.enqueue_deliveries(fired.delivery_ids)
         self._changed(run)
         return run.scored

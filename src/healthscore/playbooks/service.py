@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
+from healthscore.observability.metrics import PLAYBOOK_FIRINGS
 from healthscore.playbooks.outbox import QueuedFiring, queue_deliveries
 from healthscore.playbooks.rules import (
     AccountState,
@@ -261,6 +262,9 @@ def run_playbooks(
         key=["idempotency_key"],
     )
     keys = {key for (key,) in inserted}
+    for e in entries:
+        if e["idempotency_key"] in keys:
+            PLAYBOOK_FIRINGS.labels(e["playbook"]).inc()
     delivery_ids: list[int] = []
     if deliver and keys:
         delivery_ids = queue_deliveries(

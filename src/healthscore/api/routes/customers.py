@@ -25,6 +25,7 @@ from healthscore.api.schemas import (
 from healthscore.api.security import AdminKey, IngestKey, ReadKey
 from healthscore.ingest import records
 from healthscore.jobs.queue import touch
+from healthscore.observability.metrics import INGESTED
 from healthscore.storage import lifecycle
 from healthscore.storage import models as m
 
@@ -225,6 +226,7 @@ def record_payment(
         created = Created(id=row.id)
         touch(session, {body.customer_id})
     jobs.request_rescore()
+    INGESTED.labels("api").inc()
     return created
 
 

@@ -14,6 +14,7 @@ from healthscore.api.schemas import Accepted, EngagementEventOut, EngagementInpu
 from healthscore.api.security import IngestKey, ReadKey
 from healthscore.ingest.records import Event, record_events, require_customer
 from healthscore.jobs.queue import touch
+from healthscore.observability.metrics import INGESTED
 
 router = APIRouter(prefix="/api/v1", tags=["engagement"])
 
@@ -46,6 +47,7 @@ def track_engagement(
         )
         touch(session, {body.customer_id})
     jobs.request_rescore()
+    INGESTED.labels("api").inc()
     return Accepted(accepted=1)
 
 

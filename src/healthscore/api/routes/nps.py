@@ -14,6 +14,7 @@ from healthscore.api.schemas import Created, NpsInput, NpsPeriod, NpsResponseOut
 from healthscore.api.security import IngestKey, ReadKey
 from healthscore.ingest.records import require_customer
 from healthscore.jobs.queue import touch
+from healthscore.observability.metrics import INGESTED
 from healthscore.storage import models as m
 
 router = APIRouter(prefix="/api/v1", tags=["nps"])
@@ -44,6 +45,7 @@ def submit_nps_response(
         created = Created(id=row.id)
         touch(session, {body.customer_id})
     jobs.request_rescore()
+    INGESTED.labels("api").inc()
     return created
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
@@ -27,6 +28,7 @@ from healthscore.api.schemas import (
     SignalDetail,
 )
 from healthscore.api.security import AdminKey, ReadKey
+from healthscore.observability.metrics import RESCORE_SECONDS
 from healthscore.playbooks.service import run_playbooks
 from healthscore.scoring import reports
 from healthscore.scoring.scorecard import Tier, Trend
@@ -177,8 +179,10 @@ def refresh_health_score(
     with session.begin():
         if session.get(m.Customer, customer_id) is None:
             raise ApiError(404, f"unknown customer {customer_id!r}")
+        started = time.perf_counter()
         run = score_accounts(session, card, as_of=now, customer_ids=[customer_id])
         fired = run_playbooks(session, rules, run.scores, as_of=now)
+    RESCORE_SECONDS.labels("refresh").observe(time.perf_counter() - started)
     cache.invalidate()
     jobs.enqueue_deliveries(fired.delivery_ids)
     request.app.state.broadcaster.notify_scores_changed([customer_id])

@@ -34,6 +34,7 @@ from healthscore.api.security import IngestKey
 from healthscore.ingest import segment as seg
 from healthscore.ingest.records import InvalidFact
 from healthscore.jobs.queue import Jobs, touch
+from healthscore.observability.metrics import INGESTED
 from healthscore.scoring.scorecard import EventMapping
 
 MAX_DETAILS = 50
@@ -147,6 +148,7 @@ def _ingest(
         raise _rejection([ErrorDetail(field=error.field, message=error.message)]) from None
     if outcome.customers:
         jobs.request_rescore()
+    INGESTED.labels("segment").inc(outcome.events)
     return Success()
 
 

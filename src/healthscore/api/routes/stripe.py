@@ -22,6 +22,7 @@ from healthscore.api.errors import ApiError, ErrorResponse
 from healthscore.ingest.records import claim_messages
 from healthscore.ingest.stripe_events import apply_event
 from healthscore.jobs.queue import touch
+from healthscore.observability.metrics import INGESTED
 from healthscore.storage import models as m
 
 router = APIRouter(tags=["webhooks"])
@@ -95,6 +96,7 @@ def receive_stripe_webhook(
             )
     if outcome.applied and outcome.customer_id:
         jobs.request_rescore()
+        INGESTED.labels("stripe").inc()
     return StripeReceipt(received=True, applied=outcome.applied, detail=outcome.detail)
 
 

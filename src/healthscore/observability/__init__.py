@@ -1,0 +1,1 @@
+"""Seeing what a running healthscore does: Prometheus metrics and structured logs."""

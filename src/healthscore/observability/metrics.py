@@ -1,0 +1,81 @@
+"""Prometheus metrics: ingest counts, rescore durations, queue depth, delivery failures.
+
+Each process exposes its own registry at ``/metrics``. With several processes per host,
+set ``PROMETHEUS_MULTIPROC_DIR`` (prometheus_client's multiprocess mode) so any process
+answers for all of them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import REGISTRY, Collector
+
+INGESTED = Counter(
+    "healthscore_ingested_events_total",
+    "Facts accepted and committed, by channel (api, segment, stripe, import).",
+    ["source"],
+)
+RESCORE_SECONDS = Histogram(
+    "healthscore_rescore_seconds",
+    "Duration of scoring runs, by kind (full, touched, refresh, cli).",
+    ["kind"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)
+RESCORED = Counter(
+    "healthscore_rescored_accounts_total", "Accounts scored, by kind of run.", ["kind"]
+)
+DELIVERIES = Counter(
+    "healthscore_deliveries_total",
+    "Playbook delivery attempts by action kind and outcome (delivered, failed, gave_up).",
+    ["kind", "outcome"],
+)
+PLAYBOOK_FIRINGS = Counter(
+    "healthscore_playbook_entries_total", "Outreach entries logged, by playbook.", ["playbook"]
+)
+HTTP_SECONDS = Histogram(
+    "healthscore_http_request_seconds",
+    "HTTP request latency by route template and status class.",
+    ["method", "route", "status"],
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+
+
+class QueueDepth(Collector):
+    """Jobs waiting in the queue, read when Prometheus scrapes (never stale)."""
+
+    def __init__(self, pending: Callable[[], int]) -> None:
+        self.pending = pending
+
+    def collect(self) -> Iterable[Metric]:
+        gauge = GaugeMetricFamily("healthscore_queue_depth", "Jobs waiting in the queue.")
+        try:
+            gauge.add_metric([], float(self.pending()))
+        except Exception:  # the queue is unreachable: report nothing rather than fail
+            return []
+        return [gauge]
+
+
+def render(extra: Collector | None = None) -> tuple[bytes, str]:
+    """The exposition text of every metric (all processes in multiprocess mode)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    else:
+        registry = REGISTRY
+    body = generate_latest(registry)
+    if extra is not None:
+        local = CollectorRegistry()
+        local.register(extra)
+        body += generate_latest(local)
+    return body, CONTENT_TYPE_LATEST
