@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Header, Query, Request
 from sqlalchemy.orm import Session
 
 from healthscore.jobs.queue import Jobs
@@ -40,7 +40,23 @@ def score_cache(request: Request) -> ScoreCache:
     return cache
 
 
+def idempotency_key(
+    key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            max_length=255,
+            pattern=r"^[\x21-\x7e]+$",
+            description="Retry-safe writes: a request repeated with the same key is "
+            "acknowledged but applied only once.",
+        ),
+    ] = None,
+) -> str | None:
+    return key
+
+
 DbSession = Annotated[Session, Depends(database_session)]
+IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]
 Cache = Annotated[ScoreCache, Depends(score_cache)]
 JobQueue = Annotated[Jobs, Depends(job_queue)]
 ActivePlaybooks = Annotated[PlaybookSet, Depends(active_playbooks)]

@@ -170,6 +170,9 @@ class EngagementEventOut(ApiModel):
 
 class Accepted(ApiModel):
     accepted: int = 1
+    duplicate: bool = Field(
+        default=False, description="the Idempotency-Key was seen before: nothing re-applied"
+    )
 
 
 class Created(ApiModel):

@@ -8,11 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from healthscore.activity import engagement
-from healthscore.api.dependencies import DbSession, JobQueue, PageParams
+from healthscore.api.dependencies import DbSession, IdempotencyKey, JobQueue, PageParams
 from healthscore.api.errors import ErrorResponse
 from healthscore.api.schemas import Accepted, EngagementEventOut, EngagementInput, Page
 from healthscore.api.security import IngestKey, ReadKey
-from healthscore.ingest.records import Event, record_events, require_customer
+from healthscore.ingest.records import Event, claim_messages, record_events, require_customer
 from healthscore.jobs.queue import touch
 from healthscore.observability.metrics import INGESTED
 
@@ -27,12 +27,19 @@ router = APIRouter(prefix="/api/v1", tags=["engagement"])
     responses={422: {"model": ErrorResponse}},
 )
 def track_engagement(
-    body: EngagementInput, _key: IngestKey, session: DbSession, jobs: JobQueue
+    body: EngagementInput,
+    _key: IngestKey,
+    session: DbSession,
+    jobs: JobQueue,
+    idempotency_key: IdempotencyKey,
 ) -> Accepted:
     """Log an event. ``login``, ``feature_used`` (``metadata.feature``) and ``api_call``
-    (``metadata.calls``, default 1) feed scoring signals; any other type is kept as is."""
+    (``metadata.calls``, default 1) feed scoring signals; any other type is kept as is.
+    With an ``Idempotency-Key`` header a retried request is never recorded twice."""
     with session.begin():
         require_customer(session, body.customer_id)
+        if idempotency_key and not claim_messages(session, "api", [idempotency_key]):
+            return Accepted(accepted=0, duplicate=True)
         record_events(
             session,
             [
