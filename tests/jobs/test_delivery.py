@@ -145,3 +145,24 @@ def test_webhooks_to_private_addresses_are_refused_unless_allowed(
     with sessions() as session:
         delivery = session.get(m.Delivery, ids[0])
         assert delivery.status == "pending" and "127.0.0.1" in delivery.last_error
+
+
+def test_redis_actions_are_skipped_not_retried_without_redis(
+    sessions, queue_settings, receiver_factory
+):
+    receiver = receiver_factory()
+    critical_account(sessions)
+    rules = rules_for(receiver.url, {"kind": "redis"})
+    ids = fire(sessions, rules)
+    embedded = queue_settings.model_copy(update={"redis_url": None})
+    jobs = jobs_for(embedded, sessions, rules)
+    with sessions() as session:
+        redis_delivery = session.scalars(
+            select(m.Delivery.id).where(m.Delivery.kind == "redis")
+        ).one()
+    assert redis_delivery in ids
+    assert jobs._deliver(redis_delivery).startswith("skipped")
+    with sessions() as session:
+        row = session.get(m.Delivery, redis_delivery)
+        assert row.status == "skipped" and "HEALTHSCORE_REDIS_URL" in row.last_error
+        assert outbox.due(session) == [i for i in ids if i != redis_delivery]

@@ -138,6 +138,10 @@ class Jobs:
                     redis_url=self.settings.redis_url,
                     allow_private=self.settings.allow_private_webhook_targets,
                 )
+            except delivery.NotConfigured as error:
+                outbox.mark_skipped(session, delivery_id, str(error))
+                DELIVERIES.labels(kind, "skipped").inc()
+                return f"skipped: {error}"
             except delivery.DeliveryError as error:
                 retry = outbox.mark_failed(session, claimed, str(error))
                 DELIVERIES.labels(kind, "failed" if retry else "gave_up").inc()

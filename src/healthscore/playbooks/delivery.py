@@ -55,6 +55,10 @@ def _secret(name: str) -> str:
     return value
 
 
+class NotConfigured(DeliveryError):
+    """The action needs something this deployment does not have (e.g. Redis): skip it."""
+
+
 class UnsafeTarget(DeliveryError):
     """A webhook URL that resolves to a private, loopback or link-local address."""
 
@@ -137,7 +141,7 @@ def _slack(action: SlackAction, payload: dict[str, Any]) -> None:
 
 def _redis(action: RedisAction, payload: dict[str, Any], redis_url: str | None) -> None:
     if not redis_url:
-        raise DeliveryError("HEALTHSCORE_REDIS_URL is not set; cannot push to Redis")
+        raise NotConfigured("HEALTHSCORE_REDIS_URL is not set: Redis actions are skipped")
     # Seed 000's queue entries: {type, customerId, score, riskLevel, trend} (+ context).
     message = orjson.dumps(payload)
     client = redis.Redis.from_url(redis_url, socket_timeout=5)

@@ -122,6 +122,16 @@ def mark_delivered(session: Session, delivery_id: int) -> None:
     session.commit()
 
 
+def mark_skipped(session: Session, delivery_id: int, reason: str) -> None:
+    """Final: the action cannot run in this deployment (recorded, never retried)."""
+    session.execute(
+        update(m.Delivery)
+        .where(m.Delivery.id == delivery_id)
+        .values(status="skipped", last_error=reason[:2000], claimed_until=None)
+    )
+    session.commit()
+
+
 def backoff(attempts: int) -> timedelta:
     """Exponential: 2 s, 4 s, 8 s … capped at 10 minutes."""
     return timedelta(seconds=min(600, 2**attempts))
