@@ -49,6 +49,13 @@ class Settings(BaseSettings):
         description="Let playbook webhooks reach private/loopback addresses (development "
         "only; off, they are refused as a server-side request forgery guard).",
     )
+    shard_claim_seconds: int = Field(
+        default=300,
+        ge=5,
+        le=86400,
+        description="How long a worker owns a rescore shard; a shard of a dead worker is "
+        "retried after this.",
+    )
     embedded_worker: bool | None = Field(
         default=None,
         description="Run the job worker inside `serve` (default: yes without Redis).",

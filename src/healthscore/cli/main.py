@@ -6,6 +6,7 @@ import csv
 import json
 import os
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -158,12 +159,29 @@ def score(
         list[str] | None, typer.Option("--customer", help="Only this account (repeatable).")
     ] = None,
     scorecard: ScorecardOption = None,
+    shards: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=1000,
+            help="Split a full rescore into N shards scored by all running workers "
+            "(`healthscore worker`, or `serve` when embedded); shows progress until done.",
+        ),
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option(min=1, help="With --shards: give up waiting after this many seconds.")
+    ] = 3600,
 ) -> None:
     """Score every active account (or some), save history and latest, run playbooks."""
     card = scorecard_from(scorecard)
     rules = playbooks_from(None)
     _, sessions = open_database()
     moment = as_of_or_now(as_of)
+    if shards is not None:
+        if customer:
+            raise fail("--shards scores every account; it cannot be combined with --customer")
+        distributed_rescore(sessions, card, rules, shards=shards, as_of=moment, timeout=timeout)
+        return
     with progress_bar() as progress:
         task = progress.add_task("scoring", total=4)
         try:
@@ -188,6 +206,44 @@ def score(
         f"playbooks: {fired.logged} outreach entries logged, "
         f"{fired.suppressed} suppressed by cooldown"
     )
+
+
+def distributed_rescore(
+    sessions: sessionmaker[Session],
+    card: Scorecard,
+    rules: PlaybookSet,
+    *,
+    shards: int,
+    as_of: datetime,
+    timeout: float,
+) -> None:
+    from healthscore.jobs.shards import progress as run_progress
+
+    jobs = Jobs(Settings(), sessions=sessions, scorecard=card, playbooks=rules)
+    run_id = jobs.start_sharded_rescore(shards, as_of=as_of)
+    errors.print(f"rescore run {run_id}: {shards} shard(s) queued; waiting for workers")
+    deadline = time.monotonic() + timeout
+    with progress_bar() as progress:
+        task = progress.add_task("shards scored", total=shards)
+        while True:
+            with sessions() as session:
+                state = run_progress(session, run_id)
+            progress.update(task, completed=state.done)
+            if state.finished:
+                break
+            if time.monotonic() > deadline:
+                raise fail(
+                    f"run {run_id}: {state.done}/{state.shards} shards after {timeout:.0f}s; "
+                    "is a worker running? Unfinished shards are resumed by any worker later."
+                )
+            time.sleep(0.5)
+    invalidate_cache()
+    console.print(
+        f"rescore run {run_id}: {state.accounts} accounts in {state.shards} shards "
+        f"as of {as_of:%Y-%m-%d %H:%M} UTC"
+    )
+    with sessions() as session:
+        console.print(render.tier_table(reports.tier_distribution(session)))
 
 
 def summarise(

@@ -20,6 +20,7 @@ from sqlalchemy import Engine, delete, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from healthscore.jobs import shards as sharding
 from healthscore.observability.metrics import DELIVERIES, RESCORE_SECONDS, RESCORED
 from healthscore.playbooks import delivery, outbox
 from healthscore.playbooks.rules import PlaybookSet, load_playbooks
@@ -93,6 +94,7 @@ class Jobs:
         self.deliver = self.huey.task(name="deliver")(self._deliver)
         self.rescore_touched = self.huey.task(name="rescore_touched")(self._rescore_touched)
         self.rescore_all = self.huey.task(name="rescore_all")(self._rescore_all)
+        self.rescore_shard = self.huey.task(name="rescore_shard")(self._rescore_shard)
         self.sweep = self.huey.periodic_task(crontab(minute="*"), name="sweep")(self._sweep)
         self.nightly = self.huey.periodic_task(
             _cron(settings.full_rescore_cron), name="nightly_rescore"
@@ -187,12 +189,43 @@ class Jobs:
         self._changed(run)
         return run.scored
 
+    def start_sharded_rescore(self, shards: int, *, as_of: datetime | None = None) -> int:
+        """Plan a full rescore in ``shards`` id ranges and queue them for all workers."""
+        with transaction(self.sessions) as session:
+            run = sharding.plan_run(session, as_of=as_of or datetime.now(UTC), shards=shards)
+            run_id, count = run.id, run.shards
+        for shard in range(count):
+            self.rescore_shard(run_id, shard)
+        return run_id
+
+    def _rescore_shard(self, run_id: int, shard: int) -> int:
+        with self.sessions() as session:
+            claimed = sharding.claim_shard(
+                session, run_id, shard, claim_seconds=self.settings.shard_claim_seconds
+            )
+        if claimed is None:
+            return 0
+        id_range, as_of = claimed
+        started = time.perf_counter()
+        with transaction(self.sessions) as session:
+            run = score_accounts(session, self.scorecard, as_of=as_of, id_range=id_range)
+            fired = run_playbooks(session, self.playbooks, run.scores, as_of=as_of)
+            sharding.finish_shard(session, run_id, shard, run.scored + len(run.churned))
+        RESCORE_SECONDS.labels("shard").observe(time.perf_counter() - started)
+        RESCORED.labels("shard").inc(run.scored)
+        self.enqueue_deliveries(fired.delivery_ids)
+        self._changed(run)
+        return run.scored
+
     def _sweep(self) -> None:
-        """Safety net: re-enqueue due deliveries and pending rescores nobody picked up."""
+        """Safety net: re-enqueue due deliveries, pending rescores and abandoned shards."""
         with self.sessions() as session:
             due = outbox.due(session)
             pending = session.scalar(select(m.PendingRescore.customer_id).limit(1))
+            shards = sharding.unfinished_shards(session)
         self.enqueue_deliveries(due)
+        for run_id, shard in shards:
+            self.rescore_shard(run_id, shard)
         if pending is not None:
             self.request_rescore()
 

@@ -40,6 +40,26 @@ LATEST: Table = m.HealthScore.__table__  # type: ignore[assignment]
 MeasureSql = Callable[[Condition, datetime], ColumnElement[Any]]
 
 
+@dataclass(frozen=True, slots=True)
+class IdRange:
+    """Accounts whose id sorts between ``first`` and ``last`` (inclusive): one shard."""
+
+    first: str
+    last: str
+
+
+Selection = Collection[str] | IdRange | None
+"""Which accounts a query covers: all (None), a list of ids, or an id range."""
+
+
+def restrict(query: Any, column: Any, selection: Selection) -> Any:
+    if selection is None:
+        return query
+    if isinstance(selection, IdRange):
+        return query.where(column >= selection.first, column <= selection.last)
+    return query.where(column.in_(list(selection)))
+
+
 def _count(extra: Callable[[], Condition] | None = None) -> MeasureSql:
     def build(cond: Condition, end: datetime) -> ColumnElement[Any]:
         return func.count(case((and_(cond, extra()) if extra else cond, literal(1))))
@@ -180,7 +200,7 @@ def aggregate_query(
     source: Source,
     aggregates: Sequence[Aggregate],
     as_of: datetime,
-    customer_ids: Collection[str] | None = None,
+    customer_ids: Selection = None,
     dialect: str = "postgresql",
 ) -> Select[Any]:
     """One GROUP BY over ``source`` computing every requested window with CASE filters."""
@@ -197,9 +217,8 @@ def aggregate_query(
     query = select(spec.model.customer_id, *columns).where(ts < as_of)
     if None not in starts:
         query = query.where(ts >= min(s for s in starts if s is not None))
-    if customer_ids is not None:
-        query = query.where(spec.model.customer_id.in_(list(customer_ids)))
-    return query.group_by(spec.model.customer_id)
+    grouped: Select[Any] = restrict(query, spec.model.customer_id, customer_ids)
+    return grouped.group_by(spec.model.customer_id)
 
 
 def load_aggregates(
@@ -207,7 +226,7 @@ def load_aggregates(
     aggregates: Iterable[Aggregate],
     *,
     as_of: datetime,
-    customer_ids: Collection[str] | None = None,
+    customer_ids: Selection = None,
 ) -> dict[Aggregate, dict[str, float]]:
     """Every requested aggregate for every account, keyed aggregate → customer → value."""
     by_source: dict[Source, list[Aggregate]] = defaultdict(list)
@@ -245,23 +264,21 @@ def _active_at(as_of: datetime) -> Condition:
 
 
 def active_accounts(
-    session: DbSession, *, as_of: datetime, customer_ids: Collection[str] | None = None
+    session: DbSession, *, as_of: datetime, customer_ids: Selection = None
 ) -> list[Account]:
     """Accounts that existed and had not churned at ``as_of``."""
     query = select(m.Customer.id, m.Customer.segment).where(_active_at(as_of))
-    if customer_ids is not None:
-        query = query.where(m.Customer.id.in_(list(customer_ids)))
+    query = restrict(query, m.Customer.id, customer_ids)
     return [
         Account(id_, segment) for id_, segment in session.execute(query.order_by(m.Customer.id))
     ]
 
 
 def churned_accounts(
-    session: DbSession, *, as_of: datetime, customer_ids: Collection[str] | None = None
+    session: DbSession, *, as_of: datetime, customer_ids: Selection = None
 ) -> list[str]:
     query = select(m.Customer.id).where(m.Customer.churned_at <= as_of)
-    if customer_ids is not None:
-        query = query.where(m.Customer.id.in_(list(customer_ids)))
+    query = restrict(query, m.Customer.id, customer_ids)
     return list(session.scalars(query))
 
 
@@ -270,15 +287,14 @@ def previous_scores(
     *,
     earliest: date,
     latest: date,
-    customer_ids: Collection[str] | None = None,
+    customer_ids: Selection = None,
 ) -> dict[str, PreviousScore]:
     """Per account, its newest history row with ``earliest <= day <= latest``."""
     h = m.HealthScoreHistory
     newest = select(h.customer_id, func.max(h.day).label("day")).where(
         h.day >= earliest, h.day <= latest
     )
-    if customer_ids is not None:
-        newest = newest.where(h.customer_id.in_(list(customer_ids)))
+    newest = restrict(newest, h.customer_id, customer_ids)
     sub = newest.group_by(h.customer_id).subquery()
     query = select(h.customer_id, h.day, h.score, h.contributions).join(
         sub, and_(h.customer_id == sub.c.customer_id, h.day == sub.c.day)

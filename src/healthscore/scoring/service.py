@@ -68,9 +68,11 @@ def score_accounts(
     *,
     as_of: datetime,
     customer_ids: Collection[str] | None = None,
+    id_range: repository.IdRange | None = None,
     progress: Progress | None = None,
 ) -> ScoringRun:
-    """Score every account active at ``as_of`` (or just ``customer_ids``) from earlier data."""
+    """Score every account active at ``as_of`` (or just ``customer_ids``, or the accounts
+    of one ``id_range`` shard) from earlier data."""
     as_of = utc(as_of)
     step = progress or (lambda _message: None)
     timings: dict[str, float] = {}
@@ -84,19 +86,20 @@ def score_accounts(
 
     if customer_ids is not None:
         _check_known(session, customer_ids)
+    selection: repository.Selection = customer_ids if customer_ids is not None else id_range
     step("loading accounts")
-    accounts = repository.active_accounts(session, as_of=as_of, customer_ids=customer_ids)
-    churned = repository.churned_accounts(session, as_of=as_of, customer_ids=customer_ids)
+    accounts = repository.active_accounts(session, as_of=as_of, customer_ids=selection)
+    churned = repository.churned_accounts(session, as_of=as_of, customer_ids=selection)
     step("aggregating signals")
     aggregates = repository.load_aggregates(
-        session, required_aggregates(scorecard), as_of=as_of, customer_ids=customer_ids
+        session, required_aggregates(scorecard), as_of=as_of, customer_ids=selection
     )
     window = scorecard.trend.window_days
     previous = repository.previous_scores(
         session,
         earliest=as_of.date() - timedelta(days=2 * window),
         latest=as_of.date() - timedelta(days=window),
-        customer_ids=customer_ids,
+        customer_ids=selection,
     )
     lap("read")
     step("scoring")

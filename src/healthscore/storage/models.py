@@ -340,3 +340,33 @@ class BacktestRun(Base):
     scorecard: Mapped[str] = mapped_column(String(128))
     horizon_days: Mapped[int] = mapped_column(Integer)
     result: Mapped[dict[str, Any]]
+
+
+class RescoreRun(Base):
+    """A full rescore split into shards that workers process in parallel."""
+
+    __tablename__ = "rescore_runs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    as_of: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    shards: Mapped[int] = mapped_column(Integer)
+    finished_at: Mapped[datetime | None]
+
+
+class RescoreShard(Base):
+    """One id range of a run. ``done`` is committed with the shard's scores, atomically."""
+
+    __tablename__ = "rescore_shards"
+
+    run_id: Mapped[int] = mapped_column(
+        ForeignKey("rescore_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    shard: Mapped[int] = mapped_column(Integer, primary_key=True)
+    first_id: Mapped[str] = mapped_column(String(64))
+    last_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    accounts: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_until: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]

@@ -1,0 +1,139 @@
+"""Distributed full rescores: split the accounts into id ranges that any worker can score.
+
+A run fixes ``as_of`` once, so every shard scores the same moment. A worker *claims* a
+shard (one conditional UPDATE) before scoring it and marks it ``done`` in the same
+transaction that writes its scores, so a shard is either fully scored or not at all. A
+worker that dies leaves a claim that expires; the shard is then claimed again (resumable).
+Playbooks fire through idempotency keys (playbook, account, day), so a shard scored twice
+never alerts twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
+
+from healthscore.scoring.repository import IdRange
+from healthscore.storage import models as m
+
+
+def plan_run(session: Session, *, as_of: datetime, shards: int) -> m.RescoreRun:
+    """Create a run and its shards: id ranges of about equal account counts."""
+    ids = list(session.scalars(select(m.Customer.id).order_by(m.Customer.id)))
+    shards = max(1, min(shards, len(ids) or 1))
+    run = m.RescoreRun(as_of=as_of, created_at=datetime.now(UTC), shards=shards)
+    session.add(run)
+    session.flush()
+    size = -(-len(ids) // shards) if ids else 0
+    for index in range(shards):
+        chunk = ids[index * size : (index + 1) * size]
+        if not chunk:
+            chunk = ["", ""]  # an empty shard keeps numbering simple
+        session.add(
+            m.RescoreShard(
+                run_id=run.id,
+                shard=index,
+                first_id=chunk[0],
+                last_id=chunk[-1],
+                status="pending",
+                accounts=0,
+                attempts=0,
+            )
+        )
+    session.flush()
+    return run
+
+
+def claim_shard(
+    session: Session, run_id: int, shard: int, *, claim_seconds: int
+) -> tuple[IdRange, datetime] | None:
+    """Take a shard for scoring; None when it is done or another worker holds it."""
+    now = datetime.now(UTC)
+    s = m.RescoreShard
+    claimed = session.execute(
+        update(s)
+        .where(
+            s.run_id == run_id,
+            s.shard == shard,
+            or_(s.status == "pending", (s.status == "running") & (s.claimed_until < now)),
+        )
+        .values(
+            status="running",
+            attempts=s.attempts + 1,
+            claimed_until=now + timedelta(seconds=claim_seconds),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    row = session.get(m.RescoreShard, (run_id, shard), populate_existing=True)
+    run = session.get(m.RescoreRun, run_id)
+    assert row is not None and run is not None
+    return IdRange(row.first_id, row.last_id), run.as_of
+
+
+def finish_shard(session: Session, run_id: int, shard: int, accounts: int) -> None:
+    """Inside the scoring transaction: the shard is done exactly when its scores are."""
+    session.execute(
+        update(m.RescoreShard)
+        .where(m.RescoreShard.run_id == run_id, m.RescoreShard.shard == shard)
+        .values(status="done", accounts=accounts, finished_at=datetime.now(UTC))
+    )
+    remaining = session.scalar(
+        select(func.count())
+        .select_from(m.RescoreShard)
+        .where(m.RescoreShard.run_id == run_id, m.RescoreShard.status != "done")
+    )
+    if remaining == 0:
+        session.execute(
+            update(m.RescoreRun)
+            .where(m.RescoreRun.id == run_id)
+            .values(finished_at=datetime.now(UTC))
+        )
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    run_id: int
+    shards: int
+    done: int
+    running: int
+    accounts: int
+    finished: bool
+
+
+def progress(session: Session, run_id: int) -> RunProgress:
+    rows = session.execute(
+        select(m.RescoreShard.status, func.count(), func.sum(m.RescoreShard.accounts))
+        .where(m.RescoreShard.run_id == run_id)
+        .group_by(m.RescoreShard.status)
+    ).all()
+    counts = {status: (int(n), int(accounts or 0)) for status, n, accounts in rows}
+    shards = sum(n for n, _ in counts.values())
+    done = counts.get("done", (0, 0))[0]
+    return RunProgress(
+        run_id=run_id,
+        shards=shards,
+        done=done,
+        running=counts.get("running", (0, 0))[0],
+        accounts=sum(a for _, a in counts.values()),
+        finished=shards > 0 and done == shards,
+    )
+
+
+def unfinished_shards(session: Session) -> list[tuple[int, int]]:
+    """Shards of unfinished runs that are pending or whose worker's claim expired."""
+    now = datetime.now(UTC)
+    s = m.RescoreShard
+    return [
+        (run_id, shard)
+        for run_id, shard in session.execute(
+            select(s.run_id, s.shard).where(
+                or_(s.status == "pending", (s.status == "running") & (s.claimed_until < now))
+            )
+        )
+    ]
