@@ -32,9 +32,10 @@ from healthscore.api.security import ReadKey
 from healthscore.dashboard import live
 from healthscore.dashboard import routes as dashboard
 from healthscore.jobs.queue import Jobs
+from healthscore.jobs.shards import latest_run_counts
 from healthscore.jobs.worker import start_embedded
 from healthscore.observability.logs import RequestContext
-from healthscore.observability.metrics import QueueDepth, render
+from healthscore.observability.metrics import Combined, QueueDepth, ShardProgress, render
 from healthscore.playbooks.rules import load_playbooks
 from healthscore.scoring.scorecard import load_scorecard
 from healthscore.settings import Settings, scorecard_location
@@ -149,7 +150,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             status_code=200 if ready else 503,
         )
 
-    queue_depth = QueueDepth(jobs.huey.pending_count)
+    def shard_counts() -> dict[str, int]:
+        with sessions() as session:
+            return latest_run_counts(session)
+
+    operational = Combined(QueueDepth(jobs.huey.pending_count), ShardProgress(shard_counts))
 
     @app.get(
         "/metrics",
@@ -159,7 +164,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     def metrics(_key: ReadKey) -> Response:
         """Prometheus metrics (scrape with a read-scope key as bearer token)."""
-        body, content_type = render(queue_depth)
+        body, content_type = render(operational)
         return Response(body, media_type=content_type)
 
     routers = (scores, nps, engagement, outreach, playbooks, backtests, customers, stripe, segment)

@@ -125,6 +125,18 @@ def progress(session: Session, run_id: int) -> RunProgress:
     )
 
 
+def latest_run_counts(session: Session) -> dict[str, int]:
+    latest = session.scalar(select(func.max(m.RescoreRun.id)))
+    if latest is None:
+        return {}
+    rows = session.execute(
+        select(m.RescoreShard.status, func.count())
+        .where(m.RescoreShard.run_id == latest)
+        .group_by(m.RescoreShard.status)
+    )
+    return {status: int(n) for status, n in rows}
+
+
 def unfinished_shards(session: Session) -> list[tuple[int, int]]:
     """Shards of unfinished runs that are pending or whose worker's claim expired."""
     now = datetime.now(UTC)

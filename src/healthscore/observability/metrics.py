@@ -66,6 +66,36 @@ class QueueDepth(Collector):
         return [gauge]
 
 
+class ShardProgress(Collector):
+    """Shards of the latest distributed rescore by status, so progress is visible."""
+
+    def __init__(self, read: Callable[[], dict[str, int]]) -> None:
+        self.read = read
+
+    def collect(self) -> Iterable[Metric]:
+        gauge = GaugeMetricFamily(
+            "healthscore_rescore_shards",
+            "Shards of the latest distributed rescore, by status.",
+            labels=["status"],
+        )
+        try:
+            counts = self.read()
+        except Exception:
+            return []
+        for status in ("pending", "running", "done"):
+            gauge.add_metric([status], float(counts.get(status, 0)))
+        return [gauge]
+
+
+class Combined(Collector):
+    def __init__(self, *parts: Collector) -> None:
+        self.parts = parts
+
+    def collect(self) -> Iterable[Metric]:
+        for part in self.parts:
+            yield from part.collect()
+
+
 def render(extra: Collector | None = None) -> tuple[bytes, str]:
     """The exposition text of every metric (all processes in multiprocess mode)."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
