@@ -30,7 +30,7 @@ from healthscore.scoring.service import ScoringRun, score_accounts
 from healthscore.settings import Settings, scorecard_location
 from healthscore.storage import models as m
 from healthscore.storage.database import make_engine, make_sessionmaker, transaction
-from healthscore.storage.dialect import insert_new_keys
+from healthscore.storage.dialect import insert_ignoring_duplicates
 
 log = logging.getLogger(__name__)
 RESCORE_FLAG = "rescore-requested"
@@ -62,7 +62,7 @@ def _cron(expression: str) -> Any:
 def touch(session: Session, customer_ids: set[str]) -> None:
     """Mark accounts for near-real-time rescoring, durably, in the ingest transaction."""
     now = datetime.now(UTC)
-    insert_new_keys(
+    insert_ignoring_duplicates(
         session,
         m.PendingRescore.__table__,  # type: ignore[arg-type]
         [{"customer_id": cid, "touched_at": now} for cid in sorted(customer_ids)],
