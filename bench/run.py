@@ -16,6 +16,7 @@ import multiprocessing
 import os
 import platform
 import resource
+import sqlite3
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +28,7 @@ from rich.table import Table
 from sqlalchemy import Engine, func, select, text
 
 from bench.baseline import run_baseline
+from bench.copy_dataset import copy_sqlite_to_postgres
 from healthscore.ingest.demo import generate_demo
 from healthscore.scoring.scorecard import load_scorecard
 from healthscore.scoring.service import score_accounts
@@ -54,26 +56,45 @@ def database_url(backend: str, size: int, days: int) -> str:
     return f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
 
 
+def _complete(sqlite_file: Path, size: int) -> bool:
+    if not sqlite_file.exists():
+        return False
+    connection = sqlite3.connect(sqlite_file)
+    try:
+        return bool(connection.execute("SELECT count(*) FROM customers").fetchone()[0] == size)
+    except sqlite3.DatabaseError:
+        return False
+    finally:
+        connection.close()
+
+
 def ensure_dataset(engine: Engine, size: int, days: int) -> dict[str, int]:
     """Generate the dataset unless a complete one is already there."""
     upgrade(engine)
     sessions = make_sessionmaker(engine)
     with sessions() as session:
         existing = session.scalar(select(func.count()).select_from(m.Customer))
-    if existing != size:
+    sqlite_twin = BENCH_DIR / f"bench_{size}_{days}d.db"
+    if existing != size and engine.dialect.name == "postgresql" and _complete(sqlite_twin, size):
+        console.print(f"  copying the SQLite dataset of {size} accounts into PostgreSQL …")
+        started = time.perf_counter()
+        dsn = engine.url.render_as_string(hide_password=False).replace("+psycopg", "")
+        copy_sqlite_to_postgres(sqlite_twin, dsn, console)
+    elif existing != size:
         console.print(f"  generating {size} accounts x {days} days …")
         started = time.perf_counter()
         with transaction(sessions) as session:
             for table in reversed(m.Base.metadata.sorted_tables):
                 session.execute(table.delete())
             generate_demo(session, customers=size, days=days, seed=11, now=NOW)
+    if existing != size:
         if engine.dialect.name == "postgresql":
             with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
                 c.execute(text("VACUUM ANALYZE"))
         else:
             with engine.begin() as c:
                 c.execute(text("ANALYZE"))
-        console.print(f"  generated in {time.perf_counter() - started:.0f}s")
+        console.print(f"  ready in {time.perf_counter() - started:.0f}s")
     with sessions() as session:
         return {
             table: int(session.scalar(select(func.count()).select_from(model)) or 0)
