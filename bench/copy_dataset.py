@@ -21,10 +21,13 @@ CHUNK = 50_000
 
 def copy_sqlite_to_postgres(sqlite_file: Path, pg_dsn: str, console: Console) -> None:
     source = sqlite3.connect(sqlite_file)
+    present = {name for (name,) in source.execute("SELECT name FROM sqlite_master")}
     with psycopg.connect(pg_dsn) as target:
         for table in reversed(m.Base.metadata.sorted_tables):
             target.execute(f'DELETE FROM "{table.name}"')
         for table in m.Base.metadata.sorted_tables:
+            if table.name not in present:  # a dataset made before that table existed
+                continue
             columns = [c.name for c in table.columns]
             quoted = ", ".join(f'"{c}"' for c in columns)
             started = time.perf_counter()
