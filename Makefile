@@ -49,6 +49,7 @@ bench: install
 	$(BIN)/python -m bench.ingest --backend sqlite
 	$(BIN)/python -m bench.ingest --backend postgresql
 	$(BIN)/python -m bench.freshness --backend sqlite
+	$(BIN)/python -m bench.dashboard --backend sqlite --size 20000
 	$(BIN)/python -m bench.load --backend postgresql --size 20000 --rate 200 --seconds 60 --redis
 	$(BIN)/python -m bench.load --backend sqlite --size 20000 --rate 200 --seconds 60 --mix mixed
 
