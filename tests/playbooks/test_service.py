@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
@@ -150,3 +151,35 @@ def test_payment_failures_and_detractors_fire_the_next_day(session):
 def test_backfill_days_are_midnights():
     days = list(backfill_days(2, until=START.date()))
     assert days == [START - timedelta(days=1), START]
+
+
+def test_tier_downgrades_log_one_entry_per_cooldown_window(session):
+    enterprise_that_goes_silent(session)
+    rules = load_playbooks()
+    downgrades = PlaybookSet(
+        version=1, playbooks=[p for p in rules.playbooks if p.name == "tier_downgrade"]
+    )
+    cooldown = downgrades.playbooks[0].cooldown_days
+    card = load_scorecard("default")
+    tiers = []
+    for d in range(LAST_LOGIN_DAY - 3, LAST_LOGIN_DAY + 45):
+        as_of = START + timedelta(days=d)
+        run = score_accounts(session, card, as_of=as_of)
+        run_playbooks(session, downgrades, run.scores, as_of=as_of)
+        session.commit()
+        tiers.append((as_of, run.scores[0].tier.value))
+    moves = [
+        tiers[i][0]
+        for i in range(1, len(tiers))
+        if tiers[i][1] != tiers[i - 1][1] and tiers[i][1] in ("at_risk", "critical")
+    ]
+    logged = [e.created_at for e in entries(session) if e.playbook == "tier_downgrade"]
+    assert moves, "the silent account moves down the tiers"
+    assert logged and logged[0] == moves[0]
+    # Every logged downgrade is a real move, and two entries are never within a cooldown.
+    assert set(logged) <= set(moves)
+    assert all(b - a >= timedelta(days=cooldown) for a, b in itertools.pairwise(logged))
+    # A move inside the cooldown of the previous entry is suppressed, not lost silently.
+    suppressed = [t for t in moves if t not in logged]
+    for t in suppressed:
+        assert any(timedelta(0) < t - e < timedelta(days=cooldown) for e in logged)
