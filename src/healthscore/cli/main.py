@@ -485,6 +485,7 @@ def serve(
         port=port,
         workers=workers,
         log_level=Settings().log_level.lower(),
+        timeout_graceful_shutdown=5,  # open dashboard event streams must not stall a stop
     )
 
 
