@@ -42,6 +42,13 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
+def tree_rss_mib(pid: int) -> float:
+    """The server and its worker processes (``--workers``)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    kids = [int(c) for c in children.read_text().split()] if children.exists() else []
+    return rss_mib(pid) + sum(rss_mib(k) for k in kids if Path(f"/proc/{k}").exists())
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
@@ -123,6 +130,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--mix", default="reads", choices=["reads", "mixed"])
     parser.add_argument("--redis", action="store_true", help="production mode: Redis cache+queue")
+    parser.add_argument("--workers", type=int, default=1, help="server processes")
     args = parser.parse_args()
 
     url = database_url(args.backend, args.size, args.days)
@@ -159,7 +167,14 @@ def main() -> None:
         env["HEALTHSCORE_QUEUE_NAME"] = f"load-{uuid.uuid4().hex[:6]}"
         env["HEALTHSCORE_EMBEDDED_WORKER"] = "true"
     server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "healthscore"), "serve", "--port", str(port)],
+        [
+            str(Path(sys.executable).parent / "healthscore"),
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(args.workers),
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
     )
@@ -172,11 +187,11 @@ def main() -> None:
             except httpx.HTTPError:
                 time.sleep(0.1)
         asyncio.run(run_load(base, key, ids, rate=20, seconds=3, mix=args.mix))  # warm-up
-        rss_start = rss_mib(server.pid)
+        rss_start = tree_rss_mib(server.pid)
         latencies, errors = asyncio.run(
             run_load(base, key, ids, rate=args.rate, seconds=args.seconds, mix=args.mix)
         )
-        rss_end = rss_mib(server.pid)
+        rss_end = tree_rss_mib(server.pid)
     finally:
         server.terminate()
         server.wait(30)
@@ -184,7 +199,8 @@ def main() -> None:
     print(
         f"{datetime.now(UTC):%Y-%m-%d} {args.backend}{' + Redis' if args.redis else ''}, "
         f"{args.size:,} accounts, {args.rate:.0f} req/s for {args.seconds:.0f} s "
-        f"({args.mix}): {total:,} requests, {sum(errors.values())} errors; "
+        f"({args.mix}, {args.workers} server process(es)): {total:,} requests, "
+        f"{sum(errors.values())} errors; "
         f"server RSS {rss_start:.0f} → {rss_end:.0f} MiB"
     )
     for op, values in sorted(latencies.items()):
