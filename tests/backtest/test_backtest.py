@@ -441,11 +441,16 @@ def test_cli_backtest_and_tune(demo_url, tmp_path, monkeypatch):
             "10",
             "--resamples",
             "0",
+            "--alert-rule",
+            "playbooks",
         ],
     )
     assert tables.exit_code == 0, tables.output
     for words in ("ROC AUC", "Churn by tier", "median lead time", "alert precision"):
         assert words in tables.stdout
+    assert "seed000_alert" in tables.stdout  # the lead time replayed the playbooks
+    bad_rule = runner.invoke(app, ["backtest", "--as-of", f"{last:%Y-%m-%d}", "--alert-rule", "x"])
+    assert bad_rule.exit_code == 2
 
     out = tmp_path / "tuned.yaml"
     tuned = runner.invoke(

@@ -313,3 +313,19 @@ def test_rounded_weights_still_sum_to_one():
 def test_weighted_scores_round_half_up_like_the_engine():
     values = np.array([[0.5, 1.0], [0.125, 0.0], [1.0, 1.0]])
     assert weighted_scores(values, np.array([0.5, 0.5])).tolist() == [75, 6, 100]
+
+
+def test_playbook_score_and_tier_conditions_replay_as_an_alert_rule():
+    from healthscore.backtest.lead_time import PlaybookAlert
+    from healthscore.playbooks.rules import load_playbooks
+    from healthscore.scoring.scorecard import Tier, Trend
+
+    rule = PlaybookAlert(load_playbooks())
+    # seed000_alert (critical; at_risk and declining) and score_below_threshold (< 40).
+    assert rule.fires(25, Tier.critical, Trend.stable)
+    assert rule.fires(45, Tier.at_risk, Trend.declining)
+    assert rule.fires(39, Tier.at_risk, Trend.stable)
+    assert not rule.fires(45, Tier.at_risk, Trend.stable)
+    assert not rule.fires(80, Tier.healthy, Trend.declining)
+    # Playbooks that need more than a day's score are named as not replayed.
+    assert "not replayable: enterprise_no_login" in rule.description

@@ -32,6 +32,7 @@ from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
 from healthscore.backtest.dataset import LABEL_SLACK, data_span, midnight, score_without_saving
+from healthscore.playbooks.rules import AccountState, PlaybookSet, ScoreBelow, TierIs
 from healthscore.scoring.engine import PreviousScore
 from healthscore.scoring.scorecard import Scorecard, Tier, Trend
 from healthscore.scoring.service import utc
@@ -381,3 +382,47 @@ def measure_lead_time(
         early_days=early_days,
     )
     return replace(result, seconds=time.perf_counter() - clock)
+
+
+@dataclass(frozen=True)
+class PlaybookAlert:
+    """The configured playbooks as an alert rule, for the conditions a daily score decides.
+
+    ``score_below`` and ``tier`` (with or without a trend) are replayed exactly. Conditions
+    that need more than the day's score (no login, payments, NPS answers, drops over days,
+    tier changes, signal values) are not replayed and count as not holding, so a playbook
+    made only of them never fires here; ``description`` lists what was replayed.
+    """
+
+    playbooks: PlaybookSet
+    name: str = "playbooks"
+
+    @property
+    def description(self) -> str:
+        replayed: list[str] = []
+        skipped: list[str] = []
+        for p in self.playbooks.playbooks:
+            (replayed if any(_replayable(c) for c in p.when) else skipped).append(p.name)
+        text = f"playbooks {', '.join(replayed) or 'none'} (score and tier conditions)"
+        return text + (f"; not replayable: {', '.join(skipped)}" if skipped else "")
+
+    def fires(self, score: int, tier: Tier, trend: Trend) -> bool:
+        state = AccountState(
+            customer_id="",
+            name="",
+            segment="",
+            plan="",
+            score=score,
+            tier=tier.value,
+            trend=trend.value,
+            previous_tier=None,
+        )
+        for playbook in self.playbooks.playbooks:
+            held = [_replayable(c) and c.holds(state) is not None for c in playbook.when]
+            if (all(held) if playbook.match == "all" else any(held)) and held:
+                return True
+        return False
+
+
+def _replayable(condition: object) -> bool:
+    return isinstance(condition, ScoreBelow | TierIs)

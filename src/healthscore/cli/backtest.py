@@ -29,7 +29,12 @@ from healthscore.backtest.dataset import (
     midnight,
 )
 from healthscore.backtest.evaluate import AucResult
-from healthscore.backtest.lead_time import DEFAULT_LOOKBACK_DAYS
+from healthscore.backtest.lead_time import (
+    DEFAULT_LOOKBACK_DAYS,
+    SEED000_ALERT,
+    AlertRule,
+    PlaybookAlert,
+)
 from healthscore.backtest.tune import TuningError, TuningResult, tune, write_scorecard
 from healthscore.scoring.service import utc
 
@@ -136,6 +141,14 @@ def backtest(
             "--lead-time/--no-lead-time", help="Replay daily alerts to measure lead time."
         ),
     ] = True,
+    alert_rule: Annotated[
+        str,
+        typer.Option(
+            "--alert-rule",
+            help="Lead time: seed000 (critical, or at_risk and declining) or playbooks "
+            "(the configured playbooks' score and tier conditions).",
+        ),
+    ] = "seed000",
     lookback_days: Annotated[
         int,
         typer.Option(min=1, max=730, help="Lead time: how far before a churn an alert counts."),
@@ -172,6 +185,7 @@ def backtest(
             horizon_days=horizon_days,
             with_lead_time=lead_time,
             lookback_days=lookback_days,
+            rule=alert_rule_from(alert_rule),
             compare=others,
             resamples=resamples,
             progress=step,
@@ -442,6 +456,16 @@ def _dates(cutoffs: Sequence[datetime]) -> str:
     if len(cutoffs) == 1:
         return f"{cutoffs[0]:%Y-%m-%d}"
     return f"{len(cutoffs)} from {min(cutoffs):%Y-%m-%d} to {max(cutoffs):%Y-%m-%d}"
+
+
+def alert_rule_from(name: str) -> AlertRule:
+    from healthscore.cli.main import fail, playbooks_from
+
+    if name == "seed000":
+        return SEED000_ALERT
+    if name == "playbooks":
+        return PlaybookAlert(playbooks_from(None))
+    raise fail(f"--alert-rule must be seed000 or playbooks, not {name!r}", code=2)
 
 
 def register(app: typer.Typer) -> None:
