@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 import re
 
 import pytest
@@ -130,3 +131,15 @@ def test_only_a_hash_of_the_key_is_stored(session):
 )
 def test_admin_keys_may_do_everything_other_scopes_only_their_own(scope, needed, allowed):
     assert scope.allows(needed) is allowed
+
+
+def test_keys_never_appear_in_logs(live_server, caplog):
+    caplog.set_level(logging.DEBUG)
+    good, bad = live_server.keys["admin"], live_server.keys["read"] + "x"
+    with live_server.client(scope=None) as client:
+        client.get("/api/v1/health-summary", headers={"Authorization": f"Bearer {good}"})
+        client.get("/api/v1/health-summary", headers={"X-API-Key": bad})
+        client.post("/api/v1/nps-responses", json={"score": 99}, headers={"X-API-Key": good})
+    logged = "\n".join(r.getMessage() + str(r.__dict__) for r in caplog.records)
+    assert "GET /api/v1/health-summary" in logged  # the access log was captured…
+    assert good not in logged and bad not in logged  # …without any key
