@@ -27,21 +27,21 @@ HEALTHSCORE = str(Path(sys.executable).parent / "healthscore")
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
-def test_a_worker_killed_mid_shard_loses_nothing(postgres_url, sessions_for_url, redis_url):
-    sessions = sessions_for_url(postgres_url)
+def test_a_worker_killed_mid_shard_loses_nothing(db_url, sessions_for_url, redis_url):
+    sessions = sessions_for_url(db_url)
     with transaction(sessions) as session:
         generate_demo(session, customers=600, days=40, seed=5, now=NOW)
     queue = f"kill-{uuid.uuid4().hex[:8]}"
     env = {
         **os.environ,
-        "HEALTHSCORE_DATABASE_URL": postgres_url,
+        "HEALTHSCORE_DATABASE_URL": db_url,
         "HEALTHSCORE_REDIS_URL": redis_url,
         "HEALTHSCORE_QUEUE_NAME": queue,
         "HEALTHSCORE_SHARD_CLAIM_SECONDS": "5",
         "HEALTHSCORE_LOG_LEVEL": "WARNING",
     }
     settings = Settings(
-        database_url=postgres_url, redis_url=redis_url, queue_name=queue, shard_claim_seconds=5
+        database_url=db_url, redis_url=redis_url, queue_name=queue, shard_claim_seconds=5
     )
     jobs = Jobs(
         settings, sessions=sessions, scorecard=load_scorecard("default"), playbooks=load_playbooks()
