@@ -51,7 +51,7 @@ bench: install
 	$(BIN)/python -m bench.freshness --backend sqlite
 	$(BIN)/python -m bench.dashboard --backend sqlite --size 20000
 	$(BIN)/python -m bench.load --backend postgresql --size 20000 --rate 200 --seconds 60 --redis --workers 2
-	$(BIN)/python -m bench.load --backend postgresql --size 20000 --rate 100 --seconds 180 --redis --workers 2 --mix mixed
+	$(BIN)/python -m bench.load --backend postgresql --size 20000 --rate 100 --seconds 300 --redis --workers 2 --mix mixed
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .bench healthscore.db* healthscore-queue.db*

@@ -19,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -188,9 +189,19 @@ def main() -> None:
                 time.sleep(0.1)
         asyncio.run(run_load(base, key, ids, rate=20, seconds=3, mix=args.mix))  # warm-up
         rss_start = tree_rss_mib(server.pid)
+        samples: list[float] = []
+        sampling = threading.Event()
+
+        def sample() -> None:
+            while not sampling.wait(args.seconds / 6):
+                samples.append(tree_rss_mib(server.pid))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
         latencies, errors = asyncio.run(
             run_load(base, key, ids, rate=args.rate, seconds=args.seconds, mix=args.mix)
         )
+        sampling.set()
         rss_end = tree_rss_mib(server.pid)
     finally:
         server.terminate()
@@ -201,7 +212,8 @@ def main() -> None:
         f"{args.size:,} accounts, {args.rate:.0f} req/s for {args.seconds:.0f} s "
         f"({args.mix}, {args.workers} server process(es)): {total:,} requests, "
         f"{sum(errors.values())} errors; "
-        f"server RSS {rss_start:.0f} → {rss_end:.0f} MiB"
+        f"server RSS {rss_start:.0f} → {rss_end:.0f} MiB "
+        f"(every {args.seconds / 6:.0f} s: {', '.join(f'{v:.0f}' for v in samples)})"
     )
     for op, values in sorted(latencies.items()):
         print(
