@@ -143,3 +143,13 @@ def test_keys_never_appear_in_logs(live_server, caplog):
     logged = "\n".join(r.getMessage() + str(r.__dict__) for r in caplog.records)
     assert "GET /api/v1/health-summary" in logged  # the access log was captured…
     assert good not in logged and bad not in logged  # …without any key
+
+
+def test_a_key_is_revoked_by_prefix_even_when_the_prefix_is_all_digits(session):
+    issued = create_key(session, scope=Scope.read)
+    row = session.scalars(select(m.ApiKey)).one()
+    row.prefix = "373726579942"  # token_hex can produce only digits
+    session.flush()
+    assert revoke_key(session, "373726579942").id == issued.id
+    other = create_key(session, scope=Scope.read)
+    assert revoke_key(session, str(other.id)).prefix == other.prefix

@@ -98,10 +98,10 @@ def list_keys(session: Session) -> list[KeyInfo]:
 
 def revoke_key(session: Session, key_id_or_prefix: str) -> KeyInfo:
     """Revoke by numeric id or by prefix; revoking twice is harmless."""
-    query = select(m.ApiKey).where(m.ApiKey.prefix == key_id_or_prefix)
-    if key_id_or_prefix.isdigit():
-        query = select(m.ApiKey).where(m.ApiKey.id == int(key_id_or_prefix))
-    row = session.scalars(query).first()
+    # A prefix is hex and may be all digits, so it is tried before the numeric id.
+    row = session.scalars(select(m.ApiKey).where(m.ApiKey.prefix == key_id_or_prefix)).first()
+    if row is None and key_id_or_prefix.isdigit() and len(key_id_or_prefix) < 12:
+        row = session.get(m.ApiKey, int(key_id_or_prefix))
     if row is None:
         raise UnknownKeyError(f"no API key with id or prefix {key_id_or_prefix!r}")
     if row.revoked_at is None:
