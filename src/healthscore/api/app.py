@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import redis
 from fastapi import FastAPI, Response
@@ -78,9 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         upgrade(engine)
     sessions = make_sessionmaker(engine)
     scorecard = load_scorecard(scorecard_location(settings.scorecard))
-    rules = load_playbooks(
-        settings.playbooks if settings.playbooks == "default" else Path(settings.playbooks)
-    )
+    rules = load_playbooks(settings.playbooks)
     jobs = Jobs(settings, sessions=sessions, scorecard=scorecard, playbooks=rules)
     cache = ScoreCache(
         settings.redis_url, ttl=settings.cache_ttl_seconds, prefix=settings.queue_name

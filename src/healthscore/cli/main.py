@@ -114,7 +114,7 @@ def invalidate_cache(customer_ids: list[str] | None = None) -> None:
 def playbooks_from(option: str | None) -> PlaybookSet:
     location = option or Settings().playbooks
     try:
-        return load_playbooks(location if location == "default" else Path(location))
+        return load_playbooks(location)
     except PlaybookError as error:
         raise fail(str(error), code=2) from error
 

@@ -86,9 +86,7 @@ class Jobs:
         self._engine: Engine | None = None
         self._sessions = sessions
         self.scorecard = scorecard or load_scorecard(scorecard_location(settings.scorecard))
-        self.playbooks = playbooks or load_playbooks(
-            settings.playbooks if settings.playbooks == "default" else Path(settings.playbooks)
-        )
+        self.playbooks = playbooks or load_playbooks(settings.playbooks)
         self.listeners: list[Any] = []
         """Called with (customer_ids) after scores change: live dashboards, caches."""
         self.deliver = self.huey.task(name="deliver")(self._deliver)

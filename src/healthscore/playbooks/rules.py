@@ -271,6 +271,7 @@ BUNDLED = "default"
 
 
 def load_playbooks(location: str | Path = BUNDLED) -> PlaybookSet:
+    """The bundled playbooks (``default``) or a YAML file at ``location``."""
     if isinstance(location, str) and location == BUNDLED:
         text = resources.files("healthscore.playbooks").joinpath("default.yaml").read_text("utf-8")
         origin = "bundled playbooks"
