@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from healthscore.observability.metrics import DELIVERIES, RESCORE_SECONDS, RESCO
 from healthscore.playbooks import delivery, outbox
 from healthscore.playbooks.rules import PlaybookSet, load_playbooks
 from healthscore.playbooks.service import run_playbooks
+from healthscore.scoring.repository import IdRange
 from healthscore.scoring.scorecard import Scorecard, load_scorecard
 from healthscore.scoring.service import ScoringRun, score_accounts
 from healthscore.settings import Settings, scorecard_location
@@ -160,32 +162,45 @@ class Jobs:
             ids = list(session.scalars(select(m.PendingRescore.customer_id).limit(RESCORE_BATCH)))
         if not ids:
             return 0
-        now = datetime.now(UTC)
-        started = time.perf_counter()
-        with transaction(self.sessions) as session:
+
+        def claim_touched(session: Session) -> set[str]:
             session.execute(delete(m.PendingRescore).where(m.PendingRescore.customer_id.in_(ids)))
-            known = set(session.scalars(select(m.Customer.id).where(m.Customer.id.in_(ids))))
-            run = score_accounts(session, self.scorecard, as_of=now, customer_ids=known)
-            fired = run_playbooks(session, self.playbooks, run.scores, as_of=now)
-        RESCORE_SECONDS.labels("touched").observe(time.perf_counter() - started)
-        RESCORED.labels("touched").inc(run.scored)
-        self.enqueue_deliveries(fired.delivery_ids)
-        self._changed(run)
+            return set(session.scalars(select(m.Customer.id).where(m.Customer.id.in_(ids))))
+
+        self._score_and_act("touched", as_of=datetime.now(UTC), select_ids=claim_touched)
         if len(ids) == RESCORE_BATCH:
             self.request_rescore()
         return len(ids)
 
     def _rescore_all(self) -> int:
-        now = datetime.now(UTC)
+        return self._score_and_act("full", as_of=datetime.now(UTC)).scored
+
+    def _score_and_act(
+        self,
+        kind: str,
+        *,
+        as_of: datetime,
+        id_range: IdRange | None = None,
+        select_ids: Callable[[Session], Collection[str]] | None = None,
+        after: Callable[[Session, ScoringRun], None] | None = None,
+    ) -> ScoringRun:
+        """One scoring run in one transaction with its playbooks; then metrics, deliveries
+        and listeners. ``select_ids`` picks the accounts inside that transaction, ``after``
+        records more in it."""
         started = time.perf_counter()
         with transaction(self.sessions) as session:
-            run = score_accounts(session, self.scorecard, as_of=now)
-            fired = run_playbooks(session, self.playbooks, run.scores, as_of=now)
-        RESCORE_SECONDS.labels("full").observe(time.perf_counter() - started)
-        RESCORED.labels("full").inc(run.scored)
+            ids = select_ids(session) if select_ids else None
+            run = score_accounts(
+                session, self.scorecard, as_of=as_of, customer_ids=ids, id_range=id_range
+            )
+            fired = run_playbooks(session, self.playbooks, run.scores, as_of=as_of)
+            if after:
+                after(session, run)
+        RESCORE_SECONDS.labels(kind).observe(time.perf_counter() - started)
+        RESCORED.labels(kind).inc(run.scored)
         self.enqueue_deliveries(fired.delivery_ids)
         self._changed(run)
-        return run.scored
+        return run
 
     def start_sharded_rescore(self, shards: int, *, as_of: datetime | None = None) -> int:
         """Plan a full rescore in ``shards`` id ranges and queue them for all workers."""
@@ -204,15 +219,14 @@ class Jobs:
         if claimed is None:
             return 0
         id_range, as_of = claimed
-        started = time.perf_counter()
-        with transaction(self.sessions) as session:
-            run = score_accounts(session, self.scorecard, as_of=as_of, id_range=id_range)
-            fired = run_playbooks(session, self.playbooks, run.scores, as_of=as_of)
-            sharding.finish_shard(session, run_id, shard, run.scored + len(run.churned))
-        RESCORE_SECONDS.labels("shard").observe(time.perf_counter() - started)
-        RESCORED.labels("shard").inc(run.scored)
-        self.enqueue_deliveries(fired.delivery_ids)
-        self._changed(run)
+        run = self._score_and_act(
+            "shard",
+            as_of=as_of,
+            id_range=id_range,
+            after=lambda session, run: sharding.finish_shard(
+                session, run_id, shard, run.scored + len(run.churned)
+            ),
+        )
         return run.scored
 
     def _sweep(self) -> None:
