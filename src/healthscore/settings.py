@@ -66,6 +66,14 @@ class Settings(BaseSettings):
     full_rescore_cron: str = Field(
         default="0 2 * * *", description="Crontab (UTC) of the periodic full rescore."
     )
+    raw_event_retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=36500,
+        description="Drop raw product events older than this many days (whole monthly "
+        "partitions on PostgreSQL) in the nightly maintenance; daily roll-ups are kept, so "
+        "scores do not change. Must cover the scorecard's longest window. Empty: keep all.",
+    )
     cache_ttl_seconds: int = Field(
         default=60, ge=1, le=86400, description="Lifetime of cached read-API answers (Redis)."
     )

@@ -166,3 +166,17 @@ def test_customers_can_be_exported_and_deleted_and_sqlite_backed_up(
         assert restored.exit_code == 0, restored.output
     else:
         assert backup.exit_code == 1 and "pg_dump" in backup.output
+
+
+def test_maintain_refuses_a_retention_shorter_than_the_scorecard_reads(cli, two_accounts):
+    refused = cli("maintain", "--retention-days", "30")
+    assert refused.exit_code == 2
+    assert "at least 62 days" in refused.output
+
+    kept = cli("maintain")
+    assert kept.exit_code == 0, kept.output
+    assert "raw events kept forever" in kept.output
+
+    expired = cli("maintain", "--retention-days", "100")
+    assert expired.exit_code == 0, expired.output
+    assert "0 expired raw rows deleted; raw events kept 100 days" in expired.output

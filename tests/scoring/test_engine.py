@@ -136,10 +136,10 @@ def test_round_half_up_matches_javascript_math_round():
 
 def test_every_scorecard_variant_reads_only_known_aggregates():
     from healthscore.scoring.engine import required_aggregates
-    from healthscore.scoring.repository import SOURCES
+    from healthscore.scoring.repository import measures_of
     from healthscore.scoring.scorecard import load_scorecard
 
     for name in ("default", "seed000"):
         for aggregate in required_aggregates(load_scorecard(name)):
             assert isinstance(aggregate, Aggregate)
-            assert aggregate.measure in SOURCES[aggregate.source].measures
+            assert aggregate.measure in measures_of(aggregate.source)

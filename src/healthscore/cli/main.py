@@ -26,6 +26,7 @@ from healthscore.observability.logs import configure as configure_logs
 from healthscore.playbooks.rules import PlaybookError, PlaybookSet, load_playbooks
 from healthscore.playbooks.service import run_playbooks
 from healthscore.scoring import reports
+from healthscore.scoring.engine import raw_event_lookback_days
 from healthscore.scoring.scorecard import Scorecard, ScorecardError, load_scorecard
 from healthscore.scoring.service import (
     ScoringRun,
@@ -43,6 +44,8 @@ from healthscore.storage.lifecycle import (
     export_customer,
     restore_sqlite,
 )
+from healthscore.storage.partitions import RetentionTooShort
+from healthscore.storage.partitions import maintain as maintain_raw_events
 
 app = typer.Typer(
     help="Customer health scores that predict churn: explainable, as of any moment.",
@@ -297,6 +300,44 @@ def backfill(
     assert run is not None
     invalidate_cache()
     summarise(run, sessions, card, show_riskiest=True)
+
+
+@app.command()
+def maintain(
+    retention_days: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=36500,
+            help="Drop raw events older than this (default: HEALTHSCORE_RAW_EVENT_RETENTION_DAYS).",
+        ),
+    ] = None,
+    scorecard: ScorecardOption = None,
+) -> None:
+    """Raw-event housekeeping (also run nightly by the worker): create the coming months'
+    partitions on PostgreSQL and drop raw events past retention. Roll-ups are kept, so
+    scores do not change; a retention shorter than the scorecard's windows is refused."""
+    card = scorecard_from(scorecard)
+    retention = retention_days or Settings().raw_event_retention_days
+    _, sessions = open_database()
+    try:
+        with transaction(sessions) as session:
+            report = maintain_raw_events(
+                session.connection(),
+                retention_days=retention,
+                lookback_days=raw_event_lookback_days(card),
+            )
+    except RetentionTooShort as error:
+        raise fail(str(error), code=2) from error
+    for name in report.created:
+        console.print(f"created partition {name}")
+    for name in report.dropped:
+        console.print(f"dropped partition {name}")
+    kept = "kept forever" if retention is None else f"kept {retention} days"
+    console.print(
+        f"{len(report.created)} partitions created, {len(report.dropped)} dropped, "
+        f"{report.deleted_rows:,} expired raw rows deleted; raw events {kept}"
+    )
 
 
 @app.command()

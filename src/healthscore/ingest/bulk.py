@@ -10,6 +10,7 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from healthscore.storage.models import Base
+from healthscore.storage.rollups import add_to_rollups
 
 BATCH_ROWS = 10_000
 
@@ -23,9 +24,10 @@ def batched(
 
 
 def insert_rows(session: Session, model: type[Base], rows: Iterable[dict[str, Any]]) -> int:
-    """Insert ``rows`` into ``model``'s table in batches (executemany); returns the count."""
+    """Insert ``rows`` into ``model``'s table in batches, roll-ups included; returns the count."""
     count = 0
     for batch in batched(rows):
         session.execute(insert(model), batch)
+        add_to_rollups(session, model, batch)
         count += len(batch)
     return count

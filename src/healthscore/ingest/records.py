@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from healthscore.storage import models as m
 from healthscore.storage.dialect import insert_new_keys, upsert
+from healthscore.storage.rollups import add_to_rollups
 
 FUTURE_SKEW = timedelta(minutes=5)
 """How far ahead of the server's clock a client timestamp may be (clock drift)."""
@@ -106,6 +107,7 @@ def record_events(session: Session, events: list[Event]) -> int:
         by_table.setdefault(model, []).append(row)
     for model, rows in by_table.items():
         session.execute(model.__table__.insert(), rows)  # type: ignore[attr-defined]
+        add_to_rollups(session, model, rows)
     return len(events)
 
 

@@ -26,6 +26,7 @@ from healthscore.observability.metrics import DELIVERIES, RESCORE_SECONDS, RESCO
 from healthscore.playbooks import delivery, outbox
 from healthscore.playbooks.rules import PlaybookSet, load_playbooks
 from healthscore.playbooks.service import run_playbooks
+from healthscore.scoring.engine import raw_event_lookback_days
 from healthscore.scoring.repository import IdRange
 from healthscore.scoring.scorecard import Scorecard, load_scorecard
 from healthscore.scoring.service import ScoringRun, score_accounts
@@ -33,6 +34,7 @@ from healthscore.settings import Settings, scorecard_location
 from healthscore.storage import models as m
 from healthscore.storage.database import make_engine, make_sessionmaker, transaction
 from healthscore.storage.dialect import insert_ignoring_duplicates
+from healthscore.storage.partitions import MaintenanceReport, maintain
 
 log = logging.getLogger(__name__)
 RESCORE_FLAG = "rescore-requested"
@@ -98,7 +100,7 @@ class Jobs:
         self.sweep = self.huey.periodic_task(crontab(minute="*"), name="sweep")(self._sweep)
         self.nightly = self.huey.periodic_task(
             _cron(settings.full_rescore_cron), name="nightly_rescore"
-        )(self._rescore_all)
+        )(self._nightly)
 
     @property
     def sessions(self) -> sessionmaker[Session]:
@@ -171,6 +173,29 @@ class Jobs:
         if len(ids) == RESCORE_BATCH:
             self.request_rescore()
         return len(ids)
+
+    def _nightly(self) -> int:
+        """Partitions ahead and retention first, then the full rescore."""
+        try:
+            self.maintain()
+        except Exception:  # a failed maintenance must not cost the night's scores
+            log.exception("raw-event maintenance failed; rescoring anyway")
+        return self._rescore_all()
+
+    def maintain(self) -> MaintenanceReport:
+        with self.sessions() as session, session.begin():
+            report = maintain(
+                session.connection(),
+                retention_days=self.settings.raw_event_retention_days,
+                lookback_days=raw_event_lookback_days(self.scorecard),
+            )
+        log.info(
+            "maintenance: %d partitions created, %d dropped, %d expired raw rows deleted",
+            len(report.created),
+            len(report.dropped),
+            report.deleted_rows,
+        )
+        return report
 
     def _rescore_all(self) -> int:
         return self._score_and_act("full", as_of=datetime.now(UTC)).scored

@@ -162,6 +162,21 @@ def required_aggregates(scorecard: Scorecard) -> set[Aggregate]:
     }
 
 
+RAW_EVENT_SOURCES = frozenset({"sessions", "feature_usage", "api_usage"})
+
+
+def raw_event_lookback_days(scorecard: Scorecard) -> int:
+    """How far back the scorecard reads raw product events: retention must keep them."""
+    return max(
+        (
+            a.window_days + a.offset_days
+            for a in required_aggregates(scorecard)
+            if a.source in RAW_EVENT_SOURCES and a.window_days is not None
+        ),
+        default=0,
+    )
+
+
 def raw_values(signal: Signal, get: Lookup) -> Column:
     """The signal's measurement before normalisation, per account; ``NaN`` = no data."""
     metric = METRICS[signal.metric]

@@ -1,8 +1,9 @@
 """All SQL the scoring engine needs, set-based: one aggregate query per data source.
 
-Every query is bounded by ``ts < as_of``, which is what makes as-of scoring and the
-backtest leak-free. Per-account work happens in Python on the results, never as one
-query per account.
+Product events are read through their daily roll-ups (raw rows only for a day an as-of
+moment cuts in two), business records straight from their tables. Every query is bounded
+by ``as_of``, which is what makes as-of scoring and the backtest leak-free. Per-account
+work happens in Python on the results, never as one query per account.
 """
 
 from __future__ import annotations
@@ -10,21 +11,25 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
 from sqlalchemy import (
     ColumnElement,
+    Date,
+    Integer,
     Select,
     Table,
     and_,
     case,
-    distinct,
+    cast,
     func,
     literal,
+    null,
     or_,
     select,
+    union_all,
 )
 from sqlalchemy.orm import Session as DbSession
 
@@ -33,6 +38,7 @@ from healthscore.scoring.metrics import Aggregate, Source
 from healthscore.scoring.scorecard import Tier, Trend
 from healthscore.storage import models as m
 from healthscore.storage.dialect import upsert, without_index
+from healthscore.storage.types import UTCDateTime
 
 Condition = ColumnElement[bool]
 HISTORY: Table = m.HealthScoreHistory.__table__  # type: ignore[assignment]
@@ -76,10 +82,6 @@ def _sum(column: Any, extra: Callable[[datetime], Condition] | None = None) -> M
     return build
 
 
-def _distinct(column: Any) -> MeasureSql:
-    return lambda cond, end: func.count(distinct(case((cond, column))))
-
-
 def _rated(end: datetime) -> Condition:
     known_at = func.coalesce(m.SupportTicket.resolved_at, m.SupportTicket.opened_at)
     return and_(m.SupportTicket.rating.is_not(None), known_at < end)
@@ -95,28 +97,6 @@ class SourceSql:
 
 
 SOURCES: dict[Source, SourceSql] = {
-    "sessions": SourceSql(
-        m.Session,
-        m.Session.ts,
-        {
-            "logins": _count(),
-            "active_users": _distinct(m.Session.user_id),
-            "last_age_days": lambda cond, end: func.max(case((cond, m.Session.ts))),
-        },
-    ),
-    "feature_usage": SourceSql(
-        m.FeatureUsage,
-        m.FeatureUsage.ts,
-        {
-            "distinct_features": _distinct(m.FeatureUsage.feature),
-            "feature_events": _count(),
-        },
-    ),
-    "api_usage": SourceSql(
-        m.ApiUsage,
-        m.ApiUsage.ts,
-        {"api_calls": _sum(m.ApiUsage.calls)},
-    ),
     "users": SourceSql(
         m.User,
         m.User.created_at,
@@ -182,6 +162,93 @@ SOURCES: dict[Source, SourceSql] = {
         },
     ),
 }
+"""Business records, small enough to aggregate raw: seats, payments, tickets, NPS."""
+
+
+@dataclass(frozen=True)
+class RolledMeasure:
+    """A measure over the unified (roll-up + raw) rows: ``inner`` aggregates one account
+    (or one account's key: a user, a feature) under a window condition; for keyed
+    roll-ups ``outer`` then combines the keys, so distinct counts need no DISTINCT."""
+
+    inner: Callable[[Condition, Any], ColumnElement[Any]]
+    outer: Callable[[Any], ColumnElement[Any]]
+
+
+def _total(column: str) -> RolledMeasure:
+    return RolledMeasure(
+        lambda cond, u: func.coalesce(func.sum(case((cond, u.c[column]), else_=0)), 0),
+        func.sum,
+    )
+
+
+def _latest(column: str) -> RolledMeasure:
+    return RolledMeasure(lambda cond, u: func.max(case((cond, u.c[column]))), func.max)
+
+
+DISTINCT_KEYS = RolledMeasure(lambda cond, u: func.max(case((cond, literal(1)))), func.count)
+"""Keys (users, features) seen in the window: 1 per key inside, counted per account."""
+
+
+@dataclass(frozen=True, eq=False)
+class RolledUpSql:
+    """A raw event table read through its daily roll-up: whole days come from ``rollup``,
+    the days an as-of moment cuts in two from ``raw``. ``columns`` names each value both
+    sides provide (raw expression, roll-up expression); ``key`` names the column that
+    keyed measures group by first (the roll-up's primary key is customer, key, day)."""
+
+    raw: Any
+    rollup: Any
+    columns: dict[str, tuple[Any, Any]]
+    measures: dict[str, RolledMeasure]
+    key: str | None = None
+
+
+DAILY_SESSIONS = RolledUpSql(
+    m.Session,
+    m.DailySessions,
+    {
+        "n": (literal(1, Integer), m.DailySessions.logins),
+        "last_at": (m.Session.ts, m.DailySessions.last_at),
+    },
+    {"logins": _total("n"), "last_age_days": _latest("last_at")},
+)
+DAILY_ACTIVE_USERS = RolledUpSql(
+    m.Session,
+    m.DailyActiveUsers,
+    {"user_id": (m.Session.user_id, m.DailyActiveUsers.user_id)},
+    {"active_users": DISTINCT_KEYS},
+    key="user_id",
+)
+DAILY_FEATURES = RolledUpSql(
+    m.FeatureUsage,
+    m.DailyFeatures,
+    {
+        "n": (literal(1, Integer), m.DailyFeatures.events),
+        "feature": (m.FeatureUsage.feature, m.DailyFeatures.feature),
+    },
+    {"distinct_features": DISTINCT_KEYS, "feature_events": _total("n")},
+    key="feature",
+)
+DAILY_API_USAGE = RolledUpSql(
+    m.ApiUsage,
+    m.DailyApiUsage,
+    {"calls": (m.ApiUsage.calls, m.DailyApiUsage.calls)},
+    {"api_calls": _total("calls")},
+)
+ROLLED_UP: dict[Source, list[RolledUpSql]] = {
+    "sessions": [DAILY_SESSIONS, DAILY_ACTIVE_USERS],
+    "feature_usage": [DAILY_FEATURES],
+    "api_usage": [DAILY_API_USAGE],
+}
+"""Product events: read through daily roll-ups, so raw rows may expire."""
+
+
+def measures_of(source: Source) -> set[str]:
+    """Every measure ``source`` can aggregate."""
+    if source in ROLLED_UP:
+        return {name for spec in ROLLED_UP[source] for name in spec.measures}
+    return set(SOURCES[source].measures)
 
 
 def _bounds(aggregate: Aggregate, as_of: datetime) -> tuple[datetime | None, datetime]:
@@ -196,6 +263,10 @@ def _column_name(aggregate: Aggregate) -> str:
     return f"{aggregate.measure}_{window}_{aggregate.offset_days}"
 
 
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
 def aggregate_query(
     source: Source,
     aggregates: Sequence[Aggregate],
@@ -203,7 +274,7 @@ def aggregate_query(
     customer_ids: Selection = None,
     dialect: str = "postgresql",
 ) -> Select[Any]:
-    """One GROUP BY over ``source`` computing every requested window with CASE filters."""
+    """One GROUP BY over a business-record table, every window as a CASE filter."""
     spec = SOURCES[source]
     columns = []
     starts: list[datetime | None] = []
@@ -221,6 +292,96 @@ def aggregate_query(
     return grouped.group_by(spec.model.customer_id)
 
 
+def rolled_up_query(
+    spec: RolledUpSql,
+    aggregates: Sequence[Aggregate],
+    as_of: datetime,
+    customer_ids: Selection = None,
+) -> Select[Any]:
+    """One GROUP BY over roll-up days plus the raw rows of the days a window edge cuts.
+
+    Every window edge is ``as_of`` minus whole days, so either all edges are midnights
+    (the nightly rescore, backtests: roll-ups alone) or each cuts one day in two, and that
+    day is read raw instead of rolled up. Each day comes from exactly one side, so sums,
+    maxima and distinct counts over the union are exact.
+    """
+    bounds = [_bounds(aggregate, as_of) for aggregate in aggregates]
+    cut_days = sorted(
+        {
+            edge.date()
+            for pair in bounds
+            for edge in pair
+            if edge is not None and edge != _midnight(edge.date())
+        }
+    )
+    starts = [start for start, _ in bounds]
+    earliest = None if None in starts else min(s for s in starts if s is not None)
+    raw, rollup = spec.raw, spec.rollup
+    rolled = select(
+        rollup.customer_id.label("customer_id"),
+        cast(null(), UTCDateTime()).label("ts"),
+        rollup.day.label("day"),
+        *[value.label(name) for name, (_, value) in spec.columns.items()],
+    ).where(rollup.day < as_of.date())
+    if earliest is not None:
+        rolled = rolled.where(rollup.day >= earliest.date())
+    rolled = restrict(rolled, rollup.customer_id, customer_ids)
+    if cut_days:
+        rolled = rolled.where(rollup.day.not_in(cut_days))
+        cut = select(
+            raw.customer_id.label("customer_id"),
+            raw.ts.label("ts"),
+            cast(null(), Date()).label("day"),
+            *[value.label(name) for name, (value, _) in spec.columns.items()],
+        ).where(
+            raw.ts < as_of,
+            or_(
+                *[
+                    and_(raw.ts >= _midnight(day), raw.ts < _midnight(day + timedelta(days=1)))
+                    for day in cut_days
+                ]
+            ),
+        )
+        if earliest is not None:
+            cut = cut.where(raw.ts >= earliest)
+        if spec.key is not None:  # a login without a user is no active user
+            raw_key = spec.columns[spec.key][0]
+            cut = cut.where(raw_key.is_not(None), raw_key != "")
+        unified = union_all(restrict(cut, raw.customer_id, customer_ids), rolled).subquery()
+    else:
+        unified = rolled.subquery()
+    columns = []
+    for aggregate, (start, end) in zip(aggregates, bounds, strict=True):
+        in_days = unified.c.day < end.date()
+        in_raw = unified.c.ts < end
+        if start is not None:
+            in_days = and_(unified.c.day >= start.date(), in_days)
+            in_raw = and_(unified.c.ts >= start, in_raw)
+        cond = or_(in_raw, in_days) if cut_days else in_days
+        measure = spec.measures[aggregate.measure]
+        columns.append(measure.inner(cond, unified).label(_column_name(aggregate)))
+    if spec.key is None:
+        return select(unified.c.customer_id, *columns).group_by(unified.c.customer_id)
+    key = unified.c[spec.key]
+    per_key = select(unified.c.customer_id, key, *columns).group_by(unified.c.customer_id, key)
+    keyed = per_key.subquery()
+    return select(
+        keyed.c.customer_id,
+        *[
+            spec.measures[aggregate.measure].outer(keyed.c[name]).label(name)
+            for aggregate in aggregates
+            for name in [_column_name(aggregate)]
+        ],
+    ).group_by(keyed.c.customer_id)
+
+
+def _reader(aggregate: Aggregate) -> Source | RolledUpSql:
+    for spec in ROLLED_UP.get(aggregate.source, []):
+        if aggregate.measure in spec.measures:
+            return spec
+    return aggregate.source
+
+
 def load_aggregates(
     session: DbSession,
     aggregates: Iterable[Aggregate],
@@ -229,14 +390,19 @@ def load_aggregates(
     customer_ids: Selection = None,
 ) -> dict[Aggregate, dict[str, float]]:
     """Every requested aggregate for every account, keyed aggregate → customer → value."""
-    by_source: dict[Source, list[Aggregate]] = defaultdict(list)
+    by_reader: dict[Source | RolledUpSql, list[Aggregate]] = defaultdict(list)
     for aggregate in sorted(set(aggregates), key=_column_name):
-        by_source[aggregate.source].append(aggregate)
+        by_reader[_reader(aggregate)].append(aggregate)
     result: dict[Aggregate, dict[str, float]] = {}
     dialect = session.get_bind().dialect.name
-    for source, wanted in by_source.items():
+    for reader, wanted in by_reader.items():
+        query = (
+            rolled_up_query(reader, wanted, as_of, customer_ids)
+            if isinstance(reader, RolledUpSql)
+            else aggregate_query(reader, wanted, as_of, customer_ids, dialect)
+        )
         columns: list[dict[str, float]] = [{} for _ in wanted]
-        for row in session.execute(aggregate_query(source, wanted, as_of, customer_ids, dialect)):
+        for row in session.execute(query):
             customer_id = row[0]
             for i in range(len(wanted)):
                 value = row[i + 1]

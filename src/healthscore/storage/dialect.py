@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table
+from sqlalchemy import ColumnElement, Table, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import UnaryExpression
@@ -85,6 +85,48 @@ def _copy_upsert(
         f'INSERT INTO "{table.name}" ({quoted}) SELECT {quoted} FROM "{staging}" '
         f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}{where}"
     )
+
+
+MULTI_ROW_VALUES = 1000
+"""Above ~100 rows, one multi-row ``VALUES`` statement per this many rows beats executemany
+(psycopg sends executemany as one statement per row)."""
+
+
+def add_or_insert(
+    session: Session,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    *,
+    key: Sequence[str],
+    add: Sequence[str] = (),
+    greatest: Sequence[str] = (),
+) -> None:
+    """Insert ``rows``; where ``key`` exists, add the ``add`` columns to the stored ones and
+    keep the larger of each ``greatest`` column: how daily roll-ups absorb new events.
+
+    ``rows`` must have unique keys. Rows are written in key order so that concurrent
+    transactions lock roll-up rows in the same order and cannot deadlock.
+    """
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    larger = func.greatest if dialect == "postgresql" else func.max  # SQLite's max(a, b)
+    ordered = sorted(rows, key=lambda row: tuple(row[k] for k in key))
+
+    def with_conflict(statement: Any) -> Any:
+        update = {name: table.c[name] + statement.excluded[name] for name in add}
+        update |= {name: larger(table.c[name], statement.excluded[name]) for name in greatest}
+        if not update:
+            return statement.on_conflict_do_nothing(index_elements=list(key))
+        return statement.on_conflict_do_update(index_elements=list(key), set_=update)
+
+    if len(ordered) <= 100:
+        session.execute(with_conflict(module.insert(table)), ordered)
+        return
+    for start in range(0, len(ordered), MULTI_ROW_VALUES):
+        chunk = ordered[start : start + MULTI_ROW_VALUES]
+        session.execute(with_conflict(module.insert(table).values(chunk)))
 
 
 def insert_ignoring_duplicates(

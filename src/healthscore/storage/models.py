@@ -146,6 +146,49 @@ class EngagementEvent(Base):
     properties: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
+class DailySessions(Base):
+    """Logins per account and day, and the last one's time: login counts and recency
+    read this instead of raw sessions, which retention may drop."""
+
+    __tablename__ = "daily_sessions"
+
+    customer_id: Mapped[str] = mapped_column(customer_fk(), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    logins: Mapped[int] = mapped_column(Integer)
+    last_at: Mapped[datetime]
+
+
+class DailyActiveUsers(Base):
+    """Which users of an account logged in on a day: distinct active users over a window."""
+
+    __tablename__ = "daily_active_users"
+
+    customer_id: Mapped[str] = mapped_column(customer_fk(), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+
+
+class DailyFeatures(Base):
+    """Uses of each feature per account and day: distinct features and feature events."""
+
+    __tablename__ = "daily_features"
+
+    customer_id: Mapped[str] = mapped_column(customer_fk(), primary_key=True)
+    feature: Mapped[str] = mapped_column(String(255), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    events: Mapped[int] = mapped_column(Integer)
+
+
+class DailyApiUsage(Base):
+    """API calls per account and day."""
+
+    __tablename__ = "daily_api_usage"
+
+    customer_id: Mapped[str] = mapped_column(customer_fk(), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    calls: Mapped[int] = mapped_column(BigInteger)
+
+
 class Payment(Base):
     """A charge attempt: ``succeeded``, ``failed`` or ``refunded``."""
 
