@@ -17,19 +17,17 @@ from typing import Any
 import numpy as np
 from sqlalchemy import (
     ColumnElement,
-    Date,
     Integer,
     Select,
     Table,
     and_,
     case,
-    cast,
+    distinct,
     func,
     literal,
-    null,
     or_,
     select,
-    union_all,
+    text,
 )
 from sqlalchemy.orm import Session as DbSession
 
@@ -38,7 +36,6 @@ from healthscore.scoring.metrics import Aggregate, Source
 from healthscore.scoring.scorecard import Tier, Trend
 from healthscore.storage import models as m
 from healthscore.storage.dialect import upsert, without_index
-from healthscore.storage.types import UTCDateTime
 
 Condition = ColumnElement[bool]
 HISTORY: Table = m.HealthScoreHistory.__table__  # type: ignore[assignment]
@@ -165,29 +162,48 @@ SOURCES: dict[Source, SourceSql] = {
 """Business records, small enough to aggregate raw: seats, payments, tickets, NPS."""
 
 
+Columns = dict[str, Any]
+"""A roll-up's or a raw table's columns under the shared names of ``RolledUpSql.columns``."""
+
+
 @dataclass(frozen=True)
 class RolledMeasure:
-    """A measure over the unified (roll-up + raw) rows: ``inner`` aggregates one account
-    (or one account's key: a user, a feature) under a window condition; for keyed
-    roll-ups ``outer`` then combines the keys, so distinct counts need no DISTINCT."""
+    """How one measure is read: ``inner`` aggregates roll-up days for one account (or one
+    account's key: a user, a feature) under a window condition, ``outer`` combines keys;
+    ``cut`` aggregates the raw rows of cut days, and ``merge`` joins the two results."""
 
-    inner: Callable[[Condition, Any], ColumnElement[Any]]
+    inner: Callable[[Condition, Columns], ColumnElement[Any]]
     outer: Callable[[Any], ColumnElement[Any]]
+    cut: Callable[[Condition, Columns], ColumnElement[Any]]
+    merge: Callable[[Any, Any], Any]
+    counts_keys: bool = False
 
 
 def _total(column: str) -> RolledMeasure:
-    return RolledMeasure(
-        lambda cond, u: func.coalesce(func.sum(case((cond, u.c[column]), else_=0)), 0),
-        func.sum,
-    )
+    def total(cond: Condition, c: Columns) -> ColumnElement[Any]:
+        return func.coalesce(func.sum(case((cond, c[column]), else_=0)), 0)
+
+    return RolledMeasure(total, func.sum, total, lambda a, b: a + b)
 
 
 def _latest(column: str) -> RolledMeasure:
-    return RolledMeasure(lambda cond, u: func.max(case((cond, u.c[column]))), func.max)
+    def latest(cond: Condition, c: Columns) -> ColumnElement[Any]:
+        return func.max(case((cond, c[column])))
+
+    return RolledMeasure(latest, func.max, latest, max)
 
 
-DISTINCT_KEYS = RolledMeasure(lambda cond, u: func.max(case((cond, literal(1)))), func.count)
-"""Keys (users, features) seen in the window: 1 per key inside, counted per account."""
+def _distinct_keys(key: str) -> RolledMeasure:
+    """Keys (users, features) seen in the window. Roll-up days: 1 per key inside, counted
+    per account (no DISTINCT needed). Cut days: keys the roll-up days did not already
+    have, so adding the two counts never counts a key twice."""
+    return RolledMeasure(
+        lambda cond, c: func.max(case((cond, literal(1)))),
+        func.count,
+        lambda cond, c: func.count(distinct(case((cond, c[key])))),
+        lambda a, b: a + b,
+        counts_keys=True,
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -217,7 +233,7 @@ DAILY_ACTIVE_USERS = RolledUpSql(
     m.Session,
     m.DailyActiveUsers,
     {"user_id": (m.Session.user_id, m.DailyActiveUsers.user_id)},
-    {"active_users": DISTINCT_KEYS},
+    {"active_users": _distinct_keys("user_id")},
     key="user_id",
 )
 DAILY_FEATURES = RolledUpSql(
@@ -227,7 +243,7 @@ DAILY_FEATURES = RolledUpSql(
         "n": (literal(1, Integer), m.DailyFeatures.events),
         "feature": (m.FeatureUsage.feature, m.DailyFeatures.feature),
     },
-    {"distinct_features": DISTINCT_KEYS, "feature_events": _total("n")},
+    {"distinct_features": _distinct_keys("feature"), "feature_events": _total("n")},
     key="feature",
 )
 DAILY_API_USAGE = RolledUpSql(
@@ -292,87 +308,100 @@ def aggregate_query(
     return grouped.group_by(spec.model.customer_id)
 
 
-def rolled_up_query(
+def _cut_days(bounds: Sequence[tuple[datetime | None, datetime]]) -> list[date]:
+    """Days a window edge falls inside of (not on their midnight)."""
+    edges = [edge for pair in bounds for edge in pair if edge is not None]
+    return sorted({edge.date() for edge in edges if edge != _midnight(edge.date())})
+
+
+def _in_days(day: Any, start: datetime | None, end: datetime) -> Condition:
+    """Whole days of ``[start, end)``; a cut day is excluded by the caller."""
+    inside = day < end.date()
+    return inside if start is None else and_(day >= start.date(), inside)
+
+
+def rolled_up_queries(
     spec: RolledUpSql,
     aggregates: Sequence[Aggregate],
     as_of: datetime,
     customer_ids: Selection = None,
-) -> Select[Any]:
-    """One GROUP BY over roll-up days plus the raw rows of the days a window edge cuts.
+    dialect: str = "postgresql",
+) -> list[Select[Any]]:
+    """The roll-up query, plus a raw query when an edge cuts a day; ``merge`` combines them.
 
     Every window edge is ``as_of`` minus whole days, so either all edges are midnights
     (the nightly rescore, backtests: roll-ups alone) or each cuts one day in two, and that
-    day is read raw instead of rolled up. Each day comes from exactly one side, so sums,
-    maxima and distinct counts over the union are exact.
+    day is read from raw events instead of its roll-up. Each day comes from exactly one
+    side; both queries stream their table's index, neither sorts the other's rows.
     """
     bounds = [_bounds(aggregate, as_of) for aggregate in aggregates]
-    cut_days = sorted(
-        {
-            edge.date()
-            for pair in bounds
-            for edge in pair
-            if edge is not None and edge != _midnight(edge.date())
-        }
-    )
+    cut_days = _cut_days(bounds)
     starts = [start for start, _ in bounds]
     earliest = None if None in starts else min(s for s in starts if s is not None)
-    raw, rollup = spec.raw, spec.rollup
-    rolled = select(
-        rollup.customer_id.label("customer_id"),
-        cast(null(), UTCDateTime()).label("ts"),
-        rollup.day.label("day"),
-        *[value.label(name) for name, (_, value) in spec.columns.items()],
-    ).where(rollup.day < as_of.date())
+    rollup = {name: value for name, (_, value) in spec.columns.items()}
+    raw = {name: value for name, (value, _) in spec.columns.items()}
+    measures = [spec.measures[aggregate.measure] for aggregate in aggregates]
+    names = [_column_name(aggregate) for aggregate in aggregates]
+    day = spec.rollup.day
+
+    def full_days(start: datetime | None, end: datetime) -> Condition:
+        inside = _in_days(day, start, end)
+        return and_(inside, day.not_in(cut_days)) if cut_days else inside
+
+    inner = [
+        measure.inner(full_days(start, end), rollup).label(name)
+        for measure, (start, end), name in zip(measures, bounds, names, strict=True)
+    ]
+    rolled = select(spec.rollup.customer_id, *inner).where(day < as_of.date())
     if earliest is not None:
-        rolled = rolled.where(rollup.day >= earliest.date())
-    rolled = restrict(rolled, rollup.customer_id, customer_ids)
-    if cut_days:
-        rolled = rolled.where(rollup.day.not_in(cut_days))
-        cut = select(
-            raw.customer_id.label("customer_id"),
-            raw.ts.label("ts"),
-            cast(null(), Date()).label("day"),
-            *[value.label(name) for name, (value, _) in spec.columns.items()],
-        ).where(
-            raw.ts < as_of,
-            or_(
-                *[
-                    and_(raw.ts >= _midnight(day), raw.ts < _midnight(day + timedelta(days=1)))
-                    for day in cut_days
-                ]
-            ),
-        )
-        if earliest is not None:
-            cut = cut.where(raw.ts >= earliest)
-        if spec.key is not None:  # a login without a user is no active user
-            raw_key = spec.columns[spec.key][0]
-            cut = cut.where(raw_key.is_not(None), raw_key != "")
-        unified = union_all(restrict(cut, raw.customer_id, customer_ids), rolled).subquery()
-    else:
-        unified = rolled.subquery()
-    columns = []
-    for aggregate, (start, end) in zip(aggregates, bounds, strict=True):
-        in_days = unified.c.day < end.date()
-        in_raw = unified.c.ts < end
-        if start is not None:
-            in_days = and_(unified.c.day >= start.date(), in_days)
-            in_raw = and_(unified.c.ts >= start, in_raw)
-        cond = or_(in_raw, in_days) if cut_days else in_days
-        measure = spec.measures[aggregate.measure]
-        columns.append(measure.inner(cond, unified).label(_column_name(aggregate)))
+        rolled = rolled.where(day >= earliest.date())
+    rolled = restrict(rolled, spec.rollup.customer_id, customer_ids)
     if spec.key is None:
-        return select(unified.c.customer_id, *columns).group_by(unified.c.customer_id)
-    key = unified.c[spec.key]
-    per_key = select(unified.c.customer_id, key, *columns).group_by(unified.c.customer_id, key)
-    keyed = per_key.subquery()
-    return select(
-        keyed.c.customer_id,
-        *[
-            spec.measures[aggregate.measure].outer(keyed.c[name]).label(name)
-            for aggregate in aggregates
-            for name in [_column_name(aggregate)]
-        ],
-    ).group_by(keyed.c.customer_id)
+        queries = [rolled.group_by(spec.rollup.customer_id)]
+    else:
+        keyed = rolled.add_columns(rollup[spec.key]).group_by(
+            spec.rollup.customer_id, rollup[spec.key]
+        )
+        per_key = keyed.subquery()
+        queries = [
+            select(
+                per_key.c.customer_id,
+                *[
+                    measure.outer(per_key.c[name]).label(name)
+                    for measure, name in zip(measures, names, strict=True)
+                ],
+            ).group_by(per_key.c.customer_id)
+        ]
+    if not cut_days:
+        return queries
+
+    ts = spec.raw.ts
+    columns = []
+    for measure, (low, high), name in zip(measures, bounds, names, strict=True):
+        cond = ts < high if low is None else and_(ts >= low, ts < high)
+        if measure.counts_keys:
+            assert spec.key is not None
+            seen_on_full_days = (
+                select(literal(1))
+                .where(
+                    spec.rollup.customer_id == spec.raw.customer_id,
+                    rollup[spec.key] == raw[spec.key],
+                    full_days(low, high),
+                )
+                .exists()
+            )
+            cond = and_(cond, ~seen_on_full_days)
+        columns.append(measure.cut(cond, raw).label(name))
+    cut = select(spec.raw.customer_id, *columns).where(
+        ts < as_of,
+        or_(*[and_(ts >= _midnight(d), ts < _midnight(d + timedelta(days=1))) for d in cut_days]),
+    )
+    if spec.key is not None:  # a login without a user is no active user
+        cut = cut.where(raw[spec.key].is_not(None), raw[spec.key] != "")
+    cut = restrict(cut, spec.raw.customer_id, customer_ids)
+    # Grouping by ``+customer_id`` keeps SQLite on the ts index for these few days instead
+    # of skip-scanning the customer index over every day.
+    return [*queries, cut.group_by(without_index(spec.raw.customer_id, dialect))]
 
 
 def _reader(aggregate: Aggregate) -> Source | RolledUpSql:
@@ -395,25 +424,36 @@ def load_aggregates(
         by_reader[_reader(aggregate)].append(aggregate)
     result: dict[Aggregate, dict[str, float]] = {}
     dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":  # JIT-compiling these short scans costs more than it saves
+        session.execute(text("SET LOCAL jit = off"))
     for reader, wanted in by_reader.items():
-        query = (
-            rolled_up_query(reader, wanted, as_of, customer_ids)
-            if isinstance(reader, RolledUpSql)
-            else aggregate_query(reader, wanted, as_of, customer_ids, dialect)
+        if isinstance(reader, RolledUpSql):
+            queries = rolled_up_queries(reader, wanted, as_of, customer_ids, dialect)
+            merges = [reader.measures[aggregate.measure].merge for aggregate in wanted]
+        else:
+            queries = [aggregate_query(reader, wanted, as_of, customer_ids, dialect)]
+            merges = []
+        values: list[dict[str, Any]] = [{} for _ in wanted]
+        for query in queries:
+            for row in session.execute(query):
+                customer_id = row[0]
+                for i, column in enumerate(values):
+                    value = row[i + 1]
+                    if value is None:
+                        continue
+                    known = column.get(customer_id)
+                    column[customer_id] = value if known is None else merges[i](known, value)
+        result.update(
+            (aggregate, {cid: _number(value, as_of) for cid, value in column.items()})
+            for aggregate, column in zip(wanted, values, strict=True)
         )
-        columns: list[dict[str, float]] = [{} for _ in wanted]
-        for row in session.execute(query):
-            customer_id = row[0]
-            for i in range(len(wanted)):
-                value = row[i + 1]
-                if value is None:
-                    continue
-                if isinstance(value, datetime):  # last login → its age in days
-                    columns[i][customer_id] = (as_of - value).total_seconds() / 86400
-                else:
-                    columns[i][customer_id] = float(value)
-        result.update(zip(wanted, columns, strict=True))
     return result
+
+
+def _number(value: Any, as_of: datetime) -> float:
+    if isinstance(value, datetime):  # last login → its age in days
+        return (as_of - value).total_seconds() / 86400
+    return float(value)
 
 
 @dataclass(frozen=True, slots=True)
