@@ -6,9 +6,9 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
+from healthscore.storage.dialect import insert_many
 from healthscore.storage.models import Base
 from healthscore.storage.rollups import add_to_rollups
 
@@ -27,7 +27,7 @@ def insert_rows(session: Session, model: type[Base], rows: Iterable[dict[str, An
     """Insert ``rows`` into ``model``'s table in batches, roll-ups included; returns the count."""
     count = 0
     for batch in batched(rows):
-        session.execute(insert(model), batch)
+        insert_many(session, model.__table__, batch)  # type: ignore[arg-type]
         add_to_rollups(session, model, batch)
         count += len(batch)
     return count

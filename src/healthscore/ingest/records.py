@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from healthscore.storage import models as m
-from healthscore.storage.dialect import insert_new_keys, upsert
+from healthscore.storage.dialect import insert_many, insert_new_keys, upsert
 from healthscore.storage.rollups import add_to_rollups
 
 FUTURE_SKEW = timedelta(minutes=5)
@@ -106,7 +106,7 @@ def record_events(session: Session, events: list[Event]) -> int:
         model, row = event_rows(event)
         by_table.setdefault(model, []).append(row)
     for model, rows in by_table.items():
-        session.execute(model.__table__.insert(), rows)  # type: ignore[attr-defined]
+        insert_many(session, model.__table__, rows)  # type: ignore[arg-type]
         add_to_rollups(session, model, rows)
     return len(events)
 
