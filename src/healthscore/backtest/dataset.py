@@ -48,6 +48,7 @@ class DataSpan:
 def data_span(session: Session) -> DataSpan:
     """Where the data starts and ends: bounds cut-offs and says whether labels are complete."""
     columns = [
+        m.DailySessions.last_at,  # logins older than raw-event retention
         m.Session.ts,
         m.FeatureUsage.ts,
         m.ApiUsage.ts,

@@ -145,15 +145,31 @@ def _score_on_or_before(session: Session, ids: list[str], day: date) -> dict[str
 
 
 def _last_login(session: Session, ids: list[str], as_of: datetime) -> dict[str, datetime]:
-    query = (
+    """Last login before ``as_of``: earlier days from the daily roll-up (raw sessions may
+    have expired), the day of ``as_of`` itself from raw sessions."""
+    as_of = as_of.astimezone(UTC)
+    daily = m.DailySessions
+    midnight = datetime(as_of.year, as_of.month, as_of.day, tzinfo=UTC)
+    earlier_days = (
+        select(daily.customer_id, func.max(daily.last_at))
+        .where(daily.customer_id.in_(ids), daily.day < as_of.date())
+        .group_by(daily.customer_id)
+    )
+    same_day = (
         select(m.Session.customer_id, func.max(m.Session.ts))
-        .where(m.Session.customer_id.in_(ids), m.Session.ts < _as_naive(as_of))
+        .where(
+            m.Session.customer_id.in_(ids),
+            m.Session.ts >= _as_naive(midnight),
+            m.Session.ts < _as_naive(as_of),
+        )
         .group_by(m.Session.customer_id)
     )
     result: dict[str, datetime] = {}
-    for cid, ts in session.execute(query):
-        if ts is not None:
-            result[cid] = ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+    for query in (earlier_days, same_day):
+        for cid, ts in session.execute(query):
+            if ts is not None:
+                ts = ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+                result[cid] = max(ts, result.get(cid, ts))
     return result
 
 
