@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import json
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,9 +18,11 @@ import httpx
 import pytest
 from segment.analytics import Client
 from segment.analytics.request import APIError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
+from healthscore.auth.keys import Scope, create_key, revoke_key
 from healthscore.storage import models as m
+from healthscore.storage.database import transaction
 
 
 def sdk(live_server: Any, scope: str = "ingest", **options: Any) -> Client:
@@ -297,3 +300,84 @@ def test_unmapped_events_are_kept_as_engagement_events(live_server):
         "name": "Billing",
         "url": "https://app.test/billing",
     }
+
+
+def test_a_revoked_write_key_is_refused_on_the_very_next_batch(live_server):
+    with live_server.client("admin") as admin:
+        admin.put("/api/v1/customers/acme", json={"name": "Acme"})
+    with transaction(live_server.sessions) as session:
+        issued = create_key(session, scope=Scope.ingest, name="segment source")
+    body = {"batch": [track("Signed In", userId="u1", context={"groupId": "acme"})]}
+    with httpx.Client(base_url=live_server.url, auth=(issued.secret, ""), timeout=30) as http:
+        assert http.post("/v1/batch", json=body).status_code == 200
+        with transaction(live_server.sessions) as session:
+            revoke_key(session, issued.prefix)
+        again = {"batch": [track("Signed In", userId="u1", context={"groupId": "acme"})]}
+        refused = http.post("/v1/batch", json=again)
+        assert refused.status_code == 401
+        assert refused.json()["error"]["message"] == "unknown or revoked API key"
+        # …even for a body that would not validate: the key is checked first
+        assert http.post("/v1/batch", json={"batch": "nope"}).status_code == 401
+    assert rows(live_server, m.Session, "acme") == 1
+    assert rows(live_server, m.ProcessedMessage) == 1
+
+
+def test_the_key_is_checked_before_the_body_and_its_use_is_recorded(live_server):
+    with live_server.sessions() as session:
+        session.execute(update(m.ApiKey).values(last_used_at=None))
+        session.commit()
+    with segment_http(live_server, scope="read") as reader:
+        assert reader.post("/v1/batch", content=b"{nope").status_code == 403
+    with segment_http(live_server) as http:
+        response = http.post("/v1/batch", json={"batch": [{"type": "track", "userId": "u"}]})
+        assert response.status_code == 400
+    with live_server.sessions() as session:
+        used = session.scalars(select(m.ApiKey.scope).where(m.ApiKey.last_used_at.is_not(None)))
+        assert set(used) == {"read", "ingest"}
+
+
+def test_bodies_must_be_json_and_errors_name_the_field(live_server):
+    batch = {"batch": [track("Signed In", userId="u1", context={"groupId": "acme"})]}
+    with segment_http(live_server) as http:
+        plain = http.post(
+            "/v1/batch", content=json.dumps(batch), headers={"Content-Type": "text/plain"}
+        )
+        assert plain.status_code == 400
+        assert plain.json()["error"]["details"][0]["field"] == "body"
+        empty = http.post("/v1/batch", content=b"", headers={"Content-Type": "application/json"})
+        assert empty.status_code == 400
+        charset = http.post(
+            "/v1/batch",
+            content=json.dumps(
+                {"batch": [{"type": "track", "event": "x", "userId": 7, "timestamp": "yesterday"}]}
+            ),
+            headers={"Content-Type": "application/json; charset=utf-8"},
+        )
+        assert charset.status_code == 400
+        assert [d["field"] for d in charset.json()["error"]["details"]] == [
+            "batch.0.track.timestamp"
+        ]
+        bad_type = http.post("/v1/batch", json={"batch": [{"type": "nope", "userId": "u"}]})
+        assert bad_type.status_code == 400
+        assert bad_type.json()["error"]["details"][0]["field"] == "batch.0"
+    assert rows(live_server, m.ProcessedMessage) == 0
+
+
+def test_concurrent_retries_of_one_batch_store_it_exactly_once(live_server):
+    with live_server.client("admin") as admin:
+        admin.put("/api/v1/customers/acme", json={"name": "Acme"})
+    batch = {
+        "batch": [
+            track("Signed In", userId=f"u{i}", context={"groupId": "acme"}) for i in range(50)
+        ]
+    }
+
+    def send(_: int) -> int:
+        with segment_http(live_server) as http:
+            return http.post("/v1/batch", json=batch).status_code
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        statuses = list(pool.map(send, range(12)))
+    assert statuses == [200] * 12
+    assert rows(live_server, m.Session, "acme") == 50
+    assert rows(live_server, m.ProcessedMessage) == 50

@@ -20,22 +20,26 @@ def database_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-def active_scorecard(request: Request) -> Scorecard:
+# The dependencies below only read app state, so they are ``async``: FastAPI runs a sync
+# dependency in the thread pool, a hand-off that costs more than the lookup itself.
+
+
+async def active_scorecard(request: Request) -> Scorecard:
     card: Scorecard = request.app.state.scorecard
     return card
 
 
-def active_playbooks(request: Request) -> PlaybookSet:
+async def active_playbooks(request: Request) -> PlaybookSet:
     rules: PlaybookSet = request.app.state.playbooks
     return rules
 
 
-def job_queue(request: Request) -> Jobs:
+async def job_queue(request: Request) -> Jobs:
     jobs: Jobs = request.app.state.jobs
     return jobs
 
 
-def score_cache(request: Request) -> ScoreCache:
+async def score_cache(request: Request) -> ScoreCache:
     cache: ScoreCache = request.app.state.cache
     return cache
 

@@ -13,6 +13,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
 
 from healthscore.api.errors import ApiError
 from healthscore.auth.keys import KeyInfo, Scope, authenticate
@@ -37,6 +38,22 @@ def presented_key(request: Request) -> str | None:
     return request.headers.get("x-api-key") or None
 
 
+def authorize(session: Session, key: str | None, scope: Scope) -> KeyInfo:
+    """The key's identity if it is active and allowed ``scope``; else 401 or 403.
+
+    Looks the key up in ``session`` on every call (no caching), so a revoked key is refused
+    from the next request on.
+    """
+    if key is None:
+        raise ApiError(401, "an API key is required", headers=CHALLENGE)
+    info = authenticate(session, key)
+    if info is None:
+        raise ApiError(401, "unknown or revoked API key", headers=CHALLENGE)
+    if not info.scope.allows(scope):
+        raise ApiError(403, f"this key has scope {info.scope.value!r}; {scope.value!r} needed")
+    return info
+
+
 def require(scope: Scope) -> Callable[..., KeyInfo]:
     """A dependency that admits keys allowed ``scope`` (admin keys are allowed everything)."""
 
@@ -45,16 +62,8 @@ def require(scope: Scope) -> Callable[..., KeyInfo]:
         _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
         _header: Annotated[str | None, Depends(api_key_header)],
     ) -> KeyInfo:
-        key = presented_key(request)
-        if key is None:
-            raise ApiError(401, "an API key is required", headers=CHALLENGE)
-        with request.app.state.sessions() as session:
-            info = authenticate(session, key)
-        if info is None:
-            raise ApiError(401, "unknown or revoked API key", headers=CHALLENGE)
-        if not info.scope.allows(scope):
-            raise ApiError(403, f"this key has scope {info.scope.value!r}; {scope.value!r} needed")
-        return info
+        with request.app.state.sessions() as session:  # connects only if a key is given
+            return authorize(session, presented_key(request), scope)
 
     return check
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Table, func
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import UnaryExpression
 from sqlalchemy.sql.operators import custom_op
@@ -139,7 +140,7 @@ def _add_or_insert_unnest(
 
 def _insert_unnest(
     session: Session, table: Table, rows: Sequence[dict[str, Any]], suffix: str = ""
-) -> None:
+) -> CursorResult[Any]:
     """``INSERT … SELECT FROM unnest(one array per column)``: PostgreSQL's fastest insert
     short of COPY, and unlike COPY usable with ``ON CONFLICT``."""
     connection = session.connection()
@@ -154,7 +155,7 @@ def _insert_unnest(
         f"CAST(%s AS {table.c[name].type.compile(dialect=dialect)}[])" for name in columns
     )
     quoted = ", ".join(f'"{name}"' for name in columns)
-    connection.exec_driver_sql(
+    return connection.exec_driver_sql(
         f'INSERT INTO "{table.name}" ({quoted}) SELECT * FROM unnest({casts}) {suffix}',
         tuple(arrays),
     )
@@ -196,8 +197,13 @@ def insert_ignoring_duplicates(
     if not rows:
         return
     dialect = session.get_bind().dialect.name
-    module: Any = postgresql if dialect == "postgresql" else sqlite
-    statement = module.insert(table).on_conflict_do_nothing(index_elements=list(key))
+    if dialect == "postgresql":  # one constant statement per chunk, not one per row
+        conflict = ", ".join(f'"{name}"' for name in key)
+        for start in range(0, len(rows), BATCH_ROWS):
+            chunk = rows[start : start + BATCH_ROWS]
+            _insert_unnest(session, table, chunk, f"ON CONFLICT ({conflict}) DO NOTHING")
+        return
+    statement = sqlite.insert(table).on_conflict_do_nothing(index_elements=list(key))
     for start in range(0, len(rows), BATCH_ROWS):
         session.execute(statement, list(rows[start : start + BATCH_ROWS]))
 
@@ -213,10 +219,13 @@ def insert_new_keys(
     if not rows:
         return []
     dialect = session.get_bind().dialect.name
-    module: Any = postgresql if dialect == "postgresql" else sqlite
+    if dialect == "postgresql":  # a constant statement psycopg parses once and prepares
+        conflict = ", ".join(f'"{name}"' for name in key)
+        suffix = f"ON CONFLICT ({conflict}) DO NOTHING RETURNING {conflict}"
+        return [tuple(r) for r in _insert_unnest(session, table, rows, suffix)]
     columns = [table.c[name] for name in key]
     statement = (
-        module.insert(table).on_conflict_do_nothing(index_elements=list(key)).returning(*columns)
+        sqlite.insert(table).on_conflict_do_nothing(index_elements=list(key)).returning(*columns)
     )
     # One executemany: SQLAlchemy batches it into multi-row INSERT … RETURNING.
     return [tuple(r) for r in session.execute(statement, list(rows))]
