@@ -7,8 +7,10 @@ the caller owns the transaction, so a failed run leaves nothing half-written.
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
@@ -73,7 +75,40 @@ def score_accounts(
 ) -> ScoringRun:
     """Score every account active at ``as_of`` (or just ``customer_ids``, or the accounts
     of one ``id_range`` shard) from earlier data."""
-    as_of = utc(as_of)
+    with _cyclic_gc_paused():
+        return _score_accounts(
+            session,
+            scorecard,
+            as_of=utc(as_of),
+            customer_ids=customer_ids,
+            id_range=id_range,
+            progress=progress,
+        )
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """A run allocates a few dicts per account and keeps them to the end; Python's cyclic
+    collector would rescan them again and again (~10% of a 20,000-account run). Nothing
+    here makes reference cycles, so pausing it loses nothing."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _score_accounts(
+    session: Session,
+    scorecard: Scorecard,
+    *,
+    as_of: datetime,
+    customer_ids: Collection[str] | None,
+    id_range: repository.IdRange | None,
+    progress: Progress | None,
+) -> ScoringRun:
     step = progress or (lambda _message: None)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
