@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
@@ -195,3 +196,33 @@ def test_roll_ups_go_with_an_erased_account(session):
     session.commit()
     for model in (m.DailySessions, m.DailyActiveUsers):
         assert session.scalar(select(func.count()).select_from(model)) == 0
+
+
+def test_a_rebuild_from_raw_events_equals_the_roll_ups_kept_at_ingest(session):
+    from healthscore.storage.partitions import apply_retention
+    from healthscore.storage.rollups import RawEventsDropped, rebuild_rollups
+
+    store_customers(session)
+    record_events(
+        session,
+        [
+            Event(cid, kind, BASE - timedelta(hours=7 * i), f"u{i % 3}", {"feature": f"f{i % 4}"})
+            for i in range(60)
+            for cid, kind in [("a", "login"), ("b", "feature_used"), ("a", "api_call")]
+        ],
+    )
+    session.commit()
+    tables = (m.DailySessions, m.DailyActiveUsers, m.DailyFeatures, m.DailyApiUsage)
+
+    def contents() -> list[list[tuple]]:
+        return [sorted(tuple(r) for r in session.execute(select(t.__table__))) for t in tables]
+
+    kept_at_ingest = contents()
+    rebuilt = rebuild_rollups(session.connection())
+    session.commit()
+    assert contents() == kept_at_ingest
+    assert rebuilt["daily_sessions"] == len(kept_at_ingest[0]) > 0
+
+    apply_retention(session.connection(), retention_days=10, now=BASE)
+    with pytest.raises(RawEventsDropped, match="raw events were dropped"):
+        rebuild_rollups(session.connection())

@@ -46,6 +46,8 @@ from healthscore.storage.lifecycle import (
 )
 from healthscore.storage.partitions import RetentionTooShort
 from healthscore.storage.partitions import maintain as maintain_raw_events
+from healthscore.storage.rollups import RawEventsDropped
+from healthscore.storage.rollups import rebuild_rollups as rebuild_from_raw
 
 app = typer.Typer(
     help="Customer health scores that predict churn: explainable, as of any moment.",
@@ -313,6 +315,14 @@ def maintain(
         ),
     ] = None,
     scorecard: ScorecardOption = None,
+    rebuild_rollups: Annotated[
+        bool,
+        typer.Option(
+            "--rebuild-rollups",
+            help="First recompute the daily roll-ups from the raw events (after loading raw "
+            "rows with other tools); refused once retention has dropped raw events.",
+        ),
+    ] = False,
 ) -> None:
     """Raw-event housekeeping (also run nightly by the worker): create the coming months'
     partitions on PostgreSQL and drop raw events past retention. Roll-ups are kept, so
@@ -322,12 +332,15 @@ def maintain(
     _, sessions = open_database()
     try:
         with transaction(sessions) as session:
+            if rebuild_rollups:
+                for table, rows in rebuild_from_raw(session.connection()).items():
+                    console.print(f"rebuilt {table}: {rows:,} rows")
             report = maintain_raw_events(
                 session.connection(),
                 retention_days=retention,
                 lookback_days=raw_event_lookback_days(card),
             )
-    except RetentionTooShort as error:
+    except (RetentionTooShort, RawEventsDropped) as error:
         raise fail(str(error), code=2) from error
     for name in report.created:
         console.print(f"created partition {name}")

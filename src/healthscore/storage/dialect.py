@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, func
+from sqlalchemy import ColumnElement, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
@@ -108,34 +108,46 @@ def add_or_insert(
     if not rows:
         return
     ordered = sorted(rows, key=lambda row: tuple(row[k] for k in key))
-    if session.get_bind().dialect.name == "postgresql":
-        _add_or_insert_unnest(session, table, ordered, key=key, add=add, greatest=greatest)
-        return
-    statement = sqlite.insert(table)
-    update = {name: table.c[name] + statement.excluded[name] for name in add}
-    update |= {name: func.max(table.c[name], statement.excluded[name]) for name in greatest}
-    statement = (
-        statement.on_conflict_do_update(index_elements=list(key), set_=update)
-        if update
-        else statement.on_conflict_do_nothing(index_elements=list(key))
-    )
-    session.execute(statement, ordered)
-
-
-def _add_or_insert_unnest(
-    session: Session,
-    table: Table,
-    rows: Sequence[dict[str, Any]],
-    *,
-    key: Sequence[str],
-    add: Sequence[str],
-    greatest: Sequence[str],
-) -> None:
+    postgres = session.get_bind().dialect.name == "postgresql"
+    larger = "GREATEST" if postgres else "max"  # SQLite's two-argument max()
     updates = [f'"{n}" = "{table.name}"."{n}" + EXCLUDED."{n}"' for n in add]
-    updates += [f'"{n}" = GREATEST("{table.name}"."{n}", EXCLUDED."{n}")' for n in greatest]
+    updates += [f'"{n}" = {larger}("{table.name}"."{n}", EXCLUDED."{n}")' for n in greatest]
     conflict = ", ".join(f'"{name}"' for name in key)
     action = f"DO UPDATE SET {', '.join(updates)}" if updates else "DO NOTHING"
-    _insert_unnest(session, table, rows, f"ON CONFLICT ({conflict}) {action}")
+    suffix = f"ON CONFLICT ({conflict}) {action}"
+    if postgres:
+        _insert_unnest(session, table, ordered, suffix)
+    else:
+        _insert_executemany(session, table, ordered, suffix)
+
+
+def _bound_values(
+    session: Session, table: Table, rows: Sequence[dict[str, Any]]
+) -> tuple[list[str], list[list[Any]]]:
+    """Column names and, per column, the values as the driver takes them (dates and
+    timestamps converted by the column types, exactly as SQLAlchemy would)."""
+    dialect = session.get_bind().dialect
+    columns = list(rows[0])
+    values = []
+    for name in columns:
+        process = table.c[name].type._cached_bind_processor(dialect)
+        column = [row[name] for row in rows]
+        values.append([process(v) for v in column] if process else column)
+    return columns, values
+
+
+def _insert_executemany(
+    session: Session, table: Table, rows: Sequence[dict[str, Any]], suffix: str = ""
+) -> None:
+    """One prepared INSERT run by sqlite3's C executemany loop: no per-row work in
+    SQLAlchemy, which on the ingest path cost more than SQLite itself."""
+    columns, values = _bound_values(session, table, rows)
+    quoted = ", ".join(f'"{name}"' for name in columns)
+    marks = ", ".join("?" for _ in columns)
+    session.connection().exec_driver_sql(
+        f'INSERT INTO "{table.name}" ({quoted}) VALUES ({marks}) {suffix}',
+        list(zip(*values, strict=True)),
+    )
 
 
 def _insert_unnest(
@@ -145,12 +157,7 @@ def _insert_unnest(
     short of COPY, and unlike COPY usable with ``ON CONFLICT``."""
     connection = session.connection()
     dialect = connection.dialect
-    columns = list(rows[0])
-    arrays = []
-    for name in columns:
-        process = table.c[name].type._cached_bind_processor(dialect)
-        values = [row[name] for row in rows]
-        arrays.append([process(v) for v in values] if process else values)
+    columns, arrays = _bound_values(session, table, rows)
     casts = ", ".join(
         f"CAST(%s AS {table.c[name].type.compile(dialect=dialect)}[])" for name in columns
     )
@@ -162,15 +169,16 @@ def _insert_unnest(
 
 
 def insert_many(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Plain inserts of many rows: executemany on SQLite, one ``unnest`` on PostgreSQL
-    (psycopg's executemany sends a statement per row). Rows must all carry the same keys."""
+    """Plain inserts of many rows: sqlite3's executemany, or one ``unnest`` on PostgreSQL
+    (psycopg's executemany sends a statement per row)."""
     if not rows:
         return
-    uniform = all(row.keys() == rows[0].keys() for row in rows)
-    if session.get_bind().dialect.name == "postgresql" and uniform:
+    if not all(row.keys() == rows[0].keys() for row in rows):
+        session.execute(table.insert(), list(rows))
+    elif session.get_bind().dialect.name == "postgresql":
         _insert_unnest(session, table, _with_python_defaults(table, rows))
     else:
-        session.execute(table.insert(), list(rows))
+        _insert_executemany(session, table, _with_python_defaults(table, rows))
 
 
 def _with_python_defaults(table: Table, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Connection, Table, text
 from sqlalchemy.orm import Session
 
 from healthscore.storage import models as m
@@ -93,3 +93,57 @@ def add_to_rollups(session: Session, model: type[m.Base], rows: Sequence[dict[st
             key=["customer_id", "day"],
             add=["calls"],
         )
+
+
+REBUILD = [
+    (
+        "daily_sessions",
+        "sessions",
+        "INSERT INTO daily_sessions (customer_id, day, logins, last_at) "
+        "SELECT customer_id, date(ts), count(*), max(ts) FROM sessions "
+        "GROUP BY customer_id, date(ts)",
+    ),
+    (
+        "daily_active_users",
+        "sessions",
+        "INSERT INTO daily_active_users (customer_id, day, user_id) "
+        "SELECT DISTINCT customer_id, date(ts), user_id FROM sessions "
+        "WHERE user_id IS NOT NULL AND user_id <> ''",
+    ),
+    (
+        "daily_features",
+        "feature_usage",
+        "INSERT INTO daily_features (customer_id, day, feature, events) "
+        "SELECT customer_id, date(ts), feature, count(*) FROM feature_usage "
+        "GROUP BY customer_id, date(ts), feature",
+    ),
+    (
+        "daily_api_usage",
+        "api_usage",
+        "INSERT INTO daily_api_usage (customer_id, day, calls) "
+        "SELECT customer_id, date(ts), sum(calls) FROM api_usage GROUP BY customer_id, date(ts)",
+    ),
+]
+
+
+class RawEventsDropped(RuntimeError):
+    """Roll-ups reach further back than the raw events: rebuilding would lose days."""
+
+
+def rebuild_rollups(connection: Connection) -> dict[str, int]:
+    """Recompute every roll-up from the raw events (after raw rows were loaded behind
+    healthscore's back, e.g. with COPY). Refused once retention has dropped raw events,
+    since the roll-ups are then the only record of those days."""
+    for rollup, raw, _ in REBUILD:
+        oldest_day = connection.execute(text(f'SELECT min(day) FROM "{rollup}"')).scalar()
+        oldest_raw = connection.execute(text(f'SELECT min(date(ts)) FROM "{raw}"')).scalar()
+        if oldest_day is not None and (oldest_raw is None or str(oldest_day) < str(oldest_raw)):
+            raise RawEventsDropped(
+                f"{rollup} has days from {oldest_day} but {raw} only from {oldest_raw}: "
+                "raw events were dropped, rebuilding would lose those days"
+            )
+    rows = {}
+    for rollup, _, statement in REBUILD:
+        connection.execute(text(f'DELETE FROM "{rollup}"'))
+        rows[rollup] = connection.execute(text(statement)).rowcount or 0
+    return rows
