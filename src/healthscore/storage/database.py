@@ -28,7 +28,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA cache_size=-262144")  # 256 MiB page cache for set-based scoring
-    cursor.execute("PRAGMA temp_store=MEMORY")
+    # temp_store stays FILE: the GROUP BY of a 100,000-account rescore spills a few hundred
+    # MiB of temporary B-tree, which in memory pushed the process past 1 GiB.
     cursor.close()
 
 
