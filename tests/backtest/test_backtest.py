@@ -21,7 +21,7 @@ from sqlalchemy import delete, func, select
 from typer.testing import CliRunner
 
 from healthscore.backtest import run_backtest
-from healthscore.backtest.dataset import build_snapshot, cutoff_days, data_span, midnight
+from healthscore.backtest.dataset import build_snapshot, cutoff_days, data_span
 from healthscore.backtest.lead_time import (
     SEED000_ALERT,
     history_covers,
@@ -39,6 +39,7 @@ from healthscore.scoring.scorecard import Scorecard, load_scorecard
 from healthscore.scoring.service import score_accounts
 from healthscore.storage import models as m
 from healthscore.storage.database import make_engine, make_sessionmaker
+from healthscore.storage.rollups import midnight
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 DEMO_DAYS = 100

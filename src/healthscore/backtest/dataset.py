@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import numpy as np
 from numpy.typing import NDArray
@@ -24,6 +24,7 @@ from healthscore.scoring.engine import PreviousScore, ScoredBatch, required_aggr
 from healthscore.scoring.scorecard import Scorecard, Tier, Trend
 from healthscore.scoring.service import _by_variant, _lookup, utc
 from healthscore.storage import models as m
+from healthscore.storage.rollups import midnight
 
 WARMUP_DAYS = 35
 """Days of data a cut-off needs behind it by default: the default scorecard's longest
@@ -68,11 +69,6 @@ def data_span(session: Session) -> DataSpan:
     if churned_last is not None:
         lasts.append(utc(churned_last))
     return DataSpan(min(firsts, default=None), max(lasts, default=None))
-
-
-def midnight(day: date) -> datetime:
-    """Cut-offs are midnight UTC, like daily scoring: the day's score uses earlier days only."""
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def cutoff_days(first: date, until: date | None = None, step_days: int = 7) -> list[datetime]:

@@ -31,12 +31,13 @@ from numpy.typing import NDArray
 from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
-from healthscore.backtest.dataset import LABEL_SLACK, data_span, midnight, score_without_saving
+from healthscore.backtest.dataset import LABEL_SLACK, data_span, score_without_saving
 from healthscore.playbooks.rules import AccountState, PlaybookSet, ScoreBelow, TierIs
 from healthscore.scoring.engine import PreviousScore
 from healthscore.scoring.scorecard import Scorecard, Tier, Trend
 from healthscore.scoring.service import utc
 from healthscore.storage import models as m
+from healthscore.storage.rollups import midnight
 
 DEFAULT_LOOKBACK_DAYS = 90
 DEFAULT_EARLY_DAYS = 30

@@ -26,7 +26,6 @@ from healthscore.backtest.dataset import (
     WARMUP_DAYS,
     cutoff_days,
     data_span,
-    midnight,
 )
 from healthscore.backtest.evaluate import AucResult
 from healthscore.backtest.lead_time import (
@@ -37,6 +36,7 @@ from healthscore.backtest.lead_time import (
 )
 from healthscore.backtest.tune import TuningError, TuningResult, tune, write_scorecard
 from healthscore.scoring.service import utc
+from healthscore.storage.rollups import midnight
 
 console = Console()
 

@@ -30,6 +30,7 @@ from healthscore.playbooks.rules import (
 from healthscore.scoring.engine import HealthScore
 from healthscore.storage import models as m
 from healthscore.storage.dialect import insert_new_keys
+from healthscore.storage.rollups import midnight
 
 
 @dataclass
@@ -149,7 +150,7 @@ def _last_login(session: Session, ids: list[str], as_of: datetime) -> dict[str, 
     have expired), the day of ``as_of`` itself from raw sessions."""
     as_of = as_of.astimezone(UTC)
     daily = m.DailySessions
-    midnight = datetime(as_of.year, as_of.month, as_of.day, tzinfo=UTC)
+    day_start = midnight(as_of.date())
     earlier_days = (
         select(daily.customer_id, func.max(daily.last_at))
         .where(daily.customer_id.in_(ids), daily.day < as_of.date())
@@ -159,7 +160,7 @@ def _last_login(session: Session, ids: list[str], as_of: datetime) -> dict[str, 
         select(m.Session.customer_id, func.max(m.Session.ts))
         .where(
             m.Session.customer_id.in_(ids),
-            m.Session.ts >= _as_naive(midnight),
+            m.Session.ts >= _as_naive(day_start),
             m.Session.ts < _as_naive(as_of),
         )
         .group_by(m.Session.customer_id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -36,6 +36,7 @@ from healthscore.scoring.metrics import Aggregate, Source
 from healthscore.scoring.scorecard import Tier, Trend
 from healthscore.storage import models as m
 from healthscore.storage.dialect import upsert, without_index
+from healthscore.storage.rollups import midnight
 
 Condition = ColumnElement[bool]
 HISTORY: Table = m.HealthScoreHistory.__table__  # type: ignore[assignment]
@@ -279,10 +280,6 @@ def _column_name(aggregate: Aggregate) -> str:
     return f"{aggregate.measure}_{window}_{aggregate.offset_days}"
 
 
-def _midnight(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
-
-
 def aggregate_query(
     source: Source,
     aggregates: Sequence[Aggregate],
@@ -311,7 +308,7 @@ def aggregate_query(
 def _cut_days(bounds: Sequence[tuple[datetime | None, datetime]]) -> list[date]:
     """Days a window edge falls inside of (not on their midnight)."""
     edges = [edge for pair in bounds for edge in pair if edge is not None]
-    return sorted({edge.date() for edge in edges if edge != _midnight(edge.date())})
+    return sorted({edge.date() for edge in edges if edge != midnight(edge.date())})
 
 
 def _in_days(day: Any, start: datetime | None, end: datetime) -> Condition:
@@ -394,7 +391,7 @@ def rolled_up_queries(
         columns.append(measure.cut(cond, raw).label(name))
     cut = select(spec.raw.customer_id, *columns).where(
         ts < as_of,
-        or_(*[and_(ts >= _midnight(d), ts < _midnight(d + timedelta(days=1))) for d in cut_days]),
+        or_(*[and_(ts >= midnight(d), ts < midnight(d + timedelta(days=1))) for d in cut_days]),
     )
     if spec.key is not None:  # a login without a user is no active user
         cut = cut.where(raw[spec.key].is_not(None), raw[spec.key] != "")

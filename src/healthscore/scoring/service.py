@@ -27,6 +27,7 @@ from healthscore.scoring.engine import (
 )
 from healthscore.scoring.metrics import Aggregate, Column, Lookup, empty_value
 from healthscore.scoring.scorecard import Scorecard
+from healthscore.storage.rollups import midnight
 
 Progress = Callable[[str], None]
 
@@ -204,4 +205,4 @@ def backfill_days(days: int, *, until: date) -> Iterator[datetime]:
     """Midnight UTC of each of the ``days`` days ending with ``until``, oldest first."""
     for offset in range(days - 1, -1, -1):
         day = until - timedelta(days=offset)
-        yield datetime(day.year, day.month, day.day, tzinfo=UTC)
+        yield midnight(day)

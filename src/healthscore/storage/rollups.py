@@ -33,6 +33,11 @@ def utc_day(ts: datetime) -> date:
     return (ts if ts.tzinfo is None else ts.astimezone(UTC)).date()
 
 
+def midnight(day: date) -> datetime:
+    """Midnight UTC starting ``day``: where a roll-up day, a cut-off or a daily score begins."""
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
 def add_to_rollups(session: Session, model: type[m.Base], rows: Sequence[dict[str, Any]]) -> None:
     """Count raw ``rows`` just inserted into ``model``'s table into its daily roll-ups."""
     if model is m.Session:
