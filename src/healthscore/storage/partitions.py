@@ -31,10 +31,6 @@ def month_start(day: date) -> date:
     return day.replace(day=1)
 
 
-def next_month(month: date) -> date:
-    return (month.replace(day=28) + timedelta(days=4)).replace(day=1)
-
-
 def add_months(month: date, months: int) -> date:
     index = month.year * 12 + month.month - 1 + months
     return date(index // 12, index % 12 + 1, 1)
@@ -108,7 +104,7 @@ def _create_partition(connection: Connection, table: str, month: date) -> str:
     """Create one month's partition, moving any of its rows out of the DEFAULT partition
     first (PostgreSQL refuses a new partition whose rows sit in DEFAULT)."""
     name = partition_name(table, month)
-    low, high = month.isoformat(), next_month(month).isoformat()
+    low, high = month.isoformat(), add_months(month, 1).isoformat()
     default = default_partition(table)
     connection.execute(text(f'CREATE TABLE "{name}" (LIKE "{table}" INCLUDING DEFAULTS)'))
     connection.execute(
@@ -151,7 +147,7 @@ def ensure_partitions(
         while current <= last:
             if current not in existing:
                 created.append(_create_partition(connection, table, current))
-            current = next_month(current)
+            current = add_months(current, 1)
     return created
 
 
@@ -172,7 +168,7 @@ def apply_retention(
     for table in tables:
         if is_partitioned(connection, table):
             for month, name in sorted(_partitions(connection, table).items()):
-                if next_month(month) <= naive_cutoff.date():
+                if add_months(month, 1) <= naive_cutoff.date():
                     connection.execute(text(f'DROP TABLE "{name}"'))
                     report.dropped.append(name)
             target = default_partition(table)
