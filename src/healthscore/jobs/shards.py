@@ -77,7 +77,12 @@ def claim_shard(
 
 
 def finish_shard(session: Session, run_id: int, shard: int, accounts: int) -> None:
-    """Inside the scoring transaction: the shard is done exactly when its scores are."""
+    """Inside the scoring transaction: the shard is done exactly when its scores are.
+
+    The run row is locked first, so two workers finishing the last two shards at once
+    take turns: the second then sees the first's shard done and closes the run (without
+    the lock each saw the other's shard still running and neither closed it)."""
+    session.execute(select(m.RescoreRun.id).where(m.RescoreRun.id == run_id).with_for_update())
     session.execute(
         update(m.RescoreShard)
         .where(m.RescoreShard.run_id == run_id, m.RescoreShard.shard == shard)
