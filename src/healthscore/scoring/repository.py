@@ -8,7 +8,8 @@ work happens in Python on the results, never as one query per account.
 
 from __future__ import annotations
 
-from collections import defaultdict
+import threading
+from collections import defaultdict, deque
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -27,16 +28,23 @@ from sqlalchemy import (
     literal,
     or_,
     select,
-    text,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session as DbSession
 
 from healthscore.scoring.engine import PreviousScore, ScoredBatch
 from healthscore.scoring.metrics import Aggregate, Source
 from healthscore.scoring.scorecard import Tier, Trend
 from healthscore.storage import models as m
-from healthscore.storage.dialect import upsert, without_index
+from healthscore.storage.dialect import (
+    COPY_THRESHOLD,
+    copy_upsert_rows,
+    json_serializer,
+    upsert,
+    without_index,
+)
 from healthscore.storage.rollups import midnight
+from healthscore.storage.types import UTCDateTime
 
 Condition = ColumnElement[bool]
 HISTORY: Table = m.HealthScoreHistory.__table__  # type: ignore[assignment]
@@ -408,42 +416,153 @@ def _reader(aggregate: Aggregate) -> Source | RolledUpSql:
     return aggregate.source
 
 
+@dataclass(frozen=True, eq=False)
+class _Read:
+    """The aggregates one reader (a table or a roll-up) provides, its queries, and how
+    the rows of a second query merge into the first's."""
+
+    wanted: list[Aggregate]
+    queries: list[Select[Any]]
+    merges: list[Callable[[Any, Any], Any]]
+    keyed: bool
+
+
+def _plan_reads(
+    aggregates: Iterable[Aggregate], as_of: datetime, customer_ids: Selection, dialect: str
+) -> list[_Read]:
+    by_reader: dict[Source | RolledUpSql, list[Aggregate]] = defaultdict(list)
+    for aggregate in sorted(set(aggregates), key=_column_name):
+        by_reader[_reader(aggregate)].append(aggregate)
+    reads = []
+    for reader, wanted in by_reader.items():
+        if isinstance(reader, RolledUpSql):
+            queries = rolled_up_queries(reader, wanted, as_of, customer_ids, dialect)
+            merges = [reader.measures[aggregate.measure].merge for aggregate in wanted]
+            reads.append(_Read(wanted, queries, merges, reader.key is not None))
+        else:
+            queries = [aggregate_query(reader, wanted, as_of, customer_ids, dialect)]
+            reads.append(_Read(wanted, queries, [], False))
+    return reads
+
+
+def _run_read(
+    connection: Connection, read: _Read, as_of: datetime
+) -> dict[Aggregate, dict[str, float]]:
+    values: list[dict[str, Any]] = [{} for _ in read.wanted]
+    for query in read.queries:
+        for row in connection.execute(query):
+            customer_id = row[0]
+            for i, column in enumerate(values):
+                value = row[i + 1]
+                if value is None:
+                    continue
+                known = column.get(customer_id)
+                column[customer_id] = value if known is None else read.merges[i](known, value)
+    return {
+        aggregate: {cid: _number(value, as_of) for cid, value in column.items()}
+        for aggregate, column in zip(read.wanted, values, strict=True)
+    }
+
+
+CONCURRENT_READ_MIN_ACCOUNTS = 5000
+"""From this many accounts, a PostgreSQL rescore reads on two connections at once."""
+
+
 def load_aggregates(
     session: DbSession,
     aggregates: Iterable[Aggregate],
     *,
     as_of: datetime,
     customer_ids: Selection = None,
+    concurrent: bool = False,
 ) -> dict[Aggregate, dict[str, float]]:
-    """Every requested aggregate for every account, keyed aggregate → customer → value."""
-    by_reader: dict[Source | RolledUpSql, list[Aggregate]] = defaultdict(list)
-    for aggregate in sorted(set(aggregates), key=_column_name):
-        by_reader[_reader(aggregate)].append(aggregate)
-    result: dict[Aggregate, dict[str, float]] = {}
+    """Every requested aggregate for every account, keyed aggregate → customer → value.
+
+    ``concurrent`` (PostgreSQL) runs the queries on the session's connection and on a
+    second one that shares its snapshot, so both cores work: one query runs on one core
+    only, and the largest (distinct active users) is as long as all the others together.
+    The result is the same: every query is unchanged and sees the same data.
+    """
     dialect = session.get_bind().dialect.name
+    reads = _plan_reads(aggregates, as_of, customer_ids, dialect)
+    connection = session.connection()
     if dialect == "postgresql":  # JIT-compiling these short scans costs more than it saves
-        session.execute(text("SET LOCAL jit = off"))
-    for reader, wanted in by_reader.items():
-        if isinstance(reader, RolledUpSql):
-            queries = rolled_up_queries(reader, wanted, as_of, customer_ids, dialect)
-            merges = [reader.measures[aggregate.measure].merge for aggregate in wanted]
-        else:
-            queries = [aggregate_query(reader, wanted, as_of, customer_ids, dialect)]
-            merges = []
-        values: list[dict[str, Any]] = [{} for _ in wanted]
-        for query in queries:
-            for row in session.execute(query):
-                customer_id = row[0]
-                for i, column in enumerate(values):
-                    value = row[i + 1]
-                    if value is None:
-                        continue
-                    known = column.get(customer_id)
-                    column[customer_id] = value if known is None else merges[i](known, value)
-        result.update(
-            (aggregate, {cid: _number(value, as_of) for cid, value in column.items()})
-            for aggregate, column in zip(wanted, values, strict=True)
+        connection.exec_driver_sql("SET LOCAL jit = off")
+    snapshot = _exported_snapshot(session) if concurrent and dialect == "postgresql" else None
+    if snapshot is None:
+        result: dict[Aggregate, dict[str, float]] = {}
+        for read in reads:
+            result.update(_run_read(connection, read, as_of))
+        return result
+    return _read_concurrently(connection, snapshot, reads, as_of)
+
+
+def _exported_snapshot(session: DbSession) -> str | None:
+    """The session's snapshot, exported for a second connection; ``None`` when that
+    connection would not see what this transaction sees: it has written something
+    (uncommitted rows are invisible to others) or is inside a savepoint (PostgreSQL
+    cannot export from a subtransaction)."""
+    if session.in_nested_transaction():
+        return None
+    snapshot: str | None = (
+        session.connection()
+        .exec_driver_sql(
+            "SELECT CASE WHEN pg_current_xact_id_if_assigned() IS NULL"
+            " THEN pg_export_snapshot() END"
         )
+        .scalar()
+    )
+    return snapshot
+
+
+def _read_concurrently(
+    connection: Connection, snapshot: str, reads: list[_Read], as_of: datetime
+) -> dict[Aggregate, dict[str, float]]:
+    """Both connections take reads from one queue, biggest (keyed roll-ups) first, so
+    whichever is free takes the next. A helper that cannot start leaves the queue to the
+    session's connection; an error while reading is raised here."""
+    queue = deque(sorted(reads, key=lambda read: not read.keyed))
+    results: list[dict[Aggregate, dict[str, float]]] = []
+    failure: list[BaseException] = []
+
+    def drain(conn: Connection) -> None:
+        while True:
+            try:
+                read = queue.popleft()
+            except IndexError:
+                return
+            results.append(_run_read(conn, read, as_of))
+
+    def helper() -> None:
+        try:
+            conn = connection.engine.connect().execution_options(isolation_level="REPEATABLE READ")
+        except Exception:  # no second connection: the session reads everything
+            return
+        try:
+            conn.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+            conn.exec_driver_sql("SET LOCAL jit = off")
+        except Exception:
+            conn.close()
+            return
+        try:
+            drain(conn)
+        except BaseException as error:  # re-raised by the session's thread
+            failure.append(error)
+        finally:
+            conn.rollback()
+            conn.close()
+
+    thread = threading.Thread(target=helper, name="healthscore-read", daemon=True)
+    thread.start()
+    try:
+        drain(connection)
+    finally:
+        thread.join()
+    if failure:
+        raise failure[0]
+    result: dict[Aggregate, dict[str, float]] = {}
+    for part in results:
+        result.update(part)
     return result
 
 
@@ -508,8 +627,45 @@ def previous_scores(
     }
 
 
-def save_scores(session: DbSession, batch: ScoredBatch, *, calculated_at: datetime) -> None:
-    """Write history (one row per account per day) and the latest score, set-based."""
+HISTORY_COLUMNS = (
+    "customer_id",
+    "day",
+    "as_of",
+    "score",
+    "tier",
+    "trend",
+    "components",
+    "contributions",
+    "scorecard",
+)
+LATEST_COLUMNS = (
+    "customer_id",
+    "as_of",
+    "score",
+    "tier",
+    "trend",
+    "previous_score",
+    "components",
+    "signals",
+    "drivers",
+    "scorecard",
+    "calculated_at",
+)
+JSON_COLUMNS = frozenset({"components", "contributions", "signals", "drivers"})
+Row = tuple[Any, ...]
+Encode = Callable[[Any], Any]
+
+
+def _keep(value: Any) -> Any:
+    return value
+
+
+def _score_rows(
+    batch: ScoredBatch, *, as_of: Any, calculated_at: Any, encode: Encode
+) -> tuple[list[Row], list[Row]]:
+    """History and latest rows of one batch, as tuples in ``HISTORY_COLUMNS`` and
+    ``LATEST_COLUMNS`` order; ``encode`` is applied to every JSON value (identity for
+    SQLAlchemy, the engine's JSON serializer for COPY)."""
     names = batch.signal_names
     weights = {s.name: s.weight for s in batch.scorecard.signals}
     day = batch.as_of.date()
@@ -517,47 +673,141 @@ def save_scores(session: DbSession, batch: ScoredBatch, *, calculated_at: dateti
     contributions = batch.contributions().tolist()
     raws = [[None if r != r else r for r in row] for row in batch.raw.tolist()]  # NaN → None
     values = np.round(batch.values, 6).tolist()
-    history = []
-    latest = []
+    scores = batch.scores.tolist()
+    history: list[Row] = []
+    latest: list[Row] = []
     for i, customer_id in enumerate(batch.customer_ids):
-        score = int(batch.scores[i])
+        score = int(scores[i])
         tier = batch.tiers[i].value
         trend = batch.trends[i].value
+        components = encode(batch.components[i])
         history.append(
-            {
-                "customer_id": customer_id,
-                "day": day,
-                "as_of": batch.as_of,
-                "score": score,
-                "tier": tier,
-                "trend": trend,
-                "components": batch.components[i],
-                "contributions": dict(zip(names, contributions[i], strict=True)),
-                "scorecard": identity,
-            }
+            (
+                customer_id,
+                day,
+                as_of,
+                score,
+                tier,
+                trend,
+                components,
+                encode(dict(zip(names, contributions[i], strict=True))),
+                identity,
+            )
         )
         latest.append(
-            {
-                "customer_id": customer_id,
-                "as_of": batch.as_of,
-                "score": score,
-                "tier": tier,
-                "trend": trend,
-                "previous_score": batch.previous_scores[i],
-                "components": batch.components[i],
+            (
+                customer_id,
+                as_of,
+                score,
+                tier,
+                trend,
+                batch.previous_scores[i],
+                components,
                 # Columnar per row: far cheaper to build and encode than a list per signal.
-                "signals": {
-                    "raw": dict(zip(names, raws[i], strict=True)),
-                    "value": dict(zip(names, values[i], strict=True)),
-                    "weight": weights,
-                },
-                "drivers": {d.signal: d.delta for d in batch.drivers[i]},
-                "scorecard": identity,
-                "calculated_at": calculated_at,
-            }
+                encode(
+                    {
+                        "raw": dict(zip(names, raws[i], strict=True)),
+                        "value": dict(zip(names, values[i], strict=True)),
+                        "weight": weights,
+                    }
+                ),
+                encode({d.signal: d.delta for d in batch.drivers[i]}),
+                identity,
+                calculated_at,
+            )
         )
-    upsert(session, HISTORY, history, key=["customer_id", "day"])
-    _save_latest(session, latest)
+    return history, latest
+
+
+def _churned_rows(
+    customer_ids: Sequence[str],
+    *,
+    as_of: Any,
+    calculated_at: Any,
+    scorecard: str,
+    encode: Encode,
+) -> list[Row]:
+    empty = encode({})
+    return [
+        (
+            cid,
+            as_of,
+            None,
+            Tier.churned.value,
+            Trend.stable.value,
+            None,
+            empty,
+            empty,
+            empty,
+            scorecard,
+            calculated_at,
+        )
+        for cid in customer_ids
+    ]
+
+
+def save_run(
+    session: DbSession,
+    batches: Sequence[ScoredBatch],
+    churned: Sequence[str],
+    *,
+    as_of: datetime,
+    calculated_at: datetime,
+    scorecard: str,
+) -> None:
+    """Write a whole run: history (one row per account per day) and the latest score of
+    every scored and churned account, set-based.
+
+    On PostgreSQL with many rows, one COPY per table of rows encoded here (a shared
+    timestamp once, each JSON value once with the engine's serializer) replaces
+    ``upsert``'s per-value bind processing; the rows written are the same.
+    """
+    total = sum(len(batch) for batch in batches) + len(churned)
+    fast = session.get_bind().dialect.name == "postgresql" and total >= COPY_THRESHOLD
+    if fast:
+        encode: Encode = json_serializer(session)
+        stored_as_of: Any = UTCDateTime().process_bind_param(as_of, None)  # type: ignore[arg-type]
+        stored_at: Any = UTCDateTime().process_bind_param(calculated_at, None)  # type: ignore[arg-type]
+    else:
+        encode, stored_as_of, stored_at = _keep, as_of, calculated_at
+    history: list[Row] = []
+    latest: list[Row] = []
+    for batch in batches:
+        rows, latest_rows = _score_rows(
+            batch, as_of=stored_as_of, calculated_at=stored_at, encode=encode
+        )
+        history += rows
+        latest += latest_rows
+    latest += _churned_rows(
+        churned, as_of=stored_as_of, calculated_at=stored_at, scorecard=scorecard, encode=encode
+    )
+    if fast:
+        if history:
+            copy_upsert_rows(session, HISTORY, HISTORY_COLUMNS, history, key=["customer_id", "day"])
+        if latest:
+            copy_upsert_rows(
+                session, LATEST, LATEST_COLUMNS, latest, key=["customer_id"], unless_newer="as_of"
+            )
+        return
+    upsert(
+        session,
+        HISTORY,
+        [dict(zip(HISTORY_COLUMNS, row, strict=True)) for row in history],
+        key=["customer_id", "day"],
+    )
+    _save_latest(session, [dict(zip(LATEST_COLUMNS, row, strict=True)) for row in latest])
+
+
+def save_scores(session: DbSession, batch: ScoredBatch, *, calculated_at: datetime) -> None:
+    """Write history (one row per account per day) and the latest score, set-based."""
+    save_run(
+        session,
+        [batch],
+        [],
+        as_of=batch.as_of,
+        calculated_at=calculated_at,
+        scorecard=batch.scorecard.identity,
+    )
 
 
 def save_churned(
@@ -569,24 +819,8 @@ def save_churned(
     scorecard: str,
 ) -> None:
     """Churned accounts are not scored; their latest row says so."""
-    _save_latest(
-        session,
-        [
-            {
-                "customer_id": cid,
-                "as_of": as_of,
-                "score": None,
-                "tier": Tier.churned.value,
-                "trend": Trend.stable.value,
-                "previous_score": None,
-                "components": {},
-                "signals": {},
-                "drivers": {},
-                "scorecard": scorecard,
-                "calculated_at": calculated_at,
-            }
-            for cid in customer_ids
-        ],
+    save_run(
+        session, [], customer_ids, as_of=as_of, calculated_at=calculated_at, scorecard=scorecard
     )
 
 

@@ -128,7 +128,11 @@ def _score_accounts(
     churned = repository.churned_accounts(session, as_of=as_of, customer_ids=selection)
     step("aggregating signals")
     aggregates = repository.load_aggregates(
-        session, required_aggregates(scorecard), as_of=as_of, customer_ids=selection
+        session,
+        required_aggregates(scorecard),
+        as_of=as_of,
+        customer_ids=selection,
+        concurrent=len(accounts) >= repository.CONCURRENT_READ_MIN_ACCOUNTS,
     )
     window = scorecard.trend.window_days
     previous = repository.previous_scores(
@@ -153,10 +157,13 @@ def _score_accounts(
     lap("score")
     step("saving")
     calculated_at = datetime.now(UTC)
-    for batch in batches:
-        repository.save_scores(session, batch, calculated_at=calculated_at)
-    repository.save_churned(
-        session, churned, as_of=as_of, calculated_at=calculated_at, scorecard=scorecard.identity
+    repository.save_run(
+        session,
+        batches,
+        churned,
+        as_of=as_of,
+        calculated_at=calculated_at,
+        scorecard=scorecard.identity,
     )
     session.flush()
     lap("write")

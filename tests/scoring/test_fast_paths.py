@@ -1,0 +1,120 @@
+"""The rescore's fast paths (reads on two connections, COPY of pre-encoded rows) give
+exactly what the plain paths give: same aggregates, same stored rows, byte for byte."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import String, cast, insert, select
+
+from healthscore.ingest.demo import generate_demo
+from healthscore.scoring import repository
+from healthscore.scoring.engine import required_aggregates
+from healthscore.scoring.scorecard import load_scorecard
+from healthscore.scoring.service import score_accounts
+from healthscore.storage import models as m
+
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+CARD = load_scorecard("default")
+
+
+@pytest.fixture
+def demo(session):
+    generate_demo(session, customers=80, days=60, seed=5, now=NOW)
+    session.commit()
+    return session
+
+
+def stored(session) -> dict[str, list[tuple[Any, ...]]]:
+    """Every score row as the database holds it (JSON as its stored text), without the
+    wall-clock ``calculated_at``."""
+    tables = {
+        "history": m.HealthScoreHistory.__table__,
+        "latest": m.HealthScore.__table__,
+    }
+    out = {}
+    for name, table in tables.items():
+        columns = [
+            cast(c, String) if c.name in repository.JSON_COLUMNS else c
+            for c in table.columns
+            if c.name != "calculated_at"
+        ]
+        out[name] = [
+            tuple(r) for r in session.execute(select(*columns).order_by(*table.primary_key))
+        ]
+    return out
+
+
+@pytest.mark.parametrize(
+    "as_of", [NOW, NOW - timedelta(hours=5, minutes=13)], ids=["midnight", "mid-day"]
+)
+def test_concurrent_read_gives_the_same_aggregates(demo, monkeypatch, as_of):
+    wanted = required_aggregates(CARD)
+    plain = repository.load_aggregates(demo, wanted, as_of=as_of)
+    demo.rollback()
+    threads = []
+    real = repository._read_concurrently
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        threads.append(True)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(repository, "_read_concurrently", spy)
+    concurrent = repository.load_aggregates(demo, wanted, as_of=as_of, concurrent=True)
+    assert concurrent == plain
+    # PostgreSQL really used a second connection; SQLite reads on the session's only.
+    assert bool(threads) == (demo.get_bind().dialect.name == "postgresql")
+
+
+def test_concurrent_read_sees_what_the_transaction_wrote(demo):
+    """Rows this transaction has not committed are invisible to a second connection, so
+    the read stays on the session's connection and still counts them."""
+    customer = demo.scalars(select(m.Customer.id).order_by(m.Customer.id)).first()
+    wanted = required_aggregates(CARD)
+    before = repository.load_aggregates(demo, wanted, as_of=NOW)
+    demo.execute(
+        insert(m.DailyActiveUsers),
+        [
+            {
+                "customer_id": customer,
+                "user_id": f"new-{i}",
+                "day": (NOW - timedelta(days=2)).date(),
+            }
+            for i in range(7)
+        ],
+    )
+    after = repository.load_aggregates(demo, wanted, as_of=NOW, concurrent=True)
+    key = next(a for a in wanted if a.measure == "active_users" and a.offset_days == 0)
+    assert after[key][customer] == before[key].get(customer, 0) + 7
+
+
+def test_concurrent_read_inside_a_savepoint(demo):
+    wanted = required_aggregates(CARD)
+    plain = repository.load_aggregates(demo, wanted, as_of=NOW)
+    with demo.begin_nested():
+        assert repository.load_aggregates(demo, wanted, as_of=NOW, concurrent=True) == plain
+
+
+def test_a_rescore_reading_concurrently_scores_the_same(demo, monkeypatch):
+    plain = score_accounts(demo, CARD, as_of=NOW)
+    demo.commit()
+    monkeypatch.setattr(repository, "CONCURRENT_READ_MIN_ACCOUNTS", 1)
+    fast = score_accounts(demo, CARD, as_of=NOW)
+    assert [s for s in fast.scores] == [s for s in plain.scores]
+
+
+def test_copy_of_pre_encoded_rows_stores_what_upsert_stores(demo, monkeypatch):
+    """The PostgreSQL COPY path (from COPY_THRESHOLD rows) against SQLAlchemy's upsert:
+    the same rows, JSON text included, for history, latest and churned accounts."""
+    earlier = score_accounts(demo, CARD, as_of=NOW - timedelta(days=14))  # drivers, trends
+    assert earlier.scored
+    monkeypatch.setattr(repository, "COPY_THRESHOLD", 10**9)
+    run = score_accounts(demo, CARD, as_of=NOW)
+    assert run.churned and run.scored
+    plain = stored(demo)
+    demo.commit()
+    monkeypatch.setattr(repository, "COPY_THRESHOLD", 1)
+    score_accounts(demo, CARD, as_of=NOW)
+    assert stored(demo) == plain
