@@ -12,6 +12,7 @@ from sqlalchemy import String, cast, insert, select
 from healthscore.ingest.demo import generate_demo
 from healthscore.scoring import repository
 from healthscore.scoring.engine import required_aggregates
+from healthscore.scoring.metrics import empty_value
 from healthscore.scoring.scorecard import load_scorecard
 from healthscore.scoring.service import score_accounts
 from healthscore.storage import models as m
@@ -118,3 +119,24 @@ def test_copy_of_pre_encoded_rows_stores_what_upsert_stores(demo, monkeypatch):
     monkeypatch.setattr(repository, "COPY_THRESHOLD", 1)
     score_accounts(demo, CARD, as_of=NOW)
     assert stored(demo) == plain
+
+
+@pytest.mark.parametrize("concurrent", [False, True], ids=["one connection", "two"])
+@pytest.mark.parametrize(
+    "as_of", [NOW, NOW - timedelta(hours=5, minutes=13)], ids=["midnight", "mid-day"]
+)
+def test_aggregate_columns_are_the_aggregates_laid_out(demo, as_of, concurrent):
+    """Arrays for the scored accounts hold exactly the values (bit for bit) that
+    ``load_aggregates`` gives, ``empty_value`` where an account has no rows."""
+    wanted = required_aggregates(CARD)
+    ids = [account.id for account in repository.active_accounts(demo, as_of=as_of)]
+    assert ids
+    plain = repository.load_aggregates(demo, wanted, as_of=as_of)
+    demo.rollback()
+    columns = repository.load_aggregate_columns(
+        demo, wanted, as_of=as_of, accounts=ids, concurrent=concurrent
+    )
+    assert set(columns) == set(wanted)
+    for aggregate in wanted:
+        expected = [plain[aggregate].get(cid, empty_value(aggregate)) for cid in ids]
+        assert columns[aggregate].tolist() == expected, aggregate

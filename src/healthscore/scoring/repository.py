@@ -13,7 +13,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from sqlalchemy import (
@@ -33,7 +33,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session as DbSession
 
 from healthscore.scoring.engine import PreviousScore, ScoredBatch
-from healthscore.scoring.metrics import Aggregate, Source
+from healthscore.scoring.metrics import Aggregate, Column, Source, empty_value
 from healthscore.scoring.scorecard import Tier, Trend
 from healthscore.storage import models as m
 from healthscore.storage.dialect import (
@@ -464,6 +464,61 @@ def _run_read(
     }
 
 
+AggregateColumns = dict[Aggregate, Column]
+"""Aggregates as arrays aligned with a list of accounts (``empty_value`` where no rows)."""
+
+
+def _run_read_columns(
+    connection: Connection, read: _Read, as_of: datetime, index: dict[str, int]
+) -> AggregateColumns:
+    """``_run_read`` straight into arrays: no dict per aggregate, no per-value ``float``
+    in Python (numpy converts ints, Decimals and ``None`` → NaN in C). A measure of a
+    timestamp, or a read whose second query merges into the first, goes through
+    ``_run_read`` and is then laid out the same way."""
+    n = len(index)
+    if len(read.queries) != 1 or not read.wanted:
+        merged = _run_read(connection, read, as_of)
+        return {
+            aggregate: np.fromiter(
+                (merged[aggregate].get(cid, empty_value(aggregate)) for cid in index), float, n
+            )
+            for aggregate in read.wanted
+        }
+    rows = connection.execute(read.queries[0]).all()
+    # Accounts not being scored (churned, outside the selection) land in slot n, dropped.
+    slots = np.fromiter((index.get(row[0], n) for row in rows), np.intp, len(rows))
+    result: AggregateColumns = {}
+    for i, aggregate in enumerate(read.wanted):
+        raw = [row[i + 1] for row in rows]
+        if any(isinstance(value, datetime) for value in raw):
+            raw = [None if value is None else _number(value, as_of) for value in raw]
+        values = np.array(raw, dtype=float)
+        present = ~np.isnan(values)
+        column = np.full(n + 1, empty_value(aggregate))
+        column[slots[present]] = values[present]
+        result[aggregate] = column[:n]
+    return result
+
+
+def load_aggregate_columns(
+    session: DbSession,
+    aggregates: Iterable[Aggregate],
+    *,
+    as_of: datetime,
+    accounts: Sequence[str],
+    customer_ids: Selection = None,
+    concurrent: bool = False,
+) -> AggregateColumns:
+    """``load_aggregates`` for the accounts being scored, as arrays in ``accounts`` order:
+    what the engine takes, built without a dict per aggregate (the same values)."""
+    index = {cid: i for i, cid in enumerate(accounts)}
+
+    def run(connection: Connection, read: _Read) -> AggregateColumns:
+        return _run_read_columns(connection, read, as_of, index)
+
+    return _load(session, aggregates, as_of, customer_ids, concurrent, run)
+
+
 CONCURRENT_READ_MIN_ACCOUNTS = 5000
 """From this many accounts, a PostgreSQL rescore reads on two connections at once."""
 
@@ -483,6 +538,24 @@ def load_aggregates(
     only, and the largest (distinct active users) is as long as all the others together.
     The result is the same: every query is unchanged and sees the same data.
     """
+
+    def run(connection: Connection, read: _Read) -> dict[Aggregate, dict[str, float]]:
+        return _run_read(connection, read, as_of)
+
+    return _load(session, aggregates, as_of, customer_ids, concurrent, run)
+
+
+T = TypeVar("T")
+
+
+def _load(
+    session: DbSession,
+    aggregates: Iterable[Aggregate],
+    as_of: datetime,
+    customer_ids: Selection,
+    concurrent: bool,
+    run: Callable[[Connection, _Read], dict[Aggregate, T]],
+) -> dict[Aggregate, T]:
     dialect = session.get_bind().dialect.name
     reads = _plan_reads(aggregates, as_of, customer_ids, dialect)
     connection = session.connection()
@@ -490,11 +563,11 @@ def load_aggregates(
         connection.exec_driver_sql("SET LOCAL jit = off")
     snapshot = _exported_snapshot(session) if concurrent and dialect == "postgresql" else None
     if snapshot is None:
-        result: dict[Aggregate, dict[str, float]] = {}
+        result: dict[Aggregate, T] = {}
         for read in reads:
-            result.update(_run_read(connection, read, as_of))
+            result.update(run(connection, read))
         return result
-    return _read_concurrently(connection, snapshot, reads, as_of)
+    return _read_concurrently(connection, snapshot, reads, run)
 
 
 def _exported_snapshot(session: DbSession) -> str | None:
@@ -516,13 +589,16 @@ def _exported_snapshot(session: DbSession) -> str | None:
 
 
 def _read_concurrently(
-    connection: Connection, snapshot: str, reads: list[_Read], as_of: datetime
-) -> dict[Aggregate, dict[str, float]]:
+    connection: Connection,
+    snapshot: str,
+    reads: list[_Read],
+    run: Callable[[Connection, _Read], dict[Aggregate, T]],
+) -> dict[Aggregate, T]:
     """Both connections take reads from one queue, biggest (keyed roll-ups) first, so
     whichever is free takes the next. A helper that cannot start leaves the queue to the
     session's connection; an error while reading is raised here."""
     queue = deque(sorted(reads, key=lambda read: not read.keyed))
-    results: list[dict[Aggregate, dict[str, float]]] = []
+    results: list[dict[Aggregate, T]] = []
     failure: list[BaseException] = []
 
     def drain(conn: Connection) -> None:
@@ -531,7 +607,7 @@ def _read_concurrently(
                 read = queue.popleft()
             except IndexError:
                 return
-            results.append(_run_read(conn, read, as_of))
+            results.append(run(conn, read))
 
     def helper() -> None:
         try:
@@ -560,7 +636,7 @@ def _read_concurrently(
         thread.join()
     if failure:
         raise failure[0]
-    result: dict[Aggregate, dict[str, float]] = {}
+    result: dict[Aggregate, T] = {}
     for part in results:
         result.update(part)
     return result

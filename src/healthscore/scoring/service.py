@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 
 import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
 from healthscore.scoring import repository
@@ -127,10 +128,11 @@ def _score_accounts(
     accounts = repository.active_accounts(session, as_of=as_of, customer_ids=selection)
     churned = repository.churned_accounts(session, as_of=as_of, customer_ids=selection)
     step("aggregating signals")
-    aggregates = repository.load_aggregates(
+    columns = repository.load_aggregate_columns(
         session,
         required_aggregates(scorecard),
         as_of=as_of,
+        accounts=[account.id for account in accounts],
         customer_ids=selection,
         concurrent=len(accounts) >= repository.CONCURRENT_READ_MIN_ACCOUNTS,
     )
@@ -144,13 +146,13 @@ def _score_accounts(
     lap("read")
     step("scoring")
     batches = []
-    for variant, ids in _by_variant(scorecard, accounts):
+    for variant, ids, positions in _by_variant_positions(scorecard, accounts):
         batches.append(
             score_batch(
                 variant,
                 customer_ids=ids,
                 as_of=as_of,
-                get=_lookup(aggregates, ids),
+                get=_column_lookup(columns, positions),
                 previous=[previous.get(cid) for cid in ids],
             )
         )
@@ -179,6 +181,31 @@ def _by_variant(
         variant = scorecard.for_segment(account.segment)
         groups.setdefault(id(variant), (variant, []))[1].append(account.id)
     return list(groups.values())
+
+
+def _by_variant_positions(
+    scorecard: Scorecard, accounts: list[repository.Account]
+) -> list[tuple[Scorecard, list[str], NDArray[np.intp]]]:
+    """``_by_variant``, with each account's position in ``accounts`` (to slice columns)."""
+    groups: dict[int, tuple[Scorecard, list[str], list[int]]] = {}
+    for position, account in enumerate(accounts):
+        variant = scorecard.for_segment(account.segment)
+        group = groups.setdefault(id(variant), (variant, [], []))
+        group[1].append(account.id)
+        group[2].append(position)
+    return [(v, ids, np.array(at, dtype=np.intp)) for v, ids, at in groups.values()]
+
+
+def _column_lookup(columns: repository.AggregateColumns, positions: NDArray[np.intp]) -> Lookup:
+    """A variant's slice of each aggregate column, taken once per aggregate."""
+    cache: dict[Aggregate, Column] = {}
+
+    def get(aggregate: Aggregate) -> Column:
+        if aggregate not in cache:
+            cache[aggregate] = columns[aggregate][positions]
+        return cache[aggregate]
+
+    return get
 
 
 def _lookup(aggregates: dict[Aggregate, dict[str, float]], customer_ids: list[str]) -> Lookup:
