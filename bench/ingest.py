@@ -38,8 +38,10 @@ from urllib.parse import quote
 import httpx
 import orjson
 from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session, sessionmaker
 
 from healthscore.auth.keys import Scope, create_key
+from healthscore.ingest import journal
 from healthscore.ingest.csv_import import import_folder
 from healthscore.storage import models as m
 from healthscore.storage.database import make_engine, make_sessionmaker, transaction, upgrade
@@ -121,7 +123,48 @@ def http_throughput(url: str, key: str, *, batches: int, clients: int) -> tuple[
     elapsed = time.perf_counter() - started
     if failures:
         print(f"{len(failures)} batches not acknowledged, e.g. {failures[0]}")
-    return acknowledged / elapsed, acknowledged
+    return started, elapsed, acknowledged
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of processes so far (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+def postgres_pids() -> list[int]:
+    """Every PostgreSQL server process on this machine (backends, WAL writer, …)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() in {"postgres", "postmaster"}:
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def wait_until_applied(
+    sessions: sessionmaker[Session], pending: journal.Journal, timeout: float = 300
+) -> float:
+    """Block until the ingest journal is empty; returns ``time.perf_counter()`` then."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with sessions() as session:
+            waiting = pending.backlog(session)[0]
+        if not waiting:
+            return time.perf_counter()
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{waiting} journal entries still unapplied after {timeout:.0f} s")
+        time.sleep(0.02)
 
 
 def import_throughput(database_url: str, workdir: Path, rows: int) -> float:
@@ -159,6 +202,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--import-rows", type=int, default=200_000)
     parser.add_argument(
+        "--ack",
+        default="applied",
+        choices=["applied", "journaled"],
+        help="HEALTHSCORE_INGEST_ACK: answer after applying, or after journaling",
+    )
+    parser.add_argument(
         "--worker",
         default="separate",
         choices=["separate", "embedded"],
@@ -183,6 +232,7 @@ def main() -> None:
         "HEALTHSCORE_DATABASE_URL": url,
         "HEALTHSCORE_QUEUE_PATH": str(workdir / "queue.db"),
         "HEALTHSCORE_EMBEDDED_WORKER": "true" if args.worker == "embedded" else "false",
+        "HEALTHSCORE_INGEST_ACK": args.ack,
     }
     executable = str(Path(sys.executable).parent / "healthscore")
     processes = [
@@ -202,8 +252,25 @@ def main() -> None:
                 break
             except httpx.HTTPError:
                 time.sleep(0.1)
+        pending = journal.Journal(url)
         http_throughput(base, key, batches=20, clients=2)  # warm-up
-        rate, acknowledged = http_throughput(base, key, batches=args.batches, clients=args.clients)
+        wait_until_applied(sessions, pending)
+        watched = {
+            "server": [processes[0].pid],
+            "worker": [p.pid for p in processes[1:]],
+            "postgresql": postgres_pids() if args.backend == "postgresql" else [],
+        }
+        cpu_before = {name: cpu_seconds(pids) for name, pids in watched.items()}
+        client_before = time.process_time()
+        started, elapsed, acknowledged = http_throughput(
+            base, key, batches=args.batches, clients=args.clients
+        )
+        rate = acknowledged / elapsed
+        applied_rate = acknowledged / (wait_until_applied(sessions, pending) - started)
+        if args.backend == "postgresql":  # backends connected during the run count whole
+            watched["postgresql"] = sorted(set(watched["postgresql"]) | set(postgres_pids()))
+        cpu = {name: cpu_seconds(pids) - cpu_before[name] for name, pids in watched.items()}
+        cpu["client"] = time.process_time() - client_before
     finally:
         for process in processes:
             process.terminate()
@@ -215,10 +282,19 @@ def main() -> None:
             for t in (m.Session, m.FeatureUsage, m.ApiUsage, m.EngagementEvent)
         )
     print(
-        f"{args.backend}: /v1/batch {rate:,.0f} events/s acknowledged "
-        f"({acknowledged:,} acknowledged incl. warm-up excluded; {stored:,} stored in all), "
+        f"{args.backend}, ack={args.ack}: /v1/batch {rate:,.0f} events/s acknowledged, "
+        f"{applied_rate:,.0f} events/s applied (stored) "
+        f"({acknowledged:,} acknowledged, warm-up excluded; {stored:,} stored in all), "
         f"{args.clients} client threads, 1 server process, {args.worker} worker, "
         f"load average {os.getloadavg()[0]:.2f}"
+    )
+    per_batch = ", ".join(
+        f"{name} {seconds / (acknowledged / 100) * 1000:.2f}" for name, seconds in cpu.items()
+    )
+    print(
+        f"{args.backend}, ack={args.ack}: CPU ms per batch of 100 events: {per_batch}; "
+        f"in all {sum(cpu.values()) / (acknowledged / 100) * 1000:.2f} ms, so 2 cores "
+        f"could take {2 * acknowledged / sum(cpu.values()):,.0f} events/s"
     )
     if stored < acknowledged:
         raise SystemExit(f"only {stored:,} events stored for {acknowledged:,} acknowledged")

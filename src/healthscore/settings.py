@@ -60,6 +60,16 @@ class Settings(BaseSettings):
         default=None,
         description="Run the job worker inside `serve` (default: yes without Redis).",
     )
+    ingest_ack: Literal["applied", "journaled"] = Field(
+        default="applied",
+        description=(
+            "When Segment calls are answered. `applied`: after their events are stored"
+            " (read-your-writes). `journaled`: after the checked events are durably"
+            " journaled; workers apply the journal in bulk within about a second"
+            " (several times the throughput; requests with group/identify are always"
+            " applied first)."
+        ),
+    )
     rescore_delay_seconds: float = Field(
         default=2.0, ge=0, le=300, description="Batching window of near-real-time rescoring."
     )

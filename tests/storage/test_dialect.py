@@ -9,7 +9,7 @@ from sqlalchemy import Table, func, select
 
 from healthscore.ingest.bulk import insert_rows
 from healthscore.storage import models as m
-from healthscore.storage.dialect import COPY_THRESHOLD, upsert
+from healthscore.storage.dialect import COPY_INSERT_THRESHOLD, COPY_THRESHOLD, insert_many, upsert
 
 LATEST: Table = m.HealthScore.__table__  # type: ignore[assignment]
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
@@ -69,3 +69,28 @@ def test_upsert_inserts_then_overwrites_but_never_with_an_older_row(session, n):
     assert rows[ids[1]].score == 10 and rows[ids[1]].as_of == T0
     assert rows[ids[0]].components == {"engagement": 50.5}
     assert rows[ids[1]].signals["raw"] == {"x": None}
+
+
+@pytest.mark.parametrize("n", [3, COPY_INSERT_THRESHOLD + 5], ids=["statement", "bulk"])
+def test_insert_many_stores_every_value_whether_by_statement_or_copy(session, n):
+    [cid] = _customers(session, 1)
+    rows = [
+        {
+            "customer_id": cid,
+            "user_id": None if i % 3 == 0 else f"u{i}",
+            "event_type": "report_exported",
+            "ts": T0 + timedelta(seconds=i, microseconds=7),
+            "properties": {"i": i, "quote": 'it\'s "x"\ttab\\', "nested": [1, None]},
+        }
+        for i in range(n)
+    ]
+    insert_many(session, m.EngagementEvent.__table__, rows)  # type: ignore[arg-type]
+    session.expire_all()
+    stored = session.execute(
+        select(
+            m.EngagementEvent.user_id, m.EngagementEvent.ts, m.EngagementEvent.properties
+        ).order_by(m.EngagementEvent.ts)
+    ).all()
+    assert [(r.user_id, r.ts, r.properties) for r in stored] == [
+        (row["user_id"], row["ts"], row["properties"]) for row in rows
+    ]

@@ -30,11 +30,18 @@ from healthscore.api.sanitize import RejectNulCharacters
 from healthscore.api.security import ReadKey
 from healthscore.dashboard import live
 from healthscore.dashboard import routes as dashboard
+from healthscore.ingest.segment import KnownAccounts
 from healthscore.jobs.queue import Jobs
 from healthscore.jobs.shards import latest_run_counts
 from healthscore.jobs.worker import start_embedded
 from healthscore.observability.logs import RequestContext
-from healthscore.observability.metrics import Combined, QueueDepth, ShardProgress, render
+from healthscore.observability.metrics import (
+    Combined,
+    JournalBacklog,
+    QueueDepth,
+    ShardProgress,
+    render,
+)
 from healthscore.playbooks.rules import load_playbooks
 from healthscore.scoring.scorecard import load_scorecard
 from healthscore.settings import Settings, scorecard_location
@@ -118,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.playbooks = rules
     app.state.jobs = jobs
     app.state.cache = cache
+    app.state.known_accounts = KnownAccounts()
     install_error_handlers(app)
     # Added last = outermost: the size limit applies before the body is buffered.
     app.add_middleware(RejectNulCharacters)
@@ -151,7 +159,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         with sessions() as session:
             return latest_run_counts(session)
 
-    operational = Combined(QueueDepth(jobs.huey.pending_count), ShardProgress(shard_counts))
+    def journal_backlog() -> tuple[int, float]:
+        with sessions() as session:
+            _, events, waited = jobs.journal.backlog(session)
+            return events, waited
+
+    operational = Combined(
+        QueueDepth(jobs.huey.pending_count),
+        ShardProgress(shard_counts),
+        JournalBacklog(journal_backlog),
+    )
 
     @app.get(
         "/metrics",

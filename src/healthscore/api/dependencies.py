@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Query, Request
 from sqlalchemy.orm import Session
 
+from healthscore.ingest.segment import KnownAccounts
 from healthscore.jobs.queue import Jobs
 from healthscore.playbooks.rules import PlaybookSet
 from healthscore.scoring.scorecard import Scorecard
@@ -39,6 +40,11 @@ async def job_queue(request: Request) -> Jobs:
     return jobs
 
 
+async def known_accounts(request: Request) -> KnownAccounts:
+    known: KnownAccounts = request.app.state.known_accounts
+    return known
+
+
 async def score_cache(request: Request) -> ScoreCache:
     cache: ScoreCache = request.app.state.cache
     return cache
@@ -62,6 +68,7 @@ def idempotency_key(
 DbSession = Annotated[Session, Depends(database_session)]
 IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]
 Cache = Annotated[ScoreCache, Depends(score_cache)]
+KnownAccountsCache = Annotated[KnownAccounts, Depends(known_accounts)]
 JobQueue = Annotated[Jobs, Depends(job_queue)]
 ActivePlaybooks = Annotated[PlaybookSet, Depends(active_playbooks)]
 ActiveScorecard = Annotated[Scorecard, Depends(active_scorecard)]

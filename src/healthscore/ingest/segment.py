@@ -16,6 +16,7 @@ deduplicated by ``messageId``, so a client's retry of an acknowledged batch is a
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -403,6 +404,143 @@ def _merge_user_traits(session: Session, step: _Traits) -> None:
     session.flush()
 
 
+def _plan_all(
+    messages: Sequence[SegmentMessage],
+    mapping: EventMapping,
+    *,
+    received_at: datetime,
+    batch_sent_at: datetime | None,
+    prefix: str | None,
+) -> list[list[Step]]:
+    """Every message's plan, or ``Rejected`` naming every message at fault."""
+    problems: list[InvalidFact] = []
+    plans: list[list[Step]] = []
+    for i, message in enumerate(messages):
+        where = f"{prefix}.{i}." if prefix else ""
+        try:
+            plans.append(
+                plan_message(
+                    message,
+                    mapping,
+                    received_at=received_at,
+                    batch_sent_at=batch_sent_at,
+                    where=where,
+                )
+            )
+        except InvalidFact as problem:
+            problems.append(problem)
+            plans.append([])
+    if problems:
+        raise Rejected(problems)
+    return plans
+
+
+def _fact_event(
+    step: _Fact, accounts: set[str], users: dict[str, str], problems: list[InvalidFact]
+) -> Event | None:
+    """The event a fact becomes once its account is known; else a problem is noted."""
+    if step.named_account:
+        customer_id: str | None = step.named_account
+        if customer_id not in accounts:
+            problems.append(
+                InvalidFact(
+                    step.field_name,
+                    f"unknown account {customer_id!r} (send a group call first)",
+                )
+            )
+            return None
+    else:
+        customer_id = users.get(step.user_id) if step.user_id else None
+        if customer_id is None:
+            who = f"user {step.user_id!r}" if step.user_id else "an anonymous user"
+            problems.append(
+                InvalidFact(
+                    step.field_name,
+                    f"no account: none given and {who} belongs to no account "
+                    "(send a group call first, or set context.groupId)",
+                )
+            )
+            return None
+    return Event(customer_id, step.event_type, step.ts, step.user_id, step.properties)
+
+
+class KnownAccounts:
+    """Accounts seen to exist within the last ``ttl`` seconds, so that journaled ingest
+    does not look every account up on every request.
+
+    Only existence is remembered, never absence: an account created a moment ago is looked
+    up at once. An account erased less than ``ttl`` ago may still be taken for existing;
+    its events are then acknowledged and dropped when the journal is applied (erasure
+    wins). Applied-mode ingest does not use it.
+    """
+
+    def __init__(self, ttl: float = 30.0) -> None:
+        self.ttl = ttl
+        self._until: dict[str, float] = {}
+
+    def existing(self, session: Session, ids: set[str]) -> set[str]:
+        now = time.monotonic()
+        seen = {i for i in ids if self._until.get(i, 0.0) > now}
+        found = known_customers(session, ids - seen)
+        until = now + self.ttl
+        for customer_id in found:
+            self._until[customer_id] = until
+        return seen | found
+
+
+def _lookups(
+    session: Session, steps: Sequence[Step], known: KnownAccounts | None = None
+) -> tuple[set[str], dict[str, str]]:
+    """Accounts the steps name that exist, and the account of each user they rely on."""
+    named = {s.customer_id for s in steps if isinstance(s, _Link) and s.account is None}
+    named |= {s.named_account for s in steps if isinstance(s, _Fact) and s.named_account}
+    users = {s.user_id for s in steps if isinstance(s, _Fact) and not s.named_account and s.user_id}
+    accounts = known.existing(session, named) if known else known_customers(session, named)
+    return accounts, _current_accounts(session, users)
+
+
+EVENT_MESSAGES = (TrackMessage, PageMessage, ScreenMessage, AliasMessage)
+
+
+def events_only(messages: Sequence[SegmentMessage]) -> bool:
+    """True when no message changes accounts or users (no ``group``/``identify``), so the
+    request can be checked against the database as it is and journaled."""
+    return all(isinstance(message, EVENT_MESSAGES) for message in messages)
+
+
+def resolve_events(
+    session: Session,
+    messages: Sequence[SegmentMessage],
+    mapping: EventMapping,
+    *,
+    received_at: datetime | None = None,
+    batch_sent_at: datetime | None = None,
+    prefix: str | None = "batch",
+    known: KnownAccounts | None = None,
+) -> list[tuple[str | None, Event]]:
+    """An events-only request checked in full without writing anything: each event with
+    its ``messageId``, in message order, or ``Rejected`` for exactly what ``ingest`` would
+    reject. Retries are not recognised here; the journal's applier skips them."""
+    now = received_at or datetime.now(UTC)
+    plans = _plan_all(
+        messages, mapping, received_at=now, batch_sent_at=batch_sent_at, prefix=prefix
+    )
+    steps = [step for plan in plans for step in plan]
+    accounts, users = _lookups(session, steps, known)
+    problems: list[InvalidFact] = []
+    resolved: list[tuple[str | None, Event]] = []
+    for message, plan in zip(messages, plans, strict=True):
+        for step in plan:
+            if not isinstance(step, _Fact):
+                raise TypeError(f"{type(message).__name__} is not an event message")
+            event = _fact_event(step, accounts, users, problems)
+            if event is not None:
+                resolved.append((message.message_id, event))
+    if problems:
+        raise Rejected(problems)
+    return resolved
+
+
 def ingest(
     session: Session,
     messages: Sequence[SegmentMessage],
@@ -418,21 +556,9 @@ def ingest(
     for a single call, whose fields are named from its top level.
     """
     now = received_at or datetime.now(UTC)
-    where = [f"{prefix}.{i}." if prefix else "" for i in range(len(messages))]
-    problems: list[InvalidFact] = []
-    plans: list[list[Step]] = []
-    for i, message in enumerate(messages):
-        try:
-            plans.append(
-                plan_message(
-                    message, mapping, received_at=now, batch_sent_at=batch_sent_at, where=where[i]
-                )
-            )
-        except InvalidFact as problem:
-            problems.append(problem)
-            plans.append([])
-    if problems:
-        raise Rejected(problems)
+    plans = _plan_all(
+        messages, mapping, received_at=now, batch_sent_at=batch_sent_at, prefix=prefix
+    )
 
     outcome = Outcome()
     ids = [msg.message_id for msg in messages if msg.message_id]
@@ -447,13 +573,8 @@ def ingest(
         outcome.applied += 1
         steps.extend(plan)
 
-    named = {s.customer_id for s in steps if isinstance(s, _Link) and s.account is None}
-    named |= {s.named_account for s in steps if isinstance(s, _Fact) and s.named_account}
-    accounts = known_customers(session, named)
-    users = _current_accounts(
-        session,
-        {s.user_id for s in steps if isinstance(s, _Fact) and not s.named_account and s.user_id},
-    )
+    accounts, users = _lookups(session, steps)
+    problems: list[InvalidFact] = []
     events: list[Event] = []
     for step in steps:  # in message order: a group call counts for what follows it
         if isinstance(step, _Link):
@@ -467,31 +588,9 @@ def ingest(
             if step.user_id:
                 users[step.user_id] = step.customer_id
         elif isinstance(step, _Fact):
-            if step.named_account:
-                customer_id: str | None = step.named_account
-                if customer_id not in accounts:
-                    problems.append(
-                        InvalidFact(
-                            step.field_name,
-                            f"unknown account {customer_id!r} (send a group call first)",
-                        )
-                    )
-                    continue
-            else:
-                customer_id = users.get(step.user_id) if step.user_id else None
-                if customer_id is None:
-                    who = f"user {step.user_id!r}" if step.user_id else "an anonymous user"
-                    problems.append(
-                        InvalidFact(
-                            step.field_name,
-                            f"no account: none given and {who} belongs to no account "
-                            "(send a group call first, or set context.groupId)",
-                        )
-                    )
-                    continue
-            events.append(
-                Event(customer_id, step.event_type, step.ts, step.user_id, step.properties)
-            )
+            event = _fact_event(step, accounts, users, problems)
+            if event is not None:
+                events.append(event)
     if problems:
         raise Rejected(problems)
 

@@ -9,6 +9,7 @@ worker, and deliveries are additionally *claimed* in the database before sending
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Collection
@@ -21,8 +22,9 @@ from sqlalchemy import Engine, delete, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from healthscore.ingest import journal
 from healthscore.jobs import shards as sharding
-from healthscore.observability.metrics import DELIVERIES, RESCORE_SECONDS, RESCORED
+from healthscore.observability.metrics import DELIVERIES, INGESTED, RESCORE_SECONDS, RESCORED
 from healthscore.playbooks import delivery, outbox
 from healthscore.playbooks.rules import PlaybookSet, load_playbooks
 from healthscore.playbooks.service import run_playbooks
@@ -38,6 +40,7 @@ from healthscore.storage.partitions import MaintenanceReport, maintain
 
 log = logging.getLogger(__name__)
 RESCORE_FLAG = "rescore-requested"
+APPLY_FLAG = "journal-apply-requested"
 RESCORE_BATCH = 10_000
 
 
@@ -95,12 +98,18 @@ class Jobs:
         """Called with (customer_ids) after scores change: live dashboards, caches."""
         self.deliver = self.huey.task(name="deliver")(self._deliver)
         self.rescore_touched = self.huey.task(name="rescore_touched")(self._rescore_touched)
+        self.apply_journal = self.huey.task(name="apply_journal")(self._apply_journal)
         self.rescore_all = self.huey.task(name="rescore_all")(self._rescore_all)
         self.rescore_shard = self.huey.task(name="rescore_shard")(self._rescore_shard)
         self.sweep = self.huey.periodic_task(crontab(minute="*"), name="sweep")(self._sweep)
         self.nightly = self.huey.periodic_task(
             _cron(settings.full_rescore_cron), name="nightly_rescore"
         )(self._nightly)
+
+    @functools.cached_property
+    def journal(self) -> journal.Journal:
+        """Where journaled Segment requests wait (``ingest.journal``)."""
+        return journal.Journal(self.settings.database_url)
 
     @property
     def sessions(self) -> sessionmaker[Session]:
@@ -126,7 +135,35 @@ class Jobs:
         except Exception:
             log.warning("could not schedule a rescore; the sweep will", exc_info=True)
 
+    def request_apply(self) -> None:
+        """Have a worker apply the ingest journal now, unless a run is already queued."""
+        try:
+            if self.huey.put_if_empty(APPLY_FLAG, "1"):
+                self.apply_journal()
+        except Exception:
+            log.warning("could not enqueue the journal's apply; the sweep will", exc_info=True)
+
     # --- tasks -------------------------------------------------------------------------
+
+    def _apply_journal(self) -> int:
+        """Apply the ingest journal until it is empty, many requests per transaction."""
+        self.huey.get(APPLY_FLAG)  # clear first: entries from now on queue a new run
+        total = 0
+        while True:
+            with transaction(self.sessions) as session:
+                applied = self.journal.apply(session)
+                touch(session, applied.customers)
+            self.journal.prune(applied)
+            if not applied.entries:
+                return total
+            total += applied.events
+            INGESTED.labels("segment").inc(applied.events)
+            if applied.dropped:
+                log.info("journal: %d events of erased accounts dropped", applied.dropped)
+            if applied.customers:
+                self.request_rescore()
+            if applied.entries < journal.MAX_ENTRIES:
+                time.sleep(journal.SETTLE_SECONDS)  # let a fuller group gather
 
     def _deliver(self, delivery_id: int) -> str:
         with self.sessions() as session:
@@ -255,16 +292,20 @@ class Jobs:
         return run.scored
 
     def _sweep(self) -> None:
-        """Safety net: re-enqueue due deliveries, pending rescores and abandoned shards."""
+        """Safety net: re-enqueue due deliveries, pending rescores, abandoned shards and a
+        journal left unapplied (a lost queue message, a worker that died)."""
         with self.sessions() as session:
             due = outbox.due(session)
             pending = session.scalar(select(m.PendingRescore.customer_id).limit(1))
+            journaled = self.journal.backlog(session)[0]
             shards = sharding.unfinished_shards(session)
         self.enqueue_deliveries(due)
         for run_id, shard in shards:
             self.rescore_shard(run_id, shard)
         if pending is not None:
             self.request_rescore()
+        if journaled:
+            self.request_apply()
 
     def _changed(self, run: ScoringRun) -> None:
         ids = [s.customer_id for s in run.scores] + list(run.churned)
@@ -275,5 +316,7 @@ class Jobs:
                 log.warning("score listener failed", exc_info=True)
 
     def close(self) -> None:
+        if "journal" in self.__dict__:
+            self.journal.close()
         if self._engine is not None:
             self._engine.dispose()

@@ -6,6 +6,11 @@ from huey.consumer import Consumer
 
 from healthscore.jobs.queue import Jobs
 
+MAX_POLL_DELAY = 1.0
+"""Longest pause between polls of an idle SQLite queue (Huey's default is 10 s), so a
+journal apply or a rescore queued while idle starts within a second. Redis queues block
+on the pop instead of polling."""
+
 
 class EmbeddedConsumer(Consumer):  # type: ignore[misc]
     """A consumer living inside the API process: the host (uvicorn) owns the signals."""
@@ -17,7 +22,12 @@ class EmbeddedConsumer(Consumer):  # type: ignore[misc]
 def start_embedded(jobs: Jobs) -> Consumer:
     """Start one worker thread and the scheduler in this process (embedded default)."""
     consumer = EmbeddedConsumer(
-        jobs.huey, workers=1, worker_type="thread", periodic=True, scheduler_interval=1
+        jobs.huey,
+        workers=1,
+        worker_type="thread",
+        periodic=True,
+        scheduler_interval=1,
+        max_delay=MAX_POLL_DELAY,
     )
     consumer.start()
     return consumer
@@ -26,6 +36,10 @@ def start_embedded(jobs: Jobs) -> Consumer:
 def run_worker(jobs: Jobs, *, threads: int, periodic: bool = True) -> None:
     """Block, processing tasks until SIGINT/SIGTERM (graceful: running tasks finish)."""
     consumer = jobs.huey.create_consumer(
-        workers=threads, worker_type="thread", periodic=periodic, scheduler_interval=1
+        workers=threads,
+        worker_type="thread",
+        periodic=periodic,
+        scheduler_interval=1,
+        max_delay=MAX_POLL_DELAY,
     )
     consumer.run()

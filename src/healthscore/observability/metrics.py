@@ -26,6 +26,12 @@ INGESTED = Counter(
     "Facts accepted and committed, by channel (api, segment, stripe, import).",
     ["source"],
 )
+JOURNALED = Counter(
+    "healthscore_journaled_events_total",
+    "Events acknowledged into the ingest journal (HEALTHSCORE_INGEST_ACK=journaled), by channel;"
+    " healthscore_ingested_events_total counts them again once a worker has applied them.",
+    ["source"],
+)
 RESCORE_SECONDS = Histogram(
     "healthscore_rescore_seconds",
     "Duration of scoring runs, by kind (full, touched, refresh, cli).",
@@ -85,6 +91,30 @@ class ShardProgress(Collector):
         for status in ("pending", "running", "done"):
             gauge.add_metric([status], float(counts.get(status, 0)))
         return [gauge]
+
+
+class JournalBacklog(Collector):
+    """Acknowledged events not yet applied, and the age of the oldest: how far the
+    journal's appliers are behind."""
+
+    def __init__(self, read: Callable[[], tuple[int, float]]) -> None:
+        self.read = read
+
+    def collect(self) -> Iterable[Metric]:
+        try:
+            events, age = self.read()
+        except Exception:
+            return []
+        waiting = GaugeMetricFamily(
+            "healthscore_ingest_journal_events", "Acknowledged events waiting to be applied."
+        )
+        waiting.add_metric([], float(events))
+        oldest = GaugeMetricFamily(
+            "healthscore_ingest_journal_age_seconds",
+            "How long the oldest waiting journal entry has waited.",
+        )
+        oldest.add_metric([], age)
+        return [waiting, oldest]
 
 
 class Combined(Collector):

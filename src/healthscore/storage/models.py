@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     SmallInteger,
@@ -337,6 +338,35 @@ class ProcessedMessage(Base):
     source: Mapped[str] = mapped_column(String(16), primary_key=True)
     message_id: Mapped[str] = mapped_column(String(255), primary_key=True)
     received_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class IngestJournalEntry(Base):
+    """One acknowledged request's events, checked and tied to accounts, not yet applied.
+
+    With ``HEALTHSCORE_INGEST_ACK=journaled`` a Segment request is answered once this row
+    is committed; a worker applies entries in id order, many per transaction, and deletes
+    them in that same transaction (``ingest.journal``). ``payload`` is the events as
+    compact JSON (orjson bytes): the API writes it once and only the applier reads it.
+    """
+
+    __tablename__ = "ingest_journal"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(16))
+    received_at: Mapped[datetime]
+    events: Mapped[int] = mapped_column(Integer)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class IngestJournalMark(Base):
+    """How far a journal kept outside the database (SQLite's own journal file) has been
+    applied: moved in the same transaction as the events it covers, so each entry is
+    applied exactly once even though the file and the database commit separately."""
+
+    __tablename__ = "ingest_journal_marks"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    applied_upto: Mapped[int] = mapped_column(BigInteger)
 
 
 class Delivery(Base):

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import State
 
-from healthscore.api.dependencies import ActiveScorecard, DbSession, JobQueue
+from healthscore.api.dependencies import ActiveScorecard, DbSession, JobQueue, KnownAccountsCache
 from healthscore.api.errors import ApiError, ErrorDetail, ErrorResponse
 from healthscore.api.limits import BodyTooLarge, limit_for
 from healthscore.api.sanitize import json_has_nul
@@ -36,7 +36,7 @@ from healthscore.auth.keys import Scope
 from healthscore.ingest import segment as seg
 from healthscore.ingest.records import InvalidFact
 from healthscore.jobs.queue import Jobs, touch
-from healthscore.observability.metrics import INGESTED
+from healthscore.observability.metrics import INGESTED, JOURNALED
 from healthscore.scoring.scorecard import EventMapping
 
 MAX_DETAILS = 50
@@ -140,6 +140,7 @@ class SegmentRoute(APIRoute):
                     session=session,
                     card=state.scorecard,
                     jobs=state.jobs,
+                    known=state.known_accounts,
                 )
 
         async def handle(request: Request) -> Response:
@@ -185,26 +186,44 @@ def _ingest(
     jobs: Jobs,
     messages: Sequence[seg.Message],
     mapping: EventMapping,
+    known: seg.KnownAccounts,
     *,
     batch_sent_at: datetime | None = None,
     prefix: str | None = None,
 ) -> Success:
-    """Apply all messages in one transaction that commits before the 200, or none.
+    """Apply all messages in one transaction that commits before the 200, or none; with
+    ``HEALTHSCORE_INGEST_ACK=journaled``, journal an events-only request instead (checked
+    just as fully; ``ingest.journal``), for a worker to apply in bulk.
 
     The transaction may already be open: the key was looked up in this session (the
     lookup writes nothing, except a coarse ``last_used_at`` it commits itself)."""
     received_at = datetime.now(UTC)
+    journaled = jobs.settings.ingest_ack == "journaled" and seg.events_only(messages)
     try:
         try:
-            outcome = seg.ingest(
-                session,
-                messages,
-                mapping,
-                received_at=received_at,
-                batch_sent_at=batch_sent_at,
-                prefix=prefix,
-            )
-            touch(session, outcome.customers)
+            if journaled:
+                events = seg.resolve_events(
+                    session,
+                    messages,
+                    mapping,
+                    received_at=received_at,
+                    batch_sent_at=batch_sent_at,
+                    prefix=prefix,
+                    known=known,
+                )
+                jobs.journal.append(session, seg.SOURCE, events, now=received_at)
+                count, customers = len(events), bool(events)
+            else:
+                outcome = seg.ingest(
+                    session,
+                    messages,
+                    mapping,
+                    received_at=received_at,
+                    batch_sent_at=batch_sent_at,
+                    prefix=prefix,
+                )
+                touch(session, outcome.customers)
+                count, customers = outcome.events, bool(outcome.customers)
             session.commit()
         except BaseException:
             session.rollback()
@@ -216,15 +235,25 @@ def _ingest(
         ) from None
     except InvalidFact as error:
         raise _rejection([ErrorDetail(field=error.field, message=error.message)]) from None
-    if outcome.customers:
-        jobs.request_rescore()
-    INGESTED.labels("segment").inc(outcome.events)
+    if journaled:
+        if customers:
+            jobs.request_apply()
+        JOURNALED.labels("segment").inc(count)
+    else:
+        if customers:
+            jobs.request_rescore()
+        INGESTED.labels("segment").inc(count)
     return Success()
 
 
 @router.post("/batch", operation_id="segmentBatch", response_model=Success, responses=RESPONSES)
 def segment_batch(
-    body: seg.Batch, _key: IngestKey, session: DbSession, card: ActiveScorecard, jobs: JobQueue
+    body: seg.Batch,
+    _key: IngestKey,
+    session: DbSession,
+    card: ActiveScorecard,
+    jobs: JobQueue,
+    known: KnownAccountsCache,
 ) -> Success:
     """Many messages of any type (``{"batch": [...]}``), as Segment SDKs send them.
 
@@ -233,7 +262,7 @@ def segment_batch(
     is stored. Messages whose ``messageId`` was already accepted are acknowledged again
     without being re-applied, so retrying a batch is safe."""
     return _ingest(
-        session, jobs, body.batch, card.events, batch_sent_at=body.sent_at, prefix="batch"
+        session, jobs, body.batch, card.events, known, batch_sent_at=body.sent_at, prefix="batch"
     )
 
 
@@ -244,9 +273,10 @@ def segment_track(
     session: DbSession,
     card: ActiveScorecard,
     jobs: JobQueue,
+    known: KnownAccountsCache,
 ) -> Success:
     """A product event; its name maps to a scoring signal through the scorecard's ``events``."""
-    return _ingest(session, jobs, [body], card.events)
+    return _ingest(session, jobs, [body], card.events, known)
 
 
 @router.post(
@@ -258,9 +288,10 @@ def segment_identify(
     session: DbSession,
     card: ActiveScorecard,
     jobs: JobQueue,
+    known: KnownAccountsCache,
 ) -> Success:
     """User traits, merged into the user's seats (a ``groupId`` also links the user)."""
-    return _ingest(session, jobs, [body], card.events)
+    return _ingest(session, jobs, [body], card.events, known)
 
 
 @router.post("/group", operation_id="segmentGroup", response_model=Success, responses=RESPONSES)
@@ -270,9 +301,10 @@ def segment_group(
     session: DbSession,
     card: ActiveScorecard,
     jobs: JobQueue,
+    known: KnownAccountsCache,
 ) -> Success:
     """Links the user to the account (created if new) and merges the account's traits."""
-    return _ingest(session, jobs, [body], card.events)
+    return _ingest(session, jobs, [body], card.events, known)
 
 
 @router.post("/page", operation_id="segmentPage", response_model=Success, responses=RESPONSES)
@@ -282,6 +314,7 @@ def segment_page(
     session: DbSession,
     card: ActiveScorecard,
     jobs: JobQueue,
+    known: KnownAccountsCache,
 ) -> Success:
     """A page view, kept as a ``page_viewed`` engagement event."""
-    return _ingest(session, jobs, [body], card.events)
+    return _ingest(session, jobs, [body], card.events, known)
