@@ -13,6 +13,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 import numpy as np
@@ -38,13 +39,13 @@ from healthscore.scoring.scorecard import Tier, Trend
 from healthscore.storage import models as m
 from healthscore.storage.dialect import (
     COPY_THRESHOLD,
-    copy_upsert_rows,
-    json_serializer,
+    copy_lines,
+    copy_lines_to_staging,
     upsert,
+    upsert_from_staging,
     without_index,
 )
 from healthscore.storage.rollups import midnight
-from healthscore.storage.types import UTCDateTime
 
 Condition = ColumnElement[bool]
 HISTORY: Table = m.HealthScoreHistory.__table__  # type: ignore[assignment]
@@ -728,98 +729,82 @@ LATEST_COLUMNS = (
     "calculated_at",
 )
 JSON_COLUMNS = frozenset({"components", "contributions", "signals", "drivers"})
-Row = tuple[Any, ...]
-Encode = Callable[[Any], Any]
+ColumnValues = dict[str, list[Any]]
+"""Rows column by column: name → one value per row."""
 
 
-def _keep(value: Any) -> Any:
-    return value
+def _history_columns(batches: Sequence[ScoredBatch]) -> ColumnValues:
+    """History rows (one per account) of every batch, column by column."""
+    columns: ColumnValues = {name: [] for name in HISTORY_COLUMNS}
+    for batch in batches:
+        n = len(batch)
+        names = batch.signal_names
+        columns["customer_id"] += batch.customer_ids
+        columns["day"] += [batch.as_of.date()] * n
+        columns["as_of"] += [batch.as_of] * n
+        columns["score"] += batch.scores.tolist()
+        columns["tier"] += [tier.value for tier in batch.tiers]
+        columns["trend"] += [trend.value for trend in batch.trends]
+        columns["components"] += batch.components
+        columns["contributions"] += [
+            dict(zip(names, row, strict=True)) for row in batch.contributions().tolist()
+        ]
+        columns["scorecard"] += [batch.scorecard.identity] * n
+    return columns
 
 
-def _score_rows(
-    batch: ScoredBatch, *, as_of: Any, calculated_at: Any, encode: Encode
-) -> tuple[list[Row], list[Row]]:
-    """History and latest rows of one batch, as tuples in ``HISTORY_COLUMNS`` and
-    ``LATEST_COLUMNS`` order; ``encode`` is applied to every JSON value (identity for
-    SQLAlchemy, the engine's JSON serializer for COPY)."""
-    names = batch.signal_names
-    weights = {s.name: s.weight for s in batch.scorecard.signals}
-    day = batch.as_of.date()
-    identity = batch.scorecard.identity
-    contributions = batch.contributions().tolist()
-    raws = [[None if r != r else r for r in row] for row in batch.raw.tolist()]  # NaN → None
-    values = np.round(batch.values, 6).tolist()
-    scores = batch.scores.tolist()
-    history: list[Row] = []
-    latest: list[Row] = []
-    for i, customer_id in enumerate(batch.customer_ids):
-        score = int(scores[i])
-        tier = batch.tiers[i].value
-        trend = batch.trends[i].value
-        components = encode(batch.components[i])
-        history.append(
-            (
-                customer_id,
-                day,
-                as_of,
-                score,
-                tier,
-                trend,
-                components,
-                encode(dict(zip(names, contributions[i], strict=True))),
-                identity,
-            )
-        )
-        latest.append(
-            (
-                customer_id,
-                as_of,
-                score,
-                tier,
-                trend,
-                batch.previous_scores[i],
-                components,
-                # Columnar per row: far cheaper to build and encode than a list per signal.
-                encode(
-                    {
-                        "raw": dict(zip(names, raws[i], strict=True)),
-                        "value": dict(zip(names, values[i], strict=True)),
-                        "weight": weights,
-                    }
-                ),
-                encode({d.signal: d.delta for d in batch.drivers[i]}),
-                identity,
-                calculated_at,
-            )
-        )
-    return history, latest
-
-
-def _churned_rows(
-    customer_ids: Sequence[str],
+def _latest_columns(
+    batches: Sequence[ScoredBatch],
+    churned: Sequence[str],
     *,
-    as_of: Any,
-    calculated_at: Any,
+    as_of: datetime,
+    calculated_at: datetime,
     scorecard: str,
-    encode: Encode,
-) -> list[Row]:
-    empty = encode({})
-    return [
-        (
-            cid,
-            as_of,
-            None,
-            Tier.churned.value,
-            Trend.stable.value,
-            None,
-            empty,
-            empty,
-            empty,
-            scorecard,
-            calculated_at,
-        )
-        for cid in customer_ids
-    ]
+) -> ColumnValues:
+    """Latest-score rows of every scored account, then of every churned one (not scored;
+    their row says so), column by column."""
+    columns: ColumnValues = {name: [] for name in LATEST_COLUMNS}
+    for batch in batches:
+        n = len(batch)
+        names = batch.signal_names
+        weights = {s.name: s.weight for s in batch.scorecard.signals}
+        raws = [[None if r != r else r for r in row] for row in batch.raw.tolist()]  # NaN→None
+        values = np.round(batch.values, 6).tolist()
+        columns["customer_id"] += batch.customer_ids
+        columns["as_of"] += [batch.as_of] * n
+        columns["score"] += batch.scores.tolist()
+        columns["tier"] += [tier.value for tier in batch.tiers]
+        columns["trend"] += [trend.value for trend in batch.trends]
+        columns["previous_score"] += batch.previous_scores
+        columns["components"] += batch.components
+        # Columnar per row: far cheaper to build and encode than a list per signal.
+        columns["signals"] += [
+            {
+                "raw": dict(zip(names, raw, strict=True)),
+                "value": dict(zip(names, value, strict=True)),
+                "weight": weights,
+            }
+            for raw, value in zip(raws, values, strict=True)
+        ]
+        columns["drivers"] += [{d.signal: d.delta for d in drivers} for drivers in batch.drivers]
+        columns["scorecard"] += [batch.scorecard.identity] * n
+        columns["calculated_at"] += [calculated_at] * n
+    n = len(churned)
+    columns["customer_id"] += churned
+    columns["as_of"] += [as_of] * n
+    columns["score"] += [None] * n
+    columns["tier"] += [Tier.churned.value] * n
+    columns["trend"] += [Trend.stable.value] * n
+    columns["previous_score"] += [None] * n
+    for name in ("components", "signals", "drivers"):
+        columns[name] += [{} for _ in range(n)]
+    columns["scorecard"] += [scorecard] * n
+    columns["calculated_at"] += [calculated_at] * n
+    return columns
+
+
+def _rows(columns: ColumnValues) -> list[dict[str, Any]]:
+    return [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
 
 
 def save_run(
@@ -834,44 +819,61 @@ def save_run(
     """Write a whole run: history (one row per account per day) and the latest score of
     every scored and churned account, set-based.
 
-    On PostgreSQL with many rows, one COPY per table of rows encoded here (a shared
-    timestamp once, each JSON value once with the engine's serializer) replaces
-    ``upsert``'s per-value bind processing; the rows written are the same.
+    On PostgreSQL with many rows, each table's rows go column by column into one COPY
+    (``copy_lines``) and one INSERT … ON CONFLICT; history is merged on a
+    background thread while the latest rows are built. The rows written are the same.
     """
     total = sum(len(batch) for batch in batches) + len(churned)
-    fast = session.get_bind().dialect.name == "postgresql" and total >= COPY_THRESHOLD
-    if fast:
-        encode: Encode = json_serializer(session)
-        stored_as_of: Any = UTCDateTime().process_bind_param(as_of, None)  # type: ignore[arg-type]
-        stored_at: Any = UTCDateTime().process_bind_param(calculated_at, None)  # type: ignore[arg-type]
-    else:
-        encode, stored_as_of, stored_at = _keep, as_of, calculated_at
-    history: list[Row] = []
-    latest: list[Row] = []
-    for batch in batches:
-        rows, latest_rows = _score_rows(
-            batch, as_of=stored_as_of, calculated_at=stored_at, encode=encode
-        )
-        history += rows
-        latest += latest_rows
-    latest += _churned_rows(
-        churned, as_of=stored_as_of, calculated_at=stored_at, scorecard=scorecard, encode=encode
+    latest = partial(
+        _latest_columns,
+        batches,
+        churned,
+        as_of=as_of,
+        calculated_at=calculated_at,
+        scorecard=scorecard,
     )
-    if fast:
-        if history:
-            copy_upsert_rows(session, HISTORY, HISTORY_COLUMNS, history, key=["customer_id", "day"])
-        if latest:
-            copy_upsert_rows(
-                session, LATEST, LATEST_COLUMNS, latest, key=["customer_id"], unless_newer="as_of"
-            )
+    if session.get_bind().dialect.name == "postgresql" and total >= COPY_THRESHOLD:
+        _copy_run(session, _history_columns(batches), latest)
         return
-    upsert(
-        session,
-        HISTORY,
-        [dict(zip(HISTORY_COLUMNS, row, strict=True)) for row in history],
-        key=["customer_id", "day"],
-    )
-    _save_latest(session, [dict(zip(LATEST_COLUMNS, row, strict=True)) for row in latest])
+    upsert(session, HISTORY, _rows(_history_columns(batches)), key=["customer_id", "day"])
+    _save_latest(session, _rows(latest()))
+
+
+def _copy_run(
+    session: DbSession, history: ColumnValues, latest: Callable[[], ColumnValues]
+) -> None:
+    """History is COPYed first; while PostgreSQL merges it into its table (a background
+    thread waits on the session's connection, which nothing else touches meanwhile),
+    this thread builds the latest rows and renders them as COPY text; then those are
+    COPYed and merged."""
+    dialect = session.get_bind().dialect
+    if history["customer_id"]:
+        copy_lines_to_staging(
+            session, HISTORY, list(history), copy_lines(dialect, HISTORY, history)
+        )
+    del history
+    failure: list[BaseException] = []
+
+    def merge_history() -> None:
+        try:
+            upsert_from_staging(session, HISTORY, HISTORY_COLUMNS, key=["customer_id", "day"])
+        except BaseException as error:  # re-raised below, once the thread has ended
+            failure.append(error)
+
+    merging = threading.Thread(target=merge_history, name="healthscore-write", daemon=True)
+    merging.start()
+    try:
+        columns = latest()
+        lines = copy_lines(dialect, LATEST, columns)
+    finally:
+        merging.join()
+    if failure:
+        raise failure[0]
+    if lines:
+        copy_lines_to_staging(session, LATEST, list(columns), lines)
+        upsert_from_staging(
+            session, LATEST, LATEST_COLUMNS, key=["customer_id"], unless_newer="as_of"
+        )
 
 
 def save_scores(session: DbSession, batch: ScoredBatch, *, calculated_at: datetime) -> None:

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table
+from sqlalchemy import JSON, Column, ColumnElement, Date, Integer, String, Table, TypeDecorator
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import CursorResult
+from sqlalchemy.engine import CursorResult, Dialect
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import UnaryExpression
 from sqlalchemy.sql.operators import custom_op
 
 BATCH_ROWS = 5000
-COPY_INSERT_THRESHOLD = 500
-"""From this many rows, plain PostgreSQL inserts (raw events) go through COPY."""
 COPY_THRESHOLD = 1000
 """From this many rows, PostgreSQL upserts go through COPY (psycopg's executemany sends
 one statement per row: 100k rows took 15 s, COPY + one INSERT … SELECT about 3 s)."""
@@ -135,21 +133,8 @@ def _bound_values(
     for name in columns:
         process = table.c[name].type._cached_bind_processor(dialect)
         column = [row[name] for row in rows]
-        values.append(_processed(process, column) if process else column)
+        values.append([process(v) for v in column] if process else column)
     return columns, values
-
-
-def _processed(process: Callable[[Any], Any], column: list[Any]) -> list[Any]:
-    """``process`` applied to every value, once per run of the same object: a column such
-    as ``received_at`` often repeats one timestamp for every row."""
-    out: list[Any] = []
-    last: Any = out  # a sentinel no value is
-    converted: Any = None
-    for value in column:
-        if value is not last:
-            last, converted = value, process(value)
-        out.append(converted)
-    return out
 
 
 def _insert_executemany(
@@ -192,23 +177,9 @@ def insert_many(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
     if not all(row.keys() == rows[0].keys() for row in rows):
         session.execute(table.insert(), list(rows))
     elif session.get_bind().dialect.name == "postgresql":
-        if len(rows) >= COPY_INSERT_THRESHOLD:
-            _copy_insert(session, table, _with_python_defaults(table, rows))
-        else:
-            _insert_unnest(session, table, _with_python_defaults(table, rows))
+        _insert_unnest(session, table, _with_python_defaults(table, rows))
     else:
         _insert_executemany(session, table, _with_python_defaults(table, rows))
-
-
-def _copy_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """COPY straight into ``table``: psycopg formats each row in C, where ``unnest`` needs
-    its arrays built in Python first (most of the journal applier's time at ~1,000 rows)."""
-    columns, values = _bound_values(session, table, rows)
-    quoted = ", ".join(f'"{name}"' for name in columns)
-    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
-    with cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
-        for row in zip(*values, strict=True):
-            copy.write_row(row)
 
 
 def _with_python_defaults(table: Table, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -261,35 +232,12 @@ def insert_new_keys(
         conflict = ", ".join(f'"{name}"' for name in key)
         suffix = f"ON CONFLICT ({conflict}) DO NOTHING RETURNING {conflict}"
         return [tuple(r) for r in _insert_unnest(session, table, rows, suffix)]
-    return _insert_new_keys_sqlite(session, table, rows, key)
-
-
-SQLITE_ROWS_PER_STATEMENT = 2000
-"""Rows per multi-row SQLite INSERT: well under its 32,766 bound parameters."""
-
-
-def _insert_new_keys_sqlite(
-    session: Session, table: Table, rows: Sequence[dict[str, Any]], key: Sequence[str]
-) -> list[tuple[Any, ...]]:
-    """Multi-row ``INSERT … ON CONFLICT DO NOTHING RETURNING`` with values bound once per
-    column: SQLAlchemy's own insertmanyvalues did the same statements with per-value
-    Python work that cost more than SQLite (a third of the journal applier's time)."""
-    columns, values = _bound_values(session, table, rows)
-    quoted = ", ".join(f'"{name}"' for name in columns)
-    conflict = ", ".join(f'"{name}"' for name in key)
-    one = "(" + ", ".join("?" for _ in columns) + ")"
-    connection = session.connection()
-    inserted: list[tuple[Any, ...]] = []
-    records = list(zip(*values, strict=True))
-    for start in range(0, len(records), SQLITE_ROWS_PER_STATEMENT):
-        chunk = records[start : start + SQLITE_ROWS_PER_STATEMENT]
-        result = connection.exec_driver_sql(
-            f'INSERT INTO "{table.name}" ({quoted}) VALUES {", ".join([one] * len(chunk))} '
-            f"ON CONFLICT ({conflict}) DO NOTHING RETURNING {conflict}",
-            tuple(value for record in chunk for value in record),
-        )
-        inserted.extend(tuple(row) for row in result)
-    return inserted
+    columns = [table.c[name] for name in key]
+    statement = (
+        sqlite.insert(table).on_conflict_do_nothing(index_elements=list(key)).returning(*columns)
+    )
+    # One executemany: SQLAlchemy batches it into multi-row INSERT … RETURNING.
+    return [tuple(r) for r in session.execute(statement, list(rows))]
 
 
 def without_index(column: ColumnElement[Any], dialect: str) -> ColumnElement[Any]:
@@ -305,26 +253,74 @@ def without_index(column: ColumnElement[Any], dialect: str) -> ColumnElement[Any
     return UnaryExpression(column, operator=custom_op("+"), type_=column.type)
 
 
-def copy_upsert_rows(
-    session: Session,
-    table: Table,
-    columns: Sequence[str],
-    rows: Iterable[Sequence[Any]],
-    *,
-    key: Sequence[str],
-    unless_newer: str | None = None,
-) -> None:
-    """PostgreSQL: ``upsert`` for rows already in the driver's form (JSON as text, naive
-    UTC timestamps), one tuple per row in ``columns`` order.
+COPY_NULL = "\\N"
+"""NULL in COPY's text format."""
+COPY_CHUNK_ROWS = 2000
+"""Rows per ``write`` of ``copy_lines_to_staging`` (a few MiB at most)."""
 
-    ``upsert`` runs every value through SQLAlchemy's bind processors and psycopg's JSON
-    dumper, which was most of a 20,000-account rescore's write time; a caller that
-    encodes once per run (a timestamp shared by every row) or per value (orjson) hands
-    tuples straight to psycopg's C COPY writer instead. Same staging table, same INSERT.
+
+def copy_text(value: str) -> str:
+    """``value`` in COPY's text format: backslash, newline, carriage return and tab
+    escaped (every other character stands for itself)."""
+    return (
+        value.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+    )
+
+
+def _copy_texts(values: list[str]) -> list[str]:
+    """``copy_text`` of many values in one pass over one string: four C-level replaces
+    instead of four method calls per value. NUL cannot be stored in a PostgreSQL text
+    value (nor appear unescaped in JSON), so it separates them safely; should a value
+    hold one anyway, the values are escaped one by one."""
+    if not values:
+        return []
+    escaped = copy_text("\x00".join(values)).split("\x00")
+    return escaped if len(escaped) == len(values) else [copy_text(v) for v in values]
+
+
+def _copy_column(dialect: Dialect, column: Column[Any], values: Sequence[Any]) -> list[str]:
+    """One column of Python values (as the ORM would take them) as COPY text."""
+    kind = column.type
+    if isinstance(kind, JSON):  # what SQLAlchemy stores: the engine's serializer, ``null``
+        dumps = _dialect_json_serializer(dialect)
+        return _copy_texts([dumps(value) for value in values])
+    if isinstance(kind, TypeDecorator):  # UTCDateTime: naive UTC, each moment once
+        process = kind.process_bind_param
+        seen: dict[Any, str] = {}
+        for value in values:
+            if value not in seen:
+                stored = process(value, dialect)
+                seen[value] = COPY_NULL if stored is None else copy_text(str(stored))
+        return [seen[value] for value in values]
+    if isinstance(kind, String):
+        return _copy_texts([COPY_NULL if v is None else v for v in values])
+    if isinstance(kind, (Integer, Date)):  # ints, dates: str() is PostgreSQL's input form
+        return [COPY_NULL if value is None else str(value) for value in values]
+    raise TypeError(f"no COPY text for {column.name} ({kind!r})")
+
+
+def copy_lines(dialect: Dialect, table: Table, columns: Mapping[str, Sequence[Any]]) -> list[str]:
+    """Rows given column by column (Python values, as the ORM takes them; equally long
+    lists) as lines of COPY text, to pass to ``copy_lines_to_staging``.
+
+    Values are rendered a column at a time (escaping in bulk, a shared timestamp once),
+    so a row costs one ``join``: a 20,000-account rescore spent more in SQLAlchemy's
+    bind processors, psycopg's JSON dumper and per-row ``write_row`` than PostgreSQL
+    spent storing the rows. Touches no session or connection: it may run while the
+    session's connection is busy with a statement started on another thread.
     """
+    rendered = [_copy_column(dialect, table.c[name], values) for name, values in columns.items()]
+    return ["\t".join(row) for row in zip(*rendered, strict=True)]
+
+
+def copy_lines_to_staging(
+    session: Session, table: Table, names: Sequence[str], lines: Sequence[str]
+) -> None:
+    """PostgreSQL: COPY ``lines`` (``copy_lines``, columns ``names``) into ``table``'s
+    transaction-scoped staging table (emptied first); ``upsert_from_staging`` merges it."""
     connection = session.connection()
     staging = f"_staging_{table.name}"
-    quoted = ", ".join(f'"{name}"' for name in columns)
+    quoted = ", ".join(f'"{name}"' for name in names)
     connection.exec_driver_sql(
         f'CREATE TEMP TABLE IF NOT EXISTS "{staging}" '
         f'(LIKE "{table.name}" INCLUDING DEFAULTS) ON COMMIT DROP'
@@ -332,9 +328,23 @@ def copy_upsert_rows(
     connection.exec_driver_sql(f'TRUNCATE "{staging}"')
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     with cursor.copy(f'COPY "{staging}" ({quoted}) FROM STDIN') as copy:
-        write = copy.write_row
-        for row in rows:
-            write(row)
+        for start in range(0, len(lines), COPY_CHUNK_ROWS):
+            copy.write("\n".join(lines[start : start + COPY_CHUNK_ROWS]) + "\n")
+
+
+def upsert_from_staging(
+    session: Session,
+    table: Table,
+    columns: Sequence[str],
+    *,
+    key: Sequence[str],
+    unless_newer: str | None = None,
+) -> None:
+    """One INSERT … SELECT … ON CONFLICT from the staging table: ``upsert``'s statement,
+    ``key`` and ``unless_newer`` alike. Only the database works meanwhile, so a caller
+    may run it on another thread while it prepares its next rows (not touching the
+    session until it ends)."""
+    quoted = ", ".join(f'"{name}"' for name in columns)
     updates = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in columns if c not in key)
     where = (
         f' WHERE "{table.name}"."{unless_newer}" <= EXCLUDED."{unless_newer}"'
@@ -342,16 +352,14 @@ def copy_upsert_rows(
         else ""
     )
     conflict = ", ".join(f'"{name}"' for name in key)
-    connection.exec_driver_sql(
-        f'INSERT INTO "{table.name}" ({quoted}) SELECT {quoted} FROM "{staging}" '
+    session.connection().exec_driver_sql(
+        f'INSERT INTO "{table.name}" ({quoted}) SELECT {quoted} FROM "_staging_{table.name}" '
         f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}{where}"
     )
 
 
-def json_serializer(session: Session) -> Callable[[Any], str]:
+def _dialect_json_serializer(dialect: Dialect) -> Callable[[Any], str]:
     """The function the engine stores JSON columns with, so pre-encoded text is
     byte-for-byte what SQLAlchemy would have written (``json`` keeps the text as is)."""
-    serializer: Callable[[Any], str] | None = getattr(
-        session.get_bind().dialect, "_json_serializer", None
-    )
+    serializer: Callable[[Any], str] | None = getattr(dialect, "_json_serializer", None)
     return serializer or json.dumps
