@@ -12,7 +12,7 @@ from sqlalchemy import String, cast, insert, select
 from healthscore.ingest.demo import generate_demo
 from healthscore.scoring import repository
 from healthscore.scoring.engine import required_aggregates
-from healthscore.scoring.metrics import empty_value
+from healthscore.scoring.metrics import Aggregate, empty_value
 from healthscore.scoring.scorecard import load_scorecard
 from healthscore.scoring.service import score_accounts
 from healthscore.storage import models as m
@@ -140,3 +140,28 @@ def test_aggregate_columns_are_the_aggregates_laid_out(demo, as_of, concurrent):
     for aggregate in wanted:
         expected = [plain[aggregate].get(cid, empty_value(aggregate)) for cid in ids]
         assert columns[aggregate].tolist() == expected, aggregate
+
+
+@pytest.mark.parametrize(
+    "measure", [("sessions", "active_users"), ("feature_usage", "distinct_features")]
+)
+@pytest.mark.parametrize("window", [7, 30, None])
+def test_a_keyed_count_over_the_whole_read_range_counts_the_same(demo, measure, window):
+    """A keyed count (distinct users, features) whose window is the query's whole range
+    is read without its per-key CASE; it must equal the same count read next to another
+    window (which keeps the CASE)."""
+    source, name = measure
+    alone = Aggregate(source, name, window, 0)
+    other = Aggregate(source, name, 3, 2)
+    assert rolled_up_queries_are_simplified(alone)
+    by_itself = repository.load_aggregates(demo, [alone], as_of=NOW)
+    with_another = repository.load_aggregates(demo, [alone, other], as_of=NOW)
+    assert by_itself[alone] == with_another[alone]
+    assert by_itself[alone]  # the demo has activity in every window
+
+
+def rolled_up_queries_are_simplified(aggregate: Aggregate) -> bool:
+    spec = repository._reader(aggregate)
+    assert isinstance(spec, repository.RolledUpSql)
+    (query,) = repository.rolled_up_queries(spec, [aggregate], NOW)
+    return "CASE" not in str(query)

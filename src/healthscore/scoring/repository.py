@@ -27,6 +27,7 @@ from sqlalchemy import (
     distinct,
     func,
     literal,
+    literal_column,
     or_,
     select,
 )
@@ -354,8 +355,17 @@ def rolled_up_queries(
         inside = _in_days(day, start, end)
         return and_(inside, day.not_in(cut_days)) if cut_days else inside
 
+    # Every window is exactly the range the WHERE clause reads (the nightly rescore's
+    # 30-day active users): each (account, key) group is then in the window, so a keyed
+    # count needs no per-group aggregate, only the groups (a plain Group node; the
+    # per-row CASE + max took a fifth of the largest query).
+    whole = not cut_days and len(set(bounds)) == 1 and bounds[0][1] == as_of
     inner = [
-        measure.inner(full_days(start, end), rollup).label(name)
+        (
+            literal_column("1", Integer)
+            if whole and measure.counts_keys
+            else measure.inner(full_days(start, end), rollup)
+        ).label(name)
         for measure, (start, end), name in zip(measures, bounds, names, strict=True)
     ]
     rolled = select(spec.rollup.customer_id, *inner).where(day < as_of.date())
