@@ -165,3 +165,12 @@ def rolled_up_queries_are_simplified(aggregate: Aggregate) -> bool:
     assert isinstance(spec, repository.RolledUpSql)
     (query,) = repository.rolled_up_queries(spec, [aggregate], NOW)
     return "CASE" not in str(query)
+
+
+def test_a_run_with_only_churned_accounts_writes_their_latest_rows(demo, monkeypatch):
+    monkeypatch.setattr(repository, "COPY_THRESHOLD", 1)
+    churned = repository.churned_accounts(demo, as_of=NOW)
+    assert churned
+    repository.save_run(demo, [], churned, as_of=NOW, calculated_at=NOW, scorecard="card")
+    tiers = dict(demo.execute(select(m.HealthScore.customer_id, m.HealthScore.tier)).all())
+    assert tiers == dict.fromkeys(churned, "churned")

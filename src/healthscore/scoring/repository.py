@@ -857,11 +857,6 @@ def _copy_run(
     this thread builds the latest rows and renders them as COPY text; then those are
     COPYed and merged."""
     dialect = session.get_bind().dialect
-    if history["customer_id"]:
-        copy_lines_to_staging(
-            session, HISTORY, list(history), copy_lines(dialect, HISTORY, history)
-        )
-    del history
     failure: list[BaseException] = []
 
     def merge_history() -> None:
@@ -871,16 +866,20 @@ def _copy_run(
             failure.append(error)
 
     merging = threading.Thread(target=merge_history, name="healthscore-write", daemon=True)
-    merging.start()
+    if history["customer_id"]:
+        lines = copy_lines(dialect, HISTORY, history)
+        copy_lines_to_staging(session, HISTORY, HISTORY_COLUMNS, lines)
+        merging.start()
+    del history
     try:
-        columns = latest()
-        lines = copy_lines(dialect, LATEST, columns)
+        lines = copy_lines(dialect, LATEST, latest())  # the rows' dicts are freed here
     finally:
-        merging.join()
+        if merging.ident is not None:
+            merging.join()
     if failure:
         raise failure[0]
     if lines:
-        copy_lines_to_staging(session, LATEST, list(columns), lines)
+        copy_lines_to_staging(session, LATEST, LATEST_COLUMNS, lines)
         upsert_from_staging(
             session, LATEST, LATEST_COLUMNS, key=["customer_id"], unless_newer="as_of"
         )
