@@ -46,8 +46,10 @@ format: install
 
 bench: install
 	$(BIN)/python -m bench.run
-	$(BIN)/python -m bench.ingest --backend sqlite
-	$(BIN)/python -m bench.ingest --backend postgresql
+	$(BIN)/python -m bench.ingest --backend sqlite --batches 2000
+	$(BIN)/python -m bench.ingest --backend postgresql --batches 2000
+	$(BIN)/python -m bench.ingest --backend sqlite --batches 2000 --ack journaled
+	$(BIN)/python -m bench.ingest --backend postgresql --batches 2000 --ack journaled
 	$(BIN)/python -m bench.freshness --backend sqlite
 	$(BIN)/python -m bench.dashboard --backend sqlite --size 20000
 	$(BIN)/python -m bench.load --backend postgresql --size 20000 --rate 200 --seconds 60 --redis --workers 2
