@@ -869,6 +869,7 @@ def _copy_run(
     if history["customer_id"]:
         lines = copy_lines(dialect, HISTORY, history)
         copy_lines_to_staging(session, HISTORY, HISTORY_COLUMNS, lines)
+        del lines
         merging.start()
     del history
     try:
