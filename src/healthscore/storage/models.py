@@ -346,7 +346,7 @@ class IngestJournalEntry(Base):
     With ``HEALTHSCORE_INGEST_ACK=journaled`` a Segment request is answered once this row
     is committed; a worker applies entries in id order, many per transaction, and deletes
     them in that same transaction (``ingest.journal``). ``payload`` is the events as
-    compact JSON (orjson bytes): the API writes it once and only the applier reads it.
+    deflated compact JSON: the API writes it once and only the applier reads it.
     """
 
     __tablename__ = "ingest_journal"

@@ -33,6 +33,10 @@ def upgrade() -> None:
         sa.Column("payload", sa.LargeBinary(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ingest_journal")),
     )
+    if op.get_bind().dialect.name == "postgresql":
+        # Deflated payloads (~3.5 KB per 100 events) stay in the row: no TOAST table write
+        # per acknowledged request, and no second compression attempt.
+        op.execute("ALTER TABLE ingest_journal ALTER COLUMN payload SET STORAGE MAIN")
     op.create_table(
         "ingest_journal_marks",
         sa.Column("name", sa.String(length=32), nullable=False),
