@@ -22,7 +22,7 @@ from sqlalchemy import Engine, delete, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from healthscore.ingest import journal
+from healthscore.ingest.journal import MAX_ENTRIES, SETTLE_SECONDS, Journal
 from healthscore.jobs import shards as sharding
 from healthscore.observability.metrics import DELIVERIES, INGESTED, RESCORE_SECONDS, RESCORED
 from healthscore.playbooks import delivery, outbox
@@ -107,9 +107,9 @@ class Jobs:
         )(self._nightly)
 
     @functools.cached_property
-    def journal(self) -> journal.Journal:
+    def journal(self) -> Journal:
         """Where journaled Segment requests wait (``ingest.journal``)."""
-        return journal.Journal(self.settings.database_url)
+        return Journal(self.settings.database_url)
 
     @property
     def sessions(self) -> sessionmaker[Session]:
@@ -162,8 +162,8 @@ class Jobs:
                 log.info("journal: %d events of erased accounts dropped", applied.dropped)
             if applied.customers:
                 self.request_rescore()
-            if applied.entries < journal.MAX_ENTRIES:
-                time.sleep(journal.SETTLE_SECONDS)  # let a fuller group gather
+            if applied.entries < MAX_ENTRIES:
+                time.sleep(SETTLE_SECONDS)  # let a fuller group gather
 
     def _deliver(self, delivery_id: int) -> str:
         with self.sessions() as session:

@@ -212,7 +212,7 @@ def _ingest(
                     known=known,
                 )
                 jobs.journal.append(session, seg.SOURCE, events, now=received_at)
-                count, customers = len(events), bool(events)
+                count, touched = len(events), bool(events)
             else:
                 outcome = seg.ingest(
                     session,
@@ -223,7 +223,7 @@ def _ingest(
                     prefix=prefix,
                 )
                 touch(session, outcome.customers)
-                count, customers = outcome.events, bool(outcome.customers)
+                count, touched = outcome.events, bool(outcome.customers)
             session.commit()
         except BaseException:
             session.rollback()
@@ -236,11 +236,11 @@ def _ingest(
     except InvalidFact as error:
         raise _rejection([ErrorDetail(field=error.field, message=error.message)]) from None
     if journaled:
-        if customers:
+        if touched:
             jobs.request_apply()
         JOURNALED.labels("segment").inc(count)
     else:
-        if customers:
+        if touched:
             jobs.request_rescore()
         INGESTED.labels("segment").inc(count)
     return Success()
