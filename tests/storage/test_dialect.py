@@ -9,7 +9,14 @@ from sqlalchemy import Table, func, select
 
 from healthscore.ingest.bulk import insert_rows
 from healthscore.storage import models as m
-from healthscore.storage.dialect import COPY_INSERT_THRESHOLD, COPY_THRESHOLD, insert_many, upsert
+from healthscore.storage.dialect import (
+    COPY_INSERT_THRESHOLD,
+    COPY_THRESHOLD,
+    add_or_insert,
+    insert_many,
+    insert_new_keys,
+    upsert,
+)
 
 LATEST: Table = m.HealthScore.__table__  # type: ignore[assignment]
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
@@ -94,3 +101,26 @@ def test_insert_many_stores_every_value_whether_by_statement_or_copy(session, n)
     assert [(r.user_id, r.ts, r.properties) for r in stored] == [
         (row["user_id"], row["ts"], row["properties"]) for row in rows
     ]
+
+
+@pytest.mark.parametrize("n", [5, COPY_INSERT_THRESHOLD + 100], ids=["arrays", "staging"])
+def test_new_keys_and_roll_up_additions_are_exact_at_any_size(session, n):
+    claims: Table = m.ProcessedMessage.__table__  # type: ignore[assignment]
+    first = [{"source": "t", "message_id": f"m{i}", "received_at": T0} for i in range(n)]
+    assert (
+        len(insert_new_keys(session, claims, first[: n // 2], key=["source", "message_id"]))
+        == n // 2
+    )
+    fresh = insert_new_keys(session, claims, first, key=["source", "message_id"])
+    assert sorted(fresh) == sorted(("t", f"m{i}") for i in range(n // 2, n))
+
+    ids = _customers(session, n)
+    daily: Table = m.DailySessions.__table__  # type: ignore[assignment]
+    day = T0.date()
+    for logins, last in ((2, T0), (3, T0 - timedelta(hours=1))):
+        rows = [{"customer_id": c, "day": day, "logins": logins, "last_at": last} for c in ids]
+        add_or_insert(
+            session, daily, rows, key=["customer_id", "day"], add=["logins"], greatest=["last_at"]
+        )
+    stored = session.execute(select(m.DailySessions.logins, m.DailySessions.last_at)).all()
+    assert len(stored) == n and set(stored) == {(5, T0)}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import JSON, Column, ColumnElement, Date, Integer, String, Table, TypeDecorator
@@ -119,7 +119,7 @@ def add_or_insert(
     action = f"DO UPDATE SET {', '.join(updates)}" if updates else "DO NOTHING"
     suffix = f"ON CONFLICT ({conflict}) {action}"
     if postgres:
-        _insert_unnest(session, table, ordered, suffix)
+        _insert_unnest(session, table, ordered, suffix, key=key)
     else:
         _insert_executemany(session, table, ordered, suffix)
 
@@ -167,21 +167,59 @@ def _insert_executemany(
 
 
 def _insert_unnest(
-    session: Session, table: Table, rows: Sequence[dict[str, Any]], suffix: str = ""
+    session: Session,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    suffix: str = "",
+    *,
+    key: Sequence[str] = (),
 ) -> CursorResult[Any]:
     """``INSERT … SELECT FROM unnest(one array per column)``: PostgreSQL's fastest insert
-    short of COPY, and unlike COPY usable with ``ON CONFLICT``."""
+    short of COPY, and unlike COPY usable with ``ON CONFLICT``.
+
+    From ``COPY_INSERT_THRESHOLD`` rows the values go through COPY into a staging table
+    instead (psycopg builds array parameters in Python, COPY rows in C: a journal apply of
+    10,000 ``messageId``s spent most of its time building arrays); ``key`` then orders the
+    insert as the arrays' order would, so concurrent writers still lock rows in one order.
+    """
     connection = session.connection()
     dialect = connection.dialect
     columns, arrays = _bound_values(session, table, rows)
+    quoted = ", ".join(f'"{name}"' for name in columns)
+    if len(rows) >= COPY_INSERT_THRESHOLD:
+        staging = _copy_to_staging(session, table, columns, zip(*arrays, strict=True))
+        order = " ORDER BY " + ", ".join(f'"{name}"' for name in key) if key else ""
+        return connection.exec_driver_sql(
+            f'INSERT INTO "{table.name}" ({quoted}) '
+            f'SELECT {quoted} FROM "{staging}"{order} {suffix}'
+        )
     casts = ", ".join(
         f"CAST(%s AS {table.c[name].type.compile(dialect=dialect)}[])" for name in columns
     )
-    quoted = ", ".join(f'"{name}"' for name in columns)
     return connection.exec_driver_sql(
         f'INSERT INTO "{table.name}" ({quoted}) SELECT * FROM unnest({casts}) {suffix}',
         tuple(arrays),
     )
+
+
+def _copy_to_staging(
+    session: Session, table: Table, columns: Sequence[str], records: Iterable[Sequence[Any]]
+) -> str:
+    """COPY driver-ready ``records`` into ``table``'s transaction-scoped staging table
+    (created or emptied first); returns its name."""
+    connection = session.connection()
+    staging = f"_staging_{table.name}"
+    connection.exec_driver_sql(
+        f'CREATE TEMP TABLE IF NOT EXISTS "{staging}" '
+        f'(LIKE "{table.name}" INCLUDING DEFAULTS) ON COMMIT DROP'
+    )
+    connection.exec_driver_sql(f'TRUNCATE "{staging}"')
+    quoted = ", ".join(f'"{name}"' for name in columns)
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor.copy(f'COPY "{staging}" ({quoted}) FROM STDIN') as copy:
+        for record in records:
+            copy.write_row(record)
+    return staging
 
 
 def insert_many(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
@@ -239,7 +277,7 @@ def insert_ignoring_duplicates(
         conflict = ", ".join(f'"{name}"' for name in key)
         for start in range(0, len(rows), BATCH_ROWS):
             chunk = rows[start : start + BATCH_ROWS]
-            _insert_unnest(session, table, chunk, f"ON CONFLICT ({conflict}) DO NOTHING")
+            _insert_unnest(session, table, chunk, f"ON CONFLICT ({conflict}) DO NOTHING", key=key)
         return
     statement = sqlite.insert(table).on_conflict_do_nothing(index_elements=list(key))
     for start in range(0, len(rows), BATCH_ROWS):
@@ -260,7 +298,7 @@ def insert_new_keys(
     if dialect == "postgresql":  # a constant statement psycopg parses once and prepares
         conflict = ", ".join(f'"{name}"' for name in key)
         suffix = f"ON CONFLICT ({conflict}) DO NOTHING RETURNING {conflict}"
-        return [tuple(r) for r in _insert_unnest(session, table, rows, suffix)]
+        return [tuple(r) for r in _insert_unnest(session, table, rows, suffix, key=key)]
     return _insert_new_keys_sqlite(session, table, rows, key)
 
 
@@ -308,7 +346,7 @@ def without_index(column: ColumnElement[Any], dialect: str) -> ColumnElement[Any
 COPY_NULL = "\\N"
 """NULL in COPY's text format."""
 COPY_CHUNK_ROWS = 2000
-"""Rows per ``write`` of ``copy_lines_to_staging`` (a few MiB at most)."""
+"""Rows per chunk of ``copy_chunks`` (a few MiB at most)."""
 
 
 def copy_text(value: str) -> str:
@@ -351,24 +389,32 @@ def _copy_column(dialect: Dialect, column: Column[Any], values: Sequence[Any]) -
     raise TypeError(f"no COPY text for {column.name} ({kind!r})")
 
 
-def copy_lines(dialect: Dialect, table: Table, columns: Mapping[str, Sequence[Any]]) -> list[str]:
+def copy_chunks(
+    dialect: Dialect, table: Table, columns: Mapping[str, Sequence[Any]]
+) -> Iterator[str]:
     """Rows given column by column (Python values, as the ORM takes them; equally long
-    lists) as lines of COPY text, to pass to ``copy_lines_to_staging``.
+    lists) as COPY text, ``COPY_CHUNK_ROWS`` rows per chunk, rendered as they are
+    consumed, so ``copy_to_staging`` sends one chunk while the next is rendered.
 
     Values are rendered a column at a time (escaping in bulk, a shared timestamp once),
     so a row costs one ``join``: a 20,000-account rescore spent more in SQLAlchemy's
     bind processors, psycopg's JSON dumper and per-row ``write_row`` than PostgreSQL
-    spent storing the rows. Touches no session or connection: it may run while the
-    session's connection is busy with a statement started on another thread.
+    spent storing the rows. Touches no session or connection: chunks may be rendered
+    while the session's connection is busy with a statement started on another thread.
     """
-    rendered = [_copy_column(dialect, table.c[name], values) for name, values in columns.items()]
-    return ["\t".join(row) for row in zip(*rendered, strict=True)]
+    count = len(next(iter(columns.values()), []))
+    for start in range(0, count, COPY_CHUNK_ROWS):
+        rendered = [
+            _copy_column(dialect, table.c[name], values[start : start + COPY_CHUNK_ROWS])
+            for name, values in columns.items()
+        ]
+        yield "".join(["\t".join(row) + "\n" for row in zip(*rendered, strict=True)])
 
 
-def copy_lines_to_staging(
-    session: Session, table: Table, names: Sequence[str], lines: Sequence[str]
+def copy_to_staging(
+    session: Session, table: Table, names: Sequence[str], chunks: Iterable[str]
 ) -> None:
-    """PostgreSQL: COPY ``lines`` (``copy_lines``, columns ``names``) into ``table``'s
+    """PostgreSQL: COPY ``chunks`` (``copy_chunks``, columns ``names``) into ``table``'s
     transaction-scoped staging table (emptied first); ``upsert_from_staging`` merges it."""
     connection = session.connection()
     staging = f"_staging_{table.name}"
@@ -380,8 +426,8 @@ def copy_lines_to_staging(
     connection.exec_driver_sql(f'TRUNCATE "{staging}"')
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     with cursor.copy(f'COPY "{staging}" ({quoted}) FROM STDIN') as copy:
-        for start in range(0, len(lines), COPY_CHUNK_ROWS):
-            copy.write("\n".join(lines[start : start + COPY_CHUNK_ROWS]) + "\n")
+        for chunk in chunks:
+            copy.write(chunk)
 
 
 def upsert_from_staging(
