@@ -10,11 +10,12 @@ import pytest
 from sqlalchemy import String, Table, cast, select
 
 from healthscore.ingest.bulk import insert_rows
+from healthscore.storage import dialect
 from healthscore.storage import models as m
 from healthscore.storage.dialect import (
-    copy_lines,
-    copy_lines_to_staging,
+    copy_chunks,
     copy_text,
+    copy_to_staging,
     upsert,
     upsert_from_staging,
 )
@@ -57,7 +58,8 @@ def test_copy_text_escapes_what_copy_would_misread():
 
 
 @pytest.mark.parametrize("as_of", [T0, T0.replace(hour=13, minute=7, second=9, microsecond=11)])
-def test_copy_lines_store_what_upsert_stores(session, as_of):
+def test_copy_chunks_store_what_upsert_stores(session, as_of, monkeypatch):
+    monkeypatch.setattr(dialect, "COPY_CHUNK_ROWS", 10)
     if session.get_bind().dialect.name != "postgresql":
         pytest.skip("COPY is PostgreSQL's")
     ids = [f"c{i:03d}-{odd}" for i, odd in enumerate(ODD * 3)]
@@ -73,7 +75,8 @@ def test_copy_lines_store_what_upsert_stores(session, as_of):
     session.execute(LATEST.delete())
 
     columns = {name: [row[name] for row in rows] for name in rows[0]}
-    lines = copy_lines(session.get_bind().dialect, LATEST, columns)
-    copy_lines_to_staging(session, LATEST, list(columns), lines)
+    chunks = list(copy_chunks(session.get_bind().dialect, LATEST, columns))
+    assert len(chunks) == 3  # COPY_CHUNK_ROWS is patched to 10 for 24 rows
+    copy_to_staging(session, LATEST, list(columns), chunks)
     upsert_from_staging(session, LATEST, list(columns), key=["customer_id"], unless_newer="as_of")
     assert _stored(session) == expected

@@ -8,6 +8,7 @@ work happens in Python on the results, never as one query per account.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections import defaultdict, deque
 from collections.abc import Callable, Collection, Iterable, Sequence
@@ -40,8 +41,8 @@ from healthscore.scoring.scorecard import Tier, Trend
 from healthscore.storage import models as m
 from healthscore.storage.dialect import (
     COPY_THRESHOLD,
-    copy_lines,
-    copy_lines_to_staging,
+    copy_chunks,
+    copy_to_staging,
     upsert,
     upsert_from_staging,
     without_index,
@@ -830,7 +831,7 @@ def save_run(
     every scored and churned account, set-based.
 
     On PostgreSQL with many rows, each table's rows go column by column into one COPY
-    (``copy_lines``) and one INSERT … ON CONFLICT; history is merged on a
+    (``copy_chunks``) and one INSERT … ON CONFLICT; history is merged on a
     background thread while the latest rows are built. The rows written are the same.
     """
     total = sum(len(batch) for batch in batches) + len(churned)
@@ -852,10 +853,10 @@ def save_run(
 def _copy_run(
     session: DbSession, history: ColumnValues, latest: Callable[[], ColumnValues]
 ) -> None:
-    """History is COPYed first; while PostgreSQL merges it into its table (a background
-    thread waits on the session's connection, which nothing else touches meanwhile),
-    this thread builds the latest rows and renders them as COPY text; then those are
-    COPYed and merged."""
+    """History is COPYed first (each chunk sent while the next is rendered); while
+    PostgreSQL merges it into its table (a background thread waits on the session's
+    connection, which nothing else touches meanwhile), this thread builds the latest
+    rows and renders their first chunks; then those are COPYed and merged."""
     dialect = session.get_bind().dialect
     failure: list[BaseException] = []
 
@@ -867,20 +868,25 @@ def _copy_run(
 
     merging = threading.Thread(target=merge_history, name="healthscore-write", daemon=True)
     if history["customer_id"]:
-        lines = copy_lines(dialect, HISTORY, history)
-        copy_lines_to_staging(session, HISTORY, HISTORY_COLUMNS, lines)
-        del lines
+        copy_to_staging(session, HISTORY, HISTORY_COLUMNS, copy_chunks(dialect, HISTORY, history))
         merging.start()
     del history
+    ready: list[str] = []
     try:
-        lines = copy_lines(dialect, LATEST, latest())  # the rows' dicts are freed here
+        columns = latest()
+        chunks = copy_chunks(dialect, LATEST, columns)
+        while merging.is_alive():  # render ahead only while the connection is busy
+            chunk = next(chunks, None)
+            if chunk is None:
+                break
+            ready.append(chunk)
     finally:
         if merging.ident is not None:
             merging.join()
     if failure:
         raise failure[0]
-    if lines:
-        copy_lines_to_staging(session, LATEST, LATEST_COLUMNS, lines)
+    if columns["customer_id"]:
+        copy_to_staging(session, LATEST, LATEST_COLUMNS, itertools.chain(ready, chunks))
         upsert_from_staging(
             session, LATEST, LATEST_COLUMNS, key=["customer_id"], unless_newer="as_of"
         )
