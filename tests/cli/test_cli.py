@@ -12,6 +12,8 @@ from typer.testing import CliRunner
 
 from healthscore.cli.main import app
 from healthscore.ingest.bulk import insert_rows
+from healthscore.ingest.journal import Journal
+from healthscore.ingest.records import Event, upsert_customer
 from healthscore.storage import models as m
 from healthscore.storage.database import make_engine, make_sessionmaker
 
@@ -180,3 +182,23 @@ def test_maintain_refuses_a_retention_shorter_than_the_scorecard_reads(cli, two_
     expired = cli("maintain", "--retention-days", "100")
     assert expired.exit_code == 0, expired.output
     assert "0 expired raw rows deleted; raw events kept 100 days" in expired.output
+
+
+def test_a_backup_says_when_acknowledged_events_still_wait_in_the_journal(
+    sqlite_url, sessions_for_url, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("HEALTHSCORE_DATABASE_URL", sqlite_url)
+    runner = CliRunner()
+    sessions = sessions_for_url(sqlite_url)
+    with sessions() as session, session.begin():
+        upsert_customer(session, {"id": "acme", "name": "Acme"})
+    quiet = runner.invoke(app, ["backup", str(tmp_path / "first.db")], catch_exceptions=False)
+    assert quiet.exit_code == 0 and "journal" not in quiet.output
+    pending = Journal(sqlite_url)
+    with sessions() as session, session.begin():
+        event = Event("acme", "login", datetime.now(UTC))
+        pending.append(session, "segment", [("m1", event), ("m2", event)], now=datetime.now(UTC))
+    pending.close()
+    warned = runner.invoke(app, ["backup", str(tmp_path / "second.db")], catch_exceptions=False)
+    assert warned.exit_code == 0, warned.output
+    assert "2 acknowledged events" in warned.output and "not in this backup" in warned.output

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from healthscore.auth.keys import Scope, UnknownKeyError, create_key, list_keys, revoke_key
 from healthscore.cli import render
+from healthscore.ingest.journal import Journal, journal_file
 from healthscore.jobs.queue import Jobs, queue_file
 from healthscore.observability.logs import configure as configure_logs
 from healthscore.playbooks.rules import PlaybookError, PlaybookSet, load_playbooks
@@ -612,11 +613,26 @@ def customers_export(
 @app.command()
 def backup(destination: Annotated[Path, typer.Argument(help="Backup file to write.")]) -> None:
     """Consistent copy of the embedded SQLite database, safe while it is in use."""
+    url = Settings().database_url
     try:
-        size = backup_sqlite(Settings().database_url, destination)
+        size = backup_sqlite(url, destination)
     except (ValueError, FileNotFoundError) as error:
         raise fail(str(error)) from error
     console.print(f"backed up to {destination} ({size / 1e6:.1f} MB)")
+    engine, sessions = open_database(migrate=False)
+    pending = Journal(url)
+    try:
+        with sessions() as session:
+            entries, events, _ = pending.backlog(session)
+    finally:
+        pending.close()
+        engine.dispose()
+    if entries:
+        console.print(
+            f"[yellow]note:[/] {events:,} acknowledged events were still waiting in the "
+            f"ingest journal ({journal_file(url)}) and are not in this backup; run it again "
+            "once a worker has applied them (healthscore_ingest_journal_events = 0)"
+        )
 
 
 @app.command()
