@@ -644,6 +644,9 @@ def _read_concurrently(
     thread.start()
     try:
         drain(connection)
+    except BaseException:
+        queue.clear()  # the helper stops after its current read
+        raise
     finally:
         thread.join()
     if failure:
