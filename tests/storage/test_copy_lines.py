@@ -58,25 +58,27 @@ def test_copy_text_escapes_what_copy_would_misread():
 
 
 @pytest.mark.parametrize("as_of", [T0, T0.replace(hour=13, minute=7, second=9, microsecond=11)])
-def test_copy_chunks_store_what_upsert_stores(session, as_of, monkeypatch):
+def test_copy_chunks_store_what_upsert_stores(postgres_url, sessions_for_url, as_of, monkeypatch):
+    """PostgreSQL only: COPY is PostgreSQL's (SQLite writes through ``upsert``)."""
     monkeypatch.setattr(dialect, "COPY_CHUNK_ROWS", 10)
-    if session.get_bind().dialect.name != "postgresql":
-        pytest.skip("COPY is PostgreSQL's")
-    ids = [f"c{i:03d}-{odd}" for i, odd in enumerate(ODD * 3)]
-    insert_rows(
-        session,
-        m.Customer,
-        [{"id": c, "name": c, "created_at": T0, "churned_at": None, "traits": {}} for c in ids],
-    )
-    rows = _rows(ids, as_of)
-    upsert(session, LATEST, rows[:1], key=["customer_id"])  # below COPY_THRESHOLD
-    upsert(session, LATEST, rows[1:], key=["customer_id"], unless_newer="as_of")
-    expected = _stored(session)
-    session.execute(LATEST.delete())
+    with sessions_for_url(postgres_url)() as session:
+        ids = [f"c{i:03d}-{odd}" for i, odd in enumerate(ODD * 3)]
+        insert_rows(
+            session,
+            m.Customer,
+            [{"id": c, "name": c, "created_at": T0, "churned_at": None, "traits": {}} for c in ids],
+        )
+        rows = _rows(ids, as_of)
+        upsert(session, LATEST, rows[:1], key=["customer_id"])  # below COPY_THRESHOLD
+        upsert(session, LATEST, rows[1:], key=["customer_id"], unless_newer="as_of")
+        expected = _stored(session)
+        session.execute(LATEST.delete())
 
-    columns = {name: [row[name] for row in rows] for name in rows[0]}
-    chunks = list(copy_chunks(session.get_bind().dialect, LATEST, columns))
-    assert len(chunks) == 3  # COPY_CHUNK_ROWS is patched to 10 for 24 rows
-    copy_to_staging(session, LATEST, list(columns), chunks)
-    upsert_from_staging(session, LATEST, list(columns), key=["customer_id"], unless_newer="as_of")
-    assert _stored(session) == expected
+        columns = {name: [row[name] for row in rows] for name in rows[0]}
+        chunks = list(copy_chunks(session.get_bind().dialect, LATEST, columns))
+        assert len(chunks) == 3  # COPY_CHUNK_ROWS is patched to 10 for 24 rows
+        copy_to_staging(session, LATEST, list(columns), chunks)
+        upsert_from_staging(
+            session, LATEST, list(columns), key=["customer_id"], unless_newer="as_of"
+        )
+        assert _stored(session) == expected

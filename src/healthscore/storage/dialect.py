@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import JSON, Column, ColumnElement, Date, Integer, String, Table, TypeDecorator
@@ -58,19 +59,10 @@ def _copy_upsert(
     unless_newer: str | None,
 ) -> None:
     """COPY into a transaction-scoped temporary table, then one INSERT … ON CONFLICT."""
-    connection = session.connection()
-    dialect = connection.dialect
+    dialect = session.get_bind().dialect
     columns = [c.name for c in table.columns]
     processors = [table.c[name].type._cached_bind_processor(dialect) for name in columns]
-    staging = f"_staging_{table.name}"
-    quoted = ", ".join(f'"{name}"' for name in columns)
-    connection.exec_driver_sql(
-        f'CREATE TEMP TABLE IF NOT EXISTS "{staging}" '
-        f'(LIKE "{table.name}" INCLUDING DEFAULTS) ON COMMIT DROP'
-    )
-    connection.exec_driver_sql(f'TRUNCATE "{staging}"')
-    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    with cursor.copy(f'COPY "{staging}" ({quoted}) FROM STDIN') as copy:
+    with _staging_copy(session, table, columns) as copy:
         for row in rows:
             copy.write_row(
                 [
@@ -78,17 +70,24 @@ def _copy_upsert(
                     for name, process in zip(columns, processors, strict=True)
                 ]
             )
-    updates = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in columns if c not in key)
-    where = (
-        f' WHERE "{table.name}"."{unless_newer}" <= EXCLUDED."{unless_newer}"'
-        if unless_newer
-        else ""
-    )
-    conflict = ", ".join(f'"{name}"' for name in key)
+    upsert_from_staging(session, table, columns, key=key, unless_newer=unless_newer)
+
+
+@contextmanager
+def _staging_copy(session: Session, table: Table, columns: Sequence[str]) -> Iterator[Any]:
+    """psycopg's COPY into ``table``'s transaction-scoped staging table ``_staging_<table>``
+    (created, or emptied if this transaction already used it), for ``columns``."""
+    connection = session.connection()
+    staging = f"_staging_{table.name}"
     connection.exec_driver_sql(
-        f'INSERT INTO "{table.name}" ({quoted}) SELECT {quoted} FROM "{staging}" '
-        f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}{where}"
+        f'CREATE TEMP TABLE IF NOT EXISTS "{staging}" '
+        f'(LIKE "{table.name}" INCLUDING DEFAULTS) ON COMMIT DROP'
     )
+    connection.exec_driver_sql(f'TRUNCATE "{staging}"')
+    quoted = ", ".join(f'"{name}"' for name in columns)
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor.copy(f'COPY "{staging}" ({quoted}) FROM STDIN') as copy:
+        yield copy
 
 
 def add_or_insert(
@@ -187,11 +186,13 @@ def _insert_unnest(
     columns, arrays = _bound_values(session, table, rows)
     quoted = ", ".join(f'"{name}"' for name in columns)
     if len(rows) >= COPY_INSERT_THRESHOLD:
-        staging = _copy_to_staging(session, table, columns, zip(*arrays, strict=True))
+        with _staging_copy(session, table, columns) as copy:
+            for record in zip(*arrays, strict=True):
+                copy.write_row(record)
         order = " ORDER BY " + ", ".join(f'"{name}"' for name in key) if key else ""
         return connection.exec_driver_sql(
             f'INSERT INTO "{table.name}" ({quoted}) '
-            f'SELECT {quoted} FROM "{staging}"{order} {suffix}'
+            f'SELECT {quoted} FROM "_staging_{table.name}"{order} {suffix}'
         )
     casts = ", ".join(
         f"CAST(%s AS {table.c[name].type.compile(dialect=dialect)}[])" for name in columns
@@ -200,26 +201,6 @@ def _insert_unnest(
         f'INSERT INTO "{table.name}" ({quoted}) SELECT * FROM unnest({casts}) {suffix}',
         tuple(arrays),
     )
-
-
-def _copy_to_staging(
-    session: Session, table: Table, columns: Sequence[str], records: Iterable[Sequence[Any]]
-) -> str:
-    """COPY driver-ready ``records`` into ``table``'s transaction-scoped staging table
-    (created or emptied first); returns its name."""
-    connection = session.connection()
-    staging = f"_staging_{table.name}"
-    connection.exec_driver_sql(
-        f'CREATE TEMP TABLE IF NOT EXISTS "{staging}" '
-        f'(LIKE "{table.name}" INCLUDING DEFAULTS) ON COMMIT DROP'
-    )
-    connection.exec_driver_sql(f'TRUNCATE "{staging}"')
-    quoted = ", ".join(f'"{name}"' for name in columns)
-    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    with cursor.copy(f'COPY "{staging}" ({quoted}) FROM STDIN') as copy:
-        for record in records:
-            copy.write_row(record)
-    return staging
 
 
 def insert_many(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
@@ -416,16 +397,7 @@ def copy_to_staging(
 ) -> None:
     """PostgreSQL: COPY ``chunks`` (``copy_chunks``, columns ``names``) into ``table``'s
     transaction-scoped staging table (emptied first); ``upsert_from_staging`` merges it."""
-    connection = session.connection()
-    staging = f"_staging_{table.name}"
-    quoted = ", ".join(f'"{name}"' for name in names)
-    connection.exec_driver_sql(
-        f'CREATE TEMP TABLE IF NOT EXISTS "{staging}" '
-        f'(LIKE "{table.name}" INCLUDING DEFAULTS) ON COMMIT DROP'
-    )
-    connection.exec_driver_sql(f'TRUNCATE "{staging}"')
-    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    with cursor.copy(f'COPY "{staging}" ({quoted}) FROM STDIN') as copy:
+    with _staging_copy(session, table, names) as copy:
         for chunk in chunks:
             copy.write(chunk)
 
