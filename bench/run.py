@@ -128,9 +128,24 @@ def _rescore_in_child(url: str, scorecard: str, out: Any) -> None:
     out.send({"total": total, **run.timings, "accounts": float(run.scored), "peak_mib": peak})
 
 
+def vacuum_scores(url: str) -> None:
+    """PostgreSQL: VACUUM the two score tables each rescore rewrites. Autovacuum does this
+    on a production server; on this machine's server it is off, and every run would
+    leave ~35,000 more dead rows behind (measured: 0.19 s instead of 0.15 s per upsert at
+    457,000 dead rows)."""
+    engine = make_engine(url)
+    try:
+        if engine.dialect.name == "postgresql":
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+                c.execute(text("VACUUM ANALYZE health_scores, health_score_history"))
+    finally:
+        engine.dispose()
+
+
 def rescore(url: str, scorecard: str = "default") -> dict[str, float]:
     """One full rescore as the CLI does it (read, score, write, commit), in a fresh process
     so its peak memory is its own."""
+    vacuum_scores(url)
     context = multiprocessing.get_context("spawn")
     receive, send = context.Pipe(duplex=False)
     child = context.Process(target=_rescore_in_child, args=(url, scorecard, send))
