@@ -20,9 +20,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from healthscore.scoring import repository
-from healthscore.scoring.engine import PreviousScore, ScoredBatch, required_aggregates, score_batch
+from healthscore.scoring.engine import PreviousScore, ScoredBatch, required_aggregates
 from healthscore.scoring.scorecard import Scorecard, Tier, Trend
-from healthscore.scoring.service import _by_variant, _lookup, utc
+from healthscore.scoring.service import score_columns, utc
 from healthscore.storage import models as m
 from healthscore.storage.rollups import midnight
 
@@ -105,18 +105,13 @@ def score_without_saving(
     """
     as_of = utc(as_of)
     accounts = repository.active_accounts(session, as_of=as_of)
-    aggregates = repository.load_aggregates(session, required_aggregates(scorecard), as_of=as_of)
-    earlier = previous or {}
-    return [
-        score_batch(
-            variant,
-            customer_ids=ids,
-            as_of=as_of,
-            get=_lookup(aggregates, ids),
-            previous=[earlier.get(cid) for cid in ids],
-        )
-        for variant, ids in _by_variant(scorecard, accounts)
-    ]
+    columns = repository.load_aggregate_columns(
+        session,
+        required_aggregates(scorecard),
+        as_of=as_of,
+        accounts=[account.id for account in accounts],
+    )
+    return score_columns(scorecard, accounts, columns, as_of=as_of, previous=previous or {})
 
 
 def churned_between(session: Session, start: datetime, end: datetime) -> set[str]:

@@ -850,7 +850,7 @@ def save_run(
         _copy_run(session, _history_columns(batches), latest)
         return
     upsert(session, HISTORY, _rows(_history_columns(batches)), key=["customer_id", "day"])
-    _save_latest(session, _rows(latest()))
+    upsert(session, LATEST, _rows(latest()), key=["customer_id"], unless_newer="as_of")
 
 
 def _copy_run(
@@ -893,39 +893,3 @@ def _copy_run(
         upsert_from_staging(
             session, LATEST, LATEST_COLUMNS, key=["customer_id"], unless_newer="as_of"
         )
-
-
-def save_scores(session: DbSession, batch: ScoredBatch, *, calculated_at: datetime) -> None:
-    """Write history (one row per account per day) and the latest score, set-based."""
-    save_run(
-        session,
-        [batch],
-        [],
-        as_of=batch.as_of,
-        calculated_at=calculated_at,
-        scorecard=batch.scorecard.identity,
-    )
-
-
-def save_churned(
-    session: DbSession,
-    customer_ids: Sequence[str],
-    *,
-    as_of: datetime,
-    calculated_at: datetime,
-    scorecard: str,
-) -> None:
-    """Churned accounts are not scored; their latest row says so."""
-    save_run(
-        session, [], customer_ids, as_of=as_of, calculated_at=calculated_at, scorecard=scorecard
-    )
-
-
-def _save_latest(session: DbSession, rows: Sequence[dict[str, Any]]) -> None:
-    upsert(
-        session,
-        LATEST,
-        rows,
-        key=["customer_id"],
-        unless_newer="as_of",
-    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -22,11 +22,12 @@ from sqlalchemy.orm import Session
 from healthscore.scoring import repository
 from healthscore.scoring.engine import (
     HealthScore,
+    PreviousScore,
     ScoredBatch,
     required_aggregates,
     score_batch,
 )
-from healthscore.scoring.metrics import Aggregate, Column, Lookup, empty_value
+from healthscore.scoring.metrics import Aggregate, Column, Lookup
 from healthscore.scoring.scorecard import Scorecard
 from healthscore.storage.rollups import midnight
 
@@ -145,17 +146,7 @@ def _score_accounts(
     )
     lap("read")
     step("scoring")
-    batches = []
-    for variant, ids, positions in _by_variant_positions(scorecard, accounts):
-        batches.append(
-            score_batch(
-                variant,
-                customer_ids=ids,
-                as_of=as_of,
-                get=_column_lookup(columns, positions),
-                previous=[previous.get(cid) for cid in ids],
-            )
-        )
+    batches = score_columns(scorecard, accounts, columns, as_of=as_of, previous=previous)
     lap("score")
     step("saving")
     calculated_at = datetime.now(UTC)
@@ -172,21 +163,34 @@ def _score_accounts(
     return ScoringRun(as_of=as_of, batches=batches, churned=churned, timings=timings)
 
 
+def score_columns(
+    scorecard: Scorecard,
+    accounts: list[repository.Account],
+    columns: repository.AggregateColumns,
+    *,
+    as_of: datetime,
+    previous: Mapping[str, PreviousScore],
+) -> list[ScoredBatch]:
+    """Score ``accounts`` from their aggregate columns (``load_aggregate_columns`` in the
+    same order): one batch per scorecard variant. The scoring step of a run, shared with
+    the backtest, which scores the past without writing."""
+    return [
+        score_batch(
+            variant,
+            customer_ids=ids,
+            as_of=as_of,
+            get=_column_lookup(columns, positions),
+            previous=[previous.get(cid) for cid in ids],
+        )
+        for variant, ids, positions in _by_variant(scorecard, accounts)
+    ]
+
+
 def _by_variant(
     scorecard: Scorecard, accounts: list[repository.Account]
-) -> list[tuple[Scorecard, list[str]]]:
-    """Accounts grouped by the scorecard variant of their segment."""
-    groups: dict[int, tuple[Scorecard, list[str]]] = {}
-    for account in accounts:
-        variant = scorecard.for_segment(account.segment)
-        groups.setdefault(id(variant), (variant, []))[1].append(account.id)
-    return list(groups.values())
-
-
-def _by_variant_positions(
-    scorecard: Scorecard, accounts: list[repository.Account]
 ) -> list[tuple[Scorecard, list[str], NDArray[np.intp]]]:
-    """``_by_variant``, with each account's position in ``accounts`` (to slice columns)."""
+    """Accounts grouped by the scorecard variant of their segment, with each account's
+    position in ``accounts`` (to slice the aggregate columns)."""
     groups: dict[int, tuple[Scorecard, list[str], list[int]]] = {}
     for position, account in enumerate(accounts):
         variant = scorecard.for_segment(account.segment)
@@ -203,22 +207,6 @@ def _column_lookup(columns: repository.AggregateColumns, positions: NDArray[np.i
     def get(aggregate: Aggregate) -> Column:
         if aggregate not in cache:
             cache[aggregate] = columns[aggregate][positions]
-        return cache[aggregate]
-
-    return get
-
-
-def _lookup(aggregates: dict[Aggregate, dict[str, float]], customer_ids: list[str]) -> Lookup:
-    """Aggregates as arrays aligned with ``customer_ids``, built once per aggregate."""
-    cache: dict[Aggregate, Column] = {}
-
-    def get(aggregate: Aggregate) -> Column:
-        if aggregate not in cache:
-            values = aggregates[aggregate]
-            empty = empty_value(aggregate)
-            cache[aggregate] = np.fromiter(
-                (values.get(cid, empty) for cid in customer_ids), float, len(customer_ids)
-            )
         return cache[aggregate]
 
     return get
