@@ -56,7 +56,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from healthscore.ingest.records import Event, claim_messages, known_customers, record_events
+from healthscore.ingest.records import Event, first_copies, known_customers, record_events
 from healthscore.storage import models as m
 from healthscore.storage.database import make_engine, make_sessionmaker
 from healthscore.storage.types import UTCDateTime
@@ -262,15 +262,12 @@ class Journal:
             by_source.setdefault(row.source, []).extend(_decode(row.payload))
         events: list[Event] = []
         for source, items in by_source.items():
-            ids = [mid for mid, _ in items if mid is not None]
-            fresh = claim_messages(session, source, ids) if ids else set()
-            for mid, event in items:
-                if mid is not None:
-                    if mid not in fresh:
-                        applied.duplicates += 1
-                        continue
-                    fresh.discard(mid)  # a later copy of the same message is a retry
-                events.append(event)
+            firsts = first_copies(session, source, [mid for mid, _ in items])
+            for (_, event), first in zip(items, firsts, strict=True):
+                if first:
+                    events.append(event)
+                else:
+                    applied.duplicates += 1
         existing = known_customers(session, {e.customer_id for e in events})
         kept = [e for e in events if e.customer_id in existing]
         applied.dropped = len(events) - len(kept)

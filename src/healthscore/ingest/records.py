@@ -9,6 +9,7 @@ other event type is kept as an engagement event.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -125,6 +126,21 @@ def claim_messages(session: Session, source: str, message_ids: list[str]) -> set
         key=["source", "message_id"],
     )
     return {message_id for _, message_id in inserted}
+
+
+def first_copies(session: Session, source: str, message_ids: Sequence[str | None]) -> list[bool]:
+    """For each message in order, whether to apply it: True without a message id or for
+    the first copy of an id never seen before (claimed now); False for a retry, whether
+    the id was claimed earlier or appears earlier in ``message_ids``."""
+    ids = [mid for mid in message_ids if mid is not None]
+    fresh = claim_messages(session, source, ids) if ids else set()
+    firsts = []
+    for mid in message_ids:
+        first = mid is None or mid in fresh
+        if mid is not None:
+            fresh.discard(mid)  # a later copy of the same message is a retry
+        firsts.append(first)
+    return firsts
 
 
 def upsert_customer(session: Session, values: dict[str, Any]) -> None:

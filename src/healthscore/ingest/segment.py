@@ -33,7 +33,7 @@ from healthscore.ingest.records import (
     Event,
     InvalidFact,
     check_not_future,
-    claim_messages,
+    first_copies,
     known_customers,
     record_events,
     upsert_customer,
@@ -561,15 +561,12 @@ def ingest(
     )
 
     outcome = Outcome()
-    ids = [msg.message_id for msg in messages if msg.message_id]
-    fresh = claim_messages(session, SOURCE, ids) if ids else set()
+    firsts = first_copies(session, SOURCE, [message.message_id for message in messages])
     steps: list[Step] = []
-    for message, plan in zip(messages, plans, strict=True):
-        if message.message_id is not None:
-            if message.message_id not in fresh:
-                outcome.duplicates += 1
-                continue
-            fresh.discard(message.message_id)  # a repeat later in this request is a retry too
+    for plan, first in zip(plans, firsts, strict=True):
+        if not first:
+            outcome.duplicates += 1
+            continue
         outcome.applied += 1
         steps.extend(plan)
 
