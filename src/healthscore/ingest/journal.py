@@ -31,6 +31,7 @@ them: those are always applied before the answer.
 
 from __future__ import annotations
 
+import threading
 import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -52,7 +53,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -134,24 +135,29 @@ class Journal:
         self._database_url = database_url
         self._path = journal_file(database_url)
         self.table = IN_FILE if self._path is not None else IN_DATABASE
+        self._engine: Engine | None = None
         self._file: sessionmaker[Session] | None = None
+        self._opening = threading.Lock()  # API threads may all append first at once
 
     def _file_sessions(self, *, create: bool) -> sessionmaker[Session] | None:
         """Sessions on the journal file; created on first append only, so that a server
         that never journals leaves no file behind (None: no file, nothing journaled)."""
-        if self._file is None and self._path is not None:
-            if not create and not self._path.exists():
-                return None
-            self._engine = make_engine(f"sqlite:///{self._path}")
-            self._create_file(self._database_url)
-            self._file = make_sessionmaker(self._engine)
+        if self._file is not None or self._path is None:
+            return self._file
+        with self._opening:
+            if self._file is None:
+                if not create and not self._path.exists():
+                    return None
+                self._engine = make_engine(f"sqlite:///{self._path}")
+                self._create_file(self._engine)
+                self._file = make_sessionmaker(self._engine)
         return self._file
 
-    def _create_file(self, database_url: str) -> None:
+    def _create_file(self, engine: Engine) -> None:
         """Create the file's table if need be, numbering from the database's mark on: a
         new file (the old one deleted, or moved with a restored database) must not hand
         out ids the mark already counts as applied."""
-        with self._engine.begin() as connection:
+        with engine.begin() as connection:
             connection.exec_driver_sql("BEGIN IMMEDIATE")  # one creator at a time
             exists = connection.exec_driver_sql(
                 "SELECT 1 FROM sqlite_master WHERE name = 'ingest_journal'"
@@ -159,7 +165,7 @@ class Journal:
             if exists:
                 return
             IN_FILE.create(connection)
-            database = make_engine(database_url)
+            database = make_engine(self._database_url)
             try:
                 with database.connect() as main:
                     upto = main.execute(
@@ -191,8 +197,12 @@ class Journal:
         In the database, the row joins the caller's transaction (the caller commits); a
         journal file commits it at once, in a transaction of its own.
         """
-        row = {"source": source, "received_at": now, "events": len(events)}
-        row["payload"] = _encode(events)
+        row = {
+            "source": source,
+            "received_at": now,
+            "events": len(events),
+            "payload": _encode(events),
+        }
         if self._path is None:
             session.execute(insert(self.table), [row])
             return
@@ -306,6 +316,6 @@ class Journal:
         return int(entries), int(events), max(0.0, waited)
 
     def close(self) -> None:
-        if self._file is not None:
+        if self._engine is not None:
             self._engine.dispose()
-            self._file = None
+            self._engine = self._file = None
