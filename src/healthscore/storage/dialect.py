@@ -84,9 +84,16 @@ def _staging_copy(session: Session, table: Table, columns: Sequence[str]) -> Ite
         f'(LIKE "{table.name}" INCLUDING DEFAULTS) ON COMMIT DROP'
     )
     connection.exec_driver_sql(f'TRUNCATE "{staging}"')
+    with _copy_into(session, staging, columns) as copy:
+        yield copy
+
+
+@contextmanager
+def _copy_into(session: Session, table_name: str, columns: Sequence[str]) -> Iterator[Any]:
+    """psycopg's ``COPY table_name (columns) FROM STDIN`` in the session's transaction."""
     quoted = ", ".join(f'"{name}"' for name in columns)
-    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    with cursor.copy(f'COPY "{staging}" ({quoted}) FROM STDIN') as copy:
+    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor.copy(f'COPY "{table_name}" ({quoted}) FROM STDIN') as copy:
         yield copy
 
 
@@ -223,9 +230,7 @@ def _copy_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]])
     """COPY straight into ``table``: psycopg formats each row in C, where ``unnest`` needs
     its arrays built in Python first (most of the journal applier's time at ~1,000 rows)."""
     columns, values = _bound_values(session, table, rows)
-    quoted = ", ".join(f'"{name}"' for name in columns)
-    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
-    with cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
+    with _copy_into(session, table.name, columns) as copy:
         for row in zip(*values, strict=True):
             copy.write_row(row)
 
