@@ -11,7 +11,7 @@ HS := $(BIN)/healthscore
 export HEALTHSCORE_TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 export HEALTHSCORE_TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: install demo serve test lint format bench clean chromium screenshots
+.PHONY: install demo serve test lint format bench clean chromium wrk screenshots
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ serve: install
 chromium:
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 
+# bench.load drives the API with wrk (C; a Python load generator competed with the server).
+wrk:
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+
 test: install chromium
 	$(BIN)/pytest
 
@@ -44,7 +48,7 @@ format: install
 	$(BIN)/ruff check --fix src tests bench scripts
 	$(BIN)/ruff format src tests bench scripts
 
-bench: install
+bench: install wrk
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.ingest --backend sqlite --batches 2000
 	$(BIN)/python -m bench.ingest --backend postgresql --batches 2000

@@ -1,21 +1,24 @@
-"""API latency and stability under a steady open-loop load on 127.0.0.1.
+"""API latency and stability under a steady paced load on 127.0.0.1, driven by wrk.
 
-Starts ``healthscore serve`` (one process) on a benchmark dataset, then sends requests at
-a fixed arrival rate (open loop: a slow server does not slow the client down, so queueing
-shows up in the latencies) for ``--seconds``, and stops by itself. Reports p50/p95/p99
-per operation, the error count, and the server's memory at the start and the end.
+Starts ``healthscore serve`` on a benchmark dataset, then runs one wrk process per API
+operation (``bench/paced.lua``) for ``--seconds``. Each wrk connection pauses an
+exponentially distributed time before each request, so arrivals are close to Poisson at
+the operation's share of ``--rate`` and a slow answer only delays its own connection.
+wrk is C: the load generator takes a few percent of a core, where a Python client took as
+much CPU as the server and its own scheduling delays showed up as server latency.
+Reports p50/p95/p99 per operation, the achieved rate, errors, and the server's memory at
+the start and the end.
 
     python -m bench.load --backend postgresql --size 20000 --rate 200 --seconds 60 \
-        [--mix reads|mixed] [--redis]
+        [--mix reads|mixed] [--redis] [--workers 2]
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import json
 import os
-import random
-import statistics
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -24,6 +27,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy import func, select
@@ -34,6 +38,19 @@ from healthscore.scoring.scorecard import load_scorecard
 from healthscore.scoring.service import score_accounts
 from healthscore.storage import models as m
 from healthscore.storage.database import make_engine, make_sessionmaker, transaction
+
+SCRIPT = Path(__file__).with_name("paced.lua")
+MIXES = {
+    "reads": {"getHealthScore": 0.7, "listHealthScores": 0.3},
+    "mixed": {
+        "getHealthScore": 0.5,
+        "listHealthScores": 0.2,
+        "trackEngagement": 0.28,
+        "refreshHealthScore": 0.02,
+    },
+}
+MEAN_PAUSE_MS = 200.0
+"""Mean pause of one connection between requests; connections = rate share * pause."""
 
 
 def rss_mib(pid: int) -> float:
@@ -50,76 +67,44 @@ def tree_rss_mib(pid: int) -> float:
     return rss_mib(pid) + sum(rss_mib(k) for k in kids if Path(f"/proc/{k}").exists())
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
-
-
-async def run_load(
-    base: str, key: str, ids: list[str], *, rate: float, seconds: float, mix: str
-) -> tuple[dict[str, list[float]], dict[str, int]]:
-    latencies: dict[str, list[float]] = {}
-    errors: dict[str, int] = {}
-    rng = random.Random(1)
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    async with httpx.AsyncClient(
-        base_url=base, headers={"X-API-Key": key}, timeout=30, limits=limits
-    ) as client:
-
-        async def one(op: str) -> None:
-            cid = rng.choice(ids)
-            started = time.perf_counter()
-            try:
-                if op == "getHealthScore":
-                    response = await client.get(f"/api/v1/health-scores/{cid}")
-                elif op == "listHealthScores":
-                    params = {
-                        "page": rng.randint(1, 20),
-                        "tier": rng.choice(["at_risk", "monitor"]),
-                    }
-                    response = await client.get("/api/v1/health-scores", params=params)
-                elif op == "trackEngagement":
-                    response = await client.post(
-                        "/api/v1/engagement-events",
-                        json={
-                            "customerId": cid,
-                            "eventType": "login",
-                            "userId": "u-load",
-                        },
-                        headers={"Idempotency-Key": uuid.uuid4().hex},
-                    )
-                else:  # refreshHealthScore
-                    response = await client.post(f"/api/v1/health-scores/{cid}/refresh")
-                ok = response.status_code < 400
-            except httpx.HTTPError:
-                ok = False
-            latencies.setdefault(op, []).append((time.perf_counter() - started) * 1000)
-            if not ok:
-                errors[op] = errors.get(op, 0) + 1
-
-        weights = (
-            {"getHealthScore": 0.7, "listHealthScores": 0.3}
-            if mix == "reads"
-            else {
-                "getHealthScore": 0.5,
-                "listHealthScores": 0.2,
-                "trackEngagement": 0.28,
-                "refreshHealthScore": 0.02,
-            }
+def run_wrk(
+    base: str,
+    key: str,
+    ids_file: Path,
+    *,
+    rate: float,
+    seconds: float,
+    mix: str,
+    answer_ms: dict[str, float] | None = None,
+) -> list[dict[str, Any]]:
+    """One wrk per operation, all at once; their JSON summaries. A connection's cycle is
+    its pause plus the answer's time, so ``answer_ms`` (mean latency per operation, from
+    the warm-up) is taken off the pause to arrive at ``rate``."""
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise SystemExit("wrk is not installed: apt-get install wrk")
+    runs = []
+    for op, share in MIXES[mix].items():
+        op_rate = rate * share
+        connections = max(1, round(op_rate * MEAN_PAUSE_MS / 1000))
+        env = {
+            **os.environ,
+            "OP": op,
+            "API_KEY": key,
+            "IDS_FILE": str(ids_file),
+            "PACE_MS": f"{connections / op_rate * 1000 - (answer_ms or {}).get(op, 0.0):.3f}",
+        }
+        command = [wrk, "-t1", f"-c{connections}", f"-d{seconds:.0f}s", "--timeout", "30s"]
+        runs.append(
+            subprocess.Popen(
+                [*command, "-s", str(SCRIPT), base], env=env, stdout=subprocess.PIPE, text=True
+            )
         )
-        ops, chances = list(weights), list(weights.values())
-        tasks: list[asyncio.Task[None]] = []
-        start = time.perf_counter()
-        n = 0
-        while (elapsed := time.perf_counter() - start) < seconds:
-            due = start + n / rate
-            if due > time.perf_counter():
-                await asyncio.sleep(due - time.perf_counter())
-            tasks.append(asyncio.create_task(one(rng.choices(ops, chances)[0])))
-            n += 1
-            del elapsed
-        await asyncio.gather(*tasks)
-    return latencies, errors
+    results = []
+    for run in runs:
+        out, _ = run.communicate()
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    return results
 
 
 def main() -> None:
@@ -155,6 +140,8 @@ def main() -> None:
 
     port = 8766
     workdir = Path(tempfile.mkdtemp(prefix="hs-load-"))
+    ids_file = workdir / "ids.txt"
+    ids_file.write_text("\n".join(ids) + "\n")
     env = {
         **os.environ,
         "HEALTHSCORE_DATABASE_URL": url,
@@ -187,7 +174,8 @@ def main() -> None:
                     break
             except httpx.HTTPError:
                 time.sleep(0.1)
-        asyncio.run(run_load(base, key, ids, rate=20, seconds=3, mix=args.mix))  # warm-up
+        warm_up = run_wrk(base, key, ids_file, rate=40, seconds=5, mix=args.mix)
+        answer_ms = {str(r["op"]): float(r["mean"]) for r in warm_up}
         rss_start = tree_rss_mib(server.pid)
         samples: list[float] = []
         sampling = threading.Event()
@@ -198,28 +186,34 @@ def main() -> None:
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
-        latencies, errors = asyncio.run(
-            run_load(base, key, ids, rate=args.rate, seconds=args.seconds, mix=args.mix)
+        results = run_wrk(
+            base,
+            key,
+            ids_file,
+            rate=args.rate,
+            seconds=args.seconds,
+            mix=args.mix,
+            answer_ms=answer_ms,
         )
         sampling.set()
         rss_end = tree_rss_mib(server.pid)
     finally:
         server.terminate()
         server.wait(30)
-    total = sum(len(v) for v in latencies.values())
+    total = sum(r["requests"] for r in results)
     print(
         f"{datetime.now(UTC):%Y-%m-%d} {args.backend}{' + Redis' if args.redis else ''}, "
-        f"{args.size:,} accounts, {args.rate:.0f} req/s for {args.seconds:.0f} s "
-        f"({args.mix}, {args.workers} server process(es)): {total:,} requests, "
-        f"{sum(errors.values())} errors; "
+        f"{args.size:,} accounts, {args.rate:.0f} req/s asked for {args.seconds:.0f} s "
+        f"({args.mix}, {args.workers} server process(es), wrk): {total:,} requests "
+        f"({total / args.seconds:.0f}/s), {sum(r['errors'] for r in results)} errors; "
         f"server RSS {rss_start:.0f} → {rss_end:.0f} MiB "
         f"(every {args.seconds / 6:.0f} s: {', '.join(f'{v:.0f}' for v in samples)})"
     )
-    for op, values in sorted(latencies.items()):
+    for r in sorted(results, key=lambda r: str(r["op"])):
         print(
-            f"  {op:<20} n={len(values):>6}  p50 {statistics.median(values):6.1f} ms  "
-            f"p95 {percentile(values, 0.95):6.1f} ms  p99 {percentile(values, 0.99):6.1f} ms  "
-            f"errors {errors.get(op, 0)}"
+            f"  {r['op']:<20} n={r['requests']:>6}  p50 {r['p50']:6.1f} ms  "
+            f"p95 {r['p95']:6.1f} ms  p99 {r['p99']:6.1f} ms  max {r['max']:6.1f} ms  "
+            f"errors {r['errors']}"
         )
 
 

@@ -68,6 +68,34 @@ def test_scores_are_served_from_cache_until_a_rescore_invalidates_them(cached_se
     assert api.get("/api/v1/health-scores").json()["items"][0]["score"] == after["score"]
 
 
+def test_a_cached_answer_is_the_uncached_answer_byte_for_byte_and_still_needs_a_key(
+    cached_server,
+):
+    app, api = cached_server
+    api.put(
+        "/api/v1/customers/acme",
+        json={"name": "Acme", "createdAt": (NOW - timedelta(days=90)).isoformat()},
+    ).raise_for_status()
+    api.post("/api/v1/health-scores/acme/refresh").raise_for_status()
+    paths = ["/api/v1/health-scores/acme", "/api/v1/health-scores", "/api/v1/health-summary"]
+    cache = app.state.cache
+    for path in paths:
+        misses = cache.misses
+        computed = api.get(path)
+        assert cache.misses == misses + 1
+        hits = cache.hits
+        cached = api.get(path)
+        assert cache.hits == hits + 1
+        assert cached.content == computed.content
+        assert cached.headers["content-type"] == "application/json"
+        assert "customerId" in computed.text or "averageScore" in computed.text  # camelCase
+        # The key is checked before the cache is looked at.
+        hits = cache.hits
+        refused = httpx.get(f"{api.base_url}{path}", headers={"X-API-Key": "hs_abc_def"})
+        assert refused.status_code == 401
+        assert cache.hits == hits
+
+
 def test_reads_fall_back_to_the_database_when_redis_is_down(caplog):
     calls = []
     cache = ScoreCache(f"redis://127.0.0.1:{free_port()}/0")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -46,7 +47,12 @@ from healthscore.playbooks.rules import load_playbooks
 from healthscore.scoring.scorecard import load_scorecard
 from healthscore.settings import Settings, scorecard_location
 from healthscore.storage.cache import ScoreCache
-from healthscore.storage.database import make_engine, make_sessionmaker, upgrade
+from healthscore.storage.database import (
+    make_engine,
+    make_read_sessionmaker,
+    make_sessionmaker,
+    upgrade,
+)
 
 DESCRIPTION = """Customer health scores for customer-success teams.
 
@@ -109,6 +115,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         if isinstance(broadcaster, live.RedisBroadcaster):
             broadcaster.start()
+        # Everything loaded so far (libraries, models, the scorecard) lives as long as the
+        # process: moved out of the collector's sight, full collections stay short
+        # instead of pausing requests to walk a few hundred thousand objects.
+        gc.collect()
+        gc.freeze()
         yield
         if consumer is not None:
             consumer.stop(graceful=True)
@@ -121,6 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = sessions
+    app.state.read_sessions = make_read_sessionmaker(engine)
     app.state.scorecard = scorecard
     app.state.playbooks = rules
     app.state.jobs = jobs

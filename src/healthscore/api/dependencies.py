@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from healthscore.ingest.segment import KnownAccounts
 from healthscore.jobs.queue import Jobs
@@ -14,15 +16,23 @@ from healthscore.playbooks.rules import PlaybookSet
 from healthscore.scoring.scorecard import Scorecard
 from healthscore.storage.cache import ScoreCache
 
+# Dependencies are ``async`` unless they wait on I/O: FastAPI runs a sync dependency in
+# the thread pool, a hand-off (about 0.35 ms of CPU on a 2-core machine) that costs more
+# than reading app state or checking query parameters.
 
-def database_session(request: Request) -> Iterator[Session]:
-    """A session per request; routes that write use ``with session.begin():``."""
-    with request.app.state.sessions() as session:
+
+async def database_session(request: Request) -> AsyncIterator[Session]:
+    """A session per request; routes that write use ``with session.begin():``. Creating
+    one does no I/O; closing one that holds a connection does (the pool rolls it back),
+    so only then is it closed in the thread pool."""
+    session: Session = request.app.state.sessions()
+    try:
         yield session
-
-
-# The dependencies below only read app state, so they are ``async``: FastAPI runs a sync
-# dependency in the thread pool, a hand-off that costs more than the lookup itself.
+    finally:
+        if session.in_transaction():
+            await run_in_threadpool(session.close)
+        else:
+            session.close()
 
 
 async def active_scorecard(request: Request) -> Scorecard:
@@ -50,7 +60,7 @@ async def score_cache(request: Request) -> ScoreCache:
     return cache
 
 
-def idempotency_key(
+async def idempotency_key(
     key: Annotated[
         str | None,
         Header(
@@ -74,20 +84,23 @@ ActivePlaybooks = Annotated[PlaybookSet, Depends(active_playbooks)]
 ActiveScorecard = Annotated[Scorecard, Depends(active_scorecard)]
 
 
+@dataclass(frozen=True)
 class Paging:
     """``page`` (1-based) and ``pageSize`` query parameters."""
 
-    def __init__(
-        self,
-        page: Annotated[int, Query(ge=1, le=100_000)] = 1,
-        page_size: Annotated[int, Query(alias="pageSize", ge=1, le=500)] = 50,
-    ) -> None:
-        self.page = page
-        self.page_size = page_size
+    page: int
+    page_size: int
 
     @property
     def offset(self) -> int:
         return (self.page - 1) * self.page_size
 
 
-PageParams = Annotated[Paging, Depends()]
+async def paging(
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(alias="pageSize", ge=1, le=500)] = 50,
+) -> Paging:
+    return Paging(page, page_size)
+
+
+PageParams = Annotated[Paging, Depends(paging)]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from healthscore.storage import models as m
@@ -110,6 +110,20 @@ def revoke_key(session: Session, key_id_or_prefix: str) -> KeyInfo:
     return _info(row)
 
 
+_BY_PREFIX = select(
+    m.ApiKey.id,
+    m.ApiKey.name,
+    m.ApiKey.scope,
+    m.ApiKey.prefix,
+    m.ApiKey.created_at,
+    m.ApiKey.revoked_at,
+    m.ApiKey.last_used_at,
+    m.ApiKey.key_hash,
+).where(m.ApiKey.prefix == bindparam("prefix"))
+"""Built once and run on the session's connection: every request checks a key, and
+building, keying and loading an ORM query each time cost more than the query itself."""
+
+
 def authenticate(session: Session, presented: str) -> KeyInfo | None:
     """The active key matching ``presented``, or None (unknown, malformed or revoked)."""
     if not presented.startswith(KEY_PREFIX):
@@ -117,16 +131,26 @@ def authenticate(session: Session, presented: str) -> KeyInfo | None:
     prefix, _, rest = presented[len(KEY_PREFIX) :].partition("_")
     if not prefix or not rest:
         return None
-    row = session.scalars(select(m.ApiKey).where(m.ApiKey.prefix == prefix)).first()
+    row = session.connection().execute(_BY_PREFIX, {"prefix": prefix}).first()
     # Compare even when there is no row, so timing does not reveal which prefixes exist.
     expected = row.key_hash if row is not None else _digest("")
     if not hmac.compare_digest(expected, _digest(presented)) or row is None:
         return None
     if row.revoked_at is not None:
         return None
+    last_used_at = row.last_used_at
     now = datetime.now(UTC)
-    if row.last_used_at is None or now - row.last_used_at > TOUCH_EVERY:
+    if last_used_at is None or now - last_used_at > TOUCH_EVERY:
         # Coarse on purpose: a write per request would cost more than the lookup.
-        row.last_used_at = now
+        session.execute(update(m.ApiKey).where(m.ApiKey.id == row.id).values(last_used_at=now))
         session.commit()
-    return _info(row)
+        last_used_at = now
+    return KeyInfo(
+        row.id,
+        row.name,
+        Scope(row.scope),
+        row.prefix,
+        row.created_at,
+        row.revoked_at,
+        last_used_at,
+    )

@@ -10,7 +10,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.orm import Session
 
 from healthscore.scoring.scorecard import Scorecard, Tier, Trend
@@ -113,6 +113,15 @@ def all_score_rows(session: Session) -> list[ScoreRow]:
     return [ScoreRow(*row) for row in session.execute(query)]
 
 
+_DETAIL = (
+    _score_rows_query()
+    .add_columns(m.HealthScore.signals, m.HealthScore.scorecard)
+    .where(m.HealthScore.customer_id == bindparam("customer_id"))
+)
+"""One account's row and its stored signals in one query, built once and run as plain SQL
+on the session's connection (the API's most frequent read: no ORM layer needed)."""
+
+
 def account_detail(
     session: Session, customer_id: str, scorecard: Scorecard
 ) -> AccountDetail | None:
@@ -121,17 +130,17 @@ def account_detail(
     Raw value, normalised value and weight come from the stored row; the recipe (metric,
     window, normalisation) from the scorecard when it is the one that produced the row.
     """
-    row = score_row(session, customer_id)
-    if row is None:
+    found = session.connection().execute(_DETAIL, {"customer_id": customer_id}).first()
+    if found is None:
         return None
-    stored = session.get(m.HealthScore, customer_id)
-    assert stored is not None
-    card = scorecard.for_segment(row.segment) if stored.scorecard == scorecard.identity else None
+    *columns, stored_signals, stored_scorecard = found
+    row = ScoreRow(*columns)
+    card = scorecard.for_segment(row.segment) if stored_scorecard == scorecard.identity else None
     definitions = {s.name: s for s in card.signals} if card else {}
     signals = []
-    for name, weight in stored.signals.get("weight", {}).items():
-        raw = stored.signals["raw"][name]
-        value = stored.signals["value"][name]
+    for name, weight in stored_signals.get("weight", {}).items():
+        raw = stored_signals["raw"][name]
+        value = stored_signals["value"][name]
         definition = definitions.get(name)
         signals.append(
             SignalDetail(
@@ -149,7 +158,7 @@ def account_detail(
                 missing=raw is None,
             )
         )
-    return AccountDetail(score=row, scorecard=stored.scorecard, signals=signals)
+    return AccountDetail(score=row, scorecard=stored_scorecard, signals=signals)
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,10 @@
 """A Redis cache of read-API answers about latest scores, invalidated by every rescore.
 
-Every key embeds a *generation* number; any scoring run increments it (one INCR), which
-invalidates every cached answer at once — lists, summaries and single accounts — without
-having to know which keys exist. Entries also expire after ``ttl`` seconds, which bounds
+Every entry is stamped with the *generation* it was computed in; any scoring run
+increments the generation (one INCR), which invalidates every cached answer at once —
+lists, summaries and single accounts — without having to know which keys exist. A read
+fetches the generation and the entry in one MGET and uses the entry only if the stamps
+match. Entries also expire after ``ttl`` seconds, which bounds
 staleness even if an invalidation is lost while Redis is unreachable.
 
 Redis is an accelerator, never a dependency: when it is down or slow, reads go to the
@@ -15,7 +17,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import orjson
 import redis
@@ -52,6 +54,31 @@ class ScoreCache:
         digest = hashlib.sha1(orjson.dumps(parts, option=orjson.OPT_SORT_KEYS)).hexdigest()[:20]
         return f"{self.prefix}:cache:{kind}:{digest}"
 
+    def cached_json(self, key: str, render: Callable[[], bytes]) -> bytes:
+        """The JSON document cached for ``key`` in the current generation, else
+        ``render()``, stored for the next caller. Routes answer these bytes as they are,
+        so a cache hit costs one Redis round trip and nothing else."""
+        if self._client is None:
+            return render()
+        try:
+            generation, entry = cast(
+                list[bytes | None], self._client.mget(self.generation_key, key)
+            )
+        except redis.RedisError as error:
+            self._warn(error)
+            return render()
+        stamp = b"%d\n" % int(generation or 0)
+        if entry is not None and entry.startswith(stamp):
+            self.hits += 1
+            return entry[len(stamp) :]
+        self.misses += 1
+        document = render()
+        try:
+            self._client.set(key, stamp + document, ex=self.ttl)
+        except redis.RedisError as error:
+            self._warn(error)
+        return document
+
     def get_or_compute(
         self,
         key: str,
@@ -61,25 +88,14 @@ class ScoreCache:
         decode: Callable[[Any], T],
     ) -> T:
         """The cached value for ``key`` in the current generation, else ``compute()``."""
-        if self._client is None:
-            return compute()
-        try:
-            generation = self._client.get(self.generation_key)
-            full = f"{key}:{int(generation or 0)}"
-            cached = self._client.get(full)
-        except redis.RedisError as error:
-            self._warn(error)
-            return compute()
-        if cached is not None:
-            self.hits += 1
-            return decode(orjson.loads(cached))
-        self.misses += 1
-        value = compute()
-        try:
-            self._client.set(full, orjson.dumps(encode(value)), ex=self.ttl)
-        except redis.RedisError as error:
-            self._warn(error)
-        return value
+        computed: list[T] = []
+
+        def render() -> bytes:
+            computed.append(compute())
+            return orjson.dumps(encode(computed[0]))
+
+        document = self.cached_json(key, render)
+        return computed[0] if computed else decode(orjson.loads(document))
 
     def invalidate(self) -> None:
         """Scores changed: everything cached so far is stale."""

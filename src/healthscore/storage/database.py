@@ -57,6 +57,16 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+def make_read_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for the API's hottest reads (key checks, cached score reads), each a
+    statement or two that needs no transaction: in autocommit mode a request sends no
+    BEGIN before and no ROLLBACK after, and psycopg keeps the statements it has prepared
+    (a rollback forgets them), so PostgreSQL stops parsing and planning them anew."""
+    return sessionmaker(
+        engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+    )
+
+
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commits when the block succeeds, rolls everything back otherwise."""
