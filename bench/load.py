@@ -1,6 +1,7 @@
 """API latency and stability under a steady paced load on 127.0.0.1, driven by wrk.
 
-Starts ``healthscore serve`` on a benchmark dataset, then runs one wrk process per API
+Starts ``healthscore serve`` on a benchmark dataset (with ``--redis``, also a
+``healthscore worker`` process, as deployed), then runs one wrk process per API
 operation (``bench/paced.lua``) for ``--seconds``. Each wrk connection pauses an
 exponentially distributed time before each request, so arrivals are close to Poisson at
 the operation's share of ``--rate`` and a slow answer only delays its own connection.
@@ -153,7 +154,18 @@ def main() -> None:
             "HEALTHSCORE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"
         )
         env["HEALTHSCORE_QUEUE_NAME"] = f"load-{uuid.uuid4().hex[:6]}"
-        env["HEALTHSCORE_EMBEDDED_WORKER"] = "true"
+        env["HEALTHSCORE_EMBEDDED_WORKER"] = "false"
+    # The production shape: API processes serve, a separate worker process runs the queue
+    # (with Redis; without it the API process runs the worker itself, as in `make demo`).
+    worker = (
+        subprocess.Popen(
+            [str(Path(sys.executable).parent / "healthscore"), "worker"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )
+        if args.redis
+        else None
+    )
     server = subprocess.Popen(
         [
             str(Path(sys.executable).parent / "healthscore"),
@@ -200,6 +212,9 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(30)
+        if worker is not None:
+            worker.terminate()
+            worker.wait(30)
     total = sum(r["requests"] for r in results)
     print(
         f"{datetime.now(UTC):%Y-%m-%d} {args.backend}{' + Redis' if args.redis else ''}, "
