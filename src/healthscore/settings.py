@@ -21,6 +21,14 @@ class Settings(BaseSettings):
         default="sqlite:///./healthscore.db",
         description="SQLAlchemy URL; sqlite:///path (embedded default) or postgresql+psycopg://…",
     )
+    database_pool_size: int = Field(
+        default=20,
+        ge=1,
+        le=1000,
+        description="PostgreSQL connections each API process keeps open. Requests beyond "
+        "it open extra connections that are closed after use, so it should cover the "
+        "requests a process serves at once (its thread pool holds 40).",
+    )
     scorecard: str = Field(
         default="default",
         description="Name of a bundled scorecard (default, seed000) or a path to a YAML file.",

@@ -85,7 +85,7 @@ def _ping_redis(url: str) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, pool_size=settings.database_pool_size)
     if settings.migrate_on_start:
         upgrade(engine)
     sessions = make_sessionmaker(engine)

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -527,21 +527,22 @@ def serve(
         int, typer.Option(min=1, max=64, help="Processes (stateless; share the database).")
     ] = 1,
 ) -> None:
-    """Run the HTTP API and dashboard (uvicorn)."""
+    """Run the HTTP API and dashboard (uvicorn; several processes share the port)."""
     import uvicorn
+
+    from healthscore.api.processes import APP, serve_processes
 
     open_database()  # migrate once, before any worker accepts requests
     console.print(f"serving on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
     os.environ["HEALTHSCORE_MIGRATE_ON_START"] = "false"
-    uvicorn.run(
-        "healthscore.api.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=Settings().log_level.lower(),
-        timeout_graceful_shutdown=5,  # open dashboard event streams must not stall a stop
-    )
+    options: dict[str, Any] = {
+        "log_level": Settings().log_level.lower(),
+        "timeout_graceful_shutdown": 5,  # open dashboard event streams must not stall a stop
+    }
+    if workers == 1:
+        uvicorn.run(APP, factory=True, host=host, port=port, **options)
+    else:
+        serve_processes(host, port, workers, **options)
 
 
 @app.command()
