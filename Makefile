@@ -49,7 +49,9 @@ format: install
 	$(BIN)/ruff format src tests bench scripts
 
 bench: install wrk
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.run --sizes 2000,20000
+	$(BIN)/python -m bench.replicate --source 20000 --copies 5
+	$(BIN)/python -m bench.run --sizes 100000 --backends postgresql
 	$(BIN)/python -m bench.ingest --backend sqlite --batches 2000
 	$(BIN)/python -m bench.ingest --backend postgresql --batches 2000
 	$(BIN)/python -m bench.ingest --backend sqlite --batches 2000 --ack journaled
