@@ -14,6 +14,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import Protocol
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
@@ -80,7 +81,27 @@ def create_key(session: Session, *, scope: Scope, name: str = "") -> IssuedKey:
     return IssuedKey(row.id, name, scope, prefix, secret)
 
 
-def _info(row: m.ApiKey) -> KeyInfo:
+class _KeyRow(Protocol):
+    """What ``_info`` reads: an ``ApiKey`` or a row of ``_BY_PREFIX``."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def scope(self) -> str: ...
+    @property
+    def prefix(self) -> str: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def revoked_at(self) -> datetime | None: ...
+    @property
+    def last_used_at(self) -> datetime | None: ...
+
+
+def _info(row: _KeyRow, last_used_at: datetime | None = None) -> KeyInfo:
+    """A key's public description, from its ORM row or a row of ``_BY_PREFIX``."""
     return KeyInfo(
         row.id,
         row.name,
@@ -88,7 +109,7 @@ def _info(row: m.ApiKey) -> KeyInfo:
         row.prefix,
         row.created_at,
         row.revoked_at,
-        row.last_used_at,
+        last_used_at or row.last_used_at,
     )
 
 
@@ -145,12 +166,4 @@ def authenticate(session: Session, presented: str) -> KeyInfo | None:
         session.execute(update(m.ApiKey).where(m.ApiKey.id == row.id).values(last_used_at=now))
         session.commit()
         last_used_at = now
-    return KeyInfo(
-        row.id,
-        row.name,
-        Scope(row.scope),
-        row.prefix,
-        row.created_at,
-        row.revoked_at,
-        last_used_at,
-    )
+    return _info(row, last_used_at)
