@@ -101,13 +101,6 @@ def riskiest(session: Session, *, limit: int = 10) -> list[ScoreRow]:
     return [ScoreRow(*row) for row in session.execute(query)]
 
 
-def score_row(session: Session, customer_id: str) -> ScoreRow | None:
-    row = session.execute(
-        _score_rows_query().where(m.HealthScore.customer_id == customer_id)
-    ).first()
-    return ScoreRow(*row) if row else None
-
-
 def all_score_rows(session: Session) -> list[ScoreRow]:
     query = _score_rows_query().order_by(m.HealthScore.customer_id)
     return [ScoreRow(*row) for row in session.execute(query)]

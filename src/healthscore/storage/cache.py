@@ -4,8 +4,8 @@ Every entry is stamped with the *generation* it was computed in; any scoring run
 increments the generation (one INCR), which invalidates every cached answer at once —
 lists, summaries and single accounts — without having to know which keys exist. A read
 fetches the generation and the entry in one MGET and uses the entry only if the stamps
-match. Entries also expire after ``ttl`` seconds, which bounds
-staleness even if an invalidation is lost while Redis is unreachable.
+match. Entries also expire after ``ttl`` seconds, which bounds staleness even if an
+invalidation is lost while Redis is unreachable.
 
 Redis is an accelerator, never a dependency: when it is down or slow, reads go to the
 database and a warning is logged (at most once a minute), and requests never fail.
@@ -17,13 +17,12 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import orjson
 import redis
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
 class ScoreCache:
@@ -78,24 +77,6 @@ class ScoreCache:
         except redis.RedisError as error:
             self._warn(error)
         return document
-
-    def get_or_compute(
-        self,
-        key: str,
-        compute: Callable[[], T],
-        *,
-        encode: Callable[[T], Any],
-        decode: Callable[[Any], T],
-    ) -> T:
-        """The cached value for ``key`` in the current generation, else ``compute()``."""
-        computed: list[T] = []
-
-        def render() -> bytes:
-            computed.append(compute())
-            return orjson.dumps(encode(computed[0]))
-
-        document = self.cached_json(key, render)
-        return computed[0] if computed else decode(orjson.loads(document))
 
     def invalidate(self) -> None:
         """Scores changed: everything cached so far is stale."""
