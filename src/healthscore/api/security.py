@@ -55,26 +55,12 @@ def authorize(session: Session, key: str | None, scope: Scope) -> KeyInfo:
     return info
 
 
-def require(scope: Scope) -> Callable[..., KeyInfo]:
-    """A dependency that admits keys allowed ``scope`` (admin keys are allowed everything)."""
-
-    def check(
-        request: Request,
-        _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-        _header: Annotated[str | None, Depends(api_key_header)],
-    ) -> KeyInfo:
-        # Connects only if a key is given; autocommit: the check is one statement.
-        with request.app.state.read_sessions() as session:
-            return authorize(session, presented_key(request), scope)
-
-    return check
-
-
 @dataclass(frozen=True)
 class KeyCheck:
-    """A key check that a route runs itself, first thing in its one thread-pool hop
-    (``scores.answer_cached``): the hottest reads then cost one hop instead of two, the
-    dependency's and the route's. Calling it is what admits the request."""
+    """The key a request presented and the scope its route needs; calling it with a
+    session is what admits the request. ``require`` calls it in a dependency; the hottest
+    reads call it first thing in their one thread-pool hop (``scores.answer_cached``), so
+    they cost one hop instead of two, the dependency's and the route's."""
 
     presented: str | None
     scope: Scope
@@ -84,7 +70,8 @@ class KeyCheck:
 
 
 def deferred(scope: Scope) -> Callable[..., Awaitable[KeyCheck]]:
-    """Like ``require``, for routes that check the key inside their own hop."""
+    """A dependency that only reads the presented key (no I/O, so ``async``: no hop);
+    the route runs the returned check itself."""
 
     async def check(
         request: Request,
@@ -94,6 +81,19 @@ def deferred(scope: Scope) -> Callable[..., Awaitable[KeyCheck]]:
         return KeyCheck(presented_key(request), scope)
 
     return check
+
+
+def require(scope: Scope) -> Callable[..., KeyInfo]:
+    """A dependency that admits keys allowed ``scope`` (admin keys are allowed everything)."""
+
+    presented = Depends(deferred(scope))  # a default: annotations here are strings
+
+    def admit(request: Request, check: KeyCheck = presented) -> KeyInfo:
+        # Connects only if a key is given; autocommit: the check is one statement.
+        with request.app.state.read_sessions() as session:
+            return check(session)
+
+    return admit
 
 
 ReadKey = Annotated[KeyInfo, Depends(require(Scope.read))]
