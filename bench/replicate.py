@@ -35,7 +35,8 @@ TABLES: dict[str, list[str]] = {
     "support_tickets": ["customer_id"],
     "nps_responses": ["customer_id"],
     "daily_sessions": ["customer_id"],
-    "daily_active_users": ["customer_id"],
+    "user_activity": ["customer_id"],
+    "feature_activity": ["customer_id"],
     "daily_features": ["customer_id"],
     "daily_api_usage": ["customer_id"],
 }

@@ -16,6 +16,7 @@ from healthscore.scoring.metrics import Aggregate, empty_value
 from healthscore.scoring.scorecard import load_scorecard
 from healthscore.scoring.service import score_accounts
 from healthscore.storage import models as m
+from healthscore.storage.rollups import as_bigint, day_number, period_of
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 CARD = load_scorecard("default")
@@ -76,12 +77,13 @@ def test_concurrent_read_sees_what_the_transaction_wrote(demo):
     wanted = required_aggregates(CARD)
     before = repository.load_aggregates(demo, wanted, as_of=NOW)
     demo.execute(
-        insert(m.DailyActiveUsers),
+        insert(m.UserActivity),
         [
             {
                 "customer_id": customer,
                 "user_id": f"new-{i}",
-                "day": (NOW - timedelta(days=2)).date(),
+                "period": period_of((NOW - timedelta(days=2)).date()),
+                "days": as_bigint(1 << day_number((NOW - timedelta(days=2)).date()) % 64),
             }
             for i in range(7)
         ],

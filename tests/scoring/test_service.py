@@ -14,6 +14,7 @@ from healthscore.scoring.service import UnknownCustomerError, backfill_days, sco
 from healthscore.storage import models as m
 from healthscore.storage.database import make_engine, make_sessionmaker
 from healthscore.storage.maintenance import delete_all_data
+from healthscore.storage.rollups import as_bigint, day_number
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 CUTOFF = NOW - timedelta(days=20)
@@ -54,8 +55,16 @@ def erase_everything_from(session, moment: datetime) -> None:
     ]:
         session.execute(delete(model).where(column >= naive))
     # The day ``moment`` falls in is read from raw events; later days from roll-ups.
-    for rollup in (m.DailySessions, m.DailyActiveUsers, m.DailyFeatures, m.DailyApiUsage):
+    for rollup in (m.DailySessions, m.DailyFeatures, m.DailyApiUsage):
         session.execute(delete(rollup).where(rollup.day >= moment.date()))
+    period, bit = divmod(day_number(moment.date()), 64)  # keep the bits of earlier days
+    for activity in (m.UserActivity, m.FeatureActivity):
+        session.execute(delete(activity).where(activity.period > period))
+        session.execute(
+            update(activity)
+            .where(activity.period == period)
+            .values(days=activity.days.bitwise_and(as_bigint((1 << bit) - 1)))
+        )
     ticket = m.SupportTicket
     session.execute(
         update(ticket).where(ticket.resolved_at >= naive).values(resolved_at=None, rating=None)

@@ -7,7 +7,7 @@ moment (midnight or not), any window and offset, on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -21,7 +21,9 @@ from healthscore.scoring.repository import load_aggregates
 from healthscore.storage import models as m
 from healthscore.storage.maintenance import delete_all_data
 
-BASE = datetime(2026, 6, 1, tzinfo=UTC)
+# The 40 days before BASE span two 64-day activity periods (one starts on 2026-06-04)
+# and the day of the sign bit (2026-06-03, bit 63), where bit masks go wrong first.
+BASE = datetime(2026, 6, 20, tzinfo=UTC)
 CUSTOMERS = ("a", "b")
 
 # Minutes before BASE: whole days and odd minutes, so events fall on midnights too.
@@ -179,7 +181,15 @@ def test_every_writer_keeps_roll_ups_in_step_with_raw_events(session):
         ("2026-05-03", 3, day + timedelta(hours=5)),
         ("2026-05-04", 1, day + timedelta(days=1)),
     ]
-    assert sorted(session.scalars(select(m.DailyActiveUsers.user_id))) == ["u1", "u2"]
+    activity = session.execute(
+        select(m.UserActivity.user_id, m.UserActivity.period, m.UserActivity.days).order_by(
+            m.UserActivity.user_id
+        )
+    ).all()
+    number = (date(2026, 5, 3) - date(1970, 1, 1)).days  # every login of the test's 2 days
+    assert [user for user, _, _ in activity] == ["u1", "u2"]
+    assert {period for _, period, _ in activity} == {number // 64}
+    assert {user: days for user, _, days in activity}["u1"] & (1 << number % 64)
     assert session.execute(select(m.DailyFeatures.feature, m.DailyFeatures.events)).all() == [
         ("reports", 2)
     ]
@@ -194,7 +204,7 @@ def test_roll_ups_go_with_an_erased_account(session):
     session.commit()
     delete_customer(session, "a")
     session.commit()
-    for model in (m.DailySessions, m.DailyActiveUsers):
+    for model in (m.DailySessions, m.UserActivity, m.FeatureActivity):
         assert session.scalar(select(func.count()).select_from(model)) == 0
 
 
@@ -212,7 +222,13 @@ def test_a_rebuild_from_raw_events_equals_the_roll_ups_kept_at_ingest(session):
         ],
     )
     session.commit()
-    tables = (m.DailySessions, m.DailyActiveUsers, m.DailyFeatures, m.DailyApiUsage)
+    tables = (
+        m.DailySessions,
+        m.UserActivity,
+        m.DailyFeatures,
+        m.FeatureActivity,
+        m.DailyApiUsage,
+    )
 
     def contents() -> list[list[tuple]]:
         return [sorted(tuple(r) for r in session.execute(select(t.__table__))) for t in tables]

@@ -26,6 +26,7 @@ from sqlalchemy import (
     and_,
     case,
     distinct,
+    false,
     func,
     literal,
     literal_column,
@@ -47,7 +48,7 @@ from healthscore.storage.dialect import (
     upsert_from_staging,
     without_index,
 )
-from healthscore.storage.rollups import midnight
+from healthscore.storage.rollups import PERIOD, as_bigint, day_number, midnight, period_of
 
 Condition = ColumnElement[bool]
 HISTORY: Table = m.HealthScoreHistory.__table__  # type: ignore[assignment]
@@ -223,13 +224,16 @@ class RolledUpSql:
     """A raw event table read through its daily roll-up: whole days come from ``rollup``,
     the days an as-of moment cuts in two from ``raw``. ``columns`` names each value both
     sides provide (raw expression, roll-up expression); ``key`` names the column that
-    keyed measures group by first (the roll-up's primary key is customer, key, day)."""
+    keyed measures group by first (the roll-up's primary key is customer, key, then day
+    or period)."""
 
     raw: Any
     rollup: Any
     columns: dict[str, tuple[Any, Any]]
     measures: dict[str, RolledMeasure]
     key: str | None = None
+    activity: bool = False
+    """``rollup`` holds a bit per day (``UserActivity``), not a row per day."""
 
 
 DAILY_SESSIONS = RolledUpSql(
@@ -241,22 +245,27 @@ DAILY_SESSIONS = RolledUpSql(
     },
     {"logins": _total("n"), "last_age_days": _latest("last_at")},
 )
-DAILY_ACTIVE_USERS = RolledUpSql(
+USER_ACTIVITY = RolledUpSql(
     m.Session,
-    m.DailyActiveUsers,
-    {"user_id": (m.Session.user_id, m.DailyActiveUsers.user_id)},
+    m.UserActivity,
+    {"user_id": (m.Session.user_id, m.UserActivity.user_id)},
     {"active_users": _distinct_keys("user_id")},
     key="user_id",
+    activity=True,
 )
 DAILY_FEATURES = RolledUpSql(
     m.FeatureUsage,
     m.DailyFeatures,
-    {
-        "n": (literal(1, Integer), m.DailyFeatures.events),
-        "feature": (m.FeatureUsage.feature, m.DailyFeatures.feature),
-    },
-    {"distinct_features": _distinct_keys("feature"), "feature_events": _total("n")},
+    {"n": (literal(1, Integer), m.DailyFeatures.events)},
+    {"feature_events": _total("n")},
+)
+FEATURE_ACTIVITY = RolledUpSql(
+    m.FeatureUsage,
+    m.FeatureActivity,
+    {"feature": (m.FeatureUsage.feature, m.FeatureActivity.feature)},
+    {"distinct_features": _distinct_keys("feature")},
     key="feature",
+    activity=True,
 )
 DAILY_API_USAGE = RolledUpSql(
     m.ApiUsage,
@@ -265,8 +274,8 @@ DAILY_API_USAGE = RolledUpSql(
     {"api_calls": _total("calls")},
 )
 ROLLED_UP: dict[Source, list[RolledUpSql]] = {
-    "sessions": [DAILY_SESSIONS, DAILY_ACTIVE_USERS],
-    "feature_usage": [DAILY_FEATURES],
+    "sessions": [DAILY_SESSIONS, USER_ACTIVITY],
+    "feature_usage": [DAILY_FEATURES, FEATURE_ACTIVITY],
     "api_usage": [DAILY_API_USAGE],
 }
 """Product events: read through daily roll-ups, so raw rows may expire."""
@@ -328,6 +337,36 @@ def _in_days(day: Any, start: datetime | None, end: datetime) -> Condition:
     return inside if start is None else and_(day >= start.date(), inside)
 
 
+def _period_range(start: datetime | None, end: datetime, cut_days: Sequence[date]) -> range:
+    """The activity periods holding the whole days of ``[start, end)``; with no start,
+    from the earliest one a cut day or ``end`` falls in (older ones are wholly inside)."""
+    top = period_of(end.date() - timedelta(days=1))
+    if start is not None:
+        return range(period_of(start.date()), top + 1)
+    return range(min([top, *(period_of(day) for day in cut_days)]), top + 1)
+
+
+def _active_days(
+    rollup: Any, start: datetime | None, end: datetime, cut_days: Sequence[date]
+) -> Condition:
+    """Activity rows with a bit set for a whole day of ``[start, end)`` other than a cut
+    day: per period, ``days`` AND the mask of the wanted days is not zero."""
+    first = None if start is None else day_number(start.date())
+    last = day_number(end.date()) - 1
+    cut = {day_number(day) for day in cut_days}
+    periods = _period_range(start, end, cut_days)
+    conditions = [] if first is not None else [rollup.period < periods.start]
+    for period in periods:
+        low = period * PERIOD
+        wanted = range(low if first is None else max(low, first), min(low + PERIOD, last + 1))
+        mask = sum(1 << (number - low) for number in wanted if number not in cut)
+        if mask:
+            conditions.append(
+                and_(rollup.period == period, rollup.days.bitwise_and(as_bigint(mask)) != 0)
+            )
+    return or_(*conditions) if conditions else false()
+
+
 def rolled_up_queries(
     spec: RolledUpSql,
     aggregates: Sequence[Aggregate],
@@ -350,9 +389,11 @@ def rolled_up_queries(
     raw = {name: value for name, (value, _) in spec.columns.items()}
     measures = [spec.measures[aggregate.measure] for aggregate in aggregates]
     names = [_column_name(aggregate) for aggregate in aggregates]
-    day = spec.rollup.day
 
     def full_days(start: datetime | None, end: datetime) -> Condition:
+        if spec.activity:
+            return _active_days(spec.rollup, start, end, cut_days)
+        day = spec.rollup.day
         inside = _in_days(day, start, end)
         return and_(inside, day.not_in(cut_days)) if cut_days else inside
 
@@ -369,9 +410,16 @@ def rolled_up_queries(
         ).label(name)
         for measure, (start, end), name in zip(measures, bounds, names, strict=True)
     ]
-    rolled = select(spec.rollup.customer_id, *inner).where(day < as_of.date())
-    if earliest is not None:
-        rolled = rolled.where(day >= earliest.date())
+    rolled = select(spec.rollup.customer_id, *inner)
+    if spec.activity:  # the range lets PostgreSQL filter periods inside the key's index
+        periods = _period_range(earliest, as_of, cut_days)
+        rolled = rolled.where(spec.rollup.period < periods.stop, full_days(earliest, as_of))
+        if earliest is not None:
+            rolled = rolled.where(spec.rollup.period >= periods.start)
+    else:
+        rolled = rolled.where(spec.rollup.day < as_of.date())
+        if earliest is not None:
+            rolled = rolled.where(spec.rollup.day >= earliest.date())
     rolled = restrict(rolled, spec.rollup.customer_id, customer_ids)
     if spec.key is None:
         queries = [rolled.group_by(spec.rollup.customer_id)]

@@ -105,9 +105,11 @@ def add_or_insert(
     key: Sequence[str],
     add: Sequence[str] = (),
     greatest: Sequence[str] = (),
+    bit_or: Sequence[str] = (),
 ) -> None:
-    """Insert ``rows``; where ``key`` exists, add the ``add`` columns to the stored ones and
-    keep the larger of each ``greatest`` column: how daily roll-ups absorb new events.
+    """Insert ``rows``; where ``key`` exists, add the ``add`` columns to the stored ones,
+    keep the larger of each ``greatest`` column and OR the bits of each ``bit_or``
+    column into the stored ones: how roll-ups absorb new events.
 
     ``rows`` must have unique keys. They are written in key order so that concurrent
     transactions lock roll-up rows in the same order and cannot deadlock. SQLite takes an
@@ -121,6 +123,7 @@ def add_or_insert(
     larger = "GREATEST" if postgres else "max"  # SQLite's two-argument max()
     updates = [f'"{n}" = "{table.name}"."{n}" + EXCLUDED."{n}"' for n in add]
     updates += [f'"{n}" = {larger}("{table.name}"."{n}", EXCLUDED."{n}")' for n in greatest]
+    updates += [f'"{n}" = "{table.name}"."{n}" | EXCLUDED."{n}"' for n in bit_or]
     conflict = ", ".join(f'"{name}"' for name in key)
     action = f"DO UPDATE SET {', '.join(updates)}" if updates else "DO NOTHING"
     suffix = f"ON CONFLICT ({conflict}) {action}"

@@ -1,7 +1,9 @@
 """Daily roll-ups of the raw product-event tables, kept up to date at ingest.
 
 Every writer of raw sessions, feature usage and API usage calls ``add_to_rollups`` in the
-same transaction, so a roll-up never disagrees with the events acknowledged. Scoring reads
+same transaction, so a roll-up never disagrees with the events acknowledged. Counts and
+sums are kept per account and day; distinct counts (active users, features used) as
+activity bitmaps, a bit per day and a row per 64 days (``activity_rows``). Scoring reads
 whole days from the roll-ups and raw rows only for the one or two days an *as-of* moment
 cuts in two; that makes its cost follow accounts x days rather than raw events, and lets
 retention drop raw events without changing any score (see ``storage/partitions.py``).
@@ -9,8 +11,9 @@ retention drop raw events without changing any score (see ``storage/partitions.p
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Table, text
@@ -21,6 +24,8 @@ from healthscore.storage.dialect import add_or_insert
 
 ROLLED_UP: tuple[type[m.Base], ...] = (m.Session, m.FeatureUsage, m.ApiUsage)
 """The raw tables that have roll-ups (and are partitioned by time on PostgreSQL)."""
+ACTIVITY_TABLES = ("user_activity", "feature_activity")
+"""Roll-ups of which days a key (user, feature) was active: ``activity_rows``."""
 
 
 def _table(model: type[m.Base]) -> Table:
@@ -36,6 +41,42 @@ def utc_day(ts: datetime) -> date:
 def midnight(day: date) -> datetime:
     """Midnight UTC starting ``day``: where a roll-up day, a cut-off or a daily score begins."""
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+EPOCH = date(1970, 1, 1)
+PERIOD = m.ACTIVITY_PERIOD_DAYS
+
+
+def day_number(day: date) -> int:
+    """Days since 1970-01-01: how activity rows address a day."""
+    return (day - EPOCH).days
+
+
+def day_of(number: int) -> date:
+    return EPOCH + timedelta(days=number)
+
+
+def period_of(day: date) -> int:
+    """The activity row (``UserActivity.period``) that holds ``day``."""
+    return day_number(day) // PERIOD
+
+
+def as_bigint(bits: int) -> int:
+    """A 64-bit mask as the signed BIGINT both databases store (bit 63 is the sign)."""
+    return bits - (1 << 64) if bits >= 1 << 63 else bits
+
+
+def activity_rows(seen: set[tuple[str, date, str]], key: str) -> list[dict[str, Any]]:
+    """(account, day, key) sightings as activity rows: one per account, key and period,
+    each day a bit of ``days``."""
+    bits: dict[tuple[str, str, int], int] = defaultdict(int)
+    for customer_id, day, value in seen:
+        period, bit = divmod(day_number(day), PERIOD)
+        bits[customer_id, value, period] |= 1 << bit
+    return [
+        {"customer_id": cid, key: value, "period": period, "days": as_bigint(days)}
+        for (cid, value, period), days in bits.items()
+    ]
 
 
 def add_to_rollups(session: Session, model: type[m.Base], rows: Sequence[dict[str, Any]]) -> None:
@@ -67,9 +108,10 @@ def add_to_rollups(session: Session, model: type[m.Base], rows: Sequence[dict[st
         )
         add_or_insert(
             session,
-            _table(m.DailyActiveUsers),
-            [{"customer_id": cid, "day": day, "user_id": user} for cid, day, user in users],
-            key=["customer_id", "user_id", "day"],
+            _table(m.UserActivity),
+            activity_rows(users, "user_id"),
+            key=["customer_id", "user_id", "period"],
+            bit_or=["days"],
         )
     elif model is m.FeatureUsage:
         features: dict[tuple[str, date, str], int] = {}
@@ -86,6 +128,13 @@ def add_to_rollups(session: Session, model: type[m.Base], rows: Sequence[dict[st
             key=["customer_id", "feature", "day"],
             add=["events"],
         )
+        add_or_insert(
+            session,
+            _table(m.FeatureActivity),
+            activity_rows(set(features), "feature"),
+            key=["customer_id", "feature", "period"],
+            bit_or=["days"],
+        )
     elif model is m.ApiUsage:
         calls: dict[tuple[str, date], int] = {}
         for row in rows:
@@ -100,35 +149,73 @@ def add_to_rollups(session: Session, model: type[m.Base], rows: Sequence[dict[st
         )
 
 
-REBUILD = [
-    (
-        "daily_sessions",
-        "sessions",
-        "INSERT INTO daily_sessions (customer_id, day, logins, last_at) "
-        "SELECT customer_id, date(ts), count(*), max(ts) FROM sessions "
-        "GROUP BY customer_id, date(ts)",
-    ),
-    (
-        "daily_active_users",
-        "sessions",
-        "INSERT INTO daily_active_users (customer_id, day, user_id) "
-        "SELECT DISTINCT customer_id, date(ts), user_id FROM sessions "
-        "WHERE user_id IS NOT NULL AND user_id <> ''",
-    ),
-    (
-        "daily_features",
-        "feature_usage",
-        "INSERT INTO daily_features (customer_id, day, feature, events) "
-        "SELECT customer_id, date(ts), feature, count(*) FROM feature_usage "
-        "GROUP BY customer_id, date(ts), feature",
-    ),
-    (
-        "daily_api_usage",
-        "api_usage",
-        "INSERT INTO daily_api_usage (customer_id, day, calls) "
-        "SELECT customer_id, date(ts), sum(calls) FROM api_usage GROUP BY customer_id, date(ts)",
-    ),
-]
+def day_number_sql(dialect: str, day: str) -> str:
+    """SQL for ``day_number`` of the date expression ``day``."""
+    if dialect == "postgresql":
+        return f"({day} - DATE '1970-01-01')"
+    return f"CAST(julianday({day}) - 2440587.5 AS INTEGER)"
+
+
+def activity_sql(dialect: str, table: str, key: str, source: str) -> str:
+    """Roll (customer_id, day, ``key``) rows of ``source`` (a subquery without
+    duplicates) up into ``table``'s activity rows. On SQLite, which has no ``bit_or``,
+    the bits are summed: distinct days are distinct powers of two, so the sum is the OR."""
+    number = day_number_sql(dialect, "day")
+    combine = "bit_or" if dialect == "postgresql" else "sum"
+    return (
+        f"INSERT INTO {table} (customer_id, {key}, period, days) "
+        f"SELECT customer_id, {key}, {number} / {PERIOD}, "
+        f"{combine}(CAST(1 AS BIGINT) << ({number} % {PERIOD})) FROM ({source}) AS seen "
+        f"GROUP BY customer_id, {key}, {number} / {PERIOD}"
+    )
+
+
+def rebuild_statements(dialect: str) -> list[tuple[str, str, str]]:
+    """(roll-up table, raw table, statement filling it from the raw events)."""
+    return [
+        (
+            "daily_sessions",
+            "sessions",
+            "INSERT INTO daily_sessions (customer_id, day, logins, last_at) "
+            "SELECT customer_id, date(ts), count(*), max(ts) FROM sessions "
+            "GROUP BY customer_id, date(ts)",
+        ),
+        (
+            "user_activity",
+            "sessions",
+            activity_sql(
+                dialect,
+                "user_activity",
+                "user_id",
+                "SELECT DISTINCT customer_id, date(ts) AS day, user_id FROM sessions "
+                "WHERE user_id IS NOT NULL AND user_id <> ''",
+            ),
+        ),
+        (
+            "daily_features",
+            "feature_usage",
+            "INSERT INTO daily_features (customer_id, day, feature, events) "
+            "SELECT customer_id, date(ts), feature, count(*) FROM feature_usage "
+            "GROUP BY customer_id, date(ts), feature",
+        ),
+        (
+            "feature_activity",
+            "feature_usage",
+            activity_sql(
+                dialect,
+                "feature_activity",
+                "feature",
+                "SELECT DISTINCT customer_id, date(ts) AS day, feature FROM feature_usage",
+            ),
+        ),
+        (
+            "daily_api_usage",
+            "api_usage",
+            "INSERT INTO daily_api_usage (customer_id, day, calls) "
+            "SELECT customer_id, date(ts), sum(calls) FROM api_usage "
+            "GROUP BY customer_id, date(ts)",
+        ),
+    ]
 
 
 class RawEventsDropped(RuntimeError):
@@ -139,7 +226,10 @@ def rebuild_rollups(connection: Connection) -> dict[str, int]:
     """Recompute every roll-up from the raw events (after raw rows were loaded behind
     healthscore's back, e.g. with COPY). Refused once retention has dropped raw events,
     since the roll-ups are then the only record of those days."""
-    for rollup, raw, _ in REBUILD:
+    statements = rebuild_statements(connection.dialect.name)
+    for rollup, raw, _ in statements:
+        if rollup in ACTIVITY_TABLES:  # as old as the daily roll-up of the same raw table
+            continue
         oldest_day = connection.execute(text(f'SELECT min(day) FROM "{rollup}"')).scalar()
         oldest_raw = connection.execute(text(f'SELECT min(date(ts)) FROM "{raw}"')).scalar()
         if oldest_day is not None and (oldest_raw is None or str(oldest_day) < str(oldest_raw)):
@@ -148,7 +238,7 @@ def rebuild_rollups(connection: Connection) -> dict[str, int]:
                 "raw events were dropped, rebuilding would lose those days"
             )
     rows = {}
-    for rollup, _, statement in REBUILD:
+    for rollup, _, statement in statements:
         connection.execute(text(f'DELETE FROM "{rollup}"'))
         rows[rollup] = connection.execute(text(statement)).rowcount or 0
     return rows
