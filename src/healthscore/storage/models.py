@@ -171,6 +171,7 @@ class UserActivity(Base):
     90 days), while any window, and so any as-of moment, can still be answered."""
 
     __tablename__ = "user_activity"
+    __table_args__ = ({"sqlite_with_rowid": False},)  # a scan needs no row lookups
 
     customer_id: Mapped[str] = mapped_column(customer_fk(), primary_key=True)
     user_id: Mapped[str] = mapped_column(String(255), primary_key=True)
@@ -183,6 +184,7 @@ class FeatureActivity(Base):
     distinct features over a window. Use counts stay in ``daily_features``."""
 
     __tablename__ = "feature_activity"
+    __table_args__ = ({"sqlite_with_rowid": False},)  # a scan needs no row lookups
 
     customer_id: Mapped[str] = mapped_column(customer_fk(), primary_key=True)
     feature: Mapped[str] = mapped_column(String(255), primary_key=True)

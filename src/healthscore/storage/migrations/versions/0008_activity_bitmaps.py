@@ -36,6 +36,8 @@ def _activity_table(name: str, key: str) -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("customer_id", key, "period", name=op.f(f"pk_{name}")),
+        # SQLite: the table is its primary key, so a scan reads ``days`` without lookups.
+        sqlite_with_rowid=False,
     )
 
 
