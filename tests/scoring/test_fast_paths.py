@@ -16,7 +16,7 @@ from healthscore.scoring.metrics import Aggregate, empty_value
 from healthscore.scoring.scorecard import load_scorecard
 from healthscore.scoring.service import score_accounts
 from healthscore.storage import models as m
-from healthscore.storage.rollups import as_bigint, day_number, period_of
+from healthscore.storage.rollups import activity_rows
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 CARD = load_scorecard("default")
@@ -78,15 +78,10 @@ def test_concurrent_read_sees_what_the_transaction_wrote(demo):
     before = repository.load_aggregates(demo, wanted, as_of=NOW)
     demo.execute(
         insert(m.UserActivity),
-        [
-            {
-                "customer_id": customer,
-                "user_id": f"new-{i}",
-                "period": period_of((NOW - timedelta(days=2)).date()),
-                "days": as_bigint(1 << day_number((NOW - timedelta(days=2)).date()) % 64),
-            }
-            for i in range(7)
-        ],
+        activity_rows(
+            [(customer, (NOW - timedelta(days=2)).date(), f"new-{i}") for i in range(7)],
+            "user_id",
+        ),
     )
     after = repository.load_aggregates(demo, wanted, as_of=NOW, concurrent=True)
     key = next(a for a in wanted if a.measure == "active_users" and a.offset_days == 0)

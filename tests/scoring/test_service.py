@@ -14,7 +14,7 @@ from healthscore.scoring.service import UnknownCustomerError, backfill_days, sco
 from healthscore.storage import models as m
 from healthscore.storage.database import make_engine, make_sessionmaker
 from healthscore.storage.maintenance import delete_all_data
-from healthscore.storage.rollups import as_bigint, day_number
+from healthscore.storage.rollups import PERIOD, as_bigint, day_number
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 CUTOFF = NOW - timedelta(days=20)
@@ -57,7 +57,7 @@ def erase_everything_from(session, moment: datetime) -> None:
     # The day ``moment`` falls in is read from raw events; later days from roll-ups.
     for rollup in (m.DailySessions, m.DailyFeatures, m.DailyApiUsage):
         session.execute(delete(rollup).where(rollup.day >= moment.date()))
-    period, bit = divmod(day_number(moment.date()), 64)  # keep the bits of earlier days
+    period, bit = divmod(day_number(moment.date()), PERIOD)  # keep earlier days' bits
     for activity in (m.UserActivity, m.FeatureActivity):
         session.execute(delete(activity).where(activity.period > period))
         session.execute(

@@ -417,9 +417,7 @@ def rolled_up_queries(
         if earliest is not None:
             rolled = rolled.where(spec.rollup.period >= periods.start)
     else:
-        rolled = rolled.where(spec.rollup.day < as_of.date())
-        if earliest is not None:
-            rolled = rolled.where(spec.rollup.day >= earliest.date())
+        rolled = rolled.where(_in_days(spec.rollup.day, earliest, as_of))
     rolled = restrict(rolled, spec.rollup.customer_id, customer_ids)
     if spec.key is None:
         queries = [rolled.group_by(spec.rollup.customer_id)]

@@ -12,8 +12,8 @@ retention drop raw events without changing any score (see ``storage/partitions.p
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Table, text
@@ -52,10 +52,6 @@ def day_number(day: date) -> int:
     return (day - EPOCH).days
 
 
-def day_of(number: int) -> date:
-    return EPOCH + timedelta(days=number)
-
-
 def period_of(day: date) -> int:
     """The activity row (``UserActivity.period``) that holds ``day``."""
     return day_number(day) // PERIOD
@@ -66,9 +62,9 @@ def as_bigint(bits: int) -> int:
     return bits - (1 << 64) if bits >= 1 << 63 else bits
 
 
-def activity_rows(seen: set[tuple[str, date, str]], key: str) -> list[dict[str, Any]]:
-    """(account, day, key) sightings as activity rows: one per account, key and period,
-    each day a bit of ``days``."""
+def activity_rows(seen: Iterable[tuple[str, date, str]], key: str) -> list[dict[str, Any]]:
+    """Distinct (account, day, key) sightings as activity rows: one per account, key and
+    period, each day a bit of ``days``."""
     bits: dict[tuple[str, str, int], int] = defaultdict(int)
     for customer_id, day, value in seen:
         period, bit = divmod(day_number(day), PERIOD)
@@ -131,7 +127,7 @@ def add_to_rollups(session: Session, model: type[m.Base], rows: Sequence[dict[st
         add_or_insert(
             session,
             _table(m.FeatureActivity),
-            activity_rows(set(features), "feature"),
+            activity_rows(features, "feature"),
             key=["customer_id", "feature", "period"],
             bit_or=["days"],
         )
