@@ -93,7 +93,11 @@ class Settings(BaseSettings):
         "scores do not change. Must cover the scorecard's longest window. Empty: keep all.",
     )
     cache_ttl_seconds: int = Field(
-        default=60, ge=1, le=86400, description="Lifetime of cached read-API answers (Redis)."
+        default=60,
+        ge=1,
+        le=86400,
+        description="Lifetime of cached read-API answers (Redis), and how long an API "
+        "process trusts a checked key without `keys revoke` telling it otherwise.",
     )
     redis_url: str | None = Field(default=None, description="redis://… for cache/queue.")
     log_format: Literal["text", "json"] = Field(

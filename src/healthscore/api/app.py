@@ -28,7 +28,7 @@ from healthscore.api.routes import (
     stripe,
 )
 from healthscore.api.sanitize import RejectNulCharacters
-from healthscore.api.security import ReadKey
+from healthscore.api.security import ReadKey, TrustedKeys
 from healthscore.dashboard import live
 from healthscore.dashboard import routes as dashboard
 from healthscore.ingest.segment import KnownAccounts
@@ -137,6 +137,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.playbooks = rules
     app.state.jobs = jobs
     app.state.cache = cache
+    app.state.trusted_keys = TrustedKeys(max_age=settings.cache_ttl_seconds)
     app.state.known_accounts = KnownAccounts()
     install_error_handlers(app)
     # Added last = outermost: the size limit applies before the body is buffered.

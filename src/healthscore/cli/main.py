@@ -688,6 +688,14 @@ def keys_revoke(key: Annotated[str, typer.Argument(help="Key id or prefix.")]) -
     except UnknownKeyError as error:
         raise fail(str(error)) from error
     console.print(f"revoked key #{info.id} ({info.prefix})")
+    settings = Settings()
+    cache = ScoreCache(settings.redis_url, prefix=settings.queue_name)
+    if not cache.invalidate_keys():
+        console.print(
+            "[yellow]Redis unreachable: API processes may still accept this key for up to "
+            f"{settings.cache_ttl_seconds} s[/]"
+        )
+    cache.close()
 
 
 PlaybooksOption = Annotated[

@@ -7,6 +7,12 @@ fetches the generation and the entry in one MGET and uses the entry only if the 
 match. Entries also expire after ``ttl`` seconds, which bounds staleness even if an
 invalidation is lost while Redis is unreachable.
 
+The same MGET also fetches the *keys generation*, which ``healthscore keys revoke``
+increments: an API process trusts a key it has checked in the database for as long as
+that generation stays the same (at most ``ttl`` seconds), so a cache hit costs one Redis
+round trip and no database work, and a revoked key is still refused from the next request
+on (``api.security.TrustedKeys``).
+
 Redis is an accelerator, never a dependency: when it is down or slow, reads go to the
 database and a warning is logged (at most once a minute), and requests never fail.
 """
@@ -17,6 +23,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, cast
 
 import orjson
@@ -25,11 +32,22 @@ import redis
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """What one MGET found: the entry's document if it is of the current generation, the
+    stamp to store a fresh one with, and the current keys generation."""
+
+    document: bytes | None
+    stamp: bytes
+    keys_generation: int
+
+
 class ScoreCache:
     def __init__(self, url: str | None, *, ttl: int = 60, prefix: str = "healthscore") -> None:
         self.ttl = ttl
         self.prefix = prefix
         self.generation_key = f"{prefix}:cache:generation"
+        self.keys_generation_key = f"{prefix}:keys:generation"
         self._client = (
             redis.Redis.from_url(url, socket_timeout=0.25, socket_connect_timeout=0.25)
             if url
@@ -55,28 +73,46 @@ class ScoreCache:
 
     def cached_json(self, key: str, render: Callable[[], bytes]) -> bytes:
         """The JSON document cached for ``key`` in the current generation, else
-        ``render()``, stored for the next caller. Routes answer these bytes as they are,
-        so a cache hit costs one Redis round trip and nothing else."""
+        ``render()``, stored for the next caller."""
+        found = self.lookup(key)
+        if found is not None and found.document is not None:
+            return found.document
+        document = render()
+        self.store(key, found, document)
+        return document
+
+    def lookup(self, key: str) -> Lookup | None:
+        """One MGET: ``key``'s entry (if of the current generation) and both generations;
+        ``None`` without Redis. Routes answer a found document's bytes as they are, so a
+        cache hit costs this round trip and nothing else."""
         if self._client is None:
-            return render()
+            return None
         try:
-            generation, entry = cast(
-                list[bytes | None], self._client.mget(self.generation_key, key)
+            generation, entry, keys_generation = cast(
+                list[bytes | None],
+                self._client.mget(self.generation_key, key, self.keys_generation_key),
             )
         except redis.RedisError as error:
             self._warn(error)
-            return render()
+            return None
         stamp = b"%d\n" % int(generation or 0)
+        document = None
         if entry is not None and entry.startswith(stamp):
             self.hits += 1
-            return entry[len(stamp) :]
-        self.misses += 1
-        document = render()
+            document = entry[len(stamp) :]
+        else:
+            self.misses += 1
+        return Lookup(document, stamp, int(keys_generation or 0))
+
+    def store(self, key: str, found: Lookup | None, document: bytes) -> None:
+        """Cache ``document`` for ``key`` in the generation ``found`` (a ``lookup`` that
+        missed) saw: should a rescore have moved it on meanwhile, the entry is never used."""
+        if self._client is None or found is None:
+            return
         try:
-            self._client.set(key, stamp + document, ex=self.ttl)
+            self._client.set(key, found.stamp + document, ex=self.ttl)
         except redis.RedisError as error:
             self._warn(error)
-        return document
 
     def invalidate(self) -> None:
         """Scores changed: everything cached so far is stale."""
@@ -86,6 +122,19 @@ class ScoreCache:
             self._client.incr(self.generation_key)
         except redis.RedisError as error:
             self._warn(error)
+
+    def invalidate_keys(self) -> bool:
+        """A key was revoked: every API process checks keys in the database again.
+        ``False`` if Redis could not be told (processes then trust keys they have checked
+        for at most ``ttl`` seconds more)."""
+        if self._client is None:
+            return True
+        try:
+            self._client.incr(self.keys_generation_key)
+        except redis.RedisError as error:
+            self._warn(error)
+            return False
+        return True
 
     def close(self) -> None:
         if self._client is not None:
