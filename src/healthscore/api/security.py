@@ -65,10 +65,12 @@ class TrustedKeys:
     """Keys this process has found active in the database, each with the keys generation
     (``ScoreCache.lookup``) it was checked in: while Redis reports the same generation and
     for at most ``max_age`` seconds, the hottest reads admit such a key without a database
-    round trip (at 200 requests/s that lookup and the pool's ping were a third of a
-    request's CPU). ``healthscore keys revoke`` moves the generation on, so every process
-    checks again at once; a revocation made any other way (SQL, or while Redis was
-    unreachable) is honoured within ``max_age``."""
+    round trip (at 200 requests/s, that lookup and the pool's ping were about a quarter
+    of an API process's busy time). ``healthscore keys revoke`` moves the generation on,
+    so every process checks again at once; a revocation made any other way (SQL, or while
+    Redis was unreachable) is honoured within ``max_age``. The generation is read before
+    the database is, so a key checked just before a revocation is trusted in the
+    generation the revocation ends."""
 
     LIMIT = 10_000
     """Entries kept at most; past it the map starts afresh (keys are few in practice)."""
