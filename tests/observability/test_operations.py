@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import sys
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from healthscore.observability.logs import JsonFormatter, request_id
+from healthscore.observability.logs import JsonFormatter, StderrHandler, request_id
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -73,3 +75,17 @@ def test_json_logs_carry_the_request_id():
         request_id.reset(token)
     assert line["message"] == "GET /x" and line["request_id"] == "abc123"
     assert line["level"] == "INFO" and line["logger"] == "healthscore.http"
+
+
+def test_logs_go_to_stderr_as_it_is_when_a_record_is_written(monkeypatch):
+    """A thread that logs after stderr was swapped and the old one closed (as a test runner
+    does per test) writes to the new stderr instead of failing on a closed file."""
+    handler = StderrHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    first, second = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "stderr", first)
+    handler.emit(logging.makeLogRecord({"msg": "one"}))
+    first.close()
+    monkeypatch.setattr(sys, "stderr", second)
+    handler.emit(logging.makeLogRecord({"msg": "two"}))
+    assert second.getvalue() == "two\n"

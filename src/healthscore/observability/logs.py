@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 import time
 import uuid
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TextIO
 
 import orjson
 from starlette.datastructures import MutableHeaders
@@ -44,8 +45,18 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry).decode()
 
 
+class StderrHandler(logging.StreamHandler[TextIO]):
+    """Writes each record to ``sys.stderr`` as it is then, not as it was when logging was
+    configured: where stderr is swapped (a test runner captures it per test, then closes
+    it), background threads that log later would otherwise write to a closed file."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def configure(level: str, fmt: str) -> None:
-    handler = logging.StreamHandler()
+    handler = StderrHandler()
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
