@@ -63,7 +63,7 @@ def admitted(info: KeyInfo | None, scope: Scope) -> KeyInfo:
 
 class TrustedKeys:
     """Keys this process has found active in the database, each with the keys generation
-    (``ScoreCache.lookup``) it was checked in: while Redis reports the same generation and
+    (``ScoreCache.cached_json``) it was checked in: while Redis reports the same generation and
     for at most ``max_age`` seconds, the hottest reads admit such a key without a database
     round trip (at 200 requests/s, that lookup and the pool's ping were about a quarter
     of an API process's busy time). ``healthscore keys revoke`` moves the generation on,

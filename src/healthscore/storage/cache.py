@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
-class Lookup:
+class _Lookup:
     """What one MGET found: the entry's document if it is of the current generation, the
     stamp to store a fresh one with, and the current keys generation."""
 
@@ -71,20 +71,30 @@ class ScoreCache:
         digest = hashlib.sha1(orjson.dumps(parts, option=orjson.OPT_SORT_KEYS)).hexdigest()[:20]
         return f"{self.prefix}:cache:{kind}:{digest}"
 
-    def cached_json(self, key: str, render: Callable[[], bytes]) -> bytes:
+    def cached_json(
+        self,
+        key: str,
+        render: Callable[[], bytes],
+        *,
+        admit: Callable[[int | None], object] | None = None,
+    ) -> bytes:
         """The JSON document cached for ``key`` in the current generation, else
-        ``render()``, stored for the next caller."""
-        found = self.lookup(key)
+        ``render()``, stored for the next caller. ``admit``, if given, is called with the
+        keys generation (``None`` without Redis) before anything cached is used; it
+        refuses a request by raising. Routes answer these bytes as they are, so a cache
+        hit costs one Redis round trip (the MGET of ``_lookup``) and nothing else."""
+        found = self._lookup(key)
+        if admit is not None:
+            admit(found.keys_generation if found is not None else None)
         if found is not None and found.document is not None:
             return found.document
         document = render()
-        self.store(key, found, document)
+        self._store(key, found, document)
         return document
 
-    def lookup(self, key: str) -> Lookup | None:
+    def _lookup(self, key: str) -> _Lookup | None:
         """One MGET: ``key``'s entry (if of the current generation) and both generations;
-        ``None`` without Redis. Routes answer a found document's bytes as they are, so a
-        cache hit costs this round trip and nothing else."""
+        ``None`` without Redis or when it fails."""
         if self._client is None:
             return None
         try:
@@ -102,10 +112,10 @@ class ScoreCache:
             document = entry[len(stamp) :]
         else:
             self.misses += 1
-        return Lookup(document, stamp, int(keys_generation or 0))
+        return _Lookup(document, stamp, int(keys_generation or 0))
 
-    def store(self, key: str, found: Lookup | None, document: bytes) -> None:
-        """Cache ``document`` for ``key`` in the generation ``found`` (a ``lookup`` that
+    def _store(self, key: str, found: _Lookup | None, document: bytes) -> None:
+        """Cache ``document`` for ``key`` in the generation ``found`` (a ``_lookup`` that
         missed) saw: should a rescore have moved it on meanwhile, the entry is never used."""
         if self._client is None or found is None:
             return

@@ -70,14 +70,12 @@ async def answer_cached(
 
     def answer() -> bytes:
         with sessions() as session:
-            found = cache.lookup(key)
-            # Before anything found is used: an unauthorised request learns nothing.
-            check(session, keys_generation=found.keys_generation if found else None)
-            if found is not None and found.document is not None:
-                return found.document
-            document = rendered(build(session))
-            cache.store(key, found, document)
-            return document
+            return cache.cached_json(
+                key,
+                lambda: rendered(build(session)),
+                # Before anything cached is used: an unauthorised request learns nothing.
+                admit=lambda generation: check(session, keys_generation=generation),
+            )
 
     document = await run_in_threadpool(answer)
     return Response(document, media_type="application/json")
