@@ -75,6 +75,19 @@ def activity_rows(seen: Iterable[tuple[str, date, str]], key: str) -> list[dict[
     ]
 
 
+def _add_activity(
+    session: Session, model: type[m.Base], seen: Iterable[tuple[str, date, str]], key: str
+) -> None:
+    """OR the days of distinct (account, day, ``key``) sightings into ``model``'s bits."""
+    add_or_insert(
+        session,
+        _table(model),
+        activity_rows(seen, key),
+        key=["customer_id", key, "period"],
+        bit_or=["days"],
+    )
+
+
 def add_to_rollups(session: Session, model: type[m.Base], rows: Sequence[dict[str, Any]]) -> None:
     """Count raw ``rows`` just inserted into ``model``'s table into its daily roll-ups."""
     if model is m.Session:
@@ -102,13 +115,7 @@ def add_to_rollups(session: Session, model: type[m.Base], rows: Sequence[dict[st
             add=["logins"],
             greatest=["last_at"],
         )
-        add_or_insert(
-            session,
-            _table(m.UserActivity),
-            activity_rows(users, "user_id"),
-            key=["customer_id", "user_id", "period"],
-            bit_or=["days"],
-        )
+        _add_activity(session, m.UserActivity, users, "user_id")
     elif model is m.FeatureUsage:
         features: dict[tuple[str, date, str], int] = {}
         for row in rows:
@@ -124,13 +131,7 @@ def add_to_rollups(session: Session, model: type[m.Base], rows: Sequence[dict[st
             key=["customer_id", "feature", "day"],
             add=["events"],
         )
-        add_or_insert(
-            session,
-            _table(m.FeatureActivity),
-            activity_rows(features, "feature"),
-            key=["customer_id", "feature", "period"],
-            bit_or=["days"],
-        )
+        _add_activity(session, m.FeatureActivity, features, "feature")
     elif model is m.ApiUsage:
         calls: dict[tuple[str, date], int] = {}
         for row in rows:
