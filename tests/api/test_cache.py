@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import event, update
 from typer.testing import CliRunner
 
@@ -94,10 +95,37 @@ def test_a_cached_answer_is_the_uncached_answer_byte_for_byte_and_still_needs_a_
         assert cached.headers["content-type"] == "application/json"
         assert "customerId" in computed.text or "averageScore" in computed.text  # camelCase
         # The key is checked before anything the cache holds is used.
+        counted = (cache.hits, cache.misses)
         refused = httpx.get(f"{api.base_url}{path}", headers={"X-API-Key": "hs_abc_def"})
         assert refused.status_code == 401
         assert refused.json()["error"]["message"] == "unknown or revoked API key"
         assert cached.content not in refused.content
+        assert (cache.hits, cache.misses) == counted  # a refused request used nothing
+
+
+def test_cache_hits_and_misses_are_exported_on_metrics(cached_server):
+    _, api = cached_server
+    api.put("/api/v1/customers/acme", json={"name": "Acme"}).raise_for_status()
+    api.post("/api/v1/health-scores/acme/refresh").raise_for_status()
+
+    def lookups() -> dict[str, float]:
+        return {
+            s.labels["outcome"]: s.value
+            for family in text_string_to_metric_families(api.get("/metrics").text)
+            for s in family.samples
+            if s.name == "healthscore_cache_lookups_total"
+        }
+
+    before = lookups()
+    for _ in range(3):
+        api.get("/api/v1/health-scores/acme").raise_for_status()
+    refused = httpx.get(
+        f"{api.base_url}/api/v1/health-scores/acme", headers={"X-API-Key": "hs_abc_def"}
+    )
+    assert refused.status_code == 401
+    after = lookups()
+    assert after["miss"] - before.get("miss", 0) == 1
+    assert after["hit"] - before.get("hit", 0) == 2
 
 
 def test_reads_fall_back_to_the_database_when_redis_is_down(caplog):

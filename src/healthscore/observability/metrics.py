@@ -49,6 +49,12 @@ DELIVERIES = Counter(
 PLAYBOOK_FIRINGS = Counter(
     "healthscore_playbook_entries_total", "Outreach entries logged, by playbook.", ["playbook"]
 )
+CACHE_LOOKUPS = Counter(
+    "healthscore_cache_lookups_total",
+    "Read-API answers looked up in the Redis cache, by outcome (hit, miss); a request"
+    " refused for its key counts as neither.",
+    ["outcome"],
+)
 HTTP_SECONDS = Histogram(
     "healthscore_http_request_seconds",
     "HTTP request latency by route template and status class.",

@@ -29,6 +29,8 @@ from typing import Any, cast
 import orjson
 import redis
 
+from healthscore.observability.metrics import CACHE_LOOKUPS
+
 log = logging.getLogger(__name__)
 
 
@@ -86,6 +88,8 @@ class ScoreCache:
         found = self._lookup(key)
         if admit is not None:
             admit(found.keys_generation if found is not None else None)
+        if found is not None:  # counted once admitted: a refused request used nothing
+            self._count(hit=found.document is not None)
         if found is not None and found.document is not None:
             return found.document
         document = render()
@@ -106,13 +110,15 @@ class ScoreCache:
             self._warn(error)
             return None
         stamp = b"%d\n" % int(generation or 0)
-        document = None
-        if entry is not None and entry.startswith(stamp):
+        document = entry[len(stamp) :] if entry is not None and entry.startswith(stamp) else None
+        return _Lookup(document, stamp, int(keys_generation or 0))
+
+    def _count(self, *, hit: bool) -> None:
+        if hit:
             self.hits += 1
-            document = entry[len(stamp) :]
         else:
             self.misses += 1
-        return _Lookup(document, stamp, int(keys_generation or 0))
+        CACHE_LOOKUPS.labels("hit" if hit else "miss").inc()
 
     def _store(self, key: str, found: _Lookup | None, document: bytes) -> None:
         """Cache ``document`` for ``key`` in the generation ``found`` (a ``_lookup`` that
