@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import String, cast, insert, select
 
 from healthscore.ingest.demo import generate_demo
-from healthscore.scoring import repository
+from healthscore.scoring import aggregates, repository
 from healthscore.scoring.engine import required_aggregates
 from healthscore.scoring.metrics import Aggregate, empty_value
 from healthscore.scoring.scorecard import load_scorecard
@@ -54,17 +54,17 @@ def stored(session) -> dict[str, list[tuple[Any, ...]]]:
 )
 def test_concurrent_read_gives_the_same_aggregates(demo, monkeypatch, as_of):
     wanted = required_aggregates(CARD)
-    plain = repository.load_aggregates(demo, wanted, as_of=as_of)
+    plain = aggregates.load_aggregates(demo, wanted, as_of=as_of)
     demo.rollback()
     threads = []
-    real = repository._read_concurrently
+    real = aggregates._read_concurrently
 
     def spy(*args: Any, **kwargs: Any) -> Any:
         threads.append(True)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(repository, "_read_concurrently", spy)
-    concurrent = repository.load_aggregates(demo, wanted, as_of=as_of, concurrent=True)
+    monkeypatch.setattr(aggregates, "_read_concurrently", spy)
+    concurrent = aggregates.load_aggregates(demo, wanted, as_of=as_of, concurrent=True)
     assert concurrent == plain
     # PostgreSQL really used a second connection; SQLite reads on the session's only.
     assert bool(threads) == (demo.get_bind().dialect.name == "postgresql")
@@ -75,7 +75,7 @@ def test_concurrent_read_sees_what_the_transaction_wrote(demo):
     the read stays on the session's connection and still counts them."""
     customer = demo.scalars(select(m.Customer.id).order_by(m.Customer.id)).first()
     wanted = required_aggregates(CARD)
-    before = repository.load_aggregates(demo, wanted, as_of=NOW)
+    before = aggregates.load_aggregates(demo, wanted, as_of=NOW)
     demo.execute(
         insert(m.UserActivity),
         activity_rows(
@@ -83,22 +83,22 @@ def test_concurrent_read_sees_what_the_transaction_wrote(demo):
             "user_id",
         ),
     )
-    after = repository.load_aggregates(demo, wanted, as_of=NOW, concurrent=True)
+    after = aggregates.load_aggregates(demo, wanted, as_of=NOW, concurrent=True)
     key = next(a for a in wanted if a.measure == "active_users" and a.offset_days == 0)
     assert after[key][customer] == before[key].get(customer, 0) + 7
 
 
 def test_concurrent_read_inside_a_savepoint(demo):
     wanted = required_aggregates(CARD)
-    plain = repository.load_aggregates(demo, wanted, as_of=NOW)
+    plain = aggregates.load_aggregates(demo, wanted, as_of=NOW)
     with demo.begin_nested():
-        assert repository.load_aggregates(demo, wanted, as_of=NOW, concurrent=True) == plain
+        assert aggregates.load_aggregates(demo, wanted, as_of=NOW, concurrent=True) == plain
 
 
 def test_a_rescore_reading_concurrently_scores_the_same(demo, monkeypatch):
     plain = score_accounts(demo, CARD, as_of=NOW)
     demo.commit()
-    monkeypatch.setattr(repository, "CONCURRENT_READ_MIN_ACCOUNTS", 1)
+    monkeypatch.setattr(aggregates, "CONCURRENT_READ_MIN_ACCOUNTS", 1)
     fast = score_accounts(demo, CARD, as_of=NOW)
     assert [s for s in fast.scores] == [s for s in plain.scores]
 
@@ -128,9 +128,9 @@ def test_aggregate_columns_are_the_aggregates_laid_out(demo, as_of, concurrent):
     wanted = required_aggregates(CARD)
     ids = [account.id for account in repository.active_accounts(demo, as_of=as_of)]
     assert ids
-    plain = repository.load_aggregates(demo, wanted, as_of=as_of)
+    plain = aggregates.load_aggregates(demo, wanted, as_of=as_of)
     demo.rollback()
-    columns = repository.load_aggregate_columns(
+    columns = aggregates.load_aggregate_columns(
         demo, wanted, as_of=as_of, accounts=ids, concurrent=concurrent
     )
     assert set(columns) == set(wanted)
@@ -151,16 +151,16 @@ def test_a_keyed_count_over_the_whole_read_range_counts_the_same(demo, measure, 
     alone = Aggregate(source, name, window, 0)
     other = Aggregate(source, name, 3, 2)
     assert rolled_up_queries_are_simplified(alone)
-    by_itself = repository.load_aggregates(demo, [alone], as_of=NOW)
-    with_another = repository.load_aggregates(demo, [alone, other], as_of=NOW)
+    by_itself = aggregates.load_aggregates(demo, [alone], as_of=NOW)
+    with_another = aggregates.load_aggregates(demo, [alone, other], as_of=NOW)
     assert by_itself[alone] == with_another[alone]
     assert by_itself[alone]  # the demo has activity in every window
 
 
 def rolled_up_queries_are_simplified(aggregate: Aggregate) -> bool:
-    spec = repository._reader(aggregate)
-    assert isinstance(spec, repository.RolledUpSql)
-    (query,) = repository.rolled_up_queries(spec, [aggregate], NOW)
+    spec = aggregates._reader(aggregate)
+    assert isinstance(spec, aggregates.RolledUpSql)
+    (query,) = aggregates.rolled_up_queries(spec, [aggregate], NOW)
     return "CASE" not in str(query)
 
 

@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 
 from healthscore.ingest.bulk import insert_rows
 from healthscore.ingest.records import Event, record_events
+from healthscore.scoring.aggregates import load_aggregates
 from healthscore.scoring.metrics import Aggregate
-from healthscore.scoring.repository import load_aggregates
 from healthscore.storage import models as m
 from healthscore.storage.maintenance import delete_all_data
 

@@ -3,7 +3,7 @@
 A *snapshot* is every account active at a cut-off ``as_of``, scored exactly as the product
 would have scored it then (same scorecard, same engine, aggregates bounded by
 ``ts < as_of``), plus a label: did the account churn in ``(as_of, as_of + horizon]``?
-Nothing is written: scores are computed in memory from the same repository queries and
+Nothing is written: scores are computed in memory from the same aggregate queries and
 engine that ``service.score_accounts`` composes, so a backtest can run against a live
 database without touching history or latest scores.
 """
@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from healthscore.scoring import repository
+from healthscore.scoring import aggregates, repository
 from healthscore.scoring.engine import PreviousScore, ScoredBatch, required_aggregates
 from healthscore.scoring.scorecard import Scorecard, Tier, Trend
 from healthscore.scoring.service import score_columns, utc
@@ -105,7 +105,7 @@ def score_without_saving(
     """
     as_of = utc(as_of)
     accounts = repository.active_accounts(session, as_of=as_of)
-    columns = repository.load_aggregate_columns(
+    columns = aggregates.load_aggregate_columns(
         session,
         required_aggregates(scorecard),
         as_of=as_of,

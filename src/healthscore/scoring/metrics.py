@@ -1,7 +1,7 @@
 """The measurements a scorecard signal can be built from.
 
 A *metric* (``logins``, ``payment_success_rate``…) is a formula over *aggregates*: counts,
-sums and maxima per account over a time window, which the repository computes for every
+sums and maxima per account over a time window, which ``aggregates`` computes for every
 account at once. Keeping the formulas here, as pure functions, is what lets the engine be
 tested without a database and lets the backtest replay any moment in time.
 
@@ -101,7 +101,7 @@ def _ratio(
 
 def _days_since_last_login() -> Metric:
     def compute(get: Lookup, window: int, offset: int) -> Column:
-        # The repository reports the age in days of the newest login inside the window.
+        # ``aggregates`` reports the age in days of the newest login inside the window.
         age = get(Aggregate("sessions", "last_age_days", window, offset))
         return np.where(age == NO_LOGIN, np.nan, age)
 

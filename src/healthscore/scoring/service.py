@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
-from healthscore.scoring import repository
+from healthscore.scoring import aggregates, repository
 from healthscore.scoring.engine import (
     HealthScore,
     PreviousScore,
@@ -73,7 +73,7 @@ def score_accounts(
     *,
     as_of: datetime,
     customer_ids: Collection[str] | None = None,
-    id_range: repository.IdRange | None = None,
+    id_range: aggregates.IdRange | None = None,
     progress: Progress | None = None,
 ) -> ScoringRun:
     """Score every account active at ``as_of`` (or just ``customer_ids``, or the accounts
@@ -109,7 +109,7 @@ def _score_accounts(
     *,
     as_of: datetime,
     customer_ids: Collection[str] | None,
-    id_range: repository.IdRange | None,
+    id_range: aggregates.IdRange | None,
     progress: Progress | None,
 ) -> ScoringRun:
     step = progress or (lambda _message: None)
@@ -124,18 +124,18 @@ def _score_accounts(
 
     if customer_ids is not None:
         _check_known(session, customer_ids)
-    selection: repository.Selection = customer_ids if customer_ids is not None else id_range
+    selection: aggregates.Selection = customer_ids if customer_ids is not None else id_range
     step("loading accounts")
     accounts = repository.active_accounts(session, as_of=as_of, customer_ids=selection)
     churned = repository.churned_accounts(session, as_of=as_of, customer_ids=selection)
     step("aggregating signals")
-    columns = repository.load_aggregate_columns(
+    columns = aggregates.load_aggregate_columns(
         session,
         required_aggregates(scorecard),
         as_of=as_of,
         accounts=[account.id for account in accounts],
         customer_ids=selection,
-        concurrent=len(accounts) >= repository.CONCURRENT_READ_MIN_ACCOUNTS,
+        concurrent=len(accounts) >= aggregates.CONCURRENT_READ_MIN_ACCOUNTS,
     )
     window = scorecard.trend.window_days
     previous = repository.previous_scores(
@@ -166,7 +166,7 @@ def _score_accounts(
 def score_columns(
     scorecard: Scorecard,
     accounts: list[repository.Account],
-    columns: repository.AggregateColumns,
+    columns: aggregates.AggregateColumns,
     *,
     as_of: datetime,
     previous: Mapping[str, PreviousScore],
@@ -200,7 +200,7 @@ def _by_variant(
     return [(v, ids, np.array(at, dtype=np.intp)) for v, ids, at in groups.values()]
 
 
-def _column_lookup(columns: repository.AggregateColumns, positions: NDArray[np.intp]) -> Lookup:
+def _column_lookup(columns: aggregates.AggregateColumns, positions: NDArray[np.intp]) -> Lookup:
     """A variant's slice of each aggregate column, taken once per aggregate."""
     cache: dict[Aggregate, Column] = {}
 
