@@ -92,9 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     scorecard = load_scorecard(scorecard_location(settings.scorecard))
     rules = load_playbooks(settings.playbooks)
     jobs = Jobs(settings, sessions=sessions, scorecard=scorecard, playbooks=rules)
-    cache = ScoreCache(
-        settings.redis_url, ttl=settings.cache_ttl_seconds, prefix=settings.queue_name
-    )
+    cache = ScoreCache.for_settings(settings)
     jobs.listeners.append(lambda _ids: cache.invalidate())
     # Live dashboards: through Redis pub/sub when several processes serve, else in-process.
     broadcaster: live.Broadcaster = (

@@ -106,7 +106,7 @@ def invalidate_cache(customer_ids: list[str] | None = None) -> None:
     """Scores changed outside the API: cached answers are stale, open dashboards should
     re-read (both through Redis, when configured)."""
     settings = Settings()
-    cache = ScoreCache(settings.redis_url, prefix=settings.queue_name)
+    cache = ScoreCache.for_settings(settings)
     cache.invalidate()
     cache.close()
     if settings.redis_url:
@@ -563,7 +563,7 @@ def worker(
 
         redis_url, channel = settings.redis_url, live_channel(settings.queue_name)
         jobs.listeners.append(lambda ids: publish_scores_changed(redis_url, channel, ids))
-        cache = ScoreCache(redis_url, prefix=settings.queue_name)
+        cache = ScoreCache.for_settings(settings)
         jobs.listeners.append(lambda _ids: cache.invalidate())
     where = settings.redis_url or f"SQLite queue {queue_file(settings)}"
     console.print(f"worker: {threads} thread(s) on {where}; Ctrl-C stops gracefully")
@@ -689,7 +689,7 @@ def keys_revoke(key: Annotated[str, typer.Argument(help="Key id or prefix.")]) -
         raise fail(str(error)) from error
     console.print(f"revoked key #{info.id} ({info.prefix})")
     settings = Settings()
-    cache = ScoreCache(settings.redis_url, prefix=settings.queue_name)
+    cache = ScoreCache.for_settings(settings)
     if not cache.invalidate_keys():
         console.print(
             "[yellow]Redis unreachable: API processes may still accept this key for up to "

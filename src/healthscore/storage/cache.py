@@ -30,6 +30,7 @@ import orjson
 import redis
 
 from healthscore.observability.metrics import CACHE_LOOKUPS
+from healthscore.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,12 @@ class ScoreCache:
         self._last_warning = 0.0
         self.hits = 0
         self.misses = 0
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> ScoreCache:
+        """The deployment's cache: every process (API, worker, CLI) must share its prefix,
+        or a rescore's invalidation or a key revocation would not reach the API."""
+        return cls(settings.redis_url, ttl=settings.cache_ttl_seconds, prefix=settings.queue_name)
 
     @property
     def enabled(self) -> bool:
@@ -90,8 +97,8 @@ class ScoreCache:
             admit(found.keys_generation if found is not None else None)
         if found is not None:  # counted once admitted: a refused request used nothing
             self._count(hit=found.document is not None)
-        if found is not None and found.document is not None:
-            return found.document
+            if found.document is not None:
+                return found.document
         document = render()
         self._store(key, found, document)
         return document
