@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import event, update
 from typer.testing import CliRunner
 
@@ -19,6 +18,7 @@ from healthscore.cli.main import app as cli_app
 from healthscore.storage import models as m
 from healthscore.storage.cache import ScoreCache
 from healthscore.storage.database import transaction
+from tests.fixtures.metrics import samples
 from tests.fixtures.server import free_port, run_server
 
 NOW = datetime.now(UTC)
@@ -110,10 +110,9 @@ def test_cache_hits_and_misses_are_exported_on_metrics(cached_server):
 
     def lookups() -> dict[str, float]:
         return {
-            s.labels["outcome"]: s.value
-            for family in text_string_to_metric_families(api.get("/metrics").text)
-            for s in family.samples
-            if s.name == "healthscore_cache_lookups_total"
+            dict(labels)["outcome"]: value
+            for (name, labels), value in samples(api.get("/metrics").text).items()
+            if name == "healthscore_cache_lookups_total"
         }
 
     before = lookups()

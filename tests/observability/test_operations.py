@@ -7,17 +7,8 @@ import json
 import logging
 import sys
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from healthscore.observability.logs import JsonFormatter, StderrHandler, request_id
-
-
-def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    found = {}
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            found[(s.name, tuple(sorted(s.labels.items())))] = s.value
-    return found
+from tests.fixtures.metrics import samples
 
 
 def test_readiness_checks_the_database_without_a_key(live_server):
