@@ -2,11 +2,13 @@
 
 Per customer, exactly what the seed does: one SQL query per signal (sessions, feature
 usage, support tickets, payments, users), the API usage trend from two Redis counters
-(``usage:<id>:api_calls:<YYYY-MM>``), ``GET``/``SET`` of ``health:prev:<id>``, ``SETEX``
-of ``health:score:<id>``, an ``INSERT … ON CONFLICT`` of the score, and an ``RPUSH`` of
-an alert when critical or at risk and declining. Queries run on healthscore's tables (the
-seed's ``created_at``/``used_at`` columns are our ``ts``), one customer after another, over
-one connection each to PostgreSQL and Redis — the seed's shape, not a strawman.
+(``usage:<id>:api_calls:<YYYY-MM>``), ``GET``/``SET`` of ``health:prev:<id>``, ``SET … EX``
+(the seed's ``SETEX``) of ``health:score:<id>``, an ``INSERT … ON CONFLICT`` of the score,
+and an ``RPUSH`` of an alert when critical or at risk and declining. Queries run on
+healthscore's tables (the seed's ``created_at``/``used_at`` columns are our ``ts``), one
+customer after another, over one connection each to PostgreSQL and Redis — the seed's
+shape, not a strawman. ``signal_disagreements`` checks that a ``seed000`` rescore computed
+the same signal values, so the two times compare like for like.
 """
 
 from __future__ import annotations
@@ -134,10 +136,10 @@ def calculate_health_score(
         else "critical"
     )
     r.set(f"{prefix}health:prev:{customer_id}", score)
-    r.setex(
+    r.set(  # SET … EX: the seed's SETEX, which redis-py deprecates
         f"{prefix}health:score:{customer_id}",
-        86400,
         json.dumps({"score": score, "trend": trend, "riskLevel": risk}),
+        ex=86400,
     )
     pg.execute(
         "INSERT INTO baseline_health_scores (customer_id, score, trend, risk_level, signals, "
@@ -192,3 +194,33 @@ def run_baseline(pg_dsn: str, redis_url: str, *, now: datetime, prefix: str) -> 
         r.unlink(*batch)
     r.close()
     return {"total": elapsed, "accounts": float(len(ids))}
+
+
+COMPARED_SIGNALS = [name for name, _ in SIGNALS if name != "api_usage_trend"]
+"""The signals healthscore's ``seed000`` scorecard computes as the seed does. The API usage
+trend is the deliberate exception (rolling 30-day windows, not calendar-month counters;
+docs/scorecards.md)."""
+
+
+def signal_disagreements(pg: psycopg.Connection) -> tuple[int, dict[str, list[str]]]:
+    """Whether the loop and a ``seed000`` rescore did the same work: per account scored by
+    both, the compared signals whose values differ (the loop stores each value in whole
+    percent, ours keeps the fraction: they agree within half a percent). Returns the number
+    of accounts compared and the disagreeing ones."""
+    rows = pg.execute(
+        "SELECT h.customer_id, h.signals, b.signals FROM health_scores h "
+        "JOIN baseline_health_scores b USING (customer_id) "
+        "WHERE h.score IS NOT NULL AND h.scorecard LIKE %s",
+        ("seed000@%",),
+    ).fetchall()
+    disagreeing: dict[str, list[str]] = {}
+    for customer_id, ours, theirs in rows:
+        loop = {signal["name"]: signal["value"] for signal in theirs}
+        differing = [
+            name
+            for name in COMPARED_SIGNALS
+            if abs(ours["value"][name] * 100 - loop[name]) > 0.5 + 1e-9
+        ]
+        if differing:
+            disagreeing[customer_id] = differing
+    return len(rows), disagreeing

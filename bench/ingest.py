@@ -88,7 +88,7 @@ def batch(now: datetime, sent: int) -> dict[str, object]:
     return {"batch": events, "sentAt": now.isoformat()}
 
 
-def http_throughput(url: str, key: str, *, batches: int, clients: int) -> tuple[float, int]:
+def http_throughput(url: str, key: str, *, batches: int, clients: int) -> tuple[float, float, int]:
     now = datetime.now(UTC)
     bodies = [orjson.dumps(batch(now, i)) for i in range(batches)]
     headers = {

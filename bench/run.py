@@ -6,6 +6,11 @@ a ``bench_<n>`` schema on PostgreSQL) so later runs only measure scoring. Result
 printed and appended to ``.bench/results.jsonl``; copy the figures into BENCHMARKS.md.
 
     python -m bench.run [--sizes 2000,20000] [--backends sqlite,postgresql] [--days 90]
+                        [--scorecards default,seed000]
+
+Each dataset is rescored with every scorecard named: ``default`` (the product's own,
+more signals, windows and baselines than seed 000) and ``seed000`` (seed 000's six
+signals, windows and weights: the same work as the loop it is compared with).
 """
 
 from __future__ import annotations
@@ -22,11 +27,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import psycopg
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine, func, select, text
 
-from bench.baseline import run_baseline
+from bench.baseline import COMPARED_SIGNALS, run_baseline, signal_disagreements
 from bench.copy_dataset import copy_sqlite_to_postgres
 from healthscore.ingest.demo import generate_demo
 from healthscore.scoring.scorecard import load_scorecard
@@ -168,11 +174,22 @@ def rescore(url: str, scorecard: str = "default") -> dict[str, float]:
     return result
 
 
-def baseline(url: str, size: int) -> dict[str, float] | None:
-    """Seed 000's per-customer loop on the same PostgreSQL data (and a real Redis)."""
+def baseline(url: str, size: int, *, compare: bool) -> dict[str, float] | None:
+    """Seed 000's per-customer loop on the same PostgreSQL data (and a real Redis). With
+    ``compare`` (the last rescore used the ``seed000`` scorecard), also checks that both
+    computed the same signal values, account by account."""
     redis_url = os.environ.get("HEALTHSCORE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
     dsn = url.replace("postgresql+psycopg://", "postgresql://", 1)
-    return run_baseline(dsn, redis_url, now=NOW, prefix=f"bench{size}:")
+    result = run_baseline(dsn, redis_url, now=NOW, prefix=f"bench{size}:")
+    if compare:
+        with psycopg.connect(dsn) as pg:
+            compared, disagreeing = signal_disagreements(pg)
+        console.print(
+            f"  seed000 scorecard vs the loop: {compared:,} accounts, "
+            f"{len(disagreeing):,} differ on {', '.join(COMPARED_SIGNALS)}"
+        )
+        result |= {"compared": compared, "disagreeing": len(disagreeing)}
+    return result
 
 
 def main() -> None:
@@ -180,7 +197,14 @@ def main() -> None:
     parser.add_argument("--sizes", default="2000,20000,100000")
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--days", type=int, default=90)
-    parser.add_argument("--repeat", type=int, default=2, help="rescore runs per dataset")
+    parser.add_argument(
+        "--repeat", type=int, default=2, help="rescore runs per dataset and scorecard"
+    )
+    parser.add_argument(
+        "--scorecards",
+        default="default,seed000",
+        help="scorecards to rescore each dataset with (seed000: the loop's own work)",
+    )
     parser.add_argument(
         "--baseline",
         action=argparse.BooleanOptionalAction,
@@ -193,11 +217,14 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     backends = args.backends.split(",")
+    # seed000 last: its scores are then the ones compared with the loop's.
+    scorecards = sorted(args.scorecards.split(","), key=lambda card: card == "seed000")
 
-    table = Table(title=f"Full rescore, default scorecard, {args.days} days of data")
+    table = Table(title=f"Full rescore, {args.days} days of data")
     for column in (
         "backend",
         "accounts",
+        "scorecard",
         "raw event rows",
         "best total s",
         "read s",
@@ -219,32 +246,39 @@ def main() -> None:
                 engine.dispose()
                 continue
             engine.dispose()
-            runs = [rescore(url) for _ in range(args.repeat)]
-            best = min(runs, key=lambda r: r["total"])
-            seed = baseline(url, size) if backend == "postgresql" and args.baseline else None
+            scored = {card: [rescore(url, card) for _ in range(args.repeat)] for card in scorecards}
+            seed = (
+                baseline(url, size, compare=scorecards[-1] == "seed000")
+                if backend == "postgresql" and args.baseline
+                else None
+            )
             events = rows["sessions"] + rows["feature_usage"] + rows["api_usage"]
-            table.add_row(
-                backend,
-                f"{size:,}",
-                f"{events:,}",
-                f"{best['total']:.2f}",
-                f"{best['read']:.2f}",
-                f"{best['score']:.2f}",
-                f"{best['write']:.2f}",
-                f"{best['peak_mib']:.0f}",
-                f"{seed['total']:.1f}" if seed else "-",
-                f"{seed['total'] / best['total']:.0f}x" if seed else "-",
-            )
-            results.append(
-                {
-                    "backend": backend,
-                    "accounts": size,
-                    "rows": rows,
-                    "runs": runs,
-                    "best": best,
-                    "seed000_baseline": seed,
-                }
-            )
+            for card, runs in scored.items():
+                best = min(runs, key=lambda r: r["total"])
+                table.add_row(
+                    backend,
+                    f"{size:,}",
+                    card,
+                    f"{events:,}",
+                    f"{best['total']:.2f}",
+                    f"{best['read']:.2f}",
+                    f"{best['score']:.2f}",
+                    f"{best['write']:.2f}",
+                    f"{best['peak_mib']:.0f}",
+                    f"{seed['total']:.1f}" if seed else "-",
+                    f"{seed['total'] / best['total']:.0f}x" if seed else "-",
+                )
+                results.append(
+                    {
+                        "backend": backend,
+                        "accounts": size,
+                        "scorecard": card,
+                        "rows": rows,
+                        "runs": runs,
+                        "best": best,
+                        "seed000_baseline": seed,
+                    }
+                )
     console.print(table)
     peak_mib = max((r["best"]["peak_mib"] for r in results), default=0)
     record = {
