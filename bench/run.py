@@ -188,6 +188,12 @@ def baseline(url: str, size: int, *, compare: bool) -> dict[str, float] | None:
             f"  seed000 scorecard vs the loop: {compared:,} accounts, "
             f"{len(disagreeing):,} differ on {', '.join(COMPARED_SIGNALS)}"
         )
+        if disagreeing or compared != result["accounts"]:
+            example = next(iter(disagreeing.items()), None)
+            console.print(
+                "  [bold red]the seed000 ratio is not like for like[/]: "
+                f"{result['accounts']:,.0f} accounts looped, {compared:,} compared; e.g. {example}"
+            )
         result |= {"compared": compared, "disagreeing": len(disagreeing)}
     return result
 
