@@ -13,21 +13,19 @@ from bench.baseline import COMPARED_SIGNALS, run_baseline, signal_disagreements
 from healthscore.ingest.demo import generate_demo
 from healthscore.scoring.scorecard import load_scorecard
 from healthscore.scoring.service import score_accounts
-from healthscore.storage.database import make_engine, make_sessionmaker, transaction
+from healthscore.storage.database import transaction
 
 NOW = datetime(2026, 6, 15, tzinfo=UTC)
 
 
 def test_the_seed000_scorecard_computes_the_loops_signal_values_for_every_account(
-    postgres_url, redis_url
+    postgres_url, redis_url, sessions_for_url
 ):
-    engine = make_engine(postgres_url)
-    sessions = make_sessionmaker(engine)
+    sessions = sessions_for_url(postgres_url)
     with transaction(sessions) as session:
         generate_demo(session, customers=120, days=95, seed=13, now=NOW)
     with transaction(sessions) as session:
         run = score_accounts(session, load_scorecard("seed000"), as_of=NOW)
-    engine.dispose()
     dsn = postgres_url.replace("postgresql+psycopg://", "postgresql://", 1)
 
     loop = run_baseline(dsn, redis_url, now=NOW, prefix=f"test-{uuid.uuid4().hex[:8]}:")
