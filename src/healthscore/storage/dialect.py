@@ -30,22 +30,36 @@ def upsert(
     key: Sequence[str],
     unless_newer: str | None = None,
 ) -> None:
-    """Insert ``rows``; where ``key`` already exists, overwrite the other columns.
+    """Insert ``rows``; where ``key`` already exists, overwrite the other columns the rows
+    carry (model defaults filled in, as SQLAlchemy's own INSERT would).
+
+    Columns the rows leave out and that have no model default (an autoincrement ``id``,
+    a server default) are neither sent nor overwritten: the database fills them on insert
+    and an existing row keeps its own. So both paths store the same rows, and a re-import
+    keeps a row's id.
 
     With ``unless_newer="as_of"`` an existing row whose ``as_of`` is later than the incoming
     one is kept (a backfill of an earlier day never replaces a newer latest score).
     """
     if not rows:
         return
+    rows = _with_python_defaults(table, rows)
+    columns = list(rows[0])
+    if any(row.keys() != rows[0].keys() for row in rows):
+        raise ValueError(f"upsert into {table.name}: every row must carry the same columns")
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql" and len(rows) >= COPY_THRESHOLD:
-        _copy_upsert(session, table, rows, key=key, unless_newer=unless_newer)
+        _copy_upsert(session, table, rows, columns, key=key, unless_newer=unless_newer)
         return
     module: Any = postgresql if dialect == "postgresql" else sqlite
     statement = module.insert(table)
-    update = {c.name: statement.excluded[c.name] for c in table.columns if c.name not in key}
+    update = {name: statement.excluded[name] for name in columns if name not in key}
     where = table.c[unless_newer] <= statement.excluded[unless_newer] if unless_newer else None
-    statement = statement.on_conflict_do_update(index_elements=list(key), set_=update, where=where)
+    statement = (
+        statement.on_conflict_do_update(index_elements=list(key), set_=update, where=where)
+        if update
+        else statement.on_conflict_do_nothing(index_elements=list(key))
+    )
     for start in range(0, len(rows), BATCH_ROWS):
         session.execute(statement, list(rows[start : start + BATCH_ROWS]))
 
@@ -54,19 +68,20 @@ def _copy_upsert(
     session: Session,
     table: Table,
     rows: Sequence[dict[str, Any]],
+    columns: Sequence[str],
     *,
     key: Sequence[str],
     unless_newer: str | None,
 ) -> None:
-    """COPY into a transaction-scoped temporary table, then one INSERT … ON CONFLICT."""
+    """COPY ``columns`` into a transaction-scoped temporary table, then one
+    INSERT … ON CONFLICT (the columns left out get the table's defaults there)."""
     dialect = session.get_bind().dialect
-    columns = [c.name for c in table.columns]
     processors = [table.c[name].type._cached_bind_processor(dialect) for name in columns]
     with _staging_copy(session, table, columns) as copy:
         for row in rows:
             copy.write_row(
                 [
-                    process(row.get(name)) if process else row.get(name)
+                    process(row[name]) if process else row[name]
                     for name, process in zip(columns, processors, strict=True)
                 ]
             )
@@ -430,9 +445,10 @@ def upsert_from_staging(
         else ""
     )
     conflict = ", ".join(f'"{name}"' for name in key)
+    action = f"DO UPDATE SET {updates}{where}" if updates else "DO NOTHING"
     session.connection().exec_driver_sql(
         f'INSERT INTO "{table.name}" ({quoted}) SELECT {quoted} FROM "_staging_{table.name}" '
-        f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}{where}"
+        f"ON CONFLICT ({conflict}) {action}"
     )
 
 
