@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from healthscore.backtest import run_backtest
 from healthscore.backtest.history import save_backtest
+from healthscore.backtest.service import run_backtest
 from healthscore.ingest.demo import generate_demo
 from healthscore.scoring.scorecard import load_scorecard
 from healthscore.scoring.service import score_accounts

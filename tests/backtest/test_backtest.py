@@ -20,7 +20,6 @@ import pytest
 from sqlalchemy import delete, func, select
 from typer.testing import CliRunner
 
-from healthscore.backtest import run_backtest
 from healthscore.backtest.dataset import build_snapshot, cutoff_days, data_span
 from healthscore.backtest.lead_time import (
     SEED000_ALERT,
@@ -30,6 +29,7 @@ from healthscore.backtest.lead_time import (
     replay_states,
 )
 from healthscore.backtest.report import render_report
+from healthscore.backtest.service import run_backtest
 from healthscore.backtest.tune import TuningError, tune, write_scorecard
 from healthscore.cli.main import app
 from healthscore.ingest.bulk import insert_rows

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from healthscore.backtest import BacktestResult
+from healthscore.backtest.service import BacktestResult
 from healthscore.storage import models as m
 
 

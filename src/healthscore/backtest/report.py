@@ -16,8 +16,8 @@ import numpy as np
 from jinja2 import Environment, select_autoescape
 from markupsafe import Markup, escape
 
-from healthscore.backtest import BacktestResult
 from healthscore.backtest.evaluate import AucResult, roc_points
+from healthscore.backtest.service import BacktestResult
 from healthscore.backtest.tune import TuningResult
 
 WIDTH, HEIGHT = 520, 300

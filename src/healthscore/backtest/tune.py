@@ -32,9 +32,9 @@ from numpy.typing import NDArray
 from sklearn.linear_model import LogisticRegression
 from sqlalchemy.orm import Session
 
-from healthscore.backtest import jsonable
 from healthscore.backtest.dataset import Pooled, build_snapshots, pool
 from healthscore.backtest.evaluate import AucResult, auc_with_ci, degenerate_reason, pr_auc
+from healthscore.backtest.service import jsonable
 from healthscore.scoring.scorecard import Scorecard
 from healthscore.scoring.service import utc
 

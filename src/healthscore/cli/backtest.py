@@ -20,7 +20,6 @@ from rich.console import Console
 from rich.progress import TaskID
 from rich.table import Table
 
-from healthscore.backtest import BacktestResult, jsonable, run_backtest
 from healthscore.backtest.dataset import (
     LABEL_SLACK,
     WARMUP_DAYS,
@@ -34,6 +33,7 @@ from healthscore.backtest.lead_time import (
     AlertRule,
     PlaybookAlert,
 )
+from healthscore.backtest.service import BacktestResult, jsonable, run_backtest
 from healthscore.backtest.tune import TuningError, TuningResult, tune, write_scorecard
 from healthscore.scoring.service import utc
 from healthscore.storage.rollups import midnight
