@@ -1,13 +1,18 @@
-"""Rich renderings shared by CLI commands: tier breakdown, account lists, one account."""
+"""Rich renderings shared by CLI commands: tier breakdown, account lists, one account,
+keys, playbooks, and the backtest and tuning results."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from rich.console import Console
 from rich.table import Table
 
 from healthscore.auth.keys import KeyInfo
+from healthscore.backtest.evaluate import AucResult
+from healthscore.backtest.service import BacktestResult
+from healthscore.backtest.tune import TuningResult
 from healthscore.playbooks.rules import Firing, PlaybookSet
 from healthscore.scoring.reports import AccountDetail, ScoreRow
 
@@ -142,3 +147,165 @@ def firings_table(firings: Sequence[Firing]) -> Table:
             f.reason,
         )
     return table
+
+
+def _auc_text(result: AucResult) -> str:
+    if result.auc is None:
+        return f"n/a: {result.reason}" if result.reason else "n/a"
+    if result.ci_low is None or result.ci_high is None:
+        return f"{result.auc:.3f}"
+    return f"{result.auc:.3f} [{result.ci_low:.3f}-{result.ci_high:.3f}]"
+
+
+def _pct(value: float | None, digits: int = 1) -> str:
+    return "n/a" if value is None else f"{value:.{digits}%}"
+
+
+def _num(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def print_backtest(out: Console, result: BacktestResult) -> None:
+    """The backtest as Rich tables, most important first."""
+    ev = result.evaluation
+    for warning in result.warnings:
+        out.print(f"[yellow]warning:[/] {warning}")
+    headline = Table(title=f"Backtest of {result.scorecard}, horizon {result.horizon_days} days")
+    headline.add_column("measure")
+    headline.add_column("value", justify="right")
+    headline.add_column("what it means")
+    headline.add_row(
+        "cut-offs",
+        str(len(result.cutoffs)),
+        ", ".join(f"{c.as_of:%Y-%m-%d}" for c in result.cutoffs),
+    )
+    headline.add_row(
+        "account snapshots", str(ev.accounts), f"{ev.churned} churned ({_pct(ev.churn_rate)})"
+    )
+    headline.add_row(
+        "ROC AUC [95% CI]",
+        _auc_text(ev.roc_auc),
+        "chance a churner scored below a retained account (0.5 = coin flip)",
+    )
+    headline.add_row("PR AUC", _num(ev.pr_auc, 3), f"vs {_pct(ev.churn_rate)} for a random list")
+    lead = result.lead_time
+    if lead:
+        headline.add_row(
+            "median lead time",
+            "n/a" if lead.median_lead_days is None else f"{lead.median_lead_days:.0f} days",
+            f"first alert → churn, alerted churners ({lead.rule}: {lead.rule_description})",
+        )
+        headline.add_row(
+            "churners alerted", _pct(lead.share_alerted), f"of {len(lead.churners)} churners"
+        )
+        headline.add_row(
+            f"alerted ≥ {lead.early_days} days early",
+            _pct(lead.share_early),
+            f"of {lead.churners_observed_early} churners watched ≥ {lead.early_days} days",
+        )
+        headline.add_row(
+            "alert precision",
+            _pct(lead.precision),
+            f"{lead.alerted_then_churned} of {lead.alerted_accounts} alerted accounts churned "
+            f"within {lead.horizon_days} days (base rate {_pct(lead.base_rate)})",
+        )
+    headline.add_row("run time", f"{result.seconds:.1f}s", "")
+    out.print(headline)
+
+    tiers = Table(title="Churn by tier at the cut-off")
+    for column in ("tier", "accounts", "churned", "churn rate", "lift"):
+        tiers.add_column(column, justify="left" if column == "tier" else "right")
+    for t in ev.by_tier:
+        tiers.add_row(t.tier, str(t.accounts), str(t.churned), _pct(t.rate), _num(t.lift) + "x")
+    out.print(tiers)
+
+    cuts = Table(title="Flagging a tier or worse")
+    for column in ("flag", "flagged", "precision", "recall"):
+        cuts.add_column(column, justify="left" if column == "flag" else "right")
+    for cut in ev.tier_cutoffs:
+        cuts.add_row(cut.label, str(cut.flagged), _pct(cut.precision), _pct(cut.recall))
+    out.print(cuts)
+
+    deciles = Table(title="Churn by score decile (1 = lowest scores)")
+    for column in ("decile", "scores", "accounts", "churned", "churn rate", "lift"):
+        deciles.add_column(column, justify="right")
+    for d in ev.by_decile:
+        deciles.add_row(
+            str(d.decile),
+            f"{d.min_score:.0f}-{d.max_score:.0f}",
+            str(d.accounts),
+            str(d.churned),
+            _pct(d.rate),
+            _num(d.lift) + "x",
+        )
+    out.print(deciles)
+
+    signals = Table(title="Each signal on its own (low value ⇒ churn)")
+    for column in ("signal", "AUC", "accounts with data"):
+        signals.add_column(column, justify="left" if column == "signal" else "right")
+    for s in ev.signals:
+        signals.add_row(s.name, _num(s.auc, 3), _pct(s.coverage, 0))
+    out.print(signals)
+
+    if len(result.cutoffs) > 1:
+        per_cutoff = Table(title="Each cut-off")
+        for column in ("as of", "accounts", "churned", "ROC AUC", "horizon observed"):
+            per_cutoff.add_column(column, justify="left" if column == "as of" else "right")
+        for c in result.cutoffs:
+            per_cutoff.add_row(
+                f"{c.as_of:%Y-%m-%d}",
+                str(c.accounts),
+                str(c.churned),
+                _num(c.auc, 3),
+                "yes" if c.labels_complete else "no",
+            )
+        out.print(per_cutoff)
+
+    if result.comparisons:
+        compared = Table(title="Scorecards on the same cut-offs")
+        for column in ("scorecard", "ROC AUC [95% CI]", "PR AUC"):
+            compared.add_column(column, justify="left" if column == "scorecard" else "right")
+        for comparison in result.comparisons:
+            compared.add_row(
+                comparison.scorecard, _auc_text(comparison.roc_auc), _num(comparison.pr_auc, 3)
+            )
+        out.print(compared)
+    if lead:
+        for note in lead.notes:
+            out.print(f"[yellow]note:[/] {note}")
+
+
+def print_tuning(out: Console, result: TuningResult) -> None:
+    for warning in result.warnings:
+        out.print(f"[yellow]warning:[/] {warning}")
+    table = Table(title=f"ROC AUC: {result.base.identity} vs {result.tuned.identity}")
+    for column in ("cut-offs", "snapshots", "churned", result.base.identity, result.tuned.identity):
+        table.add_column(column, justify="left" if column == "cut-offs" else "right")
+    table.add_row(
+        f"training ({_dates(result.train_cutoffs)})",
+        str(result.train_accounts),
+        str(result.train_churned),
+        _auc_text(result.train_default),
+        _auc_text(result.train_tuned),
+    )
+    table.add_row(
+        f"validation ({_dates(result.validate_cutoffs)})",
+        str(result.validate_accounts),
+        str(result.validate_churned),
+        _auc_text(result.validate_default),
+        _auc_text(result.validate_tuned),
+    )
+    out.print(table)
+    weights = Table(title="Weights")
+    for column in ("signal", "group", "before", "after"):
+        weights.add_column(column, justify="right" if column in {"before", "after"} else "left")
+    for w in result.weights:
+        weights.add_row(w.name, w.group, f"{w.default:.4f}", f"{w.tuned:.4f}")
+    out.print(weights)
+    out.print(f"method: {result.method}")
+
+
+def _dates(cutoffs: Sequence[datetime]) -> str:
+    if len(cutoffs) == 1:
+        return f"{cutoffs[0]:%Y-%m-%d}"
+    return f"{len(cutoffs)} from {min(cutoffs):%Y-%m-%d} to {max(cutoffs):%Y-%m-%d}"

@@ -1,0 +1,1 @@
+"""The ``healthscore`` commands, one module per workflow, each attached by ``register(app)``."""

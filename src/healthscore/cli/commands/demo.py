@@ -1,0 +1,79 @@
+"""``healthscore demo``: generate realistic accounts, build score history, show the riskiest."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+
+from healthscore.cli.context import (
+    ScorecardOption,
+    console,
+    fail,
+    invalidate_cache,
+    open_database,
+    playbooks_from,
+    progress_bar,
+    scorecard_from,
+    summarise,
+)
+from healthscore.playbooks.service import run_playbooks
+from healthscore.scoring.service import ScoringRun, backfill_days, score_accounts
+from healthscore.storage.database import transaction
+
+
+def demo(
+    customers: Annotated[int, typer.Option(min=1, max=1_000_000)] = 2000,
+    days: Annotated[int, typer.Option(min=1, max=730, help="Days of activity.")] = 90,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same data).")] = 7,
+    history_days: Annotated[
+        int, typer.Option(min=1, max=730, help="Days of score history to backfill.")
+    ] = 30,
+    reset: Annotated[
+        bool, typer.Option("--reset", help="Delete existing data in the database first.")
+    ] = False,
+    scorecard: ScorecardOption = None,
+) -> None:
+    """Generate realistic demo accounts, build score history, print who needs attention."""
+    from healthscore.ingest.demo import generate_demo
+    from healthscore.storage.maintenance import delete_all_data, has_customers
+
+    card = scorecard_from(scorecard)
+    _, sessions = open_database()
+    with sessions() as session:
+        if has_customers(session) and not reset:
+            raise fail("the database already has customers; pass --reset to replace them")
+    now = datetime.now(UTC)
+    with progress_bar() as progress:
+        task = progress.add_task("generating accounts", total=customers)
+        with transaction(sessions) as session:
+            delete_all_data(session)
+            summary = generate_demo(
+                session,
+                customers=customers,
+                days=days,
+                seed=seed,
+                now=now,
+                progress=lambda done: progress.update(task, completed=done),
+            )
+        history = progress.add_task("scoring history", total=history_days)
+        run: ScoringRun | None = None
+        rules = playbooks_from(None)
+        for moment in [*backfill_days(history_days - 1, until=now.date()), now]:
+            with transaction(sessions) as session:
+                run = score_accounts(session, card, as_of=moment)
+                # Replaying playbooks over the history fills the outreach log as it would be.
+                run_playbooks(session, rules, run.scores, as_of=moment, deliver=False)
+            progress.update(history, advance=1)
+    console.print(
+        f"generated {summary.customers} accounts ({summary.churned} churned): "
+        + ", ".join(f"{k} {v}" for k, v in summary.archetypes.items())
+    )
+    assert run is not None
+    invalidate_cache()
+    summarise(run, sessions, card, show_riskiest=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(demo)

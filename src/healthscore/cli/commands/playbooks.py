@@ -1,0 +1,53 @@
+"""``healthscore playbooks list|test``: the rules in force, and a dry run of who they fire for."""
+
+from __future__ import annotations
+
+import typer
+
+from healthscore.cli import render
+from healthscore.cli.context import (
+    AsOfOption,
+    PlaybooksOption,
+    ScorecardOption,
+    as_of_or_now,
+    console,
+    open_database,
+    playbooks_from,
+    scorecard_from,
+)
+from healthscore.playbooks.service import run_playbooks
+from healthscore.scoring.service import score_accounts
+
+
+def playbooks_list(playbooks: PlaybooksOption = None) -> None:
+    """Show the playbook rules in force."""
+    rules = playbooks_from(playbooks)
+    console.print(render.playbooks_table(rules))
+
+
+def playbooks_test(
+    playbooks: PlaybooksOption = None,
+    scorecard: ScorecardOption = None,
+    as_of: AsOfOption = None,
+) -> None:
+    """Dry run: which accounts each rule would fire for now. Nothing is written."""
+    rules = playbooks_from(playbooks)
+    card = scorecard_from(scorecard)
+    _, sessions = open_database()
+    moment = as_of_or_now(as_of)
+    with sessions() as session:
+        run = score_accounts(session, card, as_of=moment)
+        result = run_playbooks(session, rules, run.scores, as_of=moment)
+        session.rollback()
+    console.print(render.firings_table(result.firings))
+    console.print(
+        f"{len(result.firings)} firings; {result.logged} would be logged, "
+        f"{result.suppressed} are inside their cooldown"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    playbooks_app = typer.Typer(help="CS playbooks.", no_args_is_help=True)
+    playbooks_app.command("list")(playbooks_list)
+    playbooks_app.command("test")(playbooks_test)
+    app.add_typer(playbooks_app, name="playbooks")

@@ -1,0 +1,234 @@
+"""``healthscore score``, ``backfill``, ``maintain`` and ``show``: score accounts now, as of
+a moment or day by day, keep raw events in bounds, and explain one account's score."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+from sqlalchemy.orm import Session, sessionmaker
+
+from healthscore.cli import render
+from healthscore.cli.context import (
+    AsOfOption,
+    ScorecardOption,
+    as_of_or_now,
+    console,
+    errors,
+    fail,
+    invalidate_cache,
+    open_database,
+    playbooks_from,
+    progress_bar,
+    scorecard_from,
+    summarise,
+)
+from healthscore.jobs.queue import Jobs
+from healthscore.playbooks.rules import PlaybookSet
+from healthscore.playbooks.service import run_playbooks
+from healthscore.scoring import reports
+from healthscore.scoring.engine import raw_event_lookback_days
+from healthscore.scoring.scorecard import Scorecard
+from healthscore.scoring.service import (
+    ScoringRun,
+    UnknownCustomerError,
+    backfill_days,
+    score_accounts,
+)
+from healthscore.settings import Settings
+from healthscore.storage.database import transaction
+from healthscore.storage.partitions import RetentionTooShort
+from healthscore.storage.partitions import maintain as maintain_raw_events
+from healthscore.storage.rollups import RawEventsDropped
+from healthscore.storage.rollups import rebuild_rollups as rebuild_from_raw
+
+
+def score(
+    as_of: AsOfOption = None,
+    customer: Annotated[
+        list[str] | None, typer.Option("--customer", help="Only this account (repeatable).")
+    ] = None,
+    scorecard: ScorecardOption = None,
+    shards: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=1000,
+            help="Split a full rescore into N shards scored by all running workers "
+            "(`healthscore worker`, or `serve` when embedded); shows progress until done.",
+        ),
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option(min=1, help="With --shards: give up waiting after this many seconds.")
+    ] = 3600,
+) -> None:
+    """Score every active account (or some), save history and latest, run playbooks."""
+    card = scorecard_from(scorecard)
+    rules = playbooks_from(None)
+    _, sessions = open_database()
+    moment = as_of_or_now(as_of)
+    if shards is not None:
+        if customer:
+            raise fail("--shards scores every account; it cannot be combined with --customer")
+        distributed_rescore(sessions, card, rules, shards=shards, as_of=moment, timeout=timeout)
+        return
+    with progress_bar() as progress:
+        task = progress.add_task("scoring", total=4)
+        try:
+            with transaction(sessions) as session:
+                run = score_accounts(
+                    session,
+                    card,
+                    as_of=moment,
+                    customer_ids=customer or None,
+                    progress=lambda step: progress.update(task, advance=1, description=step),
+                )
+                fired = run_playbooks(session, rules, run.scores, as_of=moment)
+        except UnknownCustomerError as error:
+            raise fail(str(error)) from error
+    invalidate_cache()
+    if fired.delivery_ids:
+        # Queued durably; sent by `healthscore worker` (or the worker inside `serve`).
+        jobs = Jobs(Settings(), sessions=sessions, scorecard=card, playbooks=rules)
+        jobs.enqueue_deliveries(fired.delivery_ids)
+    summarise(run, sessions, card, show_riskiest=not customer)
+    console.print(
+        f"playbooks: {fired.logged} outreach entries logged, "
+        f"{fired.suppressed} suppressed by cooldown"
+    )
+
+
+def distributed_rescore(
+    sessions: sessionmaker[Session],
+    card: Scorecard,
+    rules: PlaybookSet,
+    *,
+    shards: int,
+    as_of: datetime,
+    timeout: float,
+) -> None:
+    from healthscore.jobs.shards import progress as run_progress
+
+    jobs = Jobs(Settings(), sessions=sessions, scorecard=card, playbooks=rules)
+    run_id = jobs.start_sharded_rescore(shards, as_of=as_of)
+    errors.print(f"rescore run {run_id}: {shards} shard(s) queued; waiting for workers")
+    deadline = time.monotonic() + timeout
+    with progress_bar() as progress:
+        task = progress.add_task("shards scored", total=shards)
+        while True:
+            with sessions() as session:
+                state = run_progress(session, run_id)
+            progress.update(task, completed=state.done)
+            if state.finished:
+                break
+            if time.monotonic() > deadline:
+                raise fail(
+                    f"run {run_id}: {state.done}/{state.shards} shards after {timeout:.0f}s; "
+                    "is a worker running? Unfinished shards are resumed by any worker later."
+                )
+            time.sleep(0.5)
+    invalidate_cache()
+    console.print(
+        f"rescore run {run_id}: {state.accounts} accounts in {state.shards} shards "
+        f"as of {as_of:%Y-%m-%d %H:%M} UTC"
+    )
+    with sessions() as session:
+        console.print(render.tier_table(reports.tier_distribution(session)))
+
+
+def backfill(
+    days: Annotated[int, typer.Option(min=1, max=3650, help="How many days of history.")] = 90,
+    until: Annotated[
+        datetime | None, typer.Option(help="Last day to score (default: today, UTC).")
+    ] = None,
+    scorecard: ScorecardOption = None,
+) -> None:
+    """Build daily score history: score as of midnight UTC of each day, oldest first.
+
+    Each day is its own transaction, so an interrupted backfill keeps the days it finished
+    and can simply be run again.
+    """
+    card = scorecard_from(scorecard)
+    _, sessions = open_database()
+    last = (until or datetime.now(UTC)).date()
+    run: ScoringRun | None = None
+    with progress_bar() as progress:
+        task = progress.add_task("backfilling", total=days)
+        for moment in backfill_days(days, until=last):
+            with transaction(sessions) as session:
+                run = score_accounts(session, card, as_of=moment)
+            progress.update(task, advance=1, description=f"scored {moment:%Y-%m-%d}")
+    assert run is not None
+    invalidate_cache()
+    summarise(run, sessions, card, show_riskiest=True)
+
+
+def maintain(
+    retention_days: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=36500,
+            help="Drop raw events older than this (default: HEALTHSCORE_RAW_EVENT_RETENTION_DAYS).",
+        ),
+    ] = None,
+    scorecard: ScorecardOption = None,
+    rebuild_rollups: Annotated[
+        bool,
+        typer.Option(
+            "--rebuild-rollups",
+            help="First recompute the daily roll-ups from the raw events (after loading raw "
+            "rows with other tools); refused once retention has dropped raw events.",
+        ),
+    ] = False,
+) -> None:
+    """Raw-event housekeeping (also run nightly by the worker): create the coming months'
+    partitions on PostgreSQL and drop raw events past retention. Roll-ups are kept, so
+    scores do not change; a retention shorter than the scorecard's windows is refused."""
+    card = scorecard_from(scorecard)
+    retention = retention_days or Settings().raw_event_retention_days
+    _, sessions = open_database()
+    try:
+        with transaction(sessions) as session:
+            if rebuild_rollups:
+                for table, rows in rebuild_from_raw(session.connection()).items():
+                    console.print(f"rebuilt {table}: {rows:,} rows")
+            report = maintain_raw_events(
+                session.connection(),
+                retention_days=retention,
+                lookback_days=raw_event_lookback_days(card),
+            )
+    except (RetentionTooShort, RawEventsDropped) as error:
+        raise fail(str(error), code=2) from error
+    for name in report.created:
+        console.print(f"created partition {name}")
+    for name in report.dropped:
+        console.print(f"dropped partition {name}")
+    kept = "kept forever" if retention is None else f"kept {retention} days"
+    console.print(
+        f"{len(report.created)} partitions created, {len(report.dropped)} dropped, "
+        f"{report.deleted_rows:,} expired raw rows deleted; raw events {kept}"
+    )
+
+
+def show(
+    customer: Annotated[str, typer.Argument(help="Account id.")],
+    scorecard: ScorecardOption = None,
+) -> None:
+    """Explain an account's latest score: every signal, its data, window and weight."""
+    card = scorecard_from(scorecard)
+    _, sessions = open_database()
+    with sessions() as session:
+        detail = reports.account_detail(session, customer, card)
+    if detail is None:
+        raise fail(f"no score for customer {customer!r} (unknown id, or not scored yet)")
+    render.print_account(console, detail)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(score)
+    app.command()(backfill)
+    app.command()(maintain)
+    app.command()(show)

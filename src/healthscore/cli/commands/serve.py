@@ -1,0 +1,67 @@
+"""``healthscore serve`` and ``worker``: the HTTP API and dashboard, and the queue worker."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated, Any
+
+import typer
+
+from healthscore.cli.context import console, open_database
+from healthscore.jobs.queue import Jobs, queue_file
+from healthscore.settings import Settings
+from healthscore.storage.cache import ScoreCache
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="Processes (stateless; share the database).")
+    ] = 1,
+) -> None:
+    """Run the HTTP API and dashboard (uvicorn; several processes share the port)."""
+    import uvicorn
+
+    from healthscore.api.processes import APP, serve_processes
+
+    open_database()  # migrate once, before any worker accepts requests
+    console.print(f"serving on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    os.environ["HEALTHSCORE_MIGRATE_ON_START"] = "false"
+    options: dict[str, Any] = {
+        "log_level": Settings().log_level.lower(),
+        "timeout_graceful_shutdown": 5,  # open dashboard event streams must not stall a stop
+    }
+    if workers == 1:
+        uvicorn.run(APP, factory=True, host=host, port=port, **options)
+    else:
+        serve_processes(host, port, workers, **options)
+
+
+def worker(
+    threads: Annotated[int, typer.Option(min=1, max=64, help="Worker threads.")] = 2,
+    periodic: Annotated[
+        bool, typer.Option(help="Also run periodic tasks (full rescore, sweeps).")
+    ] = True,
+) -> None:
+    """Process deliveries and scoring jobs from the queue (Redis in production)."""
+    from healthscore.jobs.worker import run_worker
+
+    settings = Settings()
+    open_database()
+    jobs = Jobs(settings)
+    if settings.redis_url:
+        from healthscore.dashboard.live import live_channel, publish_scores_changed
+
+        redis_url, channel = settings.redis_url, live_channel(settings.queue_name)
+        jobs.listeners.append(lambda ids: publish_scores_changed(redis_url, channel, ids))
+        cache = ScoreCache.for_settings(settings)
+        jobs.listeners.append(lambda _ids: cache.invalidate())
+    where = settings.redis_url or f"SQLite queue {queue_file(settings)}"
+    console.print(f"worker: {threads} thread(s) on {where}; Ctrl-C stops gracefully")
+    run_worker(jobs, threads=threads, periodic=periodic)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)
+    app.command()(worker)

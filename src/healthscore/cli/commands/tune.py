@@ -1,0 +1,137 @@
+"""``healthscore tune``: fit signal weights to this data's churn, judged on later cut-offs."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from healthscore.backtest.dataset import LABEL_SLACK, WARMUP_DAYS, cutoff_days, data_span
+from healthscore.backtest.service import jsonable
+from healthscore.backtest.tune import TuningError, tune, write_scorecard
+from healthscore.cli.context import (
+    HorizonOption,
+    HtmlOption,
+    JsonOption,
+    ResamplesOption,
+    ScorecardOption,
+    StepOption,
+    console,
+    errors,
+    fail,
+    open_database,
+    progress_bar,
+    scorecard_from,
+)
+from healthscore.cli.render import print_tuning
+from healthscore.scoring.service import utc
+from healthscore.storage.rollups import midnight
+
+
+def _first_full_day(moment: datetime) -> datetime:
+    """Midnight at or after ``moment``."""
+    day = midnight(moment.date())
+    return day if day >= moment else day + timedelta(days=1)
+
+
+def tune_command(
+    train_until: Annotated[
+        datetime, typer.Option("--train-until", help="Last training cut-off (UTC).")
+    ],
+    validate_from: Annotated[
+        datetime,
+        typer.Option(
+            "--validate-from",
+            help="First validation cut-off; at least one horizon after --train-until.",
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the tuned scorecard YAML.")],
+    train_from: Annotated[
+        datetime | None,
+        typer.Option(
+            "--train-from",
+            help=f"First training cut-off (default: {WARMUP_DAYS} days into the data).",
+        ),
+    ] = None,
+    validate_until: Annotated[
+        datetime | None,
+        typer.Option(
+            "--validate-until",
+            help="Last validation cut-off (default: the last one whose horizon is observed).",
+        ),
+    ] = None,
+    horizon_days: HorizonOption = 30,
+    step_days: StepOption = 7,
+    scorecard: ScorecardOption = None,
+    resamples: ResamplesOption = 1000,
+    json_output: JsonOption = False,
+    html: HtmlOption = None,
+) -> None:
+    """Fit signal weights to this data's churn; compare with the scorecard on later cut-offs.
+
+    Weights are fitted on the training cut-offs only and judged on the validation ones.
+    The tuned YAML keeps every signal, threshold and tier: only weights change.
+    """
+    card = scorecard_from(scorecard)
+    _, sessions = open_database()
+    with sessions() as session:
+        span = data_span(session)
+        if span.first is None or span.last is None:
+            raise fail("the database has no activity, payment, ticket or NPS data to tune on")
+        first = (
+            utc(train_from)
+            if train_from
+            else _first_full_day(span.first + timedelta(days=WARMUP_DAYS))
+        )
+        last_validation = (
+            utc(validate_until)
+            if validate_until
+            else (span.last + LABEL_SLACK - timedelta(days=horizon_days))
+        )
+        train_at = cutoff_days(first.date(), utc(train_until).date(), step_days)
+        validate_at = cutoff_days(utc(validate_from).date(), last_validation.date(), step_days)
+        if not train_at:
+            raise fail(f"no training cut-off between {first:%Y-%m-%d} and --train-until", code=2)
+        if not validate_at:
+            raise fail(
+                f"no validation cut-off between --validate-from and {last_validation:%Y-%m-%d} "
+                f"(the newest data is {span.last:%Y-%m-%d}; each cut-off needs "
+                f"{horizon_days} days after it)",
+                code=2,
+            )
+        with progress_bar() as bar:
+            task = bar.add_task("tuning", total=len(train_at) + len(validate_at) + 1)
+            try:
+                result = tune(
+                    session,
+                    card,
+                    train_cutoffs=train_at,
+                    validate_cutoffs=validate_at,
+                    horizon_days=horizon_days,
+                    resamples=resamples,
+                    progress=lambda message: bar.update(task, advance=1, description=message),
+                )
+            except TuningError as error:
+                raise fail(str(error)) from error
+    header = (
+        f"Tuned by `healthscore tune` on {datetime.now().astimezone():%Y-%m-%d} from "
+        f"{card.identity}.\nOnly the weights differ from {card.identity}; review them before use."
+    )
+    write_scorecard(result.tuned, out, header=header)
+    errors.print(f"wrote {result.tuned.identity} to {out}")
+    if html:
+        from healthscore.backtest.report import write_report
+
+        write_report(html, tuning=result, title="Tuning the health score's weights")
+        errors.print(f"wrote report to {html}")
+    if json_output:
+        print(json.dumps(jsonable(result.summary()), indent=2))
+        return
+    print_tuning(console, result)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("tune")(tune_command)

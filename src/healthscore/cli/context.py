@@ -1,0 +1,164 @@
+"""What every ``healthscore`` command shares: consoles, options, the database, the scorecard
+and playbooks in force, the progress bar, and the summary a scoring command ends with.
+
+Command modules in ``healthscore.cli.commands`` import from here and never from each other
+or from ``healthscore.cli.main``, so the CLI has no import cycle.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from healthscore.cli import render
+from healthscore.playbooks.rules import PlaybookError, PlaybookSet, load_playbooks
+from healthscore.scoring import reports
+from healthscore.scoring.scorecard import Scorecard, ScorecardError, load_scorecard
+from healthscore.scoring.service import ScoringRun
+from healthscore.settings import Settings, scorecard_location
+from healthscore.storage.cache import ScoreCache
+from healthscore.storage.database import make_engine, make_sessionmaker, upgrade
+
+console = Console()
+errors = Console(stderr=True)
+
+ScorecardOption = Annotated[
+    str | None,
+    typer.Option(
+        "--scorecard",
+        help="Bundled scorecard name (default, seed000) or a YAML path. "
+        "Env: HEALTHSCORE_SCORECARD.",
+        show_default=False,
+    ),
+]
+AsOfOption = Annotated[
+    datetime | None,
+    typer.Option("--as-of", help="Score as of this moment (UTC), using only earlier data."),
+]
+PlaybooksOption = Annotated[
+    str | None,
+    typer.Option(
+        "--playbooks", help="Playbook YAML (default: bundled). Env: HEALTHSCORE_PLAYBOOKS."
+    ),
+]
+HorizonOption = Annotated[
+    int,
+    typer.Option(
+        "--horizon-days", min=1, max=365, help="Churn counts if it happens this many days after."
+    ),
+]
+StepOption = Annotated[
+    int, typer.Option("--step-days", min=1, max=365, help="Days between cut-offs in a range.")
+]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print the result as JSON instead of tables.")
+]
+ResamplesOption = Annotated[
+    int,
+    typer.Option(
+        "--resamples",
+        min=0,
+        max=100_000,
+        help="Bootstrap resamples for the AUC interval (0: none).",
+    ),
+]
+HtmlOption = Annotated[
+    Path | None,
+    typer.Option("--html", help="Also write a self-contained HTML report to this file."),
+]
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    errors.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+def open_database(*, migrate: bool = True) -> tuple[Engine, sessionmaker[Session]]:
+    engine = make_engine(Settings().database_url)
+    if migrate:
+        upgrade(engine)
+    return engine, make_sessionmaker(engine)
+
+
+def invalidate_cache(customer_ids: list[str] | None = None) -> None:
+    """Scores changed outside the API: cached answers are stale, open dashboards should
+    re-read (both through Redis, when configured)."""
+    settings = Settings()
+    cache = ScoreCache.for_settings(settings)
+    cache.invalidate()
+    cache.close()
+    if settings.redis_url:
+        from healthscore.dashboard.live import live_channel, publish_scores_changed
+
+        publish_scores_changed(
+            settings.redis_url, live_channel(settings.queue_name), customer_ids or []
+        )
+
+
+def playbooks_from(option: str | None) -> PlaybookSet:
+    location = option or Settings().playbooks
+    try:
+        return load_playbooks(location)
+    except PlaybookError as error:
+        raise fail(str(error), code=2) from error
+
+
+def scorecard_from(option: str | None) -> Scorecard:
+    try:
+        return load_scorecard(scorecard_location(option or Settings().scorecard))
+    except ScorecardError as error:
+        raise fail(str(error), code=2) from error
+
+
+@contextmanager
+def progress_bar() -> Iterator[Progress]:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=errors,
+        transient=not sys.stderr.isatty(),
+    ) as progress:
+        yield progress
+
+
+def as_of_or_now(as_of: datetime | None) -> datetime:
+    if as_of is None:
+        return datetime.now(UTC)
+    return as_of.replace(tzinfo=UTC) if as_of.tzinfo is None else as_of.astimezone(UTC)
+
+
+def summarise(
+    run: ScoringRun,
+    sessions: sessionmaker[Session],
+    card: Scorecard,
+    *,
+    show_riskiest: bool,
+) -> None:
+    """What every scoring command ends with: the tier breakdown and who needs attention."""
+    seconds = sum(run.timings.values())
+    console.print(
+        f"scored {len(run.scores)} accounts ({len(run.churned)} churned) "
+        f"as of {run.as_of:%Y-%m-%d %H:%M} UTC with {card.identity} in {seconds:.2f}s"
+    )
+    with sessions() as session:
+        console.print(render.tier_table(reports.tier_distribution(session)))
+        if show_riskiest:
+            rows = reports.riskiest(session, limit=10)
+            console.print(render.accounts_table(rows, title="10 riskiest accounts"))
+            return
+        for s in run.scores:
+            detail = reports.account_detail(session, s.customer_id, card)
+            if detail:
+                render.print_account(console, detail)
