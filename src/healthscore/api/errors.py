@@ -12,10 +12,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from healthscore.ingest.records import InvalidFact
+from healthscore.observability.logs import REQUEST_ID_KEY
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +33,10 @@ CODES = {
     422: "validation_error",
     429: "too_many_requests",
     500: "internal_error",
+    503: "service_unavailable",
 }
+DATABASE_RETRY_SECONDS = 5
+"""``Retry-After`` when the database cannot be reached (a restart or fail-over)."""
 
 
 class ErrorDetail(BaseModel):
@@ -44,6 +49,14 @@ class ErrorBody(BaseModel):
     code: str
     message: str
     details: list[ErrorDetail] = []
+    request_id: str | None = Field(
+        None,
+        alias="requestId",
+        description="On server errors: the id of the request in the server's logs "
+        "(also in the X-Request-ID header), for a support ticket.",
+    )
+
+    model_config = ConfigDict(populate_by_name=True)
 
 
 class ErrorResponse(BaseModel):
@@ -77,6 +90,7 @@ def error_response(
     code: str | None = None,
     details: list[ErrorDetail] | None = None,
     headers: dict[str, str] | None = None,
+    request_id: str | None = None,
 ) -> JSONResponse:
     body = ErrorResponse(
         error=ErrorBody(
@@ -84,9 +98,30 @@ def error_response(
             code=code or CODES.get(status, "error"),
             message=message,
             details=details or [],
+            request_id=request_id,
         )
     )
-    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+    content = body.model_dump(by_alias=True, exclude_none=True)
+    if request_id:
+        headers = {**(headers or {}), "X-Request-ID": request_id}
+    return JSONResponse(content, status_code=status, headers=headers)
+
+
+def _server_error(request: Request, error: Exception, *, status: int, message: str) -> JSONResponse:
+    """A 5xx: the full story in the server's log under the request id, one line and the
+    id for the client (never a traceback, SQL or the driver's words)."""
+    rid = request.scope.get(REQUEST_ID_KEY)
+    log.error(
+        "%s on %s %s (request id %s)",
+        type(error).__name__,
+        request.method,
+        request.url.path,
+        rid,
+        exc_info=error,
+        extra={"method": request.method, "path": request.url.path, "status": status},
+    )
+    headers = {"Retry-After": str(DATABASE_RETRY_SECONDS)} if status == 503 else None
+    return error_response(status, f"{message} (request id {rid})", headers=headers, request_id=rid)
 
 
 def _field(location: tuple[Any, ...] | list[Any]) -> str:
@@ -127,10 +162,18 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = dict(error.headers) if error.headers else None
         return error_response(error.status_code, str(error.detail), headers=headers)
 
+    @app.exception_handler(SQLAlchemyError)
+    async def _database(request: Request, error: SQLAlchemyError) -> JSONResponse:
+        if isinstance(error, OperationalError):
+            message = "the database is unavailable; the request was not applied, retry later"
+            return _server_error(request, error, status=503, message=message)
+        message = "database error; the request was not applied"
+        return _server_error(request, error, status=500, message=message)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:
-        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
-        return error_response(500, "internal error; the request was not applied")
+        message = "internal error; the request was not applied"
+        return _server_error(request, error, status=500, message=message)
 
 
 def _documented(description: str) -> dict[str, Any]:
@@ -145,6 +188,7 @@ COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
     409: _documented("conflicts with existing data"),
     413: _documented("request body too large"),
     422: _documented("invalid input; `details` names each field at fault"),
-    500: _documented("internal error; the request was not applied"),
+    500: _documented("internal error; the request was not applied (`requestId` names it)"),
+    503: _documented("the database is unavailable; retry after `Retry-After` seconds"),
 }
 """Error answers every operation may give, documented once for the OpenAPI schema."""

@@ -6,7 +6,15 @@ commands from ``healthscore.cli.commands``; what they share lives in ``healthsco
 
 from __future__ import annotations
 
+import logging
+import sys
+from typing import Any
+
 import typer
+from rich.markup import escape
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
+from typer import _click as click  # Typer vendors its click: the Context its groups take
+from typer.core import TyperGroup
 
 from healthscore.cli.commands import (
     backtest,
@@ -22,10 +30,53 @@ from healthscore.cli.commands import (
     serve,
     tune,
 )
+from healthscore.cli.context import errors
 from healthscore.observability.logs import configure as configure_logs
 from healthscore.settings import Settings
 
+log = logging.getLogger("healthscore.cli")
+
+
+def database_problem(error: SQLAlchemyError) -> str:
+    """One line saying what the database refused and that nothing was written (the
+    command's transaction rolled back), without the driver's traceback or SQL."""
+    cause = str(getattr(error, "orig", None) or error).strip().splitlines()
+    detail = cause[0] if cause else type(error).__name__
+    if isinstance(error, IntegrityError):
+        return f"the database refused the change: {detail}; nothing was written"
+    if isinstance(error, OperationalError):
+        url = Settings().database_url
+        shown = url.split("@")[-1] if "@" in url else url
+        return f"cannot use the database ({shown}): {detail}"
+    return f"database error ({type(error).__name__}): {detail}; nothing was written"
+
+
+class Commands(TyperGroup):
+    """The top-level group: a database error in any command ends it with one clear line
+    on stderr and exit code 1; the context (command, statement) goes to the log."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SQLAlchemyError as error:
+            statement = error.statement if isinstance(error, DBAPIError) else None
+            log.error(
+                "database error in `healthscore %s`: %s",
+                " ".join(sys.argv[1:]) or ctx.invoked_subcommand,
+                type(error).__name__,
+                extra={"statement": (statement or "")[:300]},
+            )
+            log.debug("database error details", exc_info=error)
+            errors.print(
+                f"[bold red]error:[/] {escape(database_problem(error))}",
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(1) from None
+
+
 app = typer.Typer(
+    cls=Commands,
     help="Customer health scores that predict churn: explainable, as of any moment.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,

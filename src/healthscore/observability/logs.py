@@ -22,6 +22,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from healthscore.observability.metrics import HTTP_SECONDS
 
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+REQUEST_ID_KEY = "healthscore.request_id"
+"""Where ``RequestContext`` leaves the request id in the ASGI scope."""
 SANE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 log = logging.getLogger("healthscore.http")
 
@@ -37,7 +39,7 @@ class JsonFormatter(logging.Formatter):
         rid = request_id.get()
         if rid:
             entry["request_id"] = rid
-        for key in ("method", "path", "status", "duration_ms"):
+        for key in ("method", "path", "status", "duration_ms", "statement"):
             if hasattr(record, key):
                 entry[key] = getattr(record, key)
         if record.exc_info:
@@ -80,6 +82,7 @@ class RequestContext:
         incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
         rid = incoming if SANE_ID.match(incoming) else uuid.uuid4().hex
         token = request_id.set(rid)
+        scope[REQUEST_ID_KEY] = rid  # for error handlers that run outside this middleware
         started = time.perf_counter()
         status = 500
 

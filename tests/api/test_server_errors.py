@@ -1,0 +1,55 @@
+"""A database error reaches an API client as one clear 5xx answer with a request id, never
+a traceback: the log keeps the story under that id, and the request changed nothing."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select, text
+
+from healthscore.storage import models as m
+
+
+def _refuse_large_mrr(sessions, db_url: str) -> None:
+    """A rule the API knows nothing about, so only the database can refuse the write."""
+    with sessions() as session, session.begin():
+        if db_url.startswith("sqlite"):
+            session.execute(
+                text(
+                    "CREATE TRIGGER refuse_large_mrr BEFORE INSERT ON customers "
+                    "WHEN NEW.mrr > 100 BEGIN SELECT RAISE(ABORT, 'mrr over 100'); END"
+                )
+            )
+        else:
+            session.execute(
+                text("ALTER TABLE customers ADD CONSTRAINT refuse_large_mrr CHECK (mrr <= 100)")
+            )
+
+
+def test_a_constraint_violation_is_a_500_with_a_request_id_and_writes_nothing(
+    live_server, db_url, caplog
+):
+    _refuse_large_mrr(live_server.sessions, db_url)
+    with caplog.at_level(logging.ERROR, logger="healthscore"), live_server.client("ingest") as api:
+        answer = api.put(
+            "/api/v1/customers/acme",
+            json={"name": "Acme", "mrr": "500.00"},
+            headers={"X-Request-ID": "support-ticket-42"},
+        )
+        fine = api.put("/api/v1/customers/tiny", json={"name": "Tiny", "mrr": "50.00"})
+
+    assert answer.status_code == 500
+    assert answer.headers["content-type"] == "application/json"
+    assert answer.headers["X-Request-ID"] == "support-ticket-42"
+    error = answer.json()["error"]
+    assert error["code"] == "internal_error"
+    assert error["requestId"] == "support-ticket-42"
+    assert error["message"] == (
+        "database error; the request was not applied (request id support-ticket-42)"
+    )
+    assert "Traceback" not in answer.text and "INSERT" not in answer.text
+    [record] = [r for r in caplog.records if "support-ticket-42" in r.getMessage()]
+    assert record.exc_info is not None and "PUT /api/v1/customers/acme" in record.getMessage()
+    assert fine.status_code == 200
+    with live_server.sessions() as session:
+        assert session.scalars(select(m.Customer.id)).all() == ["tiny"]
