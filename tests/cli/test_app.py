@@ -23,6 +23,7 @@ COMMANDS = [
     "worker",
     "backup",
     "restore",
+    "copy-database",
     "backtest",
     "tune",
     "export",

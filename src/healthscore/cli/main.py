@@ -7,7 +7,6 @@ commands from ``healthscore.cli.commands``; what they share lives in ``healthsco
 from __future__ import annotations
 
 import logging
-import sys
 from typing import Any
 
 import typer
@@ -28,6 +27,7 @@ from healthscore.cli.commands import (
     playbooks,
     scoring,
     serve,
+    transfer,
     tune,
 )
 from healthscore.cli.context import errors
@@ -62,7 +62,7 @@ class Commands(TyperGroup):
             statement = error.statement if isinstance(error, DBAPIError) else None
             log.error(
                 "database error in `healthscore %s`: %s",
-                " ".join(sys.argv[1:]) or ctx.invoked_subcommand,
+                ctx.invoked_subcommand,  # not argv: a database URL may hold a password
                 type(error).__name__,
                 extra={"statement": (statement or "")[:300]},
             )
@@ -91,7 +91,7 @@ def configure_logging() -> None:
 
 
 # In the order ``healthscore --help`` lists them (command groups come after commands).
-for commands in (init, scoring, importing, demo, serve, backup, backtest, tune):
+for commands in (init, scoring, importing, demo, serve, backup, transfer, backtest, tune):
     commands.register(app)
 for group in (export, customers, playbooks, keys):
     group.register(app)
