@@ -84,8 +84,9 @@ def empty_database(backend: str, accounts: int) -> str:
     return url
 
 
-def timed_import(url: str, folder: Path) -> tuple[float, float]:
-    """Seconds and peak MiB of one ``healthscore import`` process."""
+def timed_import(url: str, folder: Path) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (user + system) and peak MiB of one ``healthscore
+    import`` process (the database server's own CPU is not counted)."""
     command = [str(Path(sys.executable).with_name("healthscore")), "import", str(folder)]
     env = {
         **os.environ,
@@ -98,7 +99,7 @@ def timed_import(url: str, folder: Path) -> tuple[float, float]:
     seconds = time.perf_counter() - started
     if status != 0:
         raise SystemExit(f"import failed ({status}) into {url}")
-    return seconds, usage.ru_maxrss / 1024
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def main() -> None:
@@ -115,6 +116,7 @@ def main() -> None:
         "events",
         "tickets",
         "seconds",
+        "CPU s",
         "events/s",
         "rows/s",
         "peak MiB",
@@ -125,7 +127,7 @@ def main() -> None:
             folder, rows = ensure_base(accounts)
             for backend in args.backends.split(","):
                 console.print(f"[bold]{backend}[/] import of {accounts:,} accounts")
-                seconds, peak = timed_import(empty_database(backend, accounts), folder)
+                seconds, cpu, peak = timed_import(empty_database(backend, accounts), folder)
                 events, total = rows["events.csv"], sum(rows.values())
                 table.add_row(
                     backend,
@@ -134,6 +136,7 @@ def main() -> None:
                     f"{events:,}",
                     f"{rows['tickets.csv']:,}",
                     f"{seconds:.1f}",
+                    f"{cpu:.1f}",
                     f"{events / seconds:,.0f}",
                     f"{total / seconds:,.0f}",
                     f"{peak:.0f}",
@@ -144,12 +147,18 @@ def main() -> None:
                     "accounts": accounts,
                     "rows": rows,
                     "seconds": round(seconds, 2),
+                    "cpu_seconds": round(cpu, 2),
                     "events_per_second": round(events / seconds),
                     "peak_rss_mib": round(peak),
                     "at": datetime.now(UTC).isoformat(),
                     "machine": platform.processor() or platform.machine(),
                 }
                 results.write(json.dumps(record) + "\n")
+                results.flush()
+                console.print(
+                    f"  {seconds:.1f} s, {cpu:.1f} s CPU, "
+                    f"{events / seconds:,.0f} events/s, {peak:.0f} MiB"
+                )
     console.print(table)
 
 
