@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
@@ -19,6 +20,8 @@ from schemathesis.specs.openapi.checks import (
 
 from healthscore.ingest.demo import generate_demo
 from healthscore.storage.database import transaction
+
+pytestmark = pytest.mark.slow  # a minute of generated requests: `make test` runs it in its own step
 
 CHECKS = [
     not_a_server_error,

@@ -12,8 +12,11 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.fixtures.server import free_port
+
+pytestmark = pytest.mark.slow  # processes of its own: `make test` runs it in its own step
 
 BIN = Path(sys.executable).parent
 CONNECTIONS = 60

@@ -10,6 +10,8 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
+
 from healthscore.jobs.queue import Jobs
 from healthscore.playbooks.rules import PlaybookSet
 from healthscore.scoring.scorecard import load_scorecard
@@ -21,6 +23,8 @@ from tests.jobs.support import (
     rules_for,
     wait_for,
 )
+
+pytestmark = pytest.mark.slow  # processes of its own: `make test` runs it in its own step
 
 HEALTHSCORE = str(Path(sys.executable).parent / "healthscore")
 

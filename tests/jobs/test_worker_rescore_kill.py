@@ -12,6 +12,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from healthscore.ingest.demo import generate_demo
@@ -22,6 +23,8 @@ from healthscore.scoring.scorecard import load_scorecard
 from healthscore.settings import Settings
 from healthscore.storage import models as m
 from healthscore.storage.database import transaction
+
+pytestmark = pytest.mark.slow  # processes of its own: `make test` runs it in its own step
 
 HEALTHSCORE = str(Path(sys.executable).parent / "healthscore")
 NOW = datetime.now(UTC).replace(microsecond=0)

@@ -18,12 +18,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from healthscore.auth.keys import Scope, create_key
 from healthscore.storage import models as m
 from healthscore.storage.database import make_engine, make_sessionmaker, transaction
 from tests.fixtures.server import free_port
+
+pytestmark = pytest.mark.slow  # processes of its own: `make test` runs it in its own step
 
 BIN = Path(sys.executable).parent
 ACCOUNTS = 120

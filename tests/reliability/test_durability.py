@@ -21,12 +21,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from healthscore.auth.keys import Scope, create_key
 from healthscore.storage import models as m
 from healthscore.storage.database import transaction
 from tests.fixtures.server import free_port
+
+pytestmark = pytest.mark.slow  # processes of its own: `make test` runs it in its own step
 
 HEALTHSCORE = str(Path(sys.executable).parent / "healthscore")
 BATCHES = 40
