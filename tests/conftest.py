@@ -8,4 +8,9 @@ import os
 for name in ("COLUMNS", "LINES"):
     os.environ.pop(name, None)
 
-pytest_plugins = ["tests.fixtures.database", "tests.fixtures.server", "tests.fixtures.redis"]
+pytest_plugins = [
+    "tests.fixtures.database",
+    "tests.fixtures.server",
+    "tests.fixtures.redis",
+    "tests.fixtures.refusals",
+]

@@ -5,31 +5,14 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from healthscore.storage import models as m
 
 
-def _refuse_large_mrr(sessions, db_url: str) -> None:
-    """A rule the API knows nothing about, so only the database can refuse the write."""
-    with sessions() as session, session.begin():
-        if db_url.startswith("sqlite"):
-            session.execute(
-                text(
-                    "CREATE TRIGGER refuse_large_mrr BEFORE INSERT ON customers "
-                    "WHEN NEW.mrr > 100 BEGIN SELECT RAISE(ABORT, 'mrr over 100'); END"
-                )
-            )
-        else:
-            session.execute(
-                text("ALTER TABLE customers ADD CONSTRAINT refuse_large_mrr CHECK (mrr <= 100)")
-            )
-
-
 def test_a_constraint_violation_is_a_500_with_a_request_id_and_writes_nothing(
-    live_server, db_url, caplog
+    live_server, refuse_large_mrr, caplog
 ):
-    _refuse_large_mrr(live_server.sessions, db_url)
     with caplog.at_level(logging.ERROR, logger="healthscore"), live_server.client("ingest") as api:
         answer = api.put(
             "/api/v1/customers/acme",

@@ -10,27 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from healthscore.storage import models as m
 
 CUSTOMERS = "id,name,plan,segment,mrr,created_at,churned_at\n"
-
-
-def _refuse_large_mrr(sessions, dialect: str) -> None:
-    """A rule the import knows nothing about, so only the database can refuse the rows."""
-    with sessions() as session, session.begin():
-        if dialect == "sqlite":
-            session.execute(
-                text(
-                    "CREATE TRIGGER refuse_large_mrr BEFORE INSERT ON customers "
-                    "WHEN NEW.mrr > 100 BEGIN SELECT RAISE(ABORT, 'mrr over 100'); END"
-                )
-            )
-        else:
-            session.execute(
-                text("ALTER TABLE customers ADD CONSTRAINT refuse_large_mrr CHECK (mrr <= 100)")
-            )
 
 
 def _healthscore(db_url: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -46,10 +30,9 @@ def _healthscore(db_url: str, tmp_path: Path, *args: str) -> subprocess.Complete
 
 
 def test_a_constraint_violation_is_one_clear_line_and_nothing_is_written(
-    db_url, sessions, tmp_path
+    db_url, sessions, refuse_large_mrr, tmp_path
 ):
     dialect = "sqlite" if db_url.startswith("sqlite") else "postgresql"
-    _refuse_large_mrr(sessions, dialect)
     folder = tmp_path / "csv"
     folder.mkdir()
     rows = "".join(
