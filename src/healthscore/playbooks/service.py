@@ -1,5 +1,6 @@
 """Run playbooks after a scoring run: assemble account states, fire, log, queue deliveries.
 
+The rules live here and in ``playbooks.rules``; the SQL in ``playbooks.repository``.
 Everything is written in the caller's transaction together with the scores, so a
 playbook fires exactly when its scores are committed. Outreach entries carry an
 idempotency key (playbook, account, day): re-running the same day's scoring never logs a
@@ -11,13 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from healthscore.observability.metrics import PLAYBOOK_FIRINGS
+from healthscore.playbooks import repository
 from healthscore.playbooks.outbox import QueuedFiring, queue_deliveries
 from healthscore.playbooks.rules import (
     AccountState,
@@ -28,9 +29,6 @@ from healthscore.playbooks.rules import (
     evaluate,
 )
 from healthscore.scoring.engine import HealthScore
-from healthscore.storage import models as m
-from healthscore.storage.dialect import insert_new_keys
-from healthscore.storage.rollups import midnight
 
 
 @dataclass
@@ -50,10 +48,6 @@ class LoggedEntry:
     idempotency_key: str
 
 
-def _as_naive(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(tzinfo=None)
-
-
 def account_states(
     session: Session, playbooks: PlaybookSet, scores: list[HealthScore], *, as_of: datetime
 ) -> list[AccountState]:
@@ -62,33 +56,17 @@ def account_states(
         return []
     ids = [s.customer_id for s in scores]
     today = as_of.date()
-    customers = {
-        cid: (name, segment, plan)
-        for cid, name, segment, plan in session.execute(
-            select(m.Customer.id, m.Customer.name, m.Customer.segment, m.Customer.plan).where(
-                m.Customer.id.in_(ids)
-            )
-        )
-    }
-    previous_tier = _tier_before(session, ids, today)
+    customers = repository.customer_profiles(session, ids)
+    previous_tier = repository.tier_before(session, ids, today)
     score_days, payment_days, nps_days = playbooks.lookbacks()
     scores_ago = {
-        d: _score_on_or_before(session, ids, today - timedelta(days=d)) for d in score_days
+        d: repository.score_on_or_before(session, ids, today - timedelta(days=d))
+        for d in score_days
     }
     needs_login = any(isinstance(c, NoLogin) for p in playbooks.playbooks for c in p.when)
-    last_login = _last_login(session, ids, as_of) if needs_login else {}
-    failed = {
-        d: _count_since(
-            session, m.Payment, m.Payment.ts, ids, as_of, d, m.Payment.status == "failed"
-        )
-        for d in payment_days
-    }
-    detractors = {
-        d: _count_since(
-            session, m.NpsResponse, m.NpsResponse.ts, ids, as_of, d, m.NpsResponse.score <= 6
-        )
-        for d in nps_days
-    }
+    last_login = repository.last_login(session, ids, as_of) if needs_login else {}
+    failed = {d: repository.failed_payments(session, ids, as_of, d) for d in payment_days}
+    detractors = {d: repository.detractor_answers(session, ids, as_of, d) for d in nps_days}
     states = []
     for s in scores:
         name, segment, plan = customers.get(s.customer_id, (s.customer_id, "", ""))
@@ -115,99 +93,18 @@ def account_states(
     return states
 
 
-def _tier_before(session: Session, ids: list[str], day: date) -> dict[str, str]:
-    """Each account's tier in its newest history row before ``day``."""
-    h = m.HealthScoreHistory
-    newest = (
-        select(h.customer_id, func.max(h.day).label("day"))
-        .where(h.day < day, h.customer_id.in_(ids))
-        .group_by(h.customer_id)
-        .subquery()
-    )
-    query = select(h.customer_id, h.tier).join(
-        newest, and_(h.customer_id == newest.c.customer_id, h.day == newest.c.day)
-    )
-    return {key: value for key, value in session.execute(query)}
-
-
-def _score_on_or_before(session: Session, ids: list[str], day: date) -> dict[str, int]:
-    """Each account's score on ``day`` or the closest earlier day within 3 days."""
-    h = m.HealthScoreHistory
-    newest = (
-        select(h.customer_id, func.max(h.day).label("day"))
-        .where(h.day <= day, h.day >= day - timedelta(days=3), h.customer_id.in_(ids))
-        .group_by(h.customer_id)
-        .subquery()
-    )
-    query = select(h.customer_id, h.score).join(
-        newest, and_(h.customer_id == newest.c.customer_id, h.day == newest.c.day)
-    )
-    return {key: value for key, value in session.execute(query)}
-
-
-def _last_login(session: Session, ids: list[str], as_of: datetime) -> dict[str, datetime]:
-    """Last login before ``as_of``: earlier days from the daily roll-up (raw sessions may
-    have expired), the day of ``as_of`` itself from raw sessions."""
-    as_of = as_of.astimezone(UTC)
-    daily = m.DailySessions
-    day_start = midnight(as_of.date())
-    earlier_days = (
-        select(daily.customer_id, func.max(daily.last_at))
-        .where(daily.customer_id.in_(ids), daily.day < as_of.date())
-        .group_by(daily.customer_id)
-    )
-    same_day = (
-        select(m.Session.customer_id, func.max(m.Session.ts))
-        .where(
-            m.Session.customer_id.in_(ids),
-            m.Session.ts >= _as_naive(day_start),
-            m.Session.ts < _as_naive(as_of),
-        )
-        .group_by(m.Session.customer_id)
-    )
-    result: dict[str, datetime] = {}
-    for query in (earlier_days, same_day):
-        for cid, ts in session.execute(query):
-            if ts is not None:
-                ts = ts if ts.tzinfo else ts.replace(tzinfo=UTC)
-                result[cid] = max(ts, result.get(cid, ts))
-    return result
-
-
-def _count_since(
-    session: Session,
-    model: Any,
-    ts: Any,
-    ids: list[str],
-    as_of: datetime,
-    days: int,
-    condition: Any,
-) -> dict[str, int]:
-    end = _as_naive(as_of)
-    query = (
-        select(model.customer_id, func.count())
-        .where(model.customer_id.in_(ids), ts >= end - timedelta(days=days), ts < end, condition)
-        .group_by(model.customer_id)
-    )
-    return {key: value for key, value in session.execute(query)}
-
-
 def _recently_fired(
     session: Session, firings: list[Firing], as_of: datetime
 ) -> set[tuple[str, str]]:
     """(customer, playbook) pairs with an entry inside the playbook's cooldown window."""
     if not firings:
         return set()
-    o = m.OutreachEntry
     longest = max(f.playbook.cooldown_days for f in firings)
-    rows = session.execute(
-        select(o.customer_id, o.playbook, func.max(o.created_at))
-        .where(
-            o.customer_id.in_({f.state.customer_id for f in firings}),
-            o.created_at > as_of - timedelta(days=longest),
-            o.created_at <= as_of,
-        )
-        .group_by(o.customer_id, o.playbook)
+    rows = repository.last_logged(
+        session,
+        {f.state.customer_id for f in firings},
+        after=as_of - timedelta(days=longest),
+        until=as_of,
     )
     cooldown = {f.playbook.name: f.playbook.cooldown_days for f in firings}
     return {
@@ -272,13 +169,7 @@ def run_playbooks(
                 "updated_at": now,
             }
         )
-    inserted = insert_new_keys(
-        session,
-        m.OutreachEntry.__table__,  # type: ignore[arg-type]
-        entries,
-        key=["idempotency_key"],
-    )
-    keys = {key for (key,) in inserted}
+    keys = repository.insert_entries(session, entries)
     for e in entries:
         if e["idempotency_key"] in keys:
             PLAYBOOK_FIRINGS.labels(e["playbook"]).inc()
@@ -296,8 +187,8 @@ def run_playbooks(
     return PlaybookRun(
         delivery_ids=delivery_ids,
         firings=firings,
-        logged=len(inserted),
-        suppressed=len(firings) - len(inserted),
+        logged=len(keys),
+        suppressed=len(firings) - len(keys),
         logged_entries=[
             LoggedEntry(e["customer_id"], e["playbook"], e["idempotency_key"])
             for e in entries

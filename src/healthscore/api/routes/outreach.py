@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Annotated, Literal
+from datetime import datetime
+from typing import Annotated, cast
 
 from fastapi import APIRouter, Path, Query
 from pydantic import Field
@@ -13,16 +13,18 @@ from healthscore.api.errors import ApiError, ErrorResponse
 from healthscore.api.schemas import InputModel, OutreachEntryOut, Page
 from healthscore.api.security import IngestKey, ReadKey
 from healthscore.playbooks import outreach
+from healthscore.playbooks.outreach import Status
 from healthscore.storage import models as m
 
 router = APIRouter(prefix="/api/v1", tags=["outreach"])
-Status = Literal["open", "in_progress", "done", "dismissed"]
 
 
 class OutreachUpdate(InputModel):
+    """The limits are the outreach log's own, so the schema documents what it enforces."""
+
     status: Status | None = None
-    owner: Annotated[str, Field(max_length=255)] | None = None
-    notes: Annotated[str, Field(max_length=10_000)] | None = None
+    owner: Annotated[str, Field(max_length=outreach.MAX_OWNER)] | None = None
+    notes: Annotated[str, Field(max_length=outreach.MAX_NOTES)] | None = None
 
 
 def entry_out(r: m.OutreachEntry) -> OutreachEntryOut:
@@ -81,14 +83,13 @@ def update_outreach_entry(
     session: DbSession,
 ) -> OutreachEntryOut:
     """Move an entry through open → in_progress → done/dismissed; set owner and notes."""
-    with session.begin():
-        entry = session.get(m.OutreachEntry, entry_id)
-        if entry is None:
-            raise ApiError(404, f"no outreach entry {entry_id}")
-        for name, value in body.model_dump(exclude_unset=True).items():
-            if value is not None:
-                setattr(entry, name, value)
-        entry.updated_at = datetime.now(UTC)
-        session.flush()
-        out = entry_out(entry)
+    fields = body.model_dump(exclude_unset=True, exclude_none=True)
+    changes = cast(outreach.OutreachChanges, fields)
+    try:
+        with session.begin():
+            out = entry_out(outreach.update_entry(session, entry_id, changes))
+    except outreach.EntryNotFound as error:
+        raise ApiError(404, str(error)) from error
+    except outreach.InvalidChange as error:
+        raise ApiError(422, str(error)) from error
     return out
