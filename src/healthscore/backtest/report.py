@@ -1,201 +1,42 @@
 """The backtest as one self-contained HTML page a CS lead can read and forward.
 
-Charts are inline SVG drawn here in Python: no JavaScript, no CDN, no image files, so the
-page opens offline, prints, and survives being attached to an email. Every number comes
-with a sentence saying what it means and what a good value looks like.
+Charts are inline SVG from ``healthscore.charts.framed``: no JavaScript, no CDN, no image
+files, so the page opens offline, prints, and survives being attached to an email. Every
+number comes with a sentence saying what it means and what a good value looks like.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
 from jinja2 import Environment, select_autoescape
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
+from healthscore import formats
 from healthscore.backtest.evaluate import AucResult, roc_points
 from healthscore.backtest.service import BacktestResult
 from healthscore.backtest.tune import TuningResult
-
-WIDTH, HEIGHT = 520, 300
-MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 56, 16, 16, 48
-TIER_COLOURS = {
-    "critical": "#c0392b",
-    "at_risk": "#e67e22",
-    "monitor": "#f1c40f",
-    "healthy": "#27ae60",
-}
-PRIMARY, SECONDARY, MUTED = "#2c6fbb", "#8e44ad", "#95a5a6"
-
-
-@dataclass(frozen=True)
-class Series:
-    label: str
-    points: Sequence[tuple[float, float]]
-    colour: str
-
-
-def _plot_area() -> tuple[float, float, float, float]:
-    return (
-        MARGIN_LEFT,
-        MARGIN_TOP,
-        WIDTH - MARGIN_LEFT - MARGIN_RIGHT,
-        HEIGHT - MARGIN_TOP - MARGIN_BOTTOM,
-    )
-
-
-def _svg(body: str, title: str) -> Markup:
-    return Markup(
-        f'<svg viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img" '
-        f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg" '
-        f'font-family="system-ui, sans-serif" font-size="11">{body}</svg>'
-    )
-
-
-def _text(x: float, y: float, text: str, anchor: str = "middle", extra: str = "") -> str:
-    return f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}" {extra}>{escape(text)}</text>'
-
-
-def _axes(x_label: str, y_label: str) -> str:
-    left, top, width, height = _plot_area()
-    bottom = top + height
-    return (
-        f'<line x1="{left}" y1="{bottom}" x2="{left + width}" y2="{bottom}" stroke="#333"/>'
-        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{bottom}" stroke="#333"/>'
-        + _text(left + width / 2, HEIGHT - 8, x_label)
-        + _text(
-            14,
-            top + height / 2,
-            y_label,
-            extra=f'transform="rotate(-90 14 {top + height / 2:.1f})"',
-        )
-    )
-
-
-def line_chart(
-    series: Sequence[Series], *, x_label: str, y_label: str, title: str, diagonal: bool = False
-) -> Markup:
-    """Lines on a 0-1 x 0-1 square (ROC curves), with an optional chance diagonal."""
-    left, top, width, height = _plot_area()
-
-    def at(x: float, y: float) -> str:
-        return f"{left + x * width:.1f},{top + (1 - y) * height:.1f}"
-
-    parts = [_axes(x_label, y_label)]
-    for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
-        x, y = left + tick * width, top + (1 - tick) * height
-        parts.append(_text(x, top + height + 14, f"{tick:.0%}"))
-        parts.append(_text(left - 6, y + 4, f"{tick:.0%}", anchor="end"))
-        parts.append(
-            f'<line x1="{left}" y1="{y:.1f}" x2="{left + width}" y2="{y:.1f}" stroke="#eee"/>'
-        )
-    if diagonal:
-        parts.append(
-            f'<polyline points="{at(0, 0)} {at(1, 1)}" fill="none" stroke="{MUTED}" '
-            'stroke-dasharray="4 4"/>'
-        )
-        parts.append(
-            _text(left + width * 0.72, top + height * 0.36, "coin flip", extra=f'fill="{MUTED}"')
-        )
-    for i, line in enumerate(series):
-        points = " ".join(at(x, y) for x, y in line.points)
-        parts.append(
-            f'<polyline points="{points}" fill="none" stroke="{line.colour}" stroke-width="2"/>'
-        )
-        legend_y = top + height - 12 - 16 * (len(series) - 1 - i)
-        parts.append(
-            f'<rect x="{left + width - 170}" y="{legend_y - 9}" width="10" height="10" '
-            f'fill="{line.colour}"/>'
-            + _text(left + width - 155, legend_y, line.label, anchor="start")
-        )
-    return _svg("".join(parts), title)
-
-
-def bar_chart(
-    labels: Sequence[str],
-    values: Sequence[float | None],
-    *,
-    x_label: str,
-    y_label: str,
-    title: str,
-    value_format: str = "{:.0%}",
-    colours: Sequence[str] | None = None,
-    reference: float | None = None,
-    reference_label: str = "",
-) -> Markup:
-    """Vertical bars with their value printed on top and an optional reference line."""
-    left, top, width, height = _plot_area()
-    known = [v for v in values if v is not None]
-    peak = max([*known, reference or 0.0, 1e-9]) * 1.15
-    slot = width / max(len(labels), 1)
-    parts = [_axes(x_label, y_label)]
-    for i, (label, value) in enumerate(zip(labels, values, strict=True)):
-        x = left + i * slot + slot * 0.15
-        parts.append(_text(left + (i + 0.5) * slot, top + height + 14, label))
-        if value is None:
-            parts.append(_text(left + (i + 0.5) * slot, top + height - 4, "n/a"))
-            continue
-        bar = value / peak * height
-        colour = colours[i] if colours else PRIMARY
-        parts.append(
-            f'<rect x="{x:.1f}" y="{top + height - bar:.1f}" width="{slot * 0.7:.1f}" '
-            f'height="{bar:.1f}" fill="{colour}"/>'
-        )
-        parts.append(
-            _text(left + (i + 0.5) * slot, top + height - bar - 4, value_format.format(value))
-        )
-    if reference is not None:
-        y = top + height - reference / peak * height
-        parts.append(
-            f'<line x1="{left}" y1="{y:.1f}" x2="{left + width}" y2="{y:.1f}" stroke="#333" '
-            'stroke-dasharray="5 3"/>'
-        )
-        parts.append(_text(left + width - 4, y - 4, reference_label, anchor="end"))
-    return _svg("".join(parts), title)
-
-
-def histogram(
-    values: Sequence[int], *, bin_days: int, x_label: str, title: str, marker: int | None = None
-) -> Markup:
-    """Counts of lead times in bins of ``bin_days`` days, with a marker (e.g. at 30 days)."""
-    if not values:
-        return _svg(_text(WIDTH / 2, HEIGHT / 2, "no alerted churners to show"), title)
-    top_edge = max(max(values) + 1, (marker or 0) + 1)
-    edges = np.arange(0, top_edge + bin_days, bin_days)
-    counts, _ = np.histogram(values, bins=edges)
-    labels = [f"{int(lo)}-{int(lo) + bin_days - 1}" for lo in edges[:-1]]
-    colours = [
-        TIER_COLOURS["healthy"] if marker is not None and lo >= marker else PRIMARY
-        for lo in edges[:-1]
-    ]
-    return bar_chart(
-        labels,
-        [float(c) for c in counts],
-        x_label=x_label,
-        y_label="churned accounts",
-        title=title,
-        value_format="{:.0f}",
-        colours=colours,
-    )
-
-
-def _pct(value: float | None, digits: int = 0) -> str:
-    return "n/a" if value is None else f"{value:.{digits}%}"
-
-
-def _num(value: float | None, digits: int = 2) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
+from healthscore.charts.framed import (
+    MUTED,
+    PRIMARY,
+    SECONDARY,
+    TIER_COLOURS,
+    Series,
+    bar_chart,
+    histogram,
+    line_chart,
+)
 
 
 def _auc(result: AucResult) -> str:
-    if result.auc is None:
-        return f"n/a ({result.reason})" if result.reason else "n/a"
-    if result.ci_low is None or result.ci_high is None:
-        return f"{result.auc:.3f}"
-    return f"{result.auc:.3f} (95% CI {result.ci_low:.3f}-{result.ci_high:.3f})"
+    return formats.estimate(
+        result.auc,
+        result.ci_low,
+        result.ci_high,
+        interval="(95% CI {})",
+        unknown=f"n/a ({result.reason})" if result.reason else "n/a",
+    )
 
 
 TEMPLATE = """<!doctype html>
@@ -349,8 +190,8 @@ def render_report(
         "title": title,
         "generated": f"{generated or datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         "subtitle": "",
-        "pct": _pct,
-        "num": _num,
+        "pct": formats.percent,
+        "num": formats.decimal,
         "bt": backtest,
         "tuning": tuning,
         "warnings": [
@@ -368,7 +209,8 @@ def render_report(
         context.update(
             comparison_header=["ROC AUC", "PR AUC"],
             comparisons=[
-                [c.scorecard, _auc(c.roc_auc), _num(c.pr_auc, 3)] for c in backtest.comparisons
+                [c.scorecard, _auc(c.roc_auc), formats.decimal(c.pr_auc, 3)]
+                for c in backtest.comparisons
             ],
             comparison_text=(
                 "The same cut-offs and accounts scored with each scorecard: the higher ROC AUC "
@@ -386,14 +228,14 @@ def _backtest_context(backtest: BacktestResult) -> dict[str, object]:
     context: dict[str, object] = {
         "ev": ev,
         "subtitle": f"Scorecard {backtest.scorecard}, horizon {backtest.horizon_days} days.",
-        "auc_value": _num(ev.roc_auc.auc, 2),
+        "auc_value": formats.decimal(ev.roc_auc.auc, 2),
         "auc_range": (
             f"{ev.roc_auc.ci_low:.2f}-{ev.roc_auc.ci_high:.2f}"
             if ev.roc_auc.ci_low is not None and ev.roc_auc.ci_high is not None
             else ""
         ),
-        "pr_value": _num(ev.pr_auc, 2),
-        "churn_rate": _pct(ev.churn_rate, 1),
+        "pr_value": formats.decimal(ev.pr_auc, 2),
+        "churn_rate": formats.percent(ev.churn_rate, 1),
         "roc_chart": line_chart(
             [Series(backtest.scorecard, ev.roc_points, PRIMARY)],
             x_label="share of retained accounts flagged",
@@ -426,11 +268,11 @@ def _backtest_context(backtest: BacktestResult) -> dict[str, object]:
     lead = backtest.lead_time
     if lead:
         context.update(
-            lt_median=_num(lead.median_lead_days, 0),
-            lt_early=_pct(lead.share_early),
-            lt_alerted=_pct(lead.share_alerted),
-            lt_precision=_pct(lead.precision),
-            lt_base=_pct(lead.base_rate),
+            lt_median=formats.decimal(lead.median_lead_days, 0),
+            lt_early=formats.percent(lead.share_early),
+            lt_alerted=formats.percent(lead.share_alerted),
+            lt_precision=formats.percent(lead.precision),
+            lt_base=formats.percent(lead.base_rate),
             lead_chart=histogram(
                 lead.lead_days,
                 bin_days=7,
@@ -464,8 +306,8 @@ def _tuning_context(tuning: TuningResult) -> dict[str, object]:
         ],
         [
             "validation PR AUC",
-            _num(tuning.validate_pr_default, 3),
-            _num(tuning.validate_pr_tuned, 3),
+            formats.decimal(tuning.validate_pr_default, 3),
+            formats.decimal(tuning.validate_pr_tuned, 3),
             "",
         ],
     ]

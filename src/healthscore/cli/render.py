@@ -9,6 +9,7 @@ from datetime import datetime
 from rich.console import Console
 from rich.table import Table
 
+from healthscore import formats
 from healthscore.auth.keys import KeyInfo
 from healthscore.backtest.evaluate import AucResult
 from healthscore.backtest.service import BacktestResult
@@ -150,19 +151,21 @@ def firings_table(firings: Sequence[Firing]) -> Table:
 
 
 def _auc_text(result: AucResult) -> str:
-    if result.auc is None:
-        return f"n/a: {result.reason}" if result.reason else "n/a"
-    if result.ci_low is None or result.ci_high is None:
-        return f"{result.auc:.3f}"
-    return f"{result.auc:.3f} [{result.ci_low:.3f}-{result.ci_high:.3f}]"
+    return formats.estimate(
+        result.auc,
+        result.ci_low,
+        result.ci_high,
+        interval="[{}]",
+        unknown=f"n/a: {result.reason}" if result.reason else "n/a",
+    )
 
 
 def _pct(value: float | None, digits: int = 1) -> str:
-    return "n/a" if value is None else f"{value:.{digits}%}"
+    return formats.percent(value, digits)
 
 
 def _num(value: float | None, digits: int = 2) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
+    return formats.decimal(value, digits)
 
 
 def print_backtest(out: Console, result: BacktestResult) -> None:

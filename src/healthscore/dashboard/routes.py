@@ -12,8 +12,7 @@ import hashlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qs, urlencode
@@ -27,10 +26,12 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from healthscore import formats
 from healthscore.activity import engagement, nps
 from healthscore.auth.keys import authenticate
 from healthscore.backtest.history import latest_backtest
-from healthscore.dashboard import auth, charts, live
+from healthscore.charts import bars, lines, scores, svg
+from healthscore.dashboard import auth, live
 from healthscore.dashboard.auth import DashboardUser
 from healthscore.playbooks import outreach
 from healthscore.scoring import reports
@@ -74,44 +75,8 @@ MAX_NOTES = 10_000
 # --- formatting ------------------------------------------------------------------------
 
 
-def _fmt_num(value: float | Decimal | None) -> str:
-    """Raw measurements: magnitude-aware precision, never scientific notation."""
-    if value is None:
-        return "—"
-    v = float(value)
-    if v.is_integer():
-        return f"{v:,.0f}"
-    if abs(v) >= 100:
-        return f"{v:,.0f}"
-    if abs(v) >= 10:
-        return f"{v:,.1f}"
-    return f"{v:.3f}".rstrip("0").rstrip(".")
-
-
-def _fmt_money(value: Decimal | float | None, digits: int = 0) -> str:
-    return "—" if value is None else f"{float(value):,.{digits}f}"
-
-
-def _fmt_signed(value: float | None, digits: int = 0) -> str:
-    """Changes with a real minus sign, and an explicit plus."""
-    if value is None:
-        return "—"
-    text = f"{value:+,.{digits}f}"
-    return "±0" if float(text.replace(",", "")) == 0 else text.replace("-", "\u2212")
-
-
-def _fmt_dt(value: datetime | None) -> str:
-    if value is None:
-        return "—"
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _fmt_day(value: datetime | date | None) -> str:
-    return "—" if value is None else value.strftime("%Y-%m-%d")
-
-
 def _tier_label(tier: str) -> str:
-    return charts.TIER_LABELS.get(tier, tier.replace("_", " ").capitalize())
+    return scores.TIER_LABELS.get(tier, tier.replace("_", " ").capitalize())
 
 
 ACRONYMS = {"nps": "NPS", "api": "API", "mrr": "MRR", "smb": "SMB"}
@@ -133,11 +98,11 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(
-        num=_fmt_num,
-        money=_fmt_money,
-        signed=_fmt_signed,
-        dt=_fmt_dt,
-        day=_fmt_day,
+        num=formats.measurement,
+        money=formats.money,
+        signed=formats.signed,
+        dt=formats.timestamp,
+        day=formats.day,
         tier_label=_tier_label,
         label=_label,
     )
@@ -250,9 +215,9 @@ async def _form_fields(request: Request) -> dict[str, str]:
 FormFields = Annotated[dict[str, str], Depends(_form_fields)]
 
 
-def _bands(card: Scorecard) -> charts.Bands:
+def _bands(card: Scorecard) -> scores.Bands:
     t = card.tiers
-    return charts.Bands(healthy=t.healthy, monitor=t.monitor, at_risk=t.at_risk)
+    return scores.Bands(healthy=t.healthy, monitor=t.monitor, at_risk=t.at_risk)
 
 
 def _scorecard(request: Request) -> Scorecard:
@@ -351,16 +316,16 @@ def _nps_view(session: Session, f: nps.NpsFilter) -> dict[str, Any]:
     delta = None
     if len(recent) >= 2 and recent[-1].nps is not None and recent[-2].nps is not None:
         delta = recent[-1].nps - recent[-2].nps
-    split = charts.stacked_bar(
+    split = bars.stacked_bar(
         [
-            charts.Bar("Promoters", overall.promoters, "nps-promoter"),
-            charts.Bar("Passives", overall.passives, "nps-passive"),
-            charts.Bar("Detractors", overall.detractors, "nps-detractor"),
+            bars.Bar("Promoters", overall.promoters, "nps-promoter"),
+            bars.Bar("Passives", overall.passives, "nps-passive"),
+            bars.Bar("Detractors", overall.detractors, "nps-detractor"),
         ],
         label="NPS answers by category",
         width=560,
     )
-    trend = charts.sparkline(
+    trend = lines.sparkline(
         [p.nps for p in recent],
         label="NPS per month",
         low=-100,
@@ -390,7 +355,7 @@ def _overview(request: Request, session: Session) -> dict[str, Any]:
         limit=10,
     )
     counts = _score_counts(session)
-    bins = charts.histogram_bins(counts)
+    bins = scores.histogram_bins(counts)
     label = "Average component scores"
     components = [
         (_label(g), summary.average_components[g])
@@ -405,18 +370,18 @@ def _overview(request: Request, session: Session) -> dict[str, Any]:
         "improving": improving,
         "change": _change,
         "scorecard": _scorecard(request).identity,
-        "tier_chart": charts.responsive(
-            charts.tier_breakdown(summary.tiers, width=560, height=230),
-            charts.tier_breakdown(summary.tiers, width=340, height=200),
+        "tier_chart": svg.responsive(
+            scores.tier_breakdown(summary.tiers, width=560, height=230),
+            scores.tier_breakdown(summary.tiers, width=340, height=200),
         ),
-        "histogram": charts.responsive(
-            charts.score_histogram(bins, bands, width=560, height=230),
-            charts.score_histogram(bins, bands, width=340, height=200),
+        "histogram": svg.responsive(
+            scores.score_histogram(bins, bands, width=560, height=230),
+            scores.score_histogram(bins, bands, width=340, height=200),
         ),
         "histogram_stats": _histogram_stats(counts),
-        "components_chart": charts.responsive(
-            charts.meter_rows(components, label=label, bands=bands, width=560, row=36),
-            charts.meter_rows(components, label=label, bands=bands, width=340, row=32),
+        "components_chart": svg.responsive(
+            scores.meter_rows(components, label=label, bands=bands, width=560, row=36),
+            scores.meter_rows(components, label=label, bands=bands, width=340, row=32),
         ),
         "nps": _nps_view(session, nps.NpsFilter()),
         "tiers": TIERS,
@@ -523,7 +488,7 @@ class AccountQuery:
 
 
 def _sparklines(
-    session: Session, customer_ids: Sequence[str], bands: charts.Bands
+    session: Session, customer_ids: Sequence[str], bands: scores.Bands
 ) -> dict[str, Any]:
     """Last 30 days of daily scores for one page of accounts, in one query."""
     if not customer_ids:
@@ -542,7 +507,7 @@ def _sparklines(
     for customer_id, day, score in rows:
         series[customer_id][(day - first).days] = score
     return {
-        cid: charts.sparkline(values, label="Score over 30 days", bands=bands)
+        cid: lines.sparkline(values, label="Score over 30 days", bands=bands)
         for cid, values in series.items()
     }
 
@@ -643,7 +608,7 @@ def _account(
             groups.setdefault(signal.group or "other", []).append((index, signal))
         components = detail.score.components
         order = [*GROUPS, *sorted(set(components) - set(GROUPS))]
-        components_chart = charts.meter_rows(
+        components_chart = scores.meter_rows(
             [(_label(g), float(components[g])) for g in order if g in components],
             label="Component scores",
             bands=bands,
@@ -659,9 +624,9 @@ def _account(
         "detail": detail,
         "change": _change(detail.score) if detail else None,
         "history": history,
-        "history_chart": charts.responsive(
-            charts.history_chart(points, bands),
-            charts.history_chart(points, bands, width=340, height=230, ticks=3),
+        "history_chart": svg.responsive(
+            scores.history_chart(points, bands),
+            scores.history_chart(points, bands, width=340, height=230, ticks=3),
         ),
         "components_chart": components_chart,
         "groups": groups,

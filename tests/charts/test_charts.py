@@ -8,7 +8,18 @@ from datetime import date, timedelta
 
 import pytest
 
-from healthscore.dashboard import charts
+from healthscore.charts.bars import Bar, bar_chart, stacked_bar
+from healthscore.charts.lines import sparkline
+from healthscore.charts.scores import (
+    TIER_NAMES,
+    Bands,
+    histogram_bins,
+    history_chart,
+    meter_rows,
+    score_histogram,
+    tier_breakdown,
+)
+from healthscore.charts.svg import responsive
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -24,8 +35,8 @@ def bars(root: ET.Element) -> list[ET.Element]:
 
 def test_bar_heights_are_proportional_and_the_tallest_fills_the_plot():
     svg = parse(
-        charts.bar_chart(
-            [charts.Bar("a", 10), charts.Bar("b", 20), charts.Bar("c", 40)],
+        bar_chart(
+            [Bar("a", 10), Bar("b", 20), Bar("c", 40)],
             label="test",
             height=200,
         )
@@ -40,9 +51,9 @@ def test_bar_heights_are_proportional_and_the_tallest_fills_the_plot():
     assert [r.get("data-value") for r in bars(svg)] == ["10", "20", "40"]
 
 
-@pytest.mark.parametrize("data", [[], [charts.Bar("a", 0), charts.Bar("b", 0)]])
+@pytest.mark.parametrize("data", [[], [Bar("a", 0), Bar("b", 0)]])
 def test_bar_chart_without_data_draws_an_empty_state(data):
-    markup = charts.bar_chart(data, label="Accounts", empty="No scores yet")
+    markup = bar_chart(data, label="Accounts", empty="No scores yet")
     svg = parse(markup)
     assert bars(svg) == []
     assert "No scores yet" in markup
@@ -50,7 +61,7 @@ def test_bar_chart_without_data_draws_an_empty_state(data):
 
 
 def test_labels_are_escaped():
-    markup = charts.bar_chart([charts.Bar("<script>x</script>", 3)], label='a "quoted" <label>')
+    markup = bar_chart([Bar("<script>x</script>", 3)], label='a "quoted" <label>')
     assert "<script>" not in markup
     assert "&lt;script&gt;" in markup
     parse(markup)
@@ -58,24 +69,24 @@ def test_labels_are_escaped():
 
 def test_tier_breakdown_has_one_bar_per_tier_in_severity_order_with_tier_classes():
     counts = {"healthy": 5, "monitor": 4, "at_risk": 3, "critical": 2, "churned": 1}
-    svg = parse(charts.tier_breakdown(counts))
+    svg = parse(tier_breakdown(counts))
     found = bars(svg)
-    assert [r.get("class") for r in found] == [f"bar tier-{t}" for t in charts.TIER_NAMES]
+    assert [r.get("class") for r in found] == [f"bar tier-{t}" for t in TIER_NAMES]
     assert [r.get("data-value") for r in found] == ["5", "4", "3", "2", "1"]
     assert "Healthy 5" in svg.get("aria-label", "")
 
 
 def test_histogram_bins_put_100_in_the_top_bin_and_keep_every_account():
     counts = {0: 1, 9: 2, 10: 3, 55: 4, 99: 5, 100: 6}
-    bins = charts.histogram_bins(counts)
+    bins = histogram_bins(counts)
     assert len(bins) == 10
     assert sum(bins) == sum(counts.values())
     assert bins[0] == 3 and bins[1] == 3 and bins[5] == 4 and bins[9] == 11
 
 
 def test_score_histogram_colours_bins_by_the_tier_they_start_in():
-    bands = charts.Bands(healthy=70, monitor=50, at_risk=30)
-    svg = parse(charts.score_histogram([1] * 10, bands))
+    bands = Bands(healthy=70, monitor=50, at_risk=30)
+    svg = parse(score_histogram([1] * 10, bands))
     classes = [r.get("class", "").split()[-1] for r in bars(svg)]
     assert classes[:3] == ["tier-critical"] * 3
     assert classes[3:5] == ["tier-at_risk"] * 2
@@ -84,7 +95,7 @@ def test_score_histogram_colours_bins_by_the_tier_they_start_in():
 
 
 def test_bands_classify_on_inclusive_lower_bounds():
-    bands = charts.Bands(healthy=70, monitor=50, at_risk=30)
+    bands = Bands(healthy=70, monitor=50, at_risk=30)
     assert [bands.tier(s) for s in (0, 29.9, 30, 49, 50, 69, 70, 100)] == [
         "critical",
         "critical",
@@ -98,29 +109,23 @@ def test_bands_classify_on_inclusive_lower_bounds():
 
 
 def test_meter_rows_scale_to_the_maximum_and_clamp():
-    svg = parse(
-        charts.meter_rows([("a", 25), ("b", 50), ("c", 150)], label="components", width=400)
-    )
+    svg = parse(meter_rows([("a", 25), ("b", 50), ("c", 150)], label="components", width=400))
     widths = [float(r.get("width", "0")) for r in bars(svg)]
     assert widths[1] == pytest.approx(2 * widths[0])
     assert widths[2] == pytest.approx(4 * widths[0])  # 150 is drawn as 100
-    assert bars(parse(charts.meter_rows([], label="components"))) == []
+    assert bars(parse(meter_rows([], label="components"))) == []
 
 
 def test_stacked_bar_shares_add_up_to_the_full_width():
-    svg = parse(
-        charts.stacked_bar(
-            [charts.Bar("p", 6), charts.Bar("n", 0), charts.Bar("d", 2)], label="nps", width=400
-        )
-    )
+    svg = parse(stacked_bar([Bar("p", 6), Bar("n", 0), Bar("d", 2)], label="nps", width=400))
     widths = [float(r.get("width", "0")) for r in bars(svg)]
     assert widths == pytest.approx([300, 100])  # zero-width parts are left out
-    empty = parse(charts.stacked_bar([charts.Bar("p", 0)], label="nps"))
+    empty = parse(stacked_bar([Bar("p", 0)], label="nps"))
     assert bars(empty) == []
 
 
 def test_sparkline_skips_gaps_and_handles_no_data():
-    svg = parse(charts.sparkline([10, None, 30, 50], label="score", low=0, high=100, height=24))
+    svg = parse(sparkline([10, None, 30, 50], label="score", low=0, high=100, height=24))
     line = next(svg.iter(f"{SVG}polyline"))
     points = [tuple(map(float, p.split(","))) for p in line.get("points", "").split()]
     assert len(points) == 3
@@ -128,18 +133,18 @@ def test_sparkline_skips_gaps_and_handles_no_data():
     assert ys == sorted(ys, reverse=True), "higher scores are drawn higher up"
     assert "10 to 50" in svg.get("aria-label", "")
 
-    empty = charts.sparkline([None, None], label="score")
+    empty = sparkline([None, None], label="score")
     assert "spark-empty" in empty and "polyline" not in empty
-    single = parse(charts.sparkline([42], label="score"))
+    single = parse(sparkline([42], label="score"))
     assert list(single.iter(f"{SVG}polyline")) == []
     assert len(list(single.iter(f"{SVG}circle"))) == 1
 
 
 def test_history_chart_draws_tier_bands_a_line_and_labelled_points():
-    bands = charts.Bands(healthy=70, monitor=50, at_risk=30)
+    bands = Bands(healthy=70, monitor=50, at_risk=30)
     start = date(2026, 1, 1)
     points = [(start + timedelta(days=i), float(s)) for i, s in enumerate([80, 60, 40, 20])]
-    markup = charts.history_chart(points, bands, width=720, height=260)
+    markup = history_chart(points, bands, width=720, height=260)
     svg = parse(markup)
     band_rects = [r for r in svg.iter(f"{SVG}rect") if "band" in r.get("class", "")]
     assert [r.get("class") for r in band_rects] == [
@@ -159,19 +164,19 @@ def test_history_chart_draws_tier_bands_a_line_and_labelled_points():
 
 
 def test_history_chart_edge_cases():
-    bands = charts.Bands()
-    empty = charts.history_chart([], bands)
+    bands = Bands()
+    empty = history_chart([], bands)
     assert "No history yet" in empty and "polyline" not in empty
-    one = parse(charts.history_chart([(date(2026, 1, 1), 55.0)], bands))
+    one = parse(history_chart([(date(2026, 1, 1), 55.0)], bands))
     assert len(list(one.iter(f"{SVG}circle"))) == 1
     long = [(date(2026, 1, 1) + timedelta(days=i), 50.0) for i in range(120)]
-    markup = charts.history_chart(long, bands)
+    markup = history_chart(long, bands)
     assert markup.count("<circle") == 1, "long histories only mark the latest point"
     assert len(re.findall(r'class="tick"', markup)) <= 5 + 6
 
 
 def test_responsive_wraps_both_sizes():
-    wide, narrow = charts.sparkline([1, 2], label="w"), charts.sparkline([1, 2], label="n")
-    both = charts.responsive(wide, narrow)
+    wide, narrow = sparkline([1, 2], label="w"), sparkline([1, 2], label="n")
+    both = responsive(wide, narrow)
     assert 'class="chart-wide"' in both and 'class="chart-narrow"' in both
     assert str(wide) in both and str(narrow) in both
