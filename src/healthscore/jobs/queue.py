@@ -28,9 +28,9 @@ from healthscore.observability.metrics import DELIVERIES, INGESTED, RESCORE_SECO
 from healthscore.playbooks import delivery, outbox
 from healthscore.playbooks.rules import PlaybookSet, load_playbooks
 from healthscore.playbooks.service import run_playbooks
-from healthscore.scoring.aggregates import IdRange
 from healthscore.scoring.engine import raw_event_lookback_days
 from healthscore.scoring.scorecard import Scorecard, load_scorecard
+from healthscore.scoring.selection import IdRange
 from healthscore.scoring.service import ScoringRun, score_accounts
 from healthscore.settings import Settings, scorecard_location
 from healthscore.storage import models as m

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from healthscore.scoring.aggregates import IdRange
+from healthscore.scoring.selection import IdRange
 from healthscore.storage import models as m
 
 

@@ -29,6 +29,7 @@ from healthscore.scoring.engine import (
 )
 from healthscore.scoring.metrics import Aggregate, Column, Lookup
 from healthscore.scoring.scorecard import Scorecard
+from healthscore.scoring.selection import IdRange, Selection
 from healthscore.storage.rollups import midnight
 
 Progress = Callable[[str], None]
@@ -73,7 +74,7 @@ def score_accounts(
     *,
     as_of: datetime,
     customer_ids: Collection[str] | None = None,
-    id_range: aggregates.IdRange | None = None,
+    id_range: IdRange | None = None,
     progress: Progress | None = None,
 ) -> ScoringRun:
     """Score every account active at ``as_of`` (or just ``customer_ids``, or the accounts
@@ -109,7 +110,7 @@ def _score_accounts(
     *,
     as_of: datetime,
     customer_ids: Collection[str] | None,
-    id_range: aggregates.IdRange | None,
+    id_range: IdRange | None,
     progress: Progress | None,
 ) -> ScoringRun:
     step = progress or (lambda _message: None)
@@ -124,7 +125,7 @@ def _score_accounts(
 
     if customer_ids is not None:
         _check_known(session, customer_ids)
-    selection: aggregates.Selection = customer_ids if customer_ids is not None else id_range
+    selection: Selection = customer_ids if customer_ids is not None else id_range
     step("loading accounts")
     accounts = repository.active_accounts(session, as_of=as_of, customer_ids=selection)
     churned = repository.churned_accounts(session, as_of=as_of, customer_ids=selection)
