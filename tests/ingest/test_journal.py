@@ -17,7 +17,7 @@ from pydantic import TypeAdapter
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from healthscore.ingest import journal
+from healthscore.ingest import journal, segment_messages
 from healthscore.ingest import segment as seg
 from healthscore.ingest.records import upsert_customer
 from healthscore.jobs.queue import touch
@@ -27,10 +27,10 @@ from healthscore.storage.database import transaction
 from healthscore.storage.lifecycle import delete_customer
 
 NOW = datetime.now(UTC).replace(microsecond=0)
-messages = TypeAdapter(list[seg.Message])
+messages = TypeAdapter(list[segment_messages.Message])
 
 
-def parse(*raw: dict[str, Any]) -> list[seg.Message]:
+def parse(*raw: dict[str, Any]) -> list[segment_messages.Message]:
     return messages.validate_python(list(raw))
 
 
@@ -139,7 +139,7 @@ def test_many_requests_are_applied_in_one_transaction_in_order(accounts, log):
 
 
 def test_a_request_is_refused_at_acknowledgement_for_what_applied_mode_refuses(accounts, log):
-    with pytest.raises(seg.Rejected) as rejected:
+    with pytest.raises(segment_messages.Rejected) as rejected:
         acknowledge(
             accounts,
             log,
@@ -150,7 +150,7 @@ def test_a_request_is_refused_at_acknowledgement_for_what_applied_mode_refuses(a
         )
     fields = [p.field for p in rejected.value.problems]
     assert fields == ["batch.2.timestamp"]  # checks without the database come first
-    with pytest.raises(seg.Rejected) as rejected:
+    with pytest.raises(segment_messages.Rejected) as rejected:
         acknowledge(
             accounts,
             log,
@@ -164,9 +164,11 @@ def test_a_request_is_refused_at_acknowledgement_for_what_applied_mode_refuses(a
 
 
 def test_group_and_identify_requests_are_not_journaled():
-    assert seg.events_only(parse(track("Signed In"), {"type": "page", "userId": "u1"}))
-    assert not seg.events_only(parse(track("Signed In"), {"type": "group", "groupId": "acme"}))
-    assert not seg.events_only(parse({"type": "identify", "userId": "u1"}))
+    assert segment_messages.events_only(parse(track("Signed In"), {"type": "page", "userId": "u1"}))
+    assert not segment_messages.events_only(
+        parse(track("Signed In"), {"type": "group", "groupId": "acme"})
+    )
+    assert not segment_messages.events_only(parse({"type": "identify", "userId": "u1"}))
 
 
 def test_events_of_an_account_erased_before_apply_are_dropped(accounts, log):
