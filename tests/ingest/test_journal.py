@@ -22,6 +22,7 @@ from healthscore.ingest import segment as seg
 from healthscore.ingest.records import upsert_customer
 from healthscore.jobs.queue import touch
 from healthscore.scoring.scorecard import EventMapping
+from healthscore.storage import job_models as jm
 from healthscore.storage import models as m
 from healthscore.storage.database import transaction
 from healthscore.storage.lifecycle import delete_customer
@@ -113,7 +114,7 @@ def test_an_acknowledged_request_is_journaled_and_stored_only_when_applied(accou
         assert session.scalar(select(m.EngagementEvent.event_type)) == "report_exported"
         assert session.scalar(select(m.DailySessions.logins)) == 1  # roll-ups kept too
         assert session.scalar(select(m.DailyApiUsage.calls)) == 7
-        pending = set(session.scalars(select(m.PendingRescore.customer_id)))
+        pending = set(session.scalars(select(jm.PendingRescore.customer_id)))
         assert pending == {"acme", "globex"}
 
 
@@ -243,7 +244,7 @@ def test_on_sqlite_the_journal_is_a_file_beside_the_database(sqlite_accounts):
     acknowledge(sessions, log, track("Signed In"))
     assert path.exists()
     with sessions() as session:  # the database's own table is not used
-        assert count(session, m.IngestJournalEntry) == 0
+        assert count(session, jm.IngestJournalEntry) == 0
     apply_all(sessions, log)
     log.close()
 

@@ -25,6 +25,7 @@ from healthscore.scoring.scorecard import (
     load_scorecard,
     parse_scorecard,
 )
+from healthscore.storage import job_models as jm
 from healthscore.storage import models as m
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -248,7 +249,7 @@ def test_one_unresolvable_message_rejects_the_request_and_says_which(session: Se
     ]
     assert "unknown account 'nope'" in error.value.problems[0].message
     assert "belongs to no account" in error.value.problems[1].message
-    for model in (m.User, m.Session, m.ProcessedMessage):
+    for model in (m.User, m.Session, jm.ProcessedMessage):
         assert count(session, model) == 0
     assert session.get(m.Customer, "new") is None
 
@@ -262,7 +263,7 @@ def test_messages_are_checked_before_anything_is_claimed(session: Session) -> No
             {"type": "track", "event": "x"},
         )
     assert [p.field for p in error.value.problems] == ["batch.1.timestamp", "batch.2.userId"]
-    assert count(session, m.ProcessedMessage) == 0
+    assert count(session, jm.ProcessedMessage) == 0
 
 
 def test_retried_messages_are_acknowledged_not_applied_again(session: Session) -> None:

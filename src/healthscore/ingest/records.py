@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from healthscore.storage import job_models as jm
 from healthscore.storage import models as m
 from healthscore.storage.dialect import insert_many, insert_new_keys, upsert
 from healthscore.storage.rollups import add_to_rollups
@@ -115,7 +116,7 @@ def record_events(session: Session, events: list[Event]) -> int:
 def claim_messages(session: Session, source: str, message_ids: list[str]) -> set[str]:
     """Record message ids; returns those seen for the first time (the rest are retries)."""
     now = datetime.now(UTC)
-    table = m.ProcessedMessage.__table__
+    table = jm.ProcessedMessage.__table__
     inserted = insert_new_keys(
         session,
         table,  # type: ignore[arg-type]
