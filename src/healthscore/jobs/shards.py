@@ -11,7 +11,7 @@ never alerts twice.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from healthscore.scoring.selection import IdRange
 from healthscore.storage import job_models as jm
 from healthscore.storage import models as m
+from healthscore.storage.leases import claim_with_lease, lease_expired
 
 
 def plan_run(session: Session, *, as_of: datetime, shards: int) -> jm.RescoreRun:
@@ -54,22 +55,16 @@ def claim_shard(
     """Take a shard for scoring; None when it is done or another worker holds it."""
     now = datetime.now(UTC)
     s = jm.RescoreShard
-    claimed = session.execute(
-        update(s)
-        .where(
-            s.run_id == run_id,
-            s.shard == shard,
-            or_(s.status == "pending", (s.status == "running") & (s.claimed_until < now)),
-        )
-        .values(
-            status="running",
-            attempts=s.attempts + 1,
-            claimed_until=now + timedelta(seconds=claim_seconds),
-        )
-        .execution_options(synchronize_session=False)
-    )
-    session.commit()
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+    if not claim_with_lease(
+        session,
+        s,
+        s.run_id == run_id,
+        s.shard == shard,
+        or_(s.status == "pending", lease_expired(s, "running", now)),
+        status="running",
+        now=now,
+        lease_seconds=claim_seconds,
+    ):
         return None
     row = session.get(jm.RescoreShard, (run_id, shard), populate_existing=True)
     run = session.get(jm.RescoreRun, run_id)
@@ -151,7 +146,7 @@ def unfinished_shards(session: Session) -> list[tuple[int, int]]:
         (run_id, shard)
         for run_id, shard in session.execute(
             select(s.run_id, s.shard).where(
-                or_(s.status == "pending", (s.status == "running") & (s.claimed_until < now))
+                or_(s.status == "pending", lease_expired(s, "running", now))
             )
         )
     ]

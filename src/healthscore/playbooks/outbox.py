@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from healthscore.playbooks.rules import Firing, OutreachAction
 from healthscore.storage import job_models as jm
 from healthscore.storage.dialect import insert_new_keys
+from healthscore.storage.leases import claim_with_lease, lease_expired
 
 MAX_ATTEMPTS = 8
 
@@ -88,7 +89,7 @@ def _ready(now: datetime) -> ColumnElement[bool]:
     d = jm.Delivery
     return or_(
         (d.status == "pending") & (d.claimed_until.is_(None) | (d.claimed_until <= now)),
-        (d.status == "sending") & (d.claimed_until < now),
+        lease_expired(d, "sending", now),
     )
 
 
@@ -96,21 +97,15 @@ def claim(session: Session, delivery_id: int, *, claim_seconds: int = 60) -> jm.
     """Take a pending (or abandoned) delivery for sending; None if someone else has it."""
     now = datetime.now(UTC)
     d = jm.Delivery
-    claimed = session.execute(
-        update(d)
-        .where(
-            d.id == delivery_id,
-            _ready(now),
-        )
-        .values(
-            status="sending",
-            attempts=d.attempts + 1,
-            claimed_until=now + timedelta(seconds=claim_seconds),
-        )
-        .execution_options(synchronize_session=False)
-    )
-    session.commit()
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+    if not claim_with_lease(
+        session,
+        d,
+        d.id == delivery_id,
+        _ready(now),
+        status="sending",
+        now=now,
+        lease_seconds=claim_seconds,
+    ):
         return None
     return session.get(jm.Delivery, delivery_id, populate_existing=True)
 
