@@ -14,6 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
+from healthscore.activity import engagement
 from healthscore.ingest.records import check_not_future
 from healthscore.scoring import reports
 
@@ -143,12 +144,9 @@ class EngagementInput(InputModel):
     timestamp: PastTimestamp | None = None
 
 
-class EngagementEventOut(ApiModel):
-    customer_id: str
-    user_id: str | None
-    event_type: str
-    metadata: dict[str, Any]
-    timestamp: datetime
+@pydantic_dataclass(frozen=True, config=API_CONFIG)
+class EngagementEventOut(engagement.EventRow):
+    pass
 
 
 class Accepted(ApiModel):
