@@ -22,6 +22,7 @@ from healthscore.storage import job_models as jm
 from healthscore.storage import models as m
 from healthscore.storage.dialect import insert_many, insert_new_keys, upsert
 from healthscore.storage.rollups import add_to_rollups
+from healthscore.timeutc import utc
 
 FUTURE_SKEW = timedelta(minutes=5)
 """How far ahead of the server's clock a client timestamp may be (clock drift)."""
@@ -45,7 +46,7 @@ EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 def check_not_future(field: str, ts: datetime, *, now: datetime | None = None) -> datetime:
     """A timestamp in UTC between 1970 and a few minutes from now, or ``InvalidFact``."""
     try:
-        ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+        ts = utc(ts)
     except (OverflowError, ValueError):
         raise InvalidFact(field, "is out of range") from None
     if ts < EARLIEST:

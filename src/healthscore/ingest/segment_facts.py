@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -28,10 +28,7 @@ from healthscore.ingest.segment_messages import (
     TrackMessage,
 )
 from healthscore.scoring.scorecard import EventMapping
-
-
-def _utc(ts: datetime) -> datetime:
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+from healthscore.timeutc import utc
 
 
 def event_time(
@@ -48,10 +45,10 @@ def event_time(
     if original is None:
         return received_at
     try:
-        ts = _utc(original)
+        ts = utc(original)
         sent = message.sent_at or batch_sent_at
         if sent is not None:
-            ts = received_at - (_utc(sent) - ts)
+            ts = received_at - (utc(sent) - ts)
     except (OverflowError, ValueError):  # e.g. year 1 with a negative offset
         raise InvalidFact(f"{where}timestamp", "is out of range") from None
     return check_not_future(f"{where}timestamp", ts, now=received_at)

@@ -31,6 +31,7 @@ from healthscore.scoring.engine import HealthScore
 from healthscore.storage import models as m
 from healthscore.storage.dialect import insert_new_keys
 from healthscore.storage.rollups import midnight
+from healthscore.timeutc import naive_utc, utc
 
 
 @dataclass
@@ -48,10 +49,6 @@ class LoggedEntry:
     customer_id: str
     playbook: str
     idempotency_key: str
-
-
-def _as_naive(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(tzinfo=None)
 
 
 def account_states(
@@ -148,7 +145,7 @@ def _score_on_or_before(session: Session, ids: list[str], day: date) -> dict[str
 def _last_login(session: Session, ids: list[str], as_of: datetime) -> dict[str, datetime]:
     """Last login before ``as_of``: earlier days from the daily roll-up (raw sessions may
     have expired), the day of ``as_of`` itself from raw sessions."""
-    as_of = as_of.astimezone(UTC)
+    as_of = utc(as_of)
     daily = m.DailySessions
     day_start = midnight(as_of.date())
     earlier_days = (
@@ -160,8 +157,8 @@ def _last_login(session: Session, ids: list[str], as_of: datetime) -> dict[str, 
         select(m.Session.customer_id, func.max(m.Session.ts))
         .where(
             m.Session.customer_id.in_(ids),
-            m.Session.ts >= _as_naive(day_start),
-            m.Session.ts < _as_naive(as_of),
+            m.Session.ts >= naive_utc(day_start),
+            m.Session.ts < naive_utc(as_of),
         )
         .group_by(m.Session.customer_id)
     )
@@ -169,7 +166,7 @@ def _last_login(session: Session, ids: list[str], as_of: datetime) -> dict[str, 
     for query in (earlier_days, same_day):
         for cid, ts in session.execute(query):
             if ts is not None:
-                ts = ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+                ts = utc(ts)
                 result[cid] = max(ts, result.get(cid, ts))
     return result
 
@@ -183,7 +180,7 @@ def _count_since(
     days: int,
     condition: Any,
 ) -> dict[str, int]:
-    end = _as_naive(as_of)
+    end = naive_utc(as_of)
     query = (
         select(model.customer_id, func.count())
         .where(model.customer_id.in_(ids), ts >= end - timedelta(days=days), ts < end, condition)
@@ -244,7 +241,7 @@ def run_playbooks(
     ``deliver=False`` (replaying history, dry runs) logs outreach entries but queues no
     webhook, Slack or Redis deliveries.
     """
-    as_of = as_of.astimezone(UTC)
+    as_of = utc(as_of)
     wanted = PlaybookSet(
         version=playbooks.version,
         playbooks=[p for p in playbooks.playbooks if only is None or p.name in only],

@@ -31,6 +31,7 @@ from healthscore.scoring.metrics import Aggregate, Column, Lookup
 from healthscore.scoring.scorecard import Scorecard
 from healthscore.scoring.selection import IdRange, Selection
 from healthscore.storage.rollups import midnight
+from healthscore.timeutc import utc
 
 Progress = Callable[[str], None]
 
@@ -61,11 +62,6 @@ class UnknownCustomerError(LookupError):
     def __init__(self, missing: Collection[str]) -> None:
         super().__init__(f"unknown customer id(s): {', '.join(sorted(missing))}")
         self.missing = sorted(missing)
-
-
-def utc(moment: datetime) -> datetime:
-    """Naive datetimes are taken as UTC, like everywhere else in healthscore."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def score_accounts(
