@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 from rich.console import Console
 
-from healthscore.storage import models as m
+from healthscore.storage import schema
 
 CHUNK = 50_000
 
@@ -23,9 +23,9 @@ def copy_sqlite_to_postgres(sqlite_file: Path, pg_dsn: str, console: Console) ->
     source = sqlite3.connect(sqlite_file)
     present = {name for (name,) in source.execute("SELECT name FROM sqlite_master")}
     with psycopg.connect(pg_dsn) as target:
-        for table in reversed(m.Base.metadata.sorted_tables):
+        for table in reversed(schema.metadata.sorted_tables):
             target.execute(f'DELETE FROM "{table.name}"')
-        for table in m.Base.metadata.sorted_tables:
+        for table in schema.metadata.sorted_tables:
             if table.name not in present:  # a dataset made before that table existed
                 continue
             columns = [c.name for c in table.columns]
@@ -43,7 +43,7 @@ def copy_sqlite_to_postgres(sqlite_file: Path, pg_dsn: str, console: Console) ->
                     f"  copied {rows:,} {table.name} rows in {time.perf_counter() - started:.0f}s"
                 )
         # Identity columns continue after the copied ids.
-        for table in m.Base.metadata.sorted_tables:
+        for table in schema.metadata.sorted_tables:
             if "id" in table.c and table.c.id.autoincrement is True:
                 target.execute(
                     f"SELECT setval(pg_get_serial_sequence('\"{table.name}\"', 'id'), "

@@ -38,6 +38,7 @@ from healthscore.ingest.demo import generate_demo
 from healthscore.scoring.scorecard import load_scorecard
 from healthscore.scoring.service import score_accounts
 from healthscore.storage import models as m
+from healthscore.storage import schema
 from healthscore.storage.database import make_engine, make_sessionmaker, transaction, upgrade
 from healthscore.storage.partitions import ensure_partitions
 
@@ -96,7 +97,7 @@ def ensure_dataset(engine: Engine, size: int, days: int) -> dict[str, int]:
         console.print(f"  generating {size} accounts x {days} days …")
         started = time.perf_counter()
         with transaction(sessions) as session:
-            for table in reversed(m.Base.metadata.sorted_tables):
+            for table in reversed(schema.metadata.sorted_tables):
                 session.execute(table.delete())
             generate_demo(session, customers=size, days=days, seed=11, now=NOW)
     if existing != size:

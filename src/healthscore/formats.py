@@ -7,8 +7,10 @@ the CLI spell out "n/a".
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
+
+from healthscore.timeutc import utc
 
 DASH = "—"
 NOT_AVAILABLE = "n/a"
@@ -80,7 +82,7 @@ def timestamp(value: datetime | None, *, missing: str = DASH) -> str:
     """A moment in UTC to the minute, labelled as UTC."""
     if value is None:
         return missing
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return utc(value).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def day(value: datetime | date | None, *, missing: str = DASH) -> str:

@@ -21,6 +21,7 @@ from segment.analytics.request import APIError
 from sqlalchemy import func, select, update
 
 from healthscore.auth.keys import Scope, create_key, revoke_key
+from healthscore.storage import job_models as jm
 from healthscore.storage import models as m
 from healthscore.storage.database import transaction
 
@@ -153,7 +154,7 @@ def test_a_retried_batch_is_acknowledged_but_stored_once(live_server):
         assert http.post("/v1/batch", json=partial).status_code == 200
     assert rows(live_server, m.Session, "acme") == 6
     assert rows(live_server, m.User) == 1
-    assert rows(live_server, m.ProcessedMessage) == 7
+    assert rows(live_server, jm.ProcessedMessage) == 7
 
 
 def test_keys_are_checked_like_segment_write_keys(live_server):
@@ -169,7 +170,7 @@ def test_keys_are_checked_like_segment_write_keys(live_server):
     with pytest.raises(APIError) as error:
         sdk(live_server, scope="read").track("u1", "Signed In", context={"groupId": "acme"})
     assert error.value.status == 403
-    assert rows(live_server, m.ProcessedMessage) == 0
+    assert rows(live_server, jm.ProcessedMessage) == 0
 
 
 def test_a_future_timestamp_rejects_the_whole_batch(live_server):
@@ -194,7 +195,7 @@ def test_a_future_timestamp_rejects_the_whole_batch(live_server):
     error = response.json()["error"]
     assert error["details"] == [{"field": "batch.1.timestamp", "message": "is in the future"}]
     assert rows(live_server, m.Session) == 0
-    assert rows(live_server, m.ProcessedMessage) == 0
+    assert rows(live_server, jm.ProcessedMessage) == 0
 
 
 def test_a_device_clock_running_ahead_is_corrected_not_rejected(live_server):
@@ -241,7 +242,7 @@ def test_an_unknown_account_rejects_the_batch_and_names_the_message(live_server)
         assert malformed.json()["error"]["details"][0]["field"] == "batch.0.track.event"
     assert rows(live_server, m.User) == 0
     assert rows(live_server, m.Session) == 0
-    assert rows(live_server, m.ProcessedMessage) == 0
+    assert rows(live_server, jm.ProcessedMessage) == 0
 
     # the SDK surfaces the rejection as a non-retryable error
     with pytest.raises(APIError) as sdk_error:
@@ -319,7 +320,7 @@ def test_a_revoked_write_key_is_refused_on_the_very_next_batch(live_server):
         # …even for a body that would not validate: the key is checked first
         assert http.post("/v1/batch", json={"batch": "nope"}).status_code == 401
     assert rows(live_server, m.Session, "acme") == 1
-    assert rows(live_server, m.ProcessedMessage) == 1
+    assert rows(live_server, jm.ProcessedMessage) == 1
 
 
 def test_the_key_is_checked_before_the_body_and_its_use_is_recorded(live_server):
@@ -360,7 +361,7 @@ def test_bodies_must_be_json_and_errors_name_the_field(live_server):
         bad_type = http.post("/v1/batch", json={"batch": [{"type": "nope", "userId": "u"}]})
         assert bad_type.status_code == 400
         assert bad_type.json()["error"]["details"][0]["field"] == "batch.0"
-    assert rows(live_server, m.ProcessedMessage) == 0
+    assert rows(live_server, jm.ProcessedMessage) == 0
 
 
 def test_concurrent_retries_of_one_batch_store_it_exactly_once(live_server):
@@ -380,4 +381,4 @@ def test_concurrent_retries_of_one_batch_store_it_exactly_once(live_server):
         statuses = list(pool.map(send, range(12)))
     assert statuses == [200] * 12
     assert rows(live_server, m.Session, "acme") == 50
-    assert rows(live_server, m.ProcessedMessage) == 50
+    assert rows(live_server, jm.ProcessedMessage) == 50

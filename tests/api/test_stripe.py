@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 
 from healthscore.api.app import create_app
 from healthscore.ingest.records import upsert_customer
+from healthscore.storage import job_models as jm
 from healthscore.storage import models as m
 from healthscore.storage.database import transaction
 from tests.fixtures.server import free_port, run_server
@@ -120,7 +121,7 @@ def account(live_server, account_id: str = "acme") -> m.Customer:
 
 def assert_nothing_written(live_server) -> None:
     assert count(live_server, m.Payment) == 0
-    assert count(live_server, m.ProcessedMessage) == 0
+    assert count(live_server, jm.ProcessedMessage) == 0
     assert account(live_server).churned_at is None
 
 
@@ -323,4 +324,4 @@ def test_without_a_secret_the_endpoint_is_unavailable(server_settings, sessions)
     assert answer.status_code == 503
     assert answer.json()["error"]["code"] == "not_configured"
     with sessions() as session:
-        assert session.scalar(select(func.count()).select_from(m.ProcessedMessage)) == 0
+        assert session.scalar(select(func.count()).select_from(jm.ProcessedMessage)) == 0

@@ -11,6 +11,7 @@ from healthscore.ingest.demo import ARCHETYPES, generate_demo
 from healthscore.scoring.scorecard import load_scorecard
 from healthscore.scoring.service import score_accounts
 from healthscore.storage import models as m
+from healthscore.storage import schema
 
 NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
 
@@ -31,7 +32,7 @@ def test_the_same_seed_gives_the_same_data_and_another_seed_does_not(sqlite_url)
     for seed in (3, 3, 4):
         engine = make_engine(sqlite_url)
         with make_sessionmaker(engine)() as session:
-            for table in reversed(m.Base.metadata.sorted_tables):
+            for table in reversed(schema.metadata.sorted_tables):
                 session.execute(table.delete())
             generate_demo(session, customers=30, days=30, seed=seed, now=NOW)
             prints.append(fingerprint(session))

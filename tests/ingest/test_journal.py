@@ -17,20 +17,21 @@ from pydantic import TypeAdapter
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from healthscore.ingest import journal
+from healthscore.ingest import journal, segment_messages
 from healthscore.ingest import segment as seg
 from healthscore.ingest.records import upsert_customer
 from healthscore.jobs.queue import touch
 from healthscore.scoring.scorecard import EventMapping
+from healthscore.storage import job_models as jm
 from healthscore.storage import models as m
 from healthscore.storage.database import transaction
 from healthscore.storage.lifecycle import delete_customer
 
 NOW = datetime.now(UTC).replace(microsecond=0)
-messages = TypeAdapter(list[seg.Message])
+messages = TypeAdapter(list[segment_messages.Message])
 
 
-def parse(*raw: dict[str, Any]) -> list[seg.Message]:
+def parse(*raw: dict[str, Any]) -> list[segment_messages.Message]:
     return messages.validate_python(list(raw))
 
 
@@ -113,7 +114,7 @@ def test_an_acknowledged_request_is_journaled_and_stored_only_when_applied(accou
         assert session.scalar(select(m.EngagementEvent.event_type)) == "report_exported"
         assert session.scalar(select(m.DailySessions.logins)) == 1  # roll-ups kept too
         assert session.scalar(select(m.DailyApiUsage.calls)) == 7
-        pending = set(session.scalars(select(m.PendingRescore.customer_id)))
+        pending = set(session.scalars(select(jm.PendingRescore.customer_id)))
         assert pending == {"acme", "globex"}
 
 
@@ -139,7 +140,7 @@ def test_many_requests_are_applied_in_one_transaction_in_order(accounts, log):
 
 
 def test_a_request_is_refused_at_acknowledgement_for_what_applied_mode_refuses(accounts, log):
-    with pytest.raises(seg.Rejected) as rejected:
+    with pytest.raises(segment_messages.Rejected) as rejected:
         acknowledge(
             accounts,
             log,
@@ -150,7 +151,7 @@ def test_a_request_is_refused_at_acknowledgement_for_what_applied_mode_refuses(a
         )
     fields = [p.field for p in rejected.value.problems]
     assert fields == ["batch.2.timestamp"]  # checks without the database come first
-    with pytest.raises(seg.Rejected) as rejected:
+    with pytest.raises(segment_messages.Rejected) as rejected:
         acknowledge(
             accounts,
             log,
@@ -164,9 +165,11 @@ def test_a_request_is_refused_at_acknowledgement_for_what_applied_mode_refuses(a
 
 
 def test_group_and_identify_requests_are_not_journaled():
-    assert seg.events_only(parse(track("Signed In"), {"type": "page", "userId": "u1"}))
-    assert not seg.events_only(parse(track("Signed In"), {"type": "group", "groupId": "acme"}))
-    assert not seg.events_only(parse({"type": "identify", "userId": "u1"}))
+    assert segment_messages.events_only(parse(track("Signed In"), {"type": "page", "userId": "u1"}))
+    assert not segment_messages.events_only(
+        parse(track("Signed In"), {"type": "group", "groupId": "acme"})
+    )
+    assert not segment_messages.events_only(parse({"type": "identify", "userId": "u1"}))
 
 
 def test_events_of_an_account_erased_before_apply_are_dropped(accounts, log):
@@ -241,7 +244,7 @@ def test_on_sqlite_the_journal_is_a_file_beside_the_database(sqlite_accounts):
     acknowledge(sessions, log, track("Signed In"))
     assert path.exists()
     with sessions() as session:  # the database's own table is not used
-        assert count(session, m.IngestJournalEntry) == 0
+        assert count(session, jm.IngestJournalEntry) == 0
     apply_all(sessions, log)
     log.close()
 

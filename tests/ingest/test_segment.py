@@ -16,6 +16,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from healthscore.ingest import segment as seg
+from healthscore.ingest import segment_facts as facts
+from healthscore.ingest import segment_messages
 from healthscore.ingest.records import InvalidFact, upsert_customer
 from healthscore.scoring.scorecard import (
     EventMapping,
@@ -23,18 +25,19 @@ from healthscore.scoring.scorecard import (
     load_scorecard,
     parse_scorecard,
 )
+from healthscore.storage import job_models as jm
 from healthscore.storage import models as m
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 DEFAULTS = EventMapping()
-messages = TypeAdapter(list[seg.Message])
+messages = TypeAdapter(list[segment_messages.Message])
 
 
-def track(event: str, **fields: Any) -> seg.TrackMessage:
-    return seg.TrackMessage.model_validate({"userId": "u1", "event": event, **fields})
+def track(event: str, **fields: Any) -> segment_messages.TrackMessage:
+    return segment_messages.TrackMessage.model_validate({"userId": "u1", "event": event, **fields})
 
 
-def parse(*raw: dict[str, Any]) -> list[seg.Message]:
+def parse(*raw: dict[str, Any]) -> list[segment_messages.Message]:
     return messages.validate_python(list(raw))
 
 
@@ -43,46 +46,46 @@ def parse(*raw: dict[str, Any]) -> list[seg.Message]:
 
 @pytest.mark.parametrize("name", ["Signed In", "Logged In", "Login", "signed_in", " LOGIN "])
 def test_login_names_map_to_login_whatever_their_spelling(name: str) -> None:
-    assert seg.track_fact(track(name), DEFAULTS) == ("login", None)
+    assert facts.track_fact(track(name), DEFAULTS) == ("login", None)
 
 
 def test_feature_used_takes_the_feature_from_the_configured_property() -> None:
     message = track("Feature Used", properties={"feature": " reports ", "plan": "pro"})
-    assert seg.track_fact(message, DEFAULTS) == ("feature_used", {"feature": "reports"})
+    assert facts.track_fact(message, DEFAULTS) == ("feature_used", {"feature": "reports"})
     custom = EventMapping(feature_used=["Used Feature"], feature_property="name")
     renamed = track("Used Feature", properties={"name": "exports"})
-    assert seg.track_fact(renamed, custom) == ("feature_used", {"feature": "exports"})
+    assert facts.track_fact(renamed, custom) == ("feature_used", {"feature": "exports"})
 
 
 def test_feature_used_without_a_feature_is_rejected_naming_the_property() -> None:
     with pytest.raises(InvalidFact) as error:
-        seg.track_fact(track("Feature Used", properties={}), DEFAULTS, "batch.4.")
+        facts.track_fact(track("Feature Used", properties={}), DEFAULTS, "batch.4.")
     assert error.value.field == "batch.4.properties.feature"
 
 
 def test_api_call_counts_default_to_one_and_must_be_whole() -> None:
-    assert seg.track_fact(track("API Call"), DEFAULTS) == ("api_call", {"calls": 1})
-    assert seg.track_fact(track("API Calls", properties={"calls": 40.0}), DEFAULTS) == (
+    assert facts.track_fact(track("API Call"), DEFAULTS) == ("api_call", {"calls": 1})
+    assert facts.track_fact(track("API Calls", properties={"calls": 40.0}), DEFAULTS) == (
         "api_call",
         {"calls": 40},
     )
     for bad in (0, 2.5, "many", True):
         with pytest.raises(InvalidFact, match="whole number"):
-            seg.track_fact(track("API Call", properties={"calls": bad}), DEFAULTS)
+            facts.track_fact(track("API Call", properties={"calls": bad}), DEFAULTS)
 
 
 def test_unmapped_names_are_engagement_events_named_by_slug() -> None:
     props = {"format": "pdf"}
     message = track("Report Exported", properties=props)
-    assert seg.track_fact(message, DEFAULTS) == ("report_exported", props)
-    assert seg.track_fact(track("🎉"), DEFAULTS)[0] == "unnamed_event"
+    assert facts.track_fact(message, DEFAULTS) == ("report_exported", props)
+    assert facts.track_fact(track("🎉"), DEFAULTS)[0] == "unnamed_event"
 
 
 def test_an_unmapped_name_cannot_feed_a_signal_through_its_slug() -> None:
     """With ``login: [Signed In]`` only, an event called "Login" must not count as a login."""
     mapping = EventMapping(login=["Signed In"], api_call=[])
-    assert seg.track_fact(track("Login"), mapping)[0] == "login_event"
-    assert seg.track_fact(track("api-call"), mapping)[0] == "api_call_event"
+    assert facts.track_fact(track("Login"), mapping)[0] == "login_event"
+    assert facts.track_fact(track("api-call"), mapping)[0] == "api_call_event"
 
 
 def test_events_section_is_optional_validated_and_documented_in_default() -> None:
@@ -109,8 +112,8 @@ def test_messages_parse_by_type_with_sdk_extras_and_numeric_ids() -> None:
         {"type": "group", "groupId": 7, "anonymousId": "a", "userId": ""},
         {"type": "alias", "userId": "u", "previousId": "a"},
     )
-    assert isinstance(parsed[0], seg.TrackMessage) and parsed[0].user_id == "42"
-    assert isinstance(parsed[1], seg.GroupMessage) and parsed[1].group_id == "7"
+    assert isinstance(parsed[0], segment_messages.TrackMessage) and parsed[0].user_id == "42"
+    assert isinstance(parsed[1], segment_messages.GroupMessage) and parsed[1].group_id == "7"
     assert parsed[1].user_id is None
     with pytest.raises(ValidationError):
         parse({"type": "track", "userId": "u"})  # no event name
@@ -123,35 +126,35 @@ def test_messages_parse_by_type_with_sdk_extras_and_numeric_ids() -> None:
 def test_timestamp_is_corrected_for_client_clock_skew_like_segment() -> None:
     ahead = timedelta(hours=3)  # the device's clock runs three hours fast
     message = track("Signed In", timestamp=NOW + ahead - timedelta(minutes=10), sentAt=NOW + ahead)
-    assert seg.event_time(message, received_at=NOW, batch_sent_at=None, where="") == (
+    assert facts.event_time(message, received_at=NOW, batch_sent_at=None, where="") == (
         NOW - timedelta(minutes=10)
     )
-    batch_sent = seg.event_time(
+    batch_sent = facts.event_time(
         track("Signed In", timestamp=NOW + ahead),
         received_at=NOW,
         batch_sent_at=NOW + ahead,
         where="",
     )
     assert batch_sent == NOW
-    assert seg.event_time(track("x"), received_at=NOW, batch_sent_at=None, where="") == NOW
+    assert facts.event_time(track("x"), received_at=NOW, batch_sent_at=None, where="") == NOW
     old = track("x", originalTimestamp="2026-01-01T00:00:00Z")
-    assert seg.event_time(old, received_at=NOW, batch_sent_at=None, where="") == datetime(
+    assert facts.event_time(old, received_at=NOW, batch_sent_at=None, where="") == datetime(
         2026, 1, 1, tzinfo=UTC
     )
 
 
 def test_future_timestamps_beyond_the_skew_are_rejected() -> None:
     soon = track("x", timestamp=NOW + timedelta(minutes=2))
-    assert seg.event_time(soon, received_at=NOW, batch_sent_at=None, where="") > NOW
+    assert facts.event_time(soon, received_at=NOW, batch_sent_at=None, where="") > NOW
     future = track("x", timestamp=NOW + timedelta(days=1), sentAt=NOW)
     with pytest.raises(InvalidFact) as error:
-        seg.event_time(future, received_at=NOW, batch_sent_at=None, where="batch.2.")
+        facts.event_time(future, received_at=NOW, batch_sent_at=None, where="batch.2.")
     assert error.value.field == "batch.2.timestamp"
 
 
 def test_group_traits_map_to_account_columns() -> None:
     traits = {"name": "Acme", "plan": "pro", "segment": "smb", "mrr": "99.5", "industry": "x"}
-    assert seg.account_fields(traits, "") == {
+    assert facts.account_fields(traits, "") == {
         "name": "Acme",
         "plan": "pro",
         "segment": "smb",
@@ -159,7 +162,7 @@ def test_group_traits_map_to_account_columns() -> None:
     }
     for bad in ({"mrr": -1}, {"mrr": "lots"}, {"name": ""}, {"plan": "p" * 65}, {"name": {}}):
         with pytest.raises(InvalidFact):
-            seg.account_fields(bad, "")
+            facts.account_fields(bad, "")
 
 
 # --- against the database ------------------------------------------------------------------
@@ -229,7 +232,7 @@ def test_a_user_in_several_accounts_counts_for_the_latest_joined(session: Sessio
 def test_one_unresolvable_message_rejects_the_request_and_says_which(session: Session) -> None:
     with session.begin():
         upsert_customer(session, {"id": "acme"})
-    with pytest.raises(seg.Rejected) as error:
+    with pytest.raises(segment_messages.Rejected) as error:
         ingest(
             session,
             {"type": "group", "userId": "u1", "groupId": "new"},
@@ -246,13 +249,13 @@ def test_one_unresolvable_message_rejects_the_request_and_says_which(session: Se
     ]
     assert "unknown account 'nope'" in error.value.problems[0].message
     assert "belongs to no account" in error.value.problems[1].message
-    for model in (m.User, m.Session, m.ProcessedMessage):
+    for model in (m.User, m.Session, jm.ProcessedMessage):
         assert count(session, model) == 0
     assert session.get(m.Customer, "new") is None
 
 
 def test_messages_are_checked_before_anything_is_claimed(session: Session) -> None:
-    with pytest.raises(seg.Rejected) as error:
+    with pytest.raises(segment_messages.Rejected) as error:
         ingest(
             session,
             {"type": "track", "anonymousId": "a", "event": "x", "messageId": "m1"},
@@ -260,7 +263,7 @@ def test_messages_are_checked_before_anything_is_claimed(session: Session) -> No
             {"type": "track", "event": "x"},
         )
     assert [p.field for p in error.value.problems] == ["batch.1.timestamp", "batch.2.userId"]
-    assert count(session, m.ProcessedMessage) == 0
+    assert count(session, jm.ProcessedMessage) == 0
 
 
 def test_retried_messages_are_acknowledged_not_applied_again(session: Session) -> None:

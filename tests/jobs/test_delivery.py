@@ -16,6 +16,7 @@ from sqlalchemy import select
 from healthscore.jobs.worker import start_embedded
 from healthscore.playbooks import outbox
 from healthscore.playbooks.delivery import verify
+from healthscore.storage import job_models as jm
 from healthscore.storage import models as m
 from tests.jobs.support import SECRET, critical_account, fire, jobs_for, rules_for, wait_for
 
@@ -45,7 +46,7 @@ def test_a_receiver_that_fails_twice_gets_one_signed_event_with_retries_recorded
     keys = {a["X-Healthscore-Idempotency-Key"] for a in receiver.attempts}
     assert len(receiver.attempts) == 3 and len(keys) == 1
     with sessions() as session:
-        delivery = session.scalars(select(m.Delivery)).one()
+        delivery = session.scalars(select(jm.Delivery)).one()
         assert (delivery.status, delivery.attempts) == ("delivered", 3)
         assert "HTTP 503" in delivery.last_error
         assert len(session.scalars(select(m.OutreachEntry)).all()) == 1
@@ -92,7 +93,7 @@ def test_a_worker_that_dies_mid_delivery_loses_nothing(sessions, queue_settings,
     finally:
         consumer.stop(graceful=True)
     with sessions() as session:
-        assert session.get(m.Delivery, delivery_id).status == "delivered"
+        assert session.get(jm.Delivery, delivery_id).status == "delivered"
 
 
 def test_redis_actions_push_seed_000s_queue_entry_and_publish(
@@ -143,7 +144,7 @@ def test_webhooks_to_private_addresses_are_refused_unless_allowed(
     assert "not a public address" in jobs._deliver(ids[0])
     assert receiver.attempts == []
     with sessions() as session:
-        delivery = session.get(m.Delivery, ids[0])
+        delivery = session.get(jm.Delivery, ids[0])
         assert delivery.status == "pending" and "127.0.0.1" in delivery.last_error
 
 
@@ -158,11 +159,11 @@ def test_redis_actions_are_skipped_not_retried_without_redis(
     jobs = jobs_for(embedded, sessions, rules)
     with sessions() as session:
         redis_delivery = session.scalars(
-            select(m.Delivery.id).where(m.Delivery.kind == "redis")
+            select(jm.Delivery.id).where(jm.Delivery.kind == "redis")
         ).one()
     assert redis_delivery in ids
     assert jobs._deliver(redis_delivery).startswith("skipped")
     with sessions() as session:
-        row = session.get(m.Delivery, redis_delivery)
+        row = session.get(jm.Delivery, redis_delivery)
         assert row.status == "skipped" and "HEALTHSCORE_REDIS_URL" in row.last_error
         assert outbox.due(session) == [i for i in ids if i != redis_delivery]

@@ -14,6 +14,7 @@ from healthscore.jobs.queue import Jobs
 from healthscore.playbooks.rules import load_playbooks
 from healthscore.scoring.scorecard import load_scorecard
 from healthscore.settings import Settings
+from healthscore.storage import job_models as jm
 from healthscore.storage import models as m
 from healthscore.storage.database import transaction
 
@@ -37,9 +38,9 @@ def test_a_shard_left_by_a_dead_worker_is_resumed_and_every_account_scored_once(
     run_id = jobs.start_sharded_rescore(4, as_of=NOW)
     with sessions() as session:
         planned = session.scalars(
-            select(m.RescoreShard)
-            .where(m.RescoreShard.run_id == run_id)
-            .order_by(m.RescoreShard.shard)
+            select(jm.RescoreShard)
+            .where(jm.RescoreShard.run_id == run_id)
+            .order_by(jm.RescoreShard.shard)
         ).all()
         ranges = [(s.first_id, s.last_id) for s in planned]
         # Ranges are ordered and disjoint: an account cannot fall in two shards.
@@ -58,7 +59,7 @@ def test_a_shard_left_by_a_dead_worker_is_resumed_and_every_account_scored_once(
     with sessions() as session:
         state = shards.progress(session, run_id)
         assert state.finished and state.accounts == 40
-        run = session.get(m.RescoreRun, run_id)
+        run = session.get(jm.RescoreRun, run_id)
         assert run is not None and run.finished_at is not None
         day_rows = session.scalar(
             select(func.count())

@@ -15,7 +15,7 @@ import pytest
 from healthscore.jobs.queue import Jobs
 from healthscore.playbooks.rules import PlaybookSet
 from healthscore.scoring.scorecard import load_scorecard
-from healthscore.storage import models as m
+from healthscore.storage import job_models as jm
 from tests.jobs.support import (
     SECRET,
     critical_account,
@@ -75,13 +75,13 @@ def test_a_worker_killed_mid_delivery_loses_nothing_and_sends_once(
         if first.poll() is None:
             first.kill()
     with sessions() as session:
-        claimed = session.get(m.Delivery, delivery_id)
+        claimed = session.get(jm.Delivery, delivery_id)
         assert claimed.status == "sending" and claimed.attempts == 1
 
     # The endpoint is fixed (points at a healthy receiver); a new worker takes over once
     # the dead worker's claim expires, as the periodic sweep would arrange.
     with sessions() as session, session.begin():
-        row = session.get(m.Delivery, delivery_id)
+        row = session.get(jm.Delivery, delivery_id)
         row.action = {**row.action, "url": receiver.url}
     second = start_worker(env)
     try:
@@ -94,7 +94,7 @@ def test_a_worker_killed_mid_delivery_loses_nothing_and_sends_once(
         second.wait(20)
     assert len(receiver.received) == 1
     with sessions() as session:
-        done = session.get(m.Delivery, delivery_id)
+        done = session.get(jm.Delivery, delivery_id)
         assert (done.status, done.attempts) == ("delivered", 2)
 
 

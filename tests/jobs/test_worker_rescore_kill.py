@@ -21,6 +21,7 @@ from healthscore.jobs.queue import Jobs
 from healthscore.playbooks.rules import load_playbooks
 from healthscore.scoring.scorecard import load_scorecard
 from healthscore.settings import Settings
+from healthscore.storage import job_models as jm
 from healthscore.storage import models as m
 from healthscore.storage.database import transaction
 
@@ -57,8 +58,8 @@ def test_a_worker_killed_mid_shard_loses_nothing(db_url, sessions_for_url, redis
             with sessions() as session:
                 running = session.scalar(
                     select(func.count())
-                    .select_from(m.RescoreShard)
-                    .where(m.RescoreShard.run_id == run_id, m.RescoreShard.status == "running")
+                    .select_from(jm.RescoreShard)
+                    .where(jm.RescoreShard.run_id == run_id, jm.RescoreShard.status == "running")
                 )
             if running:
                 worker.send_signal(signal.SIGKILL)
@@ -86,7 +87,9 @@ def test_a_worker_killed_mid_shard_loses_nothing(db_url, sessions_for_url, redis
             worker.terminate()
             worker.wait(30)
     with sessions() as session:
-        rows = session.scalars(select(m.RescoreShard).where(m.RescoreShard.run_id == run_id)).all()
+        rows = session.scalars(
+            select(jm.RescoreShard).where(jm.RescoreShard.run_id == run_id)
+        ).all()
         assert max(s.attempts for s in rows) == 2, "one shard was re-run after the kill"
         active = session.scalar(
             select(func.count())

@@ -22,6 +22,7 @@ import pytest
 from sqlalchemy import func, select
 
 from healthscore.auth.keys import Scope, create_key
+from healthscore.storage import job_models as jm
 from healthscore.storage import models as m
 from healthscore.storage.database import make_engine, make_sessionmaker, transaction
 from tests.fixtures.server import free_port
@@ -146,9 +147,9 @@ def test_two_apis_and_two_workers_count_score_and_alert_exactly_once(postgres_ur
     with sessions() as session:
         stored = session.scalar(select(func.count()).select_from(m.EngagementEvent))
         assert stored == len(sent) == 4 * BATCHES_PER_CLIENT * 20
-        run = session.scalars(select(m.RescoreRun)).one()
+        run = session.scalars(select(jm.RescoreRun)).one()
         assert run.finished_at is not None
-        shards = session.scalars(select(m.RescoreShard)).all()
+        shards = session.scalars(select(jm.RescoreShard)).all()
         assert len(shards) == 6 and {s.status for s in shards} == {"done"}
         assert sum(s.accounts for s in shards) == ACCOUNTS, "every account in exactly one shard"
         assert all(s.attempts == 1 for s in shards), "no shard scored twice"

@@ -135,7 +135,7 @@ def test_round_half_up_matches_javascript_math_round():
 
 
 def test_every_scorecard_variant_reads_only_known_aggregates():
-    from healthscore.scoring.aggregates import measures_of
+    from healthscore.scoring.aggregate_sources import measures_of
     from healthscore.scoring.engine import required_aggregates
     from healthscore.scoring.scorecard import load_scorecard
 

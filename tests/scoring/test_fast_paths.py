@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import String, cast, insert, select
 
 from healthscore.ingest.demo import generate_demo
-from healthscore.scoring import aggregates, repository
+from healthscore.scoring import aggregate_queries, aggregates, repository
+from healthscore.scoring.aggregate_sources import RolledUpSql
 from healthscore.scoring.engine import required_aggregates
 from healthscore.scoring.metrics import Aggregate, empty_value
 from healthscore.scoring.scorecard import load_scorecard
@@ -57,13 +58,13 @@ def test_concurrent_read_gives_the_same_aggregates(demo, monkeypatch, as_of):
     plain = aggregates.load_aggregates(demo, wanted, as_of=as_of)
     demo.rollback()
     threads = []
-    real = aggregates._read_concurrently
+    real = aggregates.read_concurrently
 
     def spy(*args: Any, **kwargs: Any) -> Any:
         threads.append(True)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(aggregates, "_read_concurrently", spy)
+    monkeypatch.setattr(aggregates, "read_concurrently", spy)
     concurrent = aggregates.load_aggregates(demo, wanted, as_of=as_of, concurrent=True)
     assert concurrent == plain
     # PostgreSQL really used a second connection; SQLite reads on the session's only.
@@ -158,9 +159,9 @@ def test_a_keyed_count_over_the_whole_read_range_counts_the_same(demo, measure, 
 
 
 def rolled_up_queries_are_simplified(aggregate: Aggregate) -> bool:
-    spec = aggregates._reader(aggregate)
-    assert isinstance(spec, aggregates.RolledUpSql)
-    (query,) = aggregates.rolled_up_queries(spec, [aggregate], NOW)
+    spec = aggregate_queries._reader(aggregate)
+    assert isinstance(spec, RolledUpSql)
+    (query,) = aggregate_queries.rolled_up_queries(spec, [aggregate], NOW)
     return "CASE" not in str(query)
 
 

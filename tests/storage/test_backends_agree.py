@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 
 from healthscore.cli.main import app
 from healthscore.storage import models as m
+from healthscore.storage import schema
 
 pytestmark = pytest.mark.slow
 
@@ -75,7 +76,7 @@ def _answers(url: str, sessions: Any, tmp: Path, base: Path, update: Path) -> di
     with sessions() as session:
         counts = {
             t.name: session.execute(text(f'SELECT count(*) FROM "{t.name}"')).scalar_one()
-            for t in m.Base.metadata.sorted_tables
+            for t in schema.metadata.sorted_tables
         }
     return {
         "exported": exported,

@@ -22,7 +22,9 @@ from healthscore.ingest.journal import Journal
 from healthscore.ingest.records import Event
 from healthscore.scoring.scorecard import load_scorecard
 from healthscore.scoring.service import score_accounts
+from healthscore.storage import job_models as jm
 from healthscore.storage import models as m
+from healthscore.storage import schema
 from healthscore.storage.database import transaction
 from healthscore.storage.dialect import COPY_THRESHOLD, upsert
 
@@ -139,9 +141,9 @@ def test_the_journal_applier_stores_the_same_events_on_both_backends(both, n, da
     answers = []
     for url, sessions in both:
         with transaction(sessions) as session:
-            for model in (m.ProcessedMessage, m.IngestJournalEntry, m.IngestJournalMark):
+            for model in (jm.ProcessedMessage, jm.IngestJournalEntry, jm.IngestJournalMark):
                 session.query(model).delete()
-            for model in reversed(m.Base.metadata.sorted_tables):
+            for model in reversed(schema.metadata.sorted_tables):
                 if model.name not in {"api_keys", "alembic_version"}:
                     session.execute(model.delete())
         _customers(sessions, 13)

@@ -19,6 +19,7 @@ from sqlalchemy import Table, delete, func, select
 from sqlalchemy.orm import Session
 
 from healthscore.ingest.records import Event, first_copies, record_events
+from healthscore.storage import job_models as jm
 from healthscore.storage import models as m
 from healthscore.storage.dialect import (
     BATCH_ROWS,
@@ -193,7 +194,7 @@ def test_raw_events_and_their_rollups_at_any_size(session, n, data):
 
 @pytest.mark.parametrize("n", around(COPY_INSERT_THRESHOLD) + around(SQLITE_ROWS_PER_STATEMENT))
 def test_message_claims_are_exact_around_every_statement_size(session, n):
-    _fresh(session, m.ProcessedMessage)
+    _fresh(session, jm.ProcessedMessage)
     ids: list[str | None] = [f"m{i}" for i in range(n)]
     ids[::7] = [None] * len(ids[::7])  # messages without an id are always applied
     firsts = first_copies(session, "test", [*ids, *ids[: n // 2]])
@@ -201,22 +202,22 @@ def test_message_claims_are_exact_around_every_statement_size(session, n):
     again = first_copies(session, "test", ids)
     assert again == [mid is None for mid in ids]
     session.commit()
-    claimed = session.scalar(select(func.count()).select_from(m.ProcessedMessage))
+    claimed = session.scalar(select(func.count()).select_from(jm.ProcessedMessage))
     assert claimed == sum(mid is not None for mid in ids)
 
 
 @pytest.mark.parametrize("n", around(COPY_INSERT_THRESHOLD) + around(BATCH_ROWS))
 def test_rescore_marks_ignore_duplicates_at_any_size(session, n):
-    _fresh(session, m.PendingRescore)
+    _fresh(session, jm.PendingRescore)
     ids = _customers(session, n)
-    table: Table = m.PendingRescore.__table__  # type: ignore[assignment]
+    table: Table = jm.PendingRescore.__table__  # type: ignore[assignment]
     rows = [{"customer_id": c, "touched_at": T0} for c in ids]
     insert_ignoring_duplicates(session, table, rows[: n // 2], key=["customer_id"])
     later = [{**row, "touched_at": T0 + timedelta(hours=1)} for row in rows]
     insert_ignoring_duplicates(session, table, later, key=["customer_id"])
     session.commit()
     stored = dict(
-        session.execute(select(m.PendingRescore.customer_id, m.PendingRescore.touched_at)).all()
+        session.execute(select(jm.PendingRescore.customer_id, jm.PendingRescore.touched_at)).all()
     )
     assert stored == {c: T0 if i < n // 2 else T0 + timedelta(hours=1) for i, c in enumerate(ids)}
 

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import Table, func, select
 
 from healthscore.ingest.bulk import insert_rows
+from healthscore.storage import job_models as jm
 from healthscore.storage import models as m
 from healthscore.storage.dialect import (
     COPY_INSERT_THRESHOLD,
@@ -105,7 +106,7 @@ def test_insert_many_stores_every_value_whether_by_statement_or_copy(session, n)
 
 @pytest.mark.parametrize("n", [5, COPY_INSERT_THRESHOLD + 100], ids=["arrays", "staging"])
 def test_new_keys_and_roll_up_additions_are_exact_at_any_size(session, n):
-    claims: Table = m.ProcessedMessage.__table__  # type: ignore[assignment]
+    claims: Table = jm.ProcessedMessage.__table__  # type: ignore[assignment]
     first = [{"source": "t", "message_id": f"m{i}", "received_at": T0} for i in range(n)]
     assert (
         len(insert_new_keys(session, claims, first[: n // 2], key=["source", "message_id"]))

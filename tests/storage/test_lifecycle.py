@@ -14,6 +14,7 @@ from healthscore.playbooks.service import run_playbooks
 from healthscore.scoring.scorecard import load_scorecard
 from healthscore.scoring.service import score_accounts
 from healthscore.storage import models as m
+from healthscore.storage import schema
 from healthscore.storage.database import make_engine, make_sessionmaker, upgrade
 from healthscore.storage.lifecycle import (
     UnknownAccountError,
@@ -47,7 +48,7 @@ def rows_about(session, customer_id: str) -> dict[str, int]:
 
 def test_every_table_with_account_data_is_covered_by_erasure():
     covered = {t.name for t in customer_tables()}
-    with_customer_id = {t.name for t in m.Base.metadata.sorted_tables if "customer_id" in t.c}
+    with_customer_id = {t.name for t in schema.metadata.sorted_tables if "customer_id" in t.c}
     assert covered == with_customer_id
     assert {"sessions", "nps_responses", "outreach_log", "health_score_history"} <= covered
 

@@ -12,6 +12,7 @@ from healthscore.cli.main import app
 from healthscore.ingest.journal import Journal
 from healthscore.ingest.records import Event
 from healthscore.storage import models as m
+from healthscore.storage import schema
 from healthscore.storage.database import transaction
 
 
@@ -31,7 +32,7 @@ def _everything(sessions) -> dict[str, list[tuple]]:
     with sessions() as session:
         return {
             table.name: sorted(session.execute(select(table)).all(), key=repr)
-            for table in m.Base.metadata.sorted_tables
+            for table in schema.metadata.sorted_tables
         }
 
 

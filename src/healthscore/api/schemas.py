@@ -12,12 +12,20 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
+from healthscore.activity import engagement
 from healthscore.ingest.records import check_not_future
+from healthscore.scoring import reports
+
+API_CONFIG = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+"""camelCase out, either spelling in. Response schemas decorated
+``@pydantic_dataclass(frozen=True, config=API_CONFIG)`` are built on a domain dataclass:
+its fields (names, types, descriptions) are declared once, there."""
 
 
 class ApiModel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+    model_config = API_CONFIG
 
 
 class InputModel(ApiModel):
@@ -50,36 +58,19 @@ class Driver(ApiModel):
     delta: float = Field(description="points gained (+) or lost (-) since the reference score")
 
 
-class HealthScoreSummary(ApiModel):
-    customer_id: str
-    name: str
-    segment: str
-    plan: str
-    mrr: Decimal
-    score: int | None
-    tier: str
-    trend: str
-    previous_score: int | None
-    change: int | None = Field(description="score - previous_score over the trend window")
+@pydantic_dataclass(frozen=True, config=API_CONFIG)
+class HealthScoreSummary(reports.AccountScore):
+    change: Annotated[int | None, Field(description="score - previous_score over the trend window")]
     components: dict[str, float]
     as_of: datetime
 
 
-class SignalDetail(ApiModel):
-    name: str
-    group: str
-    metric: str | None
-    description: str
-    window_days: int | None
-    basis: str | None
-    normalisation: str | None
-    raw: float | None
-    value: float = Field(description="normalised 0-1")
-    weight: float
-    contribution: float = Field(description="points: value x weight x 100")
-    missing: bool = Field(description="no data: the signal's `missing` value was used")
+@pydantic_dataclass(frozen=True, config=API_CONFIG)
+class SignalDetail(reports.SignalDetail):
+    pass
 
 
+@pydantic_dataclass(frozen=True, config=API_CONFIG)
 class HealthScoreDetail(HealthScoreSummary):
     scorecard: str
     signals: list[SignalDetail]
@@ -96,16 +87,9 @@ class HistoryPoint(ApiModel):
     scorecard: str
 
 
-class HealthSummary(ApiModel):
-    accounts: int
-    scored: int
-    average_score: float | None
-    tiers: dict[str, int]
-    average_components: dict[str, float]
-    trends: dict[str, int]
-    declining: int
-    improving: int
-    as_of: datetime | None
+@pydantic_dataclass(frozen=True, config=API_CONFIG)
+class HealthSummary(reports.Summary):
+    pass
 
 
 # --- NPS ----------------------------------------------------------------------------
@@ -160,12 +144,9 @@ class EngagementInput(InputModel):
     timestamp: PastTimestamp | None = None
 
 
-class EngagementEventOut(ApiModel):
-    customer_id: str
-    user_id: str | None
-    event_type: str
-    metadata: dict[str, Any]
-    timestamp: datetime
+@pydantic_dataclass(frozen=True, config=API_CONFIG)
+class EngagementEventOut(engagement.EventRow):
+    pass
 
 
 class Accepted(ApiModel):

@@ -22,9 +22,10 @@ from sqlalchemy.orm import Session
 from healthscore.scoring import aggregates, repository
 from healthscore.scoring.engine import PreviousScore, ScoredBatch, required_aggregates
 from healthscore.scoring.scorecard import Scorecard, Tier, Trend
-from healthscore.scoring.service import score_columns, utc
+from healthscore.scoring.service import score_columns
 from healthscore.storage import models as m
 from healthscore.storage.rollups import midnight
+from healthscore.timeutc import utc
 
 WARMUP_DAYS = 35
 """Days of data a cut-off needs behind it by default: the default scorecard's longest

@@ -14,11 +14,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from healthscore.backtest.service import BacktestResult
-from healthscore.storage import models as m
+from healthscore.storage import job_models as jm
 
 
 def save_backtest(session: Session, result: BacktestResult) -> int:
-    row = m.BacktestRun(
+    row = jm.BacktestRun(
         created_at=datetime.now(UTC),
         scorecard=result.scorecard,
         horizon_days=result.horizon_days,
@@ -56,7 +56,7 @@ class BacktestSummary:
 
 def latest_backtest(session: Session) -> BacktestSummary | None:
     row = session.scalars(
-        select(m.BacktestRun).order_by(m.BacktestRun.created_at.desc(), m.BacktestRun.id.desc())
+        select(jm.BacktestRun).order_by(jm.BacktestRun.created_at.desc(), jm.BacktestRun.id.desc())
     ).first()
     if row is None:
         return None

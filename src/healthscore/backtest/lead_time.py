@@ -35,9 +35,9 @@ from healthscore.backtest.dataset import LABEL_SLACK, data_span, score_without_s
 from healthscore.playbooks.rules import AccountState, PlaybookSet, ScoreBelow, TierIs
 from healthscore.scoring.engine import PreviousScore
 from healthscore.scoring.scorecard import Scorecard, Tier, Trend
-from healthscore.scoring.service import utc
 from healthscore.storage import models as m
 from healthscore.storage.rollups import midnight
+from healthscore.timeutc import utc
 
 DEFAULT_LOOKBACK_DAYS = 90
 DEFAULT_EARLY_DAYS = 30

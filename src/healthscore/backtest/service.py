@@ -38,7 +38,7 @@ from healthscore.backtest.lead_time import (
     measure_lead_time,
 )
 from healthscore.scoring.scorecard import Scorecard
-from healthscore.scoring.service import utc
+from healthscore.timeutc import utc
 
 Progress = Callable[[str], None]
 

@@ -36,7 +36,7 @@ from healthscore.backtest.dataset import Pooled, build_snapshots, pool
 from healthscore.backtest.evaluate import AucResult, auc_with_ci, degenerate_reason, pr_auc
 from healthscore.backtest.service import jsonable
 from healthscore.scoring.scorecard import Scorecard
-from healthscore.scoring.service import utc
+from healthscore.timeutc import utc
 
 WEIGHT_DECIMALS = 4
 REGULARISATION_C = 1.0

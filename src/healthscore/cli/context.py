@@ -28,6 +28,7 @@ from healthscore.scoring.service import ScoringRun
 from healthscore.settings import Settings, scorecard_location
 from healthscore.storage.cache import ScoreCache
 from healthscore.storage.database import make_engine, make_sessionmaker, upgrade
+from healthscore.timeutc import utc
 
 console = Console()
 errors = Console(stderr=True)
@@ -136,7 +137,7 @@ def progress_bar() -> Iterator[Progress]:
 def as_of_or_now(as_of: datetime | None) -> datetime:
     if as_of is None:
         return datetime.now(UTC)
-    return as_of.replace(tzinfo=UTC) if as_of.tzinfo is None else as_of.astimezone(UTC)
+    return utc(as_of)
 
 
 def summarise(

@@ -25,6 +25,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from healthscore import timeutc
 from healthscore.ingest.bulk import batched, insert_rows
 from healthscore.storage import models as m
 from healthscore.storage.database import transaction
@@ -39,7 +40,7 @@ def _timestamp(value: Any) -> Any:
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value)
-            utc = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+            utc = timeutc.utc(parsed)
         except (ValueError, OverflowError):
             raise ValueError(f"not an ISO 8601 timestamp in range: {value!r}") from None
         if utc.year < 1970:

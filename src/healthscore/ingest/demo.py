@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from healthscore.ingest.bulk import insert_rows
 from healthscore.storage import models as m
+from healthscore.timeutc import naive_utc
 
 ARCHETYPES: dict[str, float] = {
     "healthy": 0.45,
@@ -140,7 +141,7 @@ def generate_demo(
     Flushes in batches but never commits: the caller owns the transaction. Timestamps are
     generated as naive UTC (the columns store UTC; skipping tzinfo keeps this fast).
     """
-    now = now.astimezone(UTC).replace(tzinfo=None)
+    now = naive_utc(now)
     rng = np.random.default_rng(seed)
     start = now - timedelta(days=days)
     summary = DemoSummary(customers=customers, churned=0)

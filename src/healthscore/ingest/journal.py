@@ -58,7 +58,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from healthscore.ingest.records import Event, first_copies, known_customers, record_events
-from healthscore.storage import models as m
+from healthscore.storage import job_models as jm
 from healthscore.storage.database import make_engine, make_sessionmaker
 from healthscore.storage.types import UTCDateTime
 
@@ -73,7 +73,7 @@ share more of each transaction's cost, for 50 ms more latency."""
 MARK = "segment"
 """The row of ``ingest_journal_marks`` that a journal file's applier moves."""
 
-IN_DATABASE: Table = m.IngestJournalEntry.__table__  # type: ignore[assignment]
+IN_DATABASE: Table = jm.IngestJournalEntry.__table__  # type: ignore[assignment]
 IN_FILE = Table(
     "ingest_journal",
     MetaData(),
@@ -232,7 +232,7 @@ class Journal:
         """The oldest entries past the mark, and the mark moved past them in the caller's
         transaction. Updating the mark first makes appliers take turns: on SQLite it takes
         the database's write lock; on PostgreSQL it locks the mark's row."""
-        marks = m.IngestJournalMark
+        marks = jm.IngestJournalMark
         moved = session.execute(
             update(marks).where(marks.name == MARK).values(applied_upto=marks.applied_upto)
         )
@@ -308,7 +308,7 @@ class Journal:
         elif file is None:
             entries, events, oldest = 0, 0, None
         else:
-            marks = m.IngestJournalMark
+            marks = jm.IngestJournalMark
             upto = session.scalar(select(marks.applied_upto).where(marks.name == MARK)) or 0
             with file() as own:
                 entries, events, oldest = own.execute(query.where(table.c.id > upto)).one()

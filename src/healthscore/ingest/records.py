@@ -18,9 +18,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from healthscore.storage import job_models as jm
 from healthscore.storage import models as m
 from healthscore.storage.dialect import insert_many, insert_new_keys, upsert
 from healthscore.storage.rollups import add_to_rollups
+from healthscore.timeutc import utc
 
 FUTURE_SKEW = timedelta(minutes=5)
 """How far ahead of the server's clock a client timestamp may be (clock drift)."""
@@ -44,7 +46,7 @@ EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 def check_not_future(field: str, ts: datetime, *, now: datetime | None = None) -> datetime:
     """A timestamp in UTC between 1970 and a few minutes from now, or ``InvalidFact``."""
     try:
-        ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+        ts = utc(ts)
     except (OverflowError, ValueError):
         raise InvalidFact(field, "is out of range") from None
     if ts < EARLIEST:
@@ -115,7 +117,7 @@ def record_events(session: Session, events: list[Event]) -> int:
 def claim_messages(session: Session, source: str, message_ids: list[str]) -> set[str]:
     """Record message ids; returns those seen for the first time (the rest are retries)."""
     now = datetime.now(UTC)
-    table = m.ProcessedMessage.__table__
+    table = jm.ProcessedMessage.__table__
     inserted = insert_new_keys(
         session,
         table,  # type: ignore[arg-type]

@@ -28,11 +28,12 @@ from healthscore.observability.metrics import DELIVERIES, INGESTED, RESCORE_SECO
 from healthscore.playbooks import delivery, outbox
 from healthscore.playbooks.rules import PlaybookSet, load_playbooks
 from healthscore.playbooks.service import run_playbooks
-from healthscore.scoring.aggregates import IdRange
 from healthscore.scoring.engine import raw_event_lookback_days
 from healthscore.scoring.scorecard import Scorecard, load_scorecard
+from healthscore.scoring.selection import IdRange
 from healthscore.scoring.service import ScoringRun, score_accounts
 from healthscore.settings import Settings, scorecard_location
+from healthscore.storage import job_models as jm
 from healthscore.storage import models as m
 from healthscore.storage.database import make_engine, make_sessionmaker, transaction
 from healthscore.storage.dialect import insert_ignoring_duplicates
@@ -71,7 +72,7 @@ def touch(session: Session, customer_ids: set[str]) -> None:
     now = datetime.now(UTC)
     insert_ignoring_duplicates(
         session,
-        m.PendingRescore.__table__,  # type: ignore[arg-type]
+        jm.PendingRescore.__table__,  # type: ignore[arg-type]
         [{"customer_id": cid, "touched_at": now} for cid in sorted(customer_ids)],
         key=["customer_id"],
     )
@@ -198,12 +199,12 @@ class Jobs:
     def _rescore_touched(self) -> int:
         self.huey.get(RESCORE_FLAG)  # clear first: touches from now on schedule a new run
         with self.sessions() as session:
-            ids = list(session.scalars(select(m.PendingRescore.customer_id).limit(RESCORE_BATCH)))
+            ids = list(session.scalars(select(jm.PendingRescore.customer_id).limit(RESCORE_BATCH)))
         if not ids:
             return 0
 
         def claim_touched(session: Session) -> set[str]:
-            session.execute(delete(m.PendingRescore).where(m.PendingRescore.customer_id.in_(ids)))
+            session.execute(delete(jm.PendingRescore).where(jm.PendingRescore.customer_id.in_(ids)))
             return set(session.scalars(select(m.Customer.id).where(m.Customer.id.in_(ids))))
 
         self._score_and_act("touched", as_of=datetime.now(UTC), select_ids=claim_touched)
@@ -296,7 +297,7 @@ class Jobs:
         journal left unapplied (a lost queue message, a worker that died)."""
         with self.sessions() as session:
             due = outbox.due(session)
-            pending = session.scalar(select(m.PendingRescore.customer_id).limit(1))
+            pending = session.scalar(select(jm.PendingRescore.customer_id).limit(1))
             journaled = self.journal.backlog(session)[0]
             shards = sharding.unfinished_shards(session)
         self.enqueue_deliveries(due)

@@ -11,20 +11,22 @@ never alerts twice.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from healthscore.scoring.aggregates import IdRange
+from healthscore.scoring.selection import IdRange
+from healthscore.storage import job_models as jm
 from healthscore.storage import models as m
+from healthscore.storage.leases import claim_with_lease, lease_expired
 
 
-def plan_run(session: Session, *, as_of: datetime, shards: int) -> m.RescoreRun:
+def plan_run(session: Session, *, as_of: datetime, shards: int) -> jm.RescoreRun:
     """Create a run and its shards: id ranges of about equal account counts."""
     ids = list(session.scalars(select(m.Customer.id).order_by(m.Customer.id)))
     shards = max(1, min(shards, len(ids) or 1))
-    run = m.RescoreRun(as_of=as_of, created_at=datetime.now(UTC), shards=shards)
+    run = jm.RescoreRun(as_of=as_of, created_at=datetime.now(UTC), shards=shards)
     session.add(run)
     session.flush()
     size = -(-len(ids) // shards) if ids else 0
@@ -33,7 +35,7 @@ def plan_run(session: Session, *, as_of: datetime, shards: int) -> m.RescoreRun:
         if not chunk:
             chunk = ["", ""]  # an empty shard keeps numbering simple
         session.add(
-            m.RescoreShard(
+            jm.RescoreShard(
                 run_id=run.id,
                 shard=index,
                 first_id=chunk[0],
@@ -52,26 +54,20 @@ def claim_shard(
 ) -> tuple[IdRange, datetime] | None:
     """Take a shard for scoring; None when it is done or another worker holds it."""
     now = datetime.now(UTC)
-    s = m.RescoreShard
-    claimed = session.execute(
-        update(s)
-        .where(
-            s.run_id == run_id,
-            s.shard == shard,
-            or_(s.status == "pending", (s.status == "running") & (s.claimed_until < now)),
-        )
-        .values(
-            status="running",
-            attempts=s.attempts + 1,
-            claimed_until=now + timedelta(seconds=claim_seconds),
-        )
-        .execution_options(synchronize_session=False)
-    )
-    session.commit()
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+    s = jm.RescoreShard
+    if not claim_with_lease(
+        session,
+        s,
+        s.run_id == run_id,
+        s.shard == shard,
+        or_(s.status == "pending", lease_expired(s, "running", now)),
+        status="running",
+        now=now,
+        lease_seconds=claim_seconds,
+    ):
         return None
-    row = session.get(m.RescoreShard, (run_id, shard), populate_existing=True)
-    run = session.get(m.RescoreRun, run_id)
+    row = session.get(jm.RescoreShard, (run_id, shard), populate_existing=True)
+    run = session.get(jm.RescoreRun, run_id)
     assert row is not None and run is not None
     return IdRange(row.first_id, row.last_id), run.as_of
 
@@ -82,21 +78,21 @@ def finish_shard(session: Session, run_id: int, shard: int, accounts: int) -> No
     The run row is locked first, so two workers finishing the last two shards at once
     take turns: the second then sees the first's shard done and closes the run (without
     the lock each saw the other's shard still running and neither closed it)."""
-    session.execute(select(m.RescoreRun.id).where(m.RescoreRun.id == run_id).with_for_update())
+    session.execute(select(jm.RescoreRun.id).where(jm.RescoreRun.id == run_id).with_for_update())
     session.execute(
-        update(m.RescoreShard)
-        .where(m.RescoreShard.run_id == run_id, m.RescoreShard.shard == shard)
+        update(jm.RescoreShard)
+        .where(jm.RescoreShard.run_id == run_id, jm.RescoreShard.shard == shard)
         .values(status="done", accounts=accounts, finished_at=datetime.now(UTC))
     )
     remaining = session.scalar(
         select(func.count())
-        .select_from(m.RescoreShard)
-        .where(m.RescoreShard.run_id == run_id, m.RescoreShard.status != "done")
+        .select_from(jm.RescoreShard)
+        .where(jm.RescoreShard.run_id == run_id, jm.RescoreShard.status != "done")
     )
     if remaining == 0:
         session.execute(
-            update(m.RescoreRun)
-            .where(m.RescoreRun.id == run_id)
+            update(jm.RescoreRun)
+            .where(jm.RescoreRun.id == run_id)
             .values(finished_at=datetime.now(UTC))
         )
 
@@ -113,9 +109,9 @@ class RunProgress:
 
 def progress(session: Session, run_id: int) -> RunProgress:
     rows = session.execute(
-        select(m.RescoreShard.status, func.count(), func.sum(m.RescoreShard.accounts))
-        .where(m.RescoreShard.run_id == run_id)
-        .group_by(m.RescoreShard.status)
+        select(jm.RescoreShard.status, func.count(), func.sum(jm.RescoreShard.accounts))
+        .where(jm.RescoreShard.run_id == run_id)
+        .group_by(jm.RescoreShard.status)
     ).all()
     counts = {status: (int(n), int(accounts or 0)) for status, n, accounts in rows}
     shards = sum(n for n, _ in counts.values())
@@ -131,13 +127,13 @@ def progress(session: Session, run_id: int) -> RunProgress:
 
 
 def latest_run_counts(session: Session) -> dict[str, int]:
-    latest = session.scalar(select(func.max(m.RescoreRun.id)))
+    latest = session.scalar(select(func.max(jm.RescoreRun.id)))
     if latest is None:
         return {}
     rows = session.execute(
-        select(m.RescoreShard.status, func.count())
-        .where(m.RescoreShard.run_id == latest)
-        .group_by(m.RescoreShard.status)
+        select(jm.RescoreShard.status, func.count())
+        .where(jm.RescoreShard.run_id == latest)
+        .group_by(jm.RescoreShard.status)
     )
     return {status: int(n) for status, n in rows}
 
@@ -145,12 +141,12 @@ def latest_run_counts(session: Session) -> dict[str, int]:
 def unfinished_shards(session: Session) -> list[tuple[int, int]]:
     """Shards of unfinished runs that are pending or whose worker's claim expired."""
     now = datetime.now(UTC)
-    s = m.RescoreShard
+    s = jm.RescoreShard
     return [
         (run_id, shard)
         for run_id, shard in session.execute(
             select(s.run_id, s.shard).where(
-                or_(s.status == "pending", (s.status == "running") & (s.claimed_until < now))
+                or_(s.status == "pending", lease_expired(s, "running", now))
             )
         )
     ]

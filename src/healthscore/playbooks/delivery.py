@@ -21,7 +21,7 @@ import orjson
 import redis
 
 from healthscore.playbooks.rules import RedisAction, SlackAction, WebhookAction
-from healthscore.storage import models as m
+from healthscore.storage import job_models as jm
 
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
@@ -85,7 +85,7 @@ def check_target(url: str, *, allow_private: bool) -> None:
             )
 
 
-def send(delivery: m.Delivery, *, redis_url: str | None, allow_private: bool = False) -> None:
+def send(delivery: jm.Delivery, *, redis_url: str | None, allow_private: bool = False) -> None:
     """Send once; raises ``DeliveryError`` on any failure worth retrying."""
     kind = delivery.action.get("kind")
     if kind == "webhook":
@@ -114,7 +114,7 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> None:
         raise DeliveryError(f"HTTP {response.status_code} from {url}")
 
 
-def _webhook(action: WebhookAction, delivery: m.Delivery) -> None:
+def _webhook(action: WebhookAction, delivery: jm.Delivery) -> None:
     body = orjson.dumps(delivery.payload)
     headers = {
         "Content-Type": "application/json",

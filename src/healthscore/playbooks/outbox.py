@@ -17,8 +17,9 @@ from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session
 
 from healthscore.playbooks.rules import Firing, OutreachAction
-from healthscore.storage import models as m
+from healthscore.storage import job_models as jm
 from healthscore.storage.dialect import insert_new_keys
+from healthscore.storage.leases import claim_with_lease, lease_expired
 
 MAX_ATTEMPTS = 8
 
@@ -71,52 +72,48 @@ def queue_deliveries(session: Session, queued: list[QueuedFiring], *, as_of: dat
             )
     inserted = insert_new_keys(
         session,
-        m.Delivery.__table__,  # type: ignore[arg-type]
+        jm.Delivery.__table__,  # type: ignore[arg-type]
         rows,
         key=["idempotency_key"],
     )
     keys = [key for (key,) in inserted]
     if not keys:
         return []
-    return list(session.scalars(select(m.Delivery.id).where(m.Delivery.idempotency_key.in_(keys))))
+    return list(
+        session.scalars(select(jm.Delivery.id).where(jm.Delivery.idempotency_key.in_(keys)))
+    )
 
 
 def _ready(now: datetime) -> ColumnElement[bool]:
     """Pending and not backing off, or claimed by a worker whose claim expired."""
-    d = m.Delivery
+    d = jm.Delivery
     return or_(
         (d.status == "pending") & (d.claimed_until.is_(None) | (d.claimed_until <= now)),
-        (d.status == "sending") & (d.claimed_until < now),
+        lease_expired(d, "sending", now),
     )
 
 
-def claim(session: Session, delivery_id: int, *, claim_seconds: int = 60) -> m.Delivery | None:
+def claim(session: Session, delivery_id: int, *, claim_seconds: int = 60) -> jm.Delivery | None:
     """Take a pending (or abandoned) delivery for sending; None if someone else has it."""
     now = datetime.now(UTC)
-    d = m.Delivery
-    claimed = session.execute(
-        update(d)
-        .where(
-            d.id == delivery_id,
-            _ready(now),
-        )
-        .values(
-            status="sending",
-            attempts=d.attempts + 1,
-            claimed_until=now + timedelta(seconds=claim_seconds),
-        )
-        .execution_options(synchronize_session=False)
-    )
-    session.commit()
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+    d = jm.Delivery
+    if not claim_with_lease(
+        session,
+        d,
+        d.id == delivery_id,
+        _ready(now),
+        status="sending",
+        now=now,
+        lease_seconds=claim_seconds,
+    ):
         return None
-    return session.get(m.Delivery, delivery_id, populate_existing=True)
+    return session.get(jm.Delivery, delivery_id, populate_existing=True)
 
 
 def mark_delivered(session: Session, delivery_id: int) -> None:
     session.execute(
-        update(m.Delivery)
-        .where(m.Delivery.id == delivery_id)
+        update(jm.Delivery)
+        .where(jm.Delivery.id == delivery_id)
         .values(status="delivered", delivered_at=datetime.now(UTC), claimed_until=None)
     )
     session.commit()
@@ -125,8 +122,8 @@ def mark_delivered(session: Session, delivery_id: int) -> None:
 def mark_skipped(session: Session, delivery_id: int, reason: str) -> None:
     """Final: the action cannot run in this deployment (recorded, never retried)."""
     session.execute(
-        update(m.Delivery)
-        .where(m.Delivery.id == delivery_id)
+        update(jm.Delivery)
+        .where(jm.Delivery.id == delivery_id)
         .values(status="skipped", last_error=reason[:2000], claimed_until=None)
     )
     session.commit()
@@ -137,12 +134,12 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(600, 2**attempts))
 
 
-def mark_failed(session: Session, delivery: m.Delivery, error: str) -> bool:
+def mark_failed(session: Session, delivery: jm.Delivery, error: str) -> bool:
     """Record a failed attempt. Returns True if it will be retried (after ``backoff``)."""
     final = delivery.attempts >= MAX_ATTEMPTS
     session.execute(
-        update(m.Delivery)
-        .where(m.Delivery.id == delivery.id)
+        update(jm.Delivery)
+        .where(jm.Delivery.id == delivery.id)
         .values(
             status="failed" if final else "pending",
             last_error=error[:2000],
@@ -157,5 +154,5 @@ def mark_failed(session: Session, delivery: m.Delivery, error: str) -> bool:
 def due(session: Session, *, limit: int = 500) -> list[int]:
     """Deliveries that should be (re)sent now: pending, or claimed by a worker that died."""
     now = datetime.now(UTC)
-    d = m.Delivery
+    d = jm.Delivery
     return list(session.scalars(select(d.id).where(_ready(now)).order_by(d.id).limit(limit)))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, select
@@ -17,6 +17,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from healthscore.storage import models as m
 from healthscore.storage.dialect import insert_new_keys
 from healthscore.storage.rollups import midnight
+from healthscore.timeutc import naive_utc, utc
 
 
 @dataclass(frozen=True)
@@ -152,14 +153,10 @@ def score_on_or_before(session: Session, ids: Collection[str], day: date) -> dic
     return _newest_history(session, ids, h.score, h.day <= day, h.day >= day - timedelta(days=3))
 
 
-def _as_naive(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(tzinfo=None)
-
-
 def last_login(session: Session, ids: Collection[str], as_of: datetime) -> dict[str, datetime]:
     """Last login before ``as_of``: earlier days from the daily roll-up (raw sessions may
     have expired), the day of ``as_of`` itself from raw sessions."""
-    as_of = as_of.astimezone(UTC)
+    as_of = utc(as_of)
     daily = m.DailySessions
     day_start = midnight(as_of.date())
     earlier_days = (
@@ -171,8 +168,8 @@ def last_login(session: Session, ids: Collection[str], as_of: datetime) -> dict[
         select(m.Session.customer_id, func.max(m.Session.ts))
         .where(
             m.Session.customer_id.in_(ids),
-            m.Session.ts >= _as_naive(day_start),
-            m.Session.ts < _as_naive(as_of),
+            m.Session.ts >= naive_utc(day_start),
+            m.Session.ts < naive_utc(as_of),
         )
         .group_by(m.Session.customer_id)
     )
@@ -180,7 +177,7 @@ def last_login(session: Session, ids: Collection[str], as_of: datetime) -> dict[
     for query in (earlier_days, same_day):
         for cid, ts in session.execute(query):
             if ts is not None:
-                ts = ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+                ts = utc(ts)
                 result[cid] = max(ts, result.get(cid, ts))
     return result
 
@@ -194,7 +191,7 @@ def _count_since(
     condition: ColumnElement[bool],
 ) -> dict[str, int]:
     model: Any = ts.class_
-    end = _as_naive(as_of)
+    end = naive_utc(as_of)
     query = (
         select(model.customer_id, func.count())
         .where(model.customer_id.in_(ids), ts >= end - timedelta(days=days), ts < end, condition)

@@ -29,6 +29,7 @@ from healthscore.playbooks.rules import (
     evaluate,
 )
 from healthscore.scoring.engine import HealthScore
+from healthscore.timeutc import utc
 
 
 @dataclass
@@ -141,7 +142,7 @@ def run_playbooks(
     ``deliver=False`` (replaying history, dry runs) logs outreach entries but queues no
     webhook, Slack or Redis deliveries.
     """
-    as_of = as_of.astimezone(UTC)
+    as_of = utc(as_of)
     wanted = PlaybookSet(
         version=playbooks.version,
         playbooks=[p for p in playbooks.playbooks if only is None or p.name in only],

@@ -8,8 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import Field
 from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.orm import Session
 
@@ -20,7 +21,10 @@ TIER_ORDER = [Tier.healthy, Tier.monitor, Tier.at_risk, Tier.critical, Tier.chur
 
 
 @dataclass(frozen=True)
-class ScoreRow:
+class AccountScore:
+    """Who the account is and its latest score: what every list of scores shows (the
+    API's response schemas are built on these dataclasses, so fields are named once)."""
+
     customer_id: str
     name: str
     segment: str
@@ -30,6 +34,10 @@ class ScoreRow:
     tier: str
     trend: str
     previous_score: int | None
+
+
+@dataclass(frozen=True)
+class ScoreRow(AccountScore):
     components: dict[str, float]
     drivers: dict[str, float]
     as_of: datetime
@@ -47,10 +55,10 @@ class SignalDetail:
     basis: str | None
     normalisation: str | None
     raw: float | None
-    value: float
+    value: Annotated[float, Field(description="normalised 0-1")]
     weight: float
-    contribution: float
-    missing: bool
+    contribution: Annotated[float, Field(description="points: value x weight x 100")]
+    missing: Annotated[bool, Field(description="no data: the signal's `missing` value was used")]
 
 
 @dataclass(frozen=True)
@@ -235,6 +243,8 @@ class Summary:
     tiers: dict[str, int]
     average_components: dict[str, float]
     trends: dict[str, int]
+    declining: int
+    improving: int
     as_of: datetime | None
 
 
@@ -268,6 +278,8 @@ def health_summary(session: Session, f: ScoreFilter | None = None) -> Summary:
         tiers={tier.value: int(tiers.get(tier.value, 0)) for tier in TIER_ORDER},
         average_components={g: round(totals[g] / counts[g], 1) for g in sorted(totals)},
         trends={t.value: int(trends.get(t.value, 0)) for t in Trend},
+        declining=int(trends.get(Trend.declining.value, 0)),
+        improving=int(trends.get(Trend.improving.value, 0)),
         as_of=as_of,
     )
 

@@ -18,9 +18,9 @@ import numpy as np
 from sqlalchemy import Table, and_, func, or_, select
 from sqlalchemy.orm import Session as DbSession
 
-from healthscore.scoring.aggregates import Condition, Selection, restrict
 from healthscore.scoring.engine import PreviousScore, ScoredBatch
 from healthscore.scoring.scorecard import Tier, Trend
+from healthscore.scoring.selection import Condition, Selection, restrict
 from healthscore.storage import models as m
 from healthscore.storage.dialect import (
     COPY_THRESHOLD,

@@ -29,7 +29,9 @@ from healthscore.scoring.engine import (
 )
 from healthscore.scoring.metrics import Aggregate, Column, Lookup
 from healthscore.scoring.scorecard import Scorecard
+from healthscore.scoring.selection import IdRange, Selection
 from healthscore.storage.rollups import midnight
+from healthscore.timeutc import utc
 
 Progress = Callable[[str], None]
 
@@ -62,18 +64,13 @@ class UnknownCustomerError(LookupError):
         self.missing = sorted(missing)
 
 
-def utc(moment: datetime) -> datetime:
-    """Naive datetimes are taken as UTC, like everywhere else in healthscore."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def score_accounts(
     session: Session,
     scorecard: Scorecard,
     *,
     as_of: datetime,
     customer_ids: Collection[str] | None = None,
-    id_range: aggregates.IdRange | None = None,
+    id_range: IdRange | None = None,
     progress: Progress | None = None,
 ) -> ScoringRun:
     """Score every account active at ``as_of`` (or just ``customer_ids``, or the accounts
@@ -109,7 +106,7 @@ def _score_accounts(
     *,
     as_of: datetime,
     customer_ids: Collection[str] | None,
-    id_range: aggregates.IdRange | None,
+    id_range: IdRange | None,
     progress: Progress | None,
 ) -> ScoringRun:
     step = progress or (lambda _message: None)
@@ -124,7 +121,7 @@ def _score_accounts(
 
     if customer_ids is not None:
         _check_known(session, customer_ids)
-    selection: aggregates.Selection = customer_ids if customer_ids is not None else id_range
+    selection: Selection = customer_ids if customer_ids is not None else id_range
     step("loading accounts")
     accounts = repository.active_accounts(session, as_of=as_of, customer_ids=selection)
     churned = repository.churned_accounts(session, as_of=as_of, customer_ids=selection)

@@ -21,13 +21,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from healthscore.storage import models as m
+from healthscore.storage import schema
 
 
 def customer_tables() -> list[Table]:
     """Every table holding rows about one account, children before the account itself."""
     tables = [
         t
-        for t in reversed(m.Base.metadata.sorted_tables)
+        for t in reversed(schema.metadata.sorted_tables)
         if "customer_id" in t.c and t.name != "customers"
     ]
     return tables

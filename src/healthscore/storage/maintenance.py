@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session
 
-from healthscore.storage.models import Base, Customer
+from healthscore.storage import schema
+from healthscore.storage.models import Customer
 
 
 def has_customers(session: Session) -> bool:
@@ -14,5 +15,5 @@ def has_customers(session: Session) -> bool:
 
 def delete_all_data(session: Session) -> None:
     """Empty every table (children first), inside the caller's transaction."""
-    for table in reversed(Base.metadata.sorted_tables):
+    for table in reversed(schema.metadata.sorted_tables):
         session.execute(delete(table))

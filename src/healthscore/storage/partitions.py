@@ -20,6 +20,8 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Connection, text
 
+from healthscore.timeutc import naive_utc
+
 PARTITIONED = ("sessions", "feature_usage", "api_usage", "engagement_events")
 MONTHS_AHEAD = 2
 """Partitions exist for the current month and this many after it."""
@@ -161,7 +163,7 @@ def apply_retention(
     """Drop raw events older than ``retention_days``: whole expired monthly partitions on
     PostgreSQL (plus expired rows in DEFAULT), expired rows on SQLite."""
     cutoff = (now or datetime.now(UTC)) - timedelta(days=retention_days)
-    naive_cutoff = cutoff.astimezone(UTC).replace(tzinfo=None)
+    naive_cutoff = naive_utc(cutoff)
     report = MaintenanceReport()
     if connection.dialect.name == "postgresql":
         _lock(connection)

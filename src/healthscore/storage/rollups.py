@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from healthscore.storage import models as m
 from healthscore.storage.dialect import add_or_insert
+from healthscore.timeutc import utc
 
 ROLLED_UP: tuple[type[m.Base], ...] = (m.Session, m.FeatureUsage, m.ApiUsage)
 """The raw tables that have roll-ups (and are partitioned by time on PostgreSQL)."""
@@ -35,7 +36,7 @@ def _table(model: type[m.Base]) -> Table:
 
 def utc_day(ts: datetime) -> date:
     """The UTC calendar day of a timestamp (naive timestamps are UTC already)."""
-    return (ts if ts.tzinfo is None else ts.astimezone(UTC)).date()
+    return utc(ts).date()
 
 
 def midnight(day: date) -> datetime:

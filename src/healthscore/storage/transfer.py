@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from healthscore.ingest.journal import Journal
 from healthscore.storage import models as m
+from healthscore.storage import schema
 from healthscore.storage.database import make_engine, make_sessionmaker, upgrade
 from healthscore.storage.dialect import insert_many
 from healthscore.storage.partitions import ensure_partitions
@@ -60,7 +61,7 @@ def _check(source_url: str, source: Session, target: Session) -> None:
         )
     occupied = [
         table.name
-        for table in m.Base.metadata.sorted_tables
+        for table in schema.metadata.sorted_tables
         if target.execute(select(func.count()).select_from(table)).scalar_one()
     ]
     if occupied:
@@ -101,7 +102,7 @@ def _copy(
             ensure_partitions(
                 target.connection(), now=datetime.now(UTC), first_month=earliest.date()
             )
-        for table in m.Base.metadata.sorted_tables:
+        for table in schema.metadata.sorted_tables:
             report.rows[table.name] = _copy_table(source, target, table, progress)
         _continue_sequences(target)
     return report
@@ -124,7 +125,7 @@ def _continue_sequences(target: Session) -> None:
     themselves); tables without a sequence are left alone (``setval(NULL, …)`` is NULL)."""
     if target.get_bind().dialect.name != "postgresql":
         return
-    for table in m.Base.metadata.sorted_tables:
+    for table in schema.metadata.sorted_tables:
         if "id" not in table.c or table.c.id.type.python_type is not int:
             continue
         target.execute(

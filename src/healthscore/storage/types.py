@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
+
+from healthscore.timeutc import naive_utc, utc
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -26,7 +28,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         if not isinstance(value, datetime):
             raise TypeError(f"expected datetime, got {type(value).__name__}")
         moment: datetime = value
-        return moment if moment.tzinfo is None else moment.astimezone(UTC).replace(tzinfo=None)
+        return naive_utc(moment)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
@@ -35,4 +37,4 @@ class UTCDateTime(TypeDecorator[datetime]):
             value = datetime.fromisoformat(value)
         if not isinstance(value, datetime):
             raise TypeError(f"expected a timestamp from the database, got {value!r}")
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return utc(value)

@@ -8,7 +8,6 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -46,9 +45,11 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 SortKey = Literal["score", "name", "mrr", "change", "customer_id", "tier"]
 
 
-def rendered(model: BaseModel) -> bytes:
-    """``model`` as FastAPI would answer it: JSON with the camelCase aliases."""
-    return model.__pydantic_serializer__.to_json(model, by_alias=True)
+def rendered(model: Any) -> bytes:
+    """``model`` (a pydantic model or response-schema dataclass) as FastAPI would answer
+    it: JSON with the camelCase aliases."""
+    document: bytes = model.__pydantic_serializer__.to_json(model, by_alias=True)
+    return document
 
 
 async def answer_cached(
@@ -56,7 +57,7 @@ async def answer_cached(
     check: KeyCheck,
     cache: ScoreCache,
     key: str,
-    build: Callable[[Session], BaseModel],
+    build: Callable[[Session], object],
 ) -> Response:
     """A cached read in one thread-pool hop: one Redis MGET for the cached JSON and the
     keys generation, the key checked (in the database unless this process already trusts

@@ -34,6 +34,7 @@ from healthscore.api.sanitize import json_has_nul
 from healthscore.api.security import IngestKey, authorize, presented_key
 from healthscore.auth.keys import Scope
 from healthscore.ingest import segment as seg
+from healthscore.ingest import segment_messages
 from healthscore.ingest.records import InvalidFact
 from healthscore.jobs.queue import Jobs, touch
 from healthscore.observability.metrics import INGESTED, JOURNALED
@@ -184,7 +185,7 @@ def _rejection(details: list[ErrorDetail]) -> ApiError:
 def _ingest(
     session: DbSession,
     jobs: Jobs,
-    messages: Sequence[seg.Message],
+    messages: Sequence[segment_messages.Message],
     mapping: EventMapping,
     known: seg.KnownAccounts,
     *,
@@ -198,7 +199,7 @@ def _ingest(
     The transaction may already be open: the key was looked up in this session (the
     lookup writes nothing, except a coarse ``last_used_at`` it commits itself)."""
     received_at = datetime.now(UTC)
-    journaled = jobs.settings.ingest_ack == "journaled" and seg.events_only(messages)
+    journaled = jobs.settings.ingest_ack == "journaled" and segment_messages.events_only(messages)
     try:
         try:
             if journaled:
@@ -228,7 +229,7 @@ def _ingest(
         except BaseException:
             session.rollback()
             raise
-    except seg.Rejected as error:
+    except segment_messages.Rejected as error:
         problems = error.problems[:MAX_DETAILS]
         raise _rejection(
             [ErrorDetail(field=p.field, message=p.message) for p in problems]
@@ -248,7 +249,7 @@ def _ingest(
 
 @router.post("/batch", operation_id="segmentBatch", response_model=Success, responses=RESPONSES)
 def segment_batch(
-    body: seg.Batch,
+    body: segment_messages.Batch,
     _key: IngestKey,
     session: DbSession,
     card: ActiveScorecard,
@@ -268,7 +269,7 @@ def segment_batch(
 
 @router.post("/track", operation_id="segmentTrack", response_model=Success, responses=RESPONSES)
 def segment_track(
-    body: seg.TrackMessage,
+    body: segment_messages.TrackMessage,
     _key: IngestKey,
     session: DbSession,
     card: ActiveScorecard,
@@ -283,7 +284,7 @@ def segment_track(
     "/identify", operation_id="segmentIdentify", response_model=Success, responses=RESPONSES
 )
 def segment_identify(
-    body: seg.IdentifyMessage,
+    body: segment_messages.IdentifyMessage,
     _key: IngestKey,
     session: DbSession,
     card: ActiveScorecard,
@@ -296,7 +297,7 @@ def segment_identify(
 
 @router.post("/group", operation_id="segmentGroup", response_model=Success, responses=RESPONSES)
 def segment_group(
-    body: seg.GroupMessage,
+    body: segment_messages.GroupMessage,
     _key: IngestKey,
     session: DbSession,
     card: ActiveScorecard,
@@ -309,7 +310,7 @@ def segment_group(
 
 @router.post("/page", operation_id="segmentPage", response_model=Success, responses=RESPONSES)
 def segment_page(
-    body: seg.PageMessage,
+    body: segment_messages.PageMessage,
     _key: IngestKey,
     session: DbSession,
     card: ActiveScorecard,

@@ -23,7 +23,7 @@ from healthscore.ingest.records import claim_messages
 from healthscore.ingest.stripe_events import apply_event
 from healthscore.jobs.queue import touch
 from healthscore.observability.metrics import INGESTED
-from healthscore.storage import models as m
+from healthscore.storage import job_models as jm
 
 router = APIRouter(tags=["webhooks"])
 
@@ -90,8 +90,8 @@ def receive_stripe_webhook(
             # Nothing changed, so keep no trace: re-sending the event from Stripe's
             # dashboard after fixing the cause (say, mapping the customer) applies it.
             session.execute(
-                delete(m.ProcessedMessage).where(
-                    m.ProcessedMessage.source == SOURCE, m.ProcessedMessage.message_id == event_id
+                delete(jm.ProcessedMessage).where(
+                    jm.ProcessedMessage.source == SOURCE, jm.ProcessedMessage.message_id == event_id
                 )
             )
     if outcome.applied and outcome.customer_id:

@@ -35,7 +35,7 @@ from healthscore.cli.context import (
     scorecard_from,
 )
 from healthscore.cli.render import print_backtest
-from healthscore.scoring.service import utc
+from healthscore.timeutc import utc
 
 
 @contextmanager

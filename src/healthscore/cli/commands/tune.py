@@ -27,8 +27,8 @@ from healthscore.cli.context import (
     scorecard_from,
 )
 from healthscore.cli.render import print_tuning
-from healthscore.scoring.service import utc
 from healthscore.storage.rollups import midnight
+from healthscore.timeutc import utc
 
 
 def _first_full_day(moment: datetime) -> datetime:

@@ -9,8 +9,8 @@ from alembic import context
 from sqlalchemy import Engine
 
 from healthscore.settings import get_settings
+from healthscore.storage import schema
 from healthscore.storage.database import make_engine
-from healthscore.storage.models import Base
 
 config = context.config
 engine = config.attributes.get("engine")
@@ -20,7 +20,7 @@ if not isinstance(engine, Engine):
 with engine.connect() as connection:
     context.configure(
         connection=connection,
-        target_metadata=Base.metadata,
+        target_metadata=schema.metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
     )

@@ -1,0 +1,239 @@
+"""The queries that read a scoring run's aggregates, set-based: one per data source.
+
+Every query is bounded by ``as_of``, which is what makes as-of scoring and the backtest
+leak-free. A business-record table is read with one GROUP BY (``aggregate_query``), a
+roll-up with one query over whole days plus one over the raw rows of a day an as-of
+moment cuts in two (``rolled_up_queries``); ``plan_reads`` groups the wanted aggregates
+by the table that answers them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Integer, Select, and_, false, literal, literal_column, or_, select
+
+from healthscore.scoring.aggregate_sources import ROLLED_UP, SOURCES, RolledUpSql
+from healthscore.scoring.metrics import Aggregate, Source
+from healthscore.scoring.selection import Condition, Selection, restrict
+from healthscore.storage.dialect import without_index
+from healthscore.storage.rollups import PERIOD, as_bigint, day_number, midnight, period_of
+
+
+def _bounds(aggregate: Aggregate, as_of: datetime) -> tuple[datetime | None, datetime]:
+    end = as_of - timedelta(days=aggregate.offset_days)
+    if aggregate.window_days is None:
+        return None, end
+    return end - timedelta(days=aggregate.window_days), end
+
+
+def _column_name(aggregate: Aggregate) -> str:
+    window = "all" if aggregate.window_days is None else aggregate.window_days
+    return f"{aggregate.measure}_{window}_{aggregate.offset_days}"
+
+
+def aggregate_query(
+    source: Source,
+    aggregates: Sequence[Aggregate],
+    as_of: datetime,
+    customer_ids: Selection = None,
+    dialect: str = "postgresql",
+) -> Select[Any]:
+    """One GROUP BY over a business-record table, every window as a CASE filter."""
+    spec = SOURCES[source]
+    columns = []
+    starts: list[datetime | None] = []
+    for aggregate in aggregates:
+        start, end = _bounds(aggregate, as_of)
+        starts.append(start)
+        cond = spec.ts < end if start is None else and_(spec.ts >= start, spec.ts < end)
+        columns.append(spec.measures[aggregate.measure](cond, end).label(_column_name(aggregate)))
+    # The outer time filter must not steer SQLite away from the covering index.
+    ts = without_index(spec.ts, dialect)
+    query = select(spec.model.customer_id, *columns).where(ts < as_of)
+    if None not in starts:
+        query = query.where(ts >= min(s for s in starts if s is not None))
+    grouped: Select[Any] = restrict(query, spec.model.customer_id, customer_ids)
+    return grouped.group_by(spec.model.customer_id)
+
+
+def _cut_days(bounds: Sequence[tuple[datetime | None, datetime]]) -> list[date]:
+    """Days a window edge falls inside of (not on their midnight)."""
+    edges = [edge for pair in bounds for edge in pair if edge is not None]
+    return sorted({edge.date() for edge in edges if edge != midnight(edge.date())})
+
+
+def _in_days(day: Any, start: datetime | None, end: datetime) -> Condition:
+    """Whole days of ``[start, end)``; a cut day is excluded by the caller."""
+    inside = day < end.date()
+    return inside if start is None else and_(day >= start.date(), inside)
+
+
+def _period_range(start: datetime | None, end: datetime, cut_days: Sequence[date]) -> range:
+    """The activity periods holding the whole days of ``[start, end)``; with no start,
+    from the earliest one a cut day or ``end`` falls in (older ones are wholly inside)."""
+    top = period_of(end.date() - timedelta(days=1))
+    if start is not None:
+        return range(period_of(start.date()), top + 1)
+    return range(min([top, *(period_of(day) for day in cut_days)]), top + 1)
+
+
+def _active_days(
+    rollup: Any, start: datetime | None, end: datetime, cut_days: Sequence[date]
+) -> Condition:
+    """Activity rows with a bit set for a whole day of ``[start, end)`` other than a cut
+    day: per period, ``days`` AND the mask of the wanted days is not zero."""
+    first = None if start is None else day_number(start.date())
+    last = day_number(end.date()) - 1
+    cut = {day_number(day) for day in cut_days}
+    periods = _period_range(start, end, cut_days)
+    conditions = [] if first is not None else [rollup.period < periods.start]
+    for period in periods:
+        low = period * PERIOD
+        wanted = range(low if first is None else max(low, first), min(low + PERIOD, last + 1))
+        mask = sum(1 << (number - low) for number in wanted if number not in cut)
+        if mask:
+            conditions.append(
+                and_(rollup.period == period, rollup.days.bitwise_and(as_bigint(mask)) != 0)
+            )
+    return or_(*conditions) if conditions else false()
+
+
+def rolled_up_queries(
+    spec: RolledUpSql,
+    aggregates: Sequence[Aggregate],
+    as_of: datetime,
+    customer_ids: Selection = None,
+    dialect: str = "postgresql",
+) -> list[Select[Any]]:
+    """The roll-up query, plus a raw query when an edge cuts a day; ``merge`` combines them.
+
+    Every window edge is ``as_of`` minus whole days, so either all edges are midnights
+    (the nightly rescore, backtests: roll-ups alone) or each cuts one day in two, and that
+    day is read from raw events instead of its roll-up. Each day comes from exactly one
+    side; both queries stream their table's index, neither sorts the other's rows.
+    """
+    bounds = [_bounds(aggregate, as_of) for aggregate in aggregates]
+    cut_days = _cut_days(bounds)
+    starts = [start for start, _ in bounds]
+    earliest = None if None in starts else min(s for s in starts if s is not None)
+    rollup = {name: value for name, (_, value) in spec.columns.items()}
+    raw = {name: value for name, (value, _) in spec.columns.items()}
+    measures = [spec.measures[aggregate.measure] for aggregate in aggregates]
+    names = [_column_name(aggregate) for aggregate in aggregates]
+
+    def full_days(start: datetime | None, end: datetime) -> Condition:
+        if spec.activity:
+            return _active_days(spec.rollup, start, end, cut_days)
+        day = spec.rollup.day
+        inside = _in_days(day, start, end)
+        return and_(inside, day.not_in(cut_days)) if cut_days else inside
+
+    # Every window is exactly the range the WHERE clause reads (the nightly rescore's
+    # 30-day active users): each (account, key) group is then in the window, so a keyed
+    # count needs no per-group aggregate, only the groups (a plain Group node; the
+    # per-row CASE + max took a fifth of the largest query).
+    whole = not cut_days and len(set(bounds)) == 1 and bounds[0][1] == as_of
+    inner = [
+        (
+            literal_column("1", Integer)
+            if whole and measure.counts_keys
+            else measure.inner(full_days(start, end), rollup)
+        ).label(name)
+        for measure, (start, end), name in zip(measures, bounds, names, strict=True)
+    ]
+    rolled = select(spec.rollup.customer_id, *inner)
+    if spec.activity:  # the range lets PostgreSQL filter periods inside the key's index
+        periods = _period_range(earliest, as_of, cut_days)
+        rolled = rolled.where(spec.rollup.period < periods.stop, full_days(earliest, as_of))
+        if earliest is not None:
+            rolled = rolled.where(spec.rollup.period >= periods.start)
+    else:
+        rolled = rolled.where(_in_days(spec.rollup.day, earliest, as_of))
+    rolled = restrict(rolled, spec.rollup.customer_id, customer_ids)
+    if spec.key is None:
+        queries = [rolled.group_by(spec.rollup.customer_id)]
+    else:
+        keyed = rolled.add_columns(rollup[spec.key]).group_by(
+            spec.rollup.customer_id, rollup[spec.key]
+        )
+        per_key = keyed.subquery()
+        queries = [
+            select(
+                per_key.c.customer_id,
+                *[
+                    measure.outer(per_key.c[name]).label(name)
+                    for measure, name in zip(measures, names, strict=True)
+                ],
+            ).group_by(per_key.c.customer_id)
+        ]
+    if not cut_days:
+        return queries
+
+    ts = spec.raw.ts
+    columns = []
+    for measure, (low, high), name in zip(measures, bounds, names, strict=True):
+        cond = ts < high if low is None else and_(ts >= low, ts < high)
+        if measure.counts_keys:
+            assert spec.key is not None
+            seen_on_full_days = (
+                select(literal(1))
+                .where(
+                    spec.rollup.customer_id == spec.raw.customer_id,
+                    rollup[spec.key] == raw[spec.key],
+                    full_days(low, high),
+                )
+                .exists()
+            )
+            cond = and_(cond, ~seen_on_full_days)
+        columns.append(measure.cut(cond, raw).label(name))
+    cut = select(spec.raw.customer_id, *columns).where(
+        ts < as_of,
+        or_(*[and_(ts >= midnight(d), ts < midnight(d + timedelta(days=1))) for d in cut_days]),
+    )
+    if spec.key is not None:  # a login without a user is no active user
+        cut = cut.where(raw[spec.key].is_not(None), raw[spec.key] != "")
+    cut = restrict(cut, spec.raw.customer_id, customer_ids)
+    # Grouping by ``+customer_id`` keeps SQLite on the ts index for these few days instead
+    # of skip-scanning the customer index over every day.
+    return [*queries, cut.group_by(without_index(spec.raw.customer_id, dialect))]
+
+
+def _reader(aggregate: Aggregate) -> Source | RolledUpSql:
+    for spec in ROLLED_UP.get(aggregate.source, []):
+        if aggregate.measure in spec.measures:
+            return spec
+    return aggregate.source
+
+
+@dataclass(frozen=True, eq=False)
+class Read:
+    """The aggregates one reader (a table or a roll-up) provides, its queries, and how
+    the rows of a second query merge into the first's."""
+
+    wanted: list[Aggregate]
+    queries: list[Select[Any]]
+    merges: list[Callable[[Any, Any], Any]]
+    keyed: bool
+
+
+def plan_reads(
+    aggregates: Iterable[Aggregate], as_of: datetime, customer_ids: Selection, dialect: str
+) -> list[Read]:
+    by_reader: dict[Source | RolledUpSql, list[Aggregate]] = defaultdict(list)
+    for aggregate in sorted(set(aggregates), key=_column_name):
+        by_reader[_reader(aggregate)].append(aggregate)
+    reads = []
+    for reader, wanted in by_reader.items():
+        if isinstance(reader, RolledUpSql):
+            queries = rolled_up_queries(reader, wanted, as_of, customer_ids, dialect)
+            merges = [reader.measures[aggregate.measure].merge for aggregate in wanted]
+            reads.append(Read(wanted, queries, merges, reader.key is not None))
+        else:
+            queries = [aggregate_query(reader, wanted, as_of, customer_ids, dialect)]
+            reads.append(Read(wanted, queries, [], False))
+    return reads

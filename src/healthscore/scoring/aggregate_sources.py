@@ -1,0 +1,233 @@
+"""What a scoring run can aggregate, and from which table: the SQL of every measure.
+
+Business records (seats, payments, tickets, NPS) are aggregated raw (``SOURCES``);
+product events are read through their daily roll-ups (``ROLLED_UP``), so raw rows may
+expire. ``aggregate_queries`` turns these declarations into queries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Integer, and_, case, distinct, func, literal, or_
+
+from healthscore.scoring.metrics import Source
+from healthscore.scoring.selection import Condition
+from healthscore.storage import models as m
+
+MeasureSql = Callable[[Condition, datetime], ColumnElement[Any]]
+
+
+def _count(extra: Callable[[], Condition] | None = None) -> MeasureSql:
+    def build(cond: Condition, end: datetime) -> ColumnElement[Any]:
+        return func.count(case((and_(cond, extra()) if extra else cond, literal(1))))
+
+    return build
+
+
+def _sum(column: Any, extra: Callable[[datetime], Condition] | None = None) -> MeasureSql:
+    def build(cond: Condition, end: datetime) -> ColumnElement[Any]:
+        return func.coalesce(
+            func.sum(case((and_(cond, extra(end)) if extra else cond, column), else_=0)), 0
+        )
+
+    return build
+
+
+def _rated(end: datetime) -> Condition:
+    known_at = func.coalesce(m.SupportTicket.resolved_at, m.SupportTicket.opened_at)
+    return and_(m.SupportTicket.rating.is_not(None), known_at < end)
+
+
+@dataclass(frozen=True)
+class SourceSql:
+    """How to aggregate one raw table: its time column and each measure's SQL."""
+
+    model: Any
+    ts: Any
+    measures: dict[str, MeasureSql]
+
+
+SOURCES: dict[Source, SourceSql] = {
+    "users": SourceSql(
+        m.User,
+        m.User.created_at,
+        {
+            "new_users": _count(),
+            "seats": lambda cond, end: func.count(
+                case(
+                    (
+                        and_(cond, or_(m.User.removed_at.is_(None), m.User.removed_at >= end)),
+                        literal(1),
+                    )
+                )
+            ),
+        },
+    ),
+    "payments": SourceSql(
+        m.Payment,
+        m.Payment.ts,
+        {
+            "payments": _count(),
+            "failed_payments": _count(lambda: m.Payment.status == "failed"),
+        },
+    ),
+    "tickets": SourceSql(
+        m.SupportTicket,
+        m.SupportTicket.opened_at,
+        {
+            "tickets_opened": _count(),
+            "high_severity_tickets": _count(
+                lambda: m.SupportTicket.severity.in_(("high", "urgent"))
+            ),
+            "tickets_resolved": lambda cond, end: func.count(
+                case((and_(cond, m.SupportTicket.resolved_at < end), literal(1)))
+            ),
+            "rated_tickets": lambda cond, end: func.count(
+                case((and_(cond, _rated(end)), literal(1)))
+            ),
+            "rating_sum": _sum(m.SupportTicket.rating, _rated),
+            "open_tickets": lambda cond, end: func.count(
+                case(
+                    (
+                        and_(
+                            cond,
+                            or_(
+                                m.SupportTicket.resolved_at.is_(None),
+                                m.SupportTicket.resolved_at >= end,
+                            ),
+                        ),
+                        literal(1),
+                    )
+                )
+            ),
+        },
+    ),
+    "nps": SourceSql(
+        m.NpsResponse,
+        m.NpsResponse.ts,
+        {
+            "nps_responses": _count(),
+            "nps_score_sum": _sum(m.NpsResponse.score),
+            "nps_promoters": _count(lambda: m.NpsResponse.score >= 9),
+            "nps_detractors": _count(lambda: m.NpsResponse.score <= 6),
+        },
+    ),
+}
+"""Business records, small enough to aggregate raw: seats, payments, tickets, NPS."""
+
+
+Columns = dict[str, Any]
+"""A roll-up's or a raw table's columns under the shared names of ``RolledUpSql.columns``."""
+
+
+@dataclass(frozen=True)
+class RolledMeasure:
+    """How one measure is read: ``inner`` aggregates roll-up days for one account (or one
+    account's key: a user, a feature) under a window condition, ``outer`` combines keys;
+    ``cut`` aggregates the raw rows of cut days, and ``merge`` joins the two results."""
+
+    inner: Callable[[Condition, Columns], ColumnElement[Any]]
+    outer: Callable[[Any], ColumnElement[Any]]
+    cut: Callable[[Condition, Columns], ColumnElement[Any]]
+    merge: Callable[[Any, Any], Any]
+    counts_keys: bool = False
+
+
+def _total(column: str) -> RolledMeasure:
+    def total(cond: Condition, c: Columns) -> ColumnElement[Any]:
+        return func.coalesce(func.sum(case((cond, c[column]), else_=0)), 0)
+
+    return RolledMeasure(total, func.sum, total, lambda a, b: a + b)
+
+
+def _latest(column: str) -> RolledMeasure:
+    def latest(cond: Condition, c: Columns) -> ColumnElement[Any]:
+        return func.max(case((cond, c[column])))
+
+    return RolledMeasure(latest, func.max, latest, max)
+
+
+def _distinct_keys(key: str) -> RolledMeasure:
+    """Keys (users, features) seen in the window. Roll-up days: 1 per key inside, counted
+    per account (no DISTINCT needed). Cut days: keys the roll-up days did not already
+    have, so adding the two counts never counts a key twice."""
+    return RolledMeasure(
+        lambda cond, c: func.max(case((cond, literal(1)))),
+        func.count,
+        lambda cond, c: func.count(distinct(case((cond, c[key])))),
+        lambda a, b: a + b,
+        counts_keys=True,
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class RolledUpSql:
+    """A raw event table read through its daily roll-up: whole days come from ``rollup``,
+    the days an as-of moment cuts in two from ``raw``. ``columns`` names each value both
+    sides provide (raw expression, roll-up expression); ``key`` names the column that
+    keyed measures group by first (the roll-up's primary key is customer, key, then day
+    or period)."""
+
+    raw: Any
+    rollup: Any
+    columns: dict[str, tuple[Any, Any]]
+    measures: dict[str, RolledMeasure]
+    key: str | None = None
+    activity: bool = False
+    """``rollup`` holds a bit per day (``UserActivity``), not a row per day."""
+
+
+DAILY_SESSIONS = RolledUpSql(
+    m.Session,
+    m.DailySessions,
+    {
+        "n": (literal(1, Integer), m.DailySessions.logins),
+        "last_at": (m.Session.ts, m.DailySessions.last_at),
+    },
+    {"logins": _total("n"), "last_age_days": _latest("last_at")},
+)
+USER_ACTIVITY = RolledUpSql(
+    m.Session,
+    m.UserActivity,
+    {"user_id": (m.Session.user_id, m.UserActivity.user_id)},
+    {"active_users": _distinct_keys("user_id")},
+    key="user_id",
+    activity=True,
+)
+DAILY_FEATURES = RolledUpSql(
+    m.FeatureUsage,
+    m.DailyFeatures,
+    {"n": (literal(1, Integer), m.DailyFeatures.events)},
+    {"feature_events": _total("n")},
+)
+FEATURE_ACTIVITY = RolledUpSql(
+    m.FeatureUsage,
+    m.FeatureActivity,
+    {"feature": (m.FeatureUsage.feature, m.FeatureActivity.feature)},
+    {"distinct_features": _distinct_keys("feature")},
+    key="feature",
+    activity=True,
+)
+DAILY_API_USAGE = RolledUpSql(
+    m.ApiUsage,
+    m.DailyApiUsage,
+    {"calls": (m.ApiUsage.calls, m.DailyApiUsage.calls)},
+    {"api_calls": _total("calls")},
+)
+ROLLED_UP: dict[Source, list[RolledUpSql]] = {
+    "sessions": [DAILY_SESSIONS, USER_ACTIVITY],
+    "feature_usage": [DAILY_FEATURES, FEATURE_ACTIVITY],
+    "api_usage": [DAILY_API_USAGE],
+}
+"""Product events: read through daily roll-ups, so raw rows may expire."""
+
+
+def measures_of(source: Source) -> set[str]:
+    """Every measure ``source`` can aggregate."""
+    if source in ROLLED_UP:
+        return {name for spec in ROLLED_UP[source] for name in spec.measures}
+    return set(SOURCES[source].measures)
