@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -202,3 +204,61 @@ def test_a_backup_says_when_acknowledged_events_still_wait_in_the_journal(
     warned = runner.invoke(app, ["backup", str(tmp_path / "second.db")], catch_exceptions=False)
     assert warned.exit_code == 0, warned.output
     assert "2 acknowledged events" in warned.output and "not in this backup" in warned.output
+
+
+def rows_in(db_url: str, query: str) -> int:
+    engine = make_engine(db_url)
+    with engine.connect() as connection:
+        count = connection.exec_driver_sql(query).scalar()
+    engine.dispose()
+    return int(count or 0)
+
+
+def test_playbooks_test_says_what_score_then_logs_and_writes_nothing(cli, two_accounts, db_url):
+    dry = cli("playbooks", "test")
+    assert dry.exit_code == 0, dry.output
+    assert rows_in(db_url, "SELECT COUNT(*) FROM health_scores") == 0
+    assert rows_in(db_url, "SELECT COUNT(*) FROM outreach_log") == 0
+    would = re.search(r"(\d+) firings; (\d+) would be logged", dry.output)
+    assert would is not None, dry.output
+    scored = cli("score")
+    logged = re.search(r"playbooks: (\d+) outreach entries logged", scored.output)
+    assert logged is not None, scored.output
+    assert int(would[2]) == int(logged[1]) == rows_in(db_url, "SELECT COUNT(*) FROM outreach_log")
+    assert int(logged[1]) > 0
+
+
+def test_demo_replays_history_with_its_playbooks_but_delivers_nothing(cli, db_url):
+    result = cli("demo", "--customers", "60", "--days", "40", "--history-days", "3")
+    assert result.exit_code == 0, result.output
+    assert "10 riskiest accounts" in result.output
+    # midnight of yesterday and of today, then today again at the moment of the run
+    assert rows_in(db_url, "SELECT COUNT(DISTINCT day) FROM health_score_history") == 2
+    assert rows_in(db_url, "SELECT COUNT(*) FROM outreach_log") > 0
+    assert rows_in(db_url, "SELECT COUNT(*) FROM deliveries") == 0
+
+
+def test_score_tells_the_api_through_redis_cache_first_then_open_dashboards(
+    cli, two_accounts, redis_url, monkeypatch
+):
+    import redis
+
+    queue = f"test-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("HEALTHSCORE_REDIS_URL", redis_url)
+    monkeypatch.setenv("HEALTHSCORE_QUEUE_NAME", queue)
+    client = redis.Redis.from_url(redis_url)
+    pubsub = client.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(f"{queue}:scores-changed")
+    try:
+        pubsub.get_message(timeout=1.0)  # the subscription is confirmed
+        assert cli("score").exit_code == 0
+        message = pubsub.get_message(timeout=5.0)
+        assert message is not None
+        assert sorted(json.loads(message["data"])["customerIds"]) == ["busy", "quiet"]
+        assert client.get(f"{queue}:cache:generation") == b"1"
+    finally:
+        pubsub.close()
+        client.delete(f"{queue}:cache:generation")
+        for key in client.scan_iter(f"{queue}*"):
+            client.delete(key)
+        client.close()

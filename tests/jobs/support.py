@@ -64,7 +64,7 @@ def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
         time.sleep(0.05)
 
 
-def critical_account(sessions) -> None:
+def critical_account(sessions, *, now: datetime = NOW) -> str:
     """An account with no activity at all: the default scorecard puts it in `critical`."""
     with transaction(sessions) as session:
         insert_rows(
@@ -75,7 +75,7 @@ def critical_account(sessions) -> None:
                     "id": "gone_quiet",
                     "name": "Gone Quiet Inc",
                     "segment": "enterprise",
-                    "created_at": NOW - timedelta(days=300),
+                    "created_at": now - timedelta(days=300),
                     "traits": {},
                 }
             ],
@@ -86,13 +86,14 @@ def critical_account(sessions) -> None:
             [
                 {
                     "customer_id": "gone_quiet",
-                    "ts": NOW - timedelta(days=d),
+                    "ts": now - timedelta(days=d),
                     "amount": 9,
                     "status": "failed",
                 }
                 for d in (3, 10, 20)
             ],
         )
+    return "gone_quiet"
 
 
 def rules_for(url: str, *extra: dict) -> PlaybookSet:

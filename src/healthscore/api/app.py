@@ -44,6 +44,7 @@ from healthscore.observability.metrics import (
     render,
 )
 from healthscore.playbooks.rules import load_playbooks
+from healthscore.rescoring.listeners import standard_listeners
 from healthscore.scoring.scorecard import load_scorecard
 from healthscore.settings import Settings, scorecard_location
 from healthscore.storage.cache import ScoreCache
@@ -91,16 +92,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     sessions = make_sessionmaker(engine)
     scorecard = load_scorecard(scorecard_location(settings.scorecard))
     rules = load_playbooks(settings.playbooks)
-    jobs = Jobs(settings, sessions=sessions, scorecard=scorecard, playbooks=rules)
     cache = ScoreCache.for_settings(settings)
-    jobs.listeners.append(lambda _ids: cache.invalidate())
     # Live dashboards: through Redis pub/sub when several processes serve, else in-process.
     broadcaster: live.Broadcaster = (
         live.RedisBroadcaster(settings.redis_url, channel=live.live_channel(settings.queue_name))
         if settings.redis_url
         else live.Broadcaster()
     )
-    jobs.listeners.append(broadcaster.notify_scores_changed)
+    jobs = Jobs(
+        settings,
+        sessions=sessions,
+        scorecard=scorecard,
+        playbooks=rules,
+        listeners=standard_listeners(cache, live=broadcaster.notify_scores_changed),
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -7,6 +7,7 @@ or from ``healthscore.cli.main``, so the CLI has no import cycle.
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +22,10 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from healthscore.cli import render
+from healthscore.jobs.queue import Jobs
 from healthscore.playbooks.rules import PlaybookError, PlaybookSet, load_playbooks
+from healthscore.rescoring.listeners import Listener, ScoreListeners, standard_listeners
+from healthscore.rescoring.service import Rescoring
 from healthscore.scoring import reports
 from healthscore.scoring.scorecard import Scorecard, ScorecardError, load_scorecard
 from healthscore.scoring.service import ScoringRun
@@ -91,18 +95,54 @@ def open_database(*, migrate: bool = True) -> tuple[Engine, sessionmaker[Session
     return engine, make_sessionmaker(engine)
 
 
-def invalidate_cache(customer_ids: list[str] | None = None) -> None:
-    """Scores changed outside the API: cached answers are stale, open dashboards should
-    re-read (both through Redis, when configured)."""
+def live_push(settings: Settings) -> Listener | None:
+    """How a process without open event streams (the worker, the CLI) reaches dashboards:
+    through Redis, to every API process; without Redis there is no one to reach."""
+    if not settings.redis_url:
+        return None
+    from healthscore.dashboard.live import live_channel, publish_scores_changed
+
+    return functools.partial(
+        publish_scores_changed, settings.redis_url, live_channel(settings.queue_name)
+    )
+
+
+@contextmanager
+def score_listeners() -> Iterator[ScoreListeners]:
+    """Who this command tells that scores changed: the API's cache and open dashboards."""
     settings = Settings()
     cache = ScoreCache.for_settings(settings)
-    cache.invalidate()
-    cache.close()
-    if settings.redis_url:
-        from healthscore.dashboard.live import live_channel, publish_scores_changed
+    try:
+        yield standard_listeners(cache, live=live_push(settings))
+    finally:
+        cache.close()
 
-        publish_scores_changed(
-            settings.redis_url, live_channel(settings.queue_name), customer_ids or []
+
+def invalidate_cache() -> None:
+    """Scores changed outside a rescore (an account erased, a backup restored, a sharded
+    run finished by the workers): cached answers are stale, every dashboard re-reads."""
+    with score_listeners() as listeners:
+        listeners.scores_changed(())
+
+
+@contextmanager
+def rescoring(
+    sessions: sessionmaker[Session], card: Scorecard, rules: PlaybookSet
+) -> Iterator[Rescoring]:
+    """The rescoring service for a command: deliveries are queued durably and sent by
+    ``healthscore worker`` (or the worker inside ``serve``)."""
+
+    def enqueue(delivery_ids: list[int]) -> None:
+        jobs = Jobs(Settings(), sessions=sessions, scorecard=card, playbooks=rules)
+        jobs.enqueue_deliveries(delivery_ids)
+
+    with score_listeners() as listeners:
+        yield Rescoring(
+            sessions=sessions,
+            scorecard=card,
+            playbooks=rules,
+            deliveries=enqueue,
+            listeners=listeners,
         )
 
 

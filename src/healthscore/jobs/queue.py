@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,14 +23,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from healthscore.ingest.journal import MAX_ENTRIES, SETTLE_SECONDS, Journal
 from healthscore.jobs import shards as sharding
-from healthscore.observability.metrics import DELIVERIES, INGESTED, RESCORE_SECONDS, RESCORED
+from healthscore.observability.metrics import DELIVERIES, INGESTED
 from healthscore.playbooks import delivery, outbox
 from healthscore.playbooks.rules import PlaybookSet, load_playbooks
-from healthscore.playbooks.service import run_playbooks
+from healthscore.rescoring.listeners import ScoreListeners
+from healthscore.rescoring.service import Rescoring
 from healthscore.scoring.engine import raw_event_lookback_days
 from healthscore.scoring.scorecard import Scorecard, load_scorecard
-from healthscore.scoring.selection import IdRange
-from healthscore.scoring.service import ScoringRun, score_accounts
 from healthscore.settings import Settings, scorecard_location
 from healthscore.storage import job_models as jm
 from healthscore.storage import models as m
@@ -88,6 +86,7 @@ class Jobs:
         sessions: sessionmaker[Session] | None = None,
         scorecard: Scorecard | None = None,
         playbooks: PlaybookSet | None = None,
+        listeners: ScoreListeners | None = None,
     ) -> None:
         self.settings = settings
         self.huey = make_huey(settings)
@@ -95,8 +94,8 @@ class Jobs:
         self._sessions = sessions
         self.scorecard = scorecard or load_scorecard(scorecard_location(settings.scorecard))
         self.playbooks = playbooks or load_playbooks(settings.playbooks)
-        self.listeners: list[Any] = []
-        """Called with (customer_ids) after scores change: live dashboards, caches."""
+        self.listeners = listeners or ScoreListeners()
+        """Told after scores change: the read cache, live dashboards."""
         self.deliver = self.huey.task(name="deliver")(self._deliver)
         self.rescore_touched = self.huey.task(name="rescore_touched")(self._rescore_touched)
         self.apply_journal = self.huey.task(name="apply_journal")(self._apply_journal)
@@ -118,6 +117,17 @@ class Jobs:
             self._engine = make_engine(self.settings.database_url)
             self._sessions = make_sessionmaker(self._engine)
         return self._sessions
+
+    @functools.cached_property
+    def rescoring(self) -> Rescoring:
+        """How this process rescores: its deliveries go to this queue."""
+        return Rescoring(
+            sessions=self.sessions,
+            scorecard=self.scorecard,
+            playbooks=self.playbooks,
+            deliveries=self.enqueue_deliveries,
+            listeners=self.listeners,
+        )
 
     # --- enqueueing (called after commits) ---------------------------------------------
 
@@ -207,7 +217,7 @@ class Jobs:
             session.execute(delete(jm.PendingRescore).where(jm.PendingRescore.customer_id.in_(ids)))
             return set(session.scalars(select(m.Customer.id).where(m.Customer.id.in_(ids))))
 
-        self._score_and_act("touched", as_of=datetime.now(UTC), select_ids=claim_touched)
+        self.rescoring.rescore(kind="touched", as_of=datetime.now(UTC), select_ids=claim_touched)
         if len(ids) == RESCORE_BATCH:
             self.request_rescore()
         return len(ids)
@@ -236,34 +246,7 @@ class Jobs:
         return report
 
     def _rescore_all(self) -> int:
-        return self._score_and_act("full", as_of=datetime.now(UTC)).scored
-
-    def _score_and_act(
-        self,
-        kind: str,
-        *,
-        as_of: datetime,
-        id_range: IdRange | None = None,
-        select_ids: Callable[[Session], Collection[str]] | None = None,
-        after: Callable[[Session, ScoringRun], None] | None = None,
-    ) -> ScoringRun:
-        """One scoring run in one transaction with its playbooks; then metrics, deliveries
-        and listeners. ``select_ids`` picks the accounts inside that transaction, ``after``
-        records more in it."""
-        started = time.perf_counter()
-        with transaction(self.sessions) as session:
-            ids = select_ids(session) if select_ids else None
-            run = score_accounts(
-                session, self.scorecard, as_of=as_of, customer_ids=ids, id_range=id_range
-            )
-            fired = run_playbooks(session, self.playbooks, run.scores, as_of=as_of)
-            if after:
-                after(session, run)
-        RESCORE_SECONDS.labels(kind).observe(time.perf_counter() - started)
-        RESCORED.labels(kind).inc(run.scored)
-        self.enqueue_deliveries(fired.delivery_ids)
-        self._changed(run)
-        return run
+        return self.rescoring.rescore(kind="full", as_of=datetime.now(UTC)).run.scored
 
     def start_sharded_rescore(self, shards: int, *, as_of: datetime | None = None) -> int:
         """Plan a full rescore in ``shards`` id ranges and queue them for all workers."""
@@ -282,15 +265,15 @@ class Jobs:
         if claimed is None:
             return 0
         id_range, as_of = claimed
-        run = self._score_and_act(
-            "shard",
+        rescored = self.rescoring.rescore(
+            kind="shard",
             as_of=as_of,
             id_range=id_range,
-            after=lambda session, run: sharding.finish_shard(
+            record=lambda session, run: sharding.finish_shard(
                 session, run_id, shard, run.scored + len(run.churned)
             ),
         )
-        return run.scored
+        return rescored.run.scored
 
     def _sweep(self) -> None:
         """Safety net: re-enqueue due deliveries, pending rescores, abandoned shards and a
@@ -307,14 +290,6 @@ class Jobs:
             self.request_rescore()
         if journaled:
             self.request_apply()
-
-    def _changed(self, run: ScoringRun) -> None:
-        ids = [s.customer_id for s in run.scores] + list(run.churned)
-        for listener in self.listeners:
-            try:
-                listener(ids)
-            except Exception:
-                log.warning("score listener failed", exc_info=True)
 
     def close(self) -> None:
         if "journal" in self.__dict__:

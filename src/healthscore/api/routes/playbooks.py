@@ -7,11 +7,9 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from healthscore.api.dependencies import ActivePlaybooks, ActiveScorecard, DbSession
+from healthscore.api.dependencies import ActivePlaybooks, JobQueue
 from healthscore.api.schemas import ApiModel
 from healthscore.api.security import AdminKey, ReadKey
-from healthscore.playbooks.service import run_playbooks
-from healthscore.scoring.service import score_accounts
 
 router = APIRouter(prefix="/api/v1", tags=["playbooks"])
 
@@ -57,19 +55,11 @@ def list_playbooks(_key: ReadKey, rules: ActivePlaybooks) -> list[PlaybookOut]:
 
 
 @router.post("/playbooks/dry-run", operation_id="testPlaybooks", response_model=DryRun)
-def test_playbooks(
-    _key: AdminKey, session: DbSession, card: ActiveScorecard, rules: ActivePlaybooks
-) -> DryRun:
+def test_playbooks(_key: AdminKey, jobs: JobQueue) -> DryRun:
     """Score every account now and show which playbooks would fire; nothing is written."""
-    now = datetime.now(UTC)
-    try:
-        run = score_accounts(session, card, as_of=now)
-        result = run_playbooks(session, rules, run.scores, as_of=now)
-    finally:
-        session.rollback()
-    logged = {(e.customer_id, e.playbook) for e in result.logged_entries}
+    result = jobs.rescoring.dry_run(as_of=datetime.now(UTC))
     return DryRun(
-        as_of=now,
+        as_of=result.as_of,
         firings=[
             PlaybookFiring(
                 playbook=f.playbook.name,
@@ -78,7 +68,7 @@ def test_playbooks(
                 score=f.state.score,
                 tier=f.state.tier,
                 reason=f.reason,
-                in_cooldown=(f.state.customer_id, f.playbook.name) not in logged,
+                in_cooldown=not result.logs(f),
             )
             for f in result.firings
         ],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
@@ -12,7 +11,6 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from healthscore.api.dependencies import (
-    ActivePlaybooks,
     ActiveScorecard,
     Cache,
     DbSession,
@@ -30,11 +28,9 @@ from healthscore.api.schemas import (
     SignalDetail,
 )
 from healthscore.api.security import AdminKey, KeyCheck, ReadKey, ReadKeyCheck
-from healthscore.observability.metrics import RESCORE_SECONDS
-from healthscore.playbooks.service import run_playbooks
 from healthscore.scoring import reports
 from healthscore.scoring.scorecard import Tier, Trend
-from healthscore.scoring.service import score_accounts
+from healthscore.scoring.service import UnknownCustomerError
 from healthscore.storage import models as m
 from healthscore.storage.cache import ScoreCache
 
@@ -204,27 +200,17 @@ async def get_health_score(
     responses=NOT_FOUND,
 )
 def refresh_health_score(
-    request: Request,
     customer_id: str,
     _key: AdminKey,
     session: DbSession,
     card: ActiveScorecard,
-    rules: ActivePlaybooks,
     jobs: JobQueue,
-    cache: Cache,
 ) -> HealthScoreDetail:
     """Recompute this account's score now from all data so far, persist it, run playbooks."""
-    now = datetime.now(UTC)
-    with session.begin():
-        if session.get(m.Customer, customer_id) is None:
-            raise ApiError(404, f"unknown customer {customer_id!r}")
-        started = time.perf_counter()
-        run = score_accounts(session, card, as_of=now, customer_ids=[customer_id])
-        fired = run_playbooks(session, rules, run.scores, as_of=now)
-    RESCORE_SECONDS.labels("refresh").observe(time.perf_counter() - started)
-    cache.invalidate()
-    jobs.enqueue_deliveries(fired.delivery_ids)
-    request.app.state.broadcaster.notify_scores_changed([customer_id])
+    try:
+        jobs.rescoring.rescore(kind="refresh", as_of=datetime.now(UTC), customer_ids=[customer_id])
+    except UnknownCustomerError as error:
+        raise ApiError(404, f"unknown customer {customer_id!r}") from error
     return _detail_or_404(session, customer_id, card)
 
 

@@ -11,15 +11,14 @@ from healthscore.cli.context import (
     ScorecardOption,
     console,
     fail,
-    invalidate_cache,
     open_database,
     playbooks_from,
     progress_bar,
+    rescoring,
     scorecard_from,
     summarise,
 )
-from healthscore.playbooks.service import run_playbooks
-from healthscore.scoring.service import ScoringRun, backfill_days, score_accounts
+from healthscore.scoring.service import backfill_days
 from healthscore.storage.database import transaction
 
 
@@ -40,12 +39,13 @@ def demo(
     from healthscore.storage.maintenance import delete_all_data, has_customers
 
     card = scorecard_from(scorecard)
+    rules = playbooks_from(None)
     _, sessions = open_database()
     with sessions() as session:
         if has_customers(session) and not reset:
             raise fail("the database already has customers; pass --reset to replace them")
     now = datetime.now(UTC)
-    with progress_bar() as progress:
+    with progress_bar() as progress, rescoring(sessions, card, rules) as rescore:
         task = progress.add_task("generating accounts", total=customers)
         with transaction(sessions) as session:
             delete_all_data(session)
@@ -58,20 +58,17 @@ def demo(
                 progress=lambda done: progress.update(task, completed=done),
             )
         history = progress.add_task("scoring history", total=history_days)
-        run: ScoringRun | None = None
-        rules = playbooks_from(None)
-        for moment in [*backfill_days(history_days - 1, until=now.date()), now]:
-            with transaction(sessions) as session:
-                run = score_accounts(session, card, as_of=moment)
-                # Replaying playbooks over the history fills the outreach log as it would be.
-                run_playbooks(session, rules, run.scores, as_of=moment, deliver=False)
-            progress.update(history, advance=1)
+        # Replaying playbooks over the history fills the outreach log as it would be.
+        run = rescore.replay(
+            [*backfill_days(history_days - 1, until=now.date()), now],
+            playbooks=True,
+            scored=lambda _moment: progress.update(history, advance=1),
+        )
     console.print(
         f"generated {summary.customers} accounts ({summary.churned} churned): "
         + ", ".join(f"{k} {v}" for k, v in summary.archetypes.items())
     )
     assert run is not None
-    invalidate_cache()
     summarise(run, sessions, card, show_riskiest=True)
 
 

@@ -15,8 +15,7 @@ from healthscore.cli.context import (
     playbooks_from,
     scorecard_from,
 )
-from healthscore.playbooks.service import run_playbooks
-from healthscore.scoring.service import score_accounts
+from healthscore.rescoring.dry_run import dry_run
 
 
 def playbooks_list(playbooks: PlaybooksOption = None) -> None:
@@ -34,11 +33,8 @@ def playbooks_test(
     rules = playbooks_from(playbooks)
     card = scorecard_from(scorecard)
     _, sessions = open_database()
-    moment = as_of_or_now(as_of)
     with sessions() as session:
-        run = score_accounts(session, card, as_of=moment)
-        result = run_playbooks(session, rules, run.scores, as_of=moment)
-        session.rollback()
+        result = dry_run(session, scorecard=card, playbooks=rules, as_of=as_of_or_now(as_of))
     console.print(render.firings_table(result.firings))
     console.print(
         f"{len(result.firings)} firings; {result.logged} would be logged, "

@@ -22,21 +22,16 @@ from healthscore.cli.context import (
     open_database,
     playbooks_from,
     progress_bar,
+    rescoring,
     scorecard_from,
     summarise,
 )
 from healthscore.jobs.queue import Jobs
 from healthscore.playbooks.rules import PlaybookSet
-from healthscore.playbooks.service import run_playbooks
 from healthscore.scoring import reports
 from healthscore.scoring.engine import raw_event_lookback_days
 from healthscore.scoring.scorecard import Scorecard
-from healthscore.scoring.service import (
-    ScoringRun,
-    UnknownCustomerError,
-    backfill_days,
-    score_accounts,
-)
+from healthscore.scoring.service import UnknownCustomerError, backfill_days
 from healthscore.settings import Settings
 from healthscore.storage.database import transaction
 from healthscore.storage.partitions import RetentionTooShort
@@ -74,26 +69,19 @@ def score(
             raise fail("--shards scores every account; it cannot be combined with --customer")
         distributed_rescore(sessions, card, rules, shards=shards, as_of=moment, timeout=timeout)
         return
-    with progress_bar() as progress:
+    with progress_bar() as progress, rescoring(sessions, card, rules) as rescore:
         task = progress.add_task("scoring", total=4)
         try:
-            with transaction(sessions) as session:
-                run = score_accounts(
-                    session,
-                    card,
-                    as_of=moment,
-                    customer_ids=customer or None,
-                    progress=lambda step: progress.update(task, advance=1, description=step),
-                )
-                fired = run_playbooks(session, rules, run.scores, as_of=moment)
+            rescored = rescore.rescore(
+                kind="cli",
+                as_of=moment,
+                customer_ids=customer or None,
+                progress=lambda step: progress.update(task, advance=1, description=step),
+            )
         except UnknownCustomerError as error:
             raise fail(str(error)) from error
-    invalidate_cache()
-    if fired.delivery_ids:
-        # Queued durably; sent by `healthscore worker` (or the worker inside `serve`).
-        jobs = Jobs(Settings(), sessions=sessions, scorecard=card, playbooks=rules)
-        jobs.enqueue_deliveries(fired.delivery_ids)
-    summarise(run, sessions, card, show_riskiest=not customer)
+    summarise(rescored.run, sessions, card, show_riskiest=not customer)
+    fired = rescored.playbooks
     console.print(
         f"playbooks: {fired.logged} outreach entries logged, "
         f"{fired.suppressed} suppressed by cooldown"
@@ -138,6 +126,10 @@ def distributed_rescore(
         console.print(render.tier_table(reports.tier_distribution(session)))
 
 
+NO_PLAYBOOKS = PlaybookSet(version=1)
+"""A backfill builds history only: the outreach log is the live rescores' (and the demo's)."""
+
+
 def backfill(
     days: Annotated[int, typer.Option(min=1, max=3650, help="How many days of history.")] = 90,
     until: Annotated[
@@ -153,15 +145,16 @@ def backfill(
     card = scorecard_from(scorecard)
     _, sessions = open_database()
     last = (until or datetime.now(UTC)).date()
-    run: ScoringRun | None = None
-    with progress_bar() as progress:
+    with progress_bar() as progress, rescoring(sessions, card, NO_PLAYBOOKS) as rescore:
         task = progress.add_task("backfilling", total=days)
-        for moment in backfill_days(days, until=last):
-            with transaction(sessions) as session:
-                run = score_accounts(session, card, as_of=moment)
-            progress.update(task, advance=1, description=f"scored {moment:%Y-%m-%d}")
+        run = rescore.replay(
+            backfill_days(days, until=last),
+            playbooks=False,
+            scored=lambda moment: progress.update(
+                task, advance=1, description=f"scored {moment:%Y-%m-%d}"
+            ),
+        )
     assert run is not None
-    invalidate_cache()
     summarise(run, sessions, card, show_riskiest=True)
 
 

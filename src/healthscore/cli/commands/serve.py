@@ -7,8 +7,9 @@ from typing import Annotated, Any
 
 import typer
 
-from healthscore.cli.context import console, open_database
+from healthscore.cli.context import console, live_push, open_database
 from healthscore.jobs.queue import Jobs, queue_file
+from healthscore.rescoring.listeners import standard_listeners
 from healthscore.settings import Settings
 from healthscore.storage.cache import ScoreCache
 
@@ -49,14 +50,8 @@ def worker(
 
     settings = Settings()
     open_database()
-    jobs = Jobs(settings)
-    if settings.redis_url:
-        from healthscore.dashboard.live import live_channel, publish_scores_changed
-
-        redis_url, channel = settings.redis_url, live_channel(settings.queue_name)
-        jobs.listeners.append(lambda ids: publish_scores_changed(redis_url, channel, ids))
-        cache = ScoreCache.for_settings(settings)
-        jobs.listeners.append(lambda _ids: cache.invalidate())
+    listeners = standard_listeners(ScoreCache.for_settings(settings), live=live_push(settings))
+    jobs = Jobs(settings, listeners=listeners)
     where = settings.redis_url or f"SQLite queue {queue_file(settings)}"
     console.print(f"worker: {threads} thread(s) on {where}; Ctrl-C stops gracefully")
     run_worker(jobs, threads=threads, periodic=periodic)

@@ -1,0 +1,1 @@
+"""Rescoring: score accounts, run their playbooks, deliver, and say that scores changed."""

@@ -1,0 +1,69 @@
+"""A small demo book of accounts with ten days of score history and outreach behind it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from healthscore.ingest.demo import generate_demo
+from healthscore.playbooks.rules import load_playbooks
+from healthscore.rescoring.listeners import ScoreListeners
+from healthscore.rescoring.service import Rescoring
+from healthscore.scoring.scorecard import load_scorecard
+from healthscore.storage import models as m
+from healthscore.storage.database import transaction
+from tests.jobs.support import critical_account
+
+NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
+HISTORY = [NOW - timedelta(days=d) for d in range(10, 0, -1)]
+
+
+class Recorder:
+    """Stands in for the queue and the listeners: what a rescore handed on, in order."""
+
+    def __init__(self) -> None:
+        self.deliveries: list[list[int]] = []
+        self.heard: list[list[str]] = []
+
+    def deliver(self, ids: list[int]) -> None:
+        self.deliveries.append(list(ids))
+
+    def listen(self, ids: object) -> None:
+        self.heard.append(list(ids))  # type: ignore[call-overload]
+
+
+def rows(session: Session, model: type[m.Base]) -> int:
+    return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def quiet_account(sessions: sessionmaker[Session]) -> str:
+    """A new account with no activity at all: critical, never alerted before."""
+    return critical_account(sessions, now=NOW)
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+def rescoring(sessions: sessionmaker[Session], recorder: Recorder) -> Rescoring:
+    return Rescoring(
+        sessions=sessions,
+        scorecard=load_scorecard("default"),
+        playbooks=load_playbooks(),
+        deliveries=recorder.deliver,
+        listeners=ScoreListeners([recorder.listen]),
+    )
+
+
+@pytest.fixture
+def book(sessions: sessionmaker[Session], rescoring: Rescoring, recorder: Recorder) -> None:
+    """80 demo accounts, scored (with their playbooks) on each of the ten days before NOW."""
+    with transaction(sessions) as session:
+        generate_demo(session, customers=80, days=45, seed=3, now=NOW)
+    rescoring.replay(HISTORY, playbooks=True)
+    recorder.__init__()  # type: ignore[misc]

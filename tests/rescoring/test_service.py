@@ -1,0 +1,105 @@
+"""A rescore scores, runs playbooks, hands deliveries on once and tells listeners after commit."""
+
+from __future__ import annotations
+
+import pytest
+from prometheus_client import REGISTRY
+from sqlalchemy import select
+
+from healthscore.rescoring.listeners import ScoreListeners
+from healthscore.rescoring.service import Rescoring
+from healthscore.scoring.service import UnknownCustomerError
+from healthscore.storage import models as m
+from tests.rescoring.conftest import HISTORY, NOW, Recorder, quiet_account, rows
+
+
+def counted(name: str, kind: str) -> float:
+    return REGISTRY.get_sample_value(name, {"kind": kind}) or 0.0
+
+
+def test_a_rescore_commits_then_enqueues_its_deliveries_once_then_tells_listeners(
+    book, rescoring: Rescoring, sessions, recorder: Recorder
+):
+    seen_committed: list[int] = []
+
+    def committed_first(_ids: object) -> None:
+        with sessions() as session:  # another session: only committed rows are visible
+            seen_committed.append(rows(session, m.HealthScoreHistory))
+
+    rescoring.listeners.append(committed_first)
+    quiet_account(sessions)  # fires, with redis deliveries; the book is in its cooldowns
+    before = counted("healthscore_rescored_accounts_total", "nightly-test")
+    rescored = rescoring.rescore(kind="nightly-test", as_of=NOW)
+
+    with sessions() as session:
+        queued = list(session.scalars(select(m.Delivery.id).order_by(m.Delivery.id)))
+        history = rows(session, m.HealthScoreHistory)
+    delivery_ids = rescored.playbooks.delivery_ids
+    assert delivery_ids and recorder.deliveries == [delivery_ids]
+    assert sorted(delivery_ids) == queued  # the book's replay delivered nothing
+    assert recorder.heard == [rescored.changed]
+    assert sorted(rescored.changed) == sorted(
+        [s.customer_id for s in rescored.run.scores] + rescored.run.churned
+    )
+    assert seen_committed == [history]
+    assert counted("healthscore_rescored_accounts_total", "nightly-test") - before == (
+        rescored.run.scored
+    )
+    assert counted("healthscore_rescore_seconds_count", "nightly-test") >= 1
+
+
+def test_some_accounts_are_rescored_inside_the_transaction_that_picks_them(
+    book, rescoring: Rescoring, sessions, recorder: Recorder
+):
+    with sessions() as session:
+        two = list(session.scalars(select(m.Customer.id).order_by(m.Customer.id).limit(2)))
+    recorded = []
+    rescored = rescoring.rescore(
+        kind="touched-test",
+        as_of=NOW,
+        select_ids=lambda _session: two,
+        record=lambda _session, run: recorded.append(run.scored + len(run.churned)),
+    )
+    assert sorted(rescored.changed) == two and recorded == [2]
+    assert recorder.heard == [rescored.changed]
+
+
+def test_an_unknown_account_writes_nothing_and_tells_no_one(
+    book, rescoring: Rescoring, sessions, recorder: Recorder
+):
+    with sessions() as session:
+        before = rows(session, m.HealthScoreHistory)
+    with pytest.raises(UnknownCustomerError):
+        rescoring.rescore(kind="refresh-test", as_of=NOW, customer_ids=["nobody"])
+    with sessions() as session:
+        assert rows(session, m.HealthScoreHistory) == before
+    assert recorder.deliveries == [] and recorder.heard == []
+
+
+def test_a_failing_listener_does_not_stop_the_others(book, rescoring: Rescoring, recorder):
+    def broken(_ids: object) -> None:
+        raise RuntimeError("cache down")
+
+    rescoring.listeners = ScoreListeners([broken, recorder.listen])
+    rescored = rescoring.rescore(kind="test", as_of=NOW)
+    assert recorder.heard == [rescored.changed]
+
+
+def test_a_replay_logs_outreach_but_delivers_nothing_and_announces_once(
+    sessions, rescoring: Rescoring, recorder: Recorder
+):
+    from healthscore.ingest.demo import generate_demo
+    from healthscore.storage.database import transaction
+
+    with transaction(sessions) as session:
+        generate_demo(session, customers=40, days=45, seed=5, now=NOW)
+    scored_days = []
+    last = rescoring.replay(HISTORY[-3:], playbooks=True, scored=scored_days.append)
+    with sessions() as session:
+        assert rows(session, m.OutreachEntry) > 0
+        assert rows(session, m.Delivery) == 0
+        days = set(session.scalars(select(m.HealthScoreHistory.day)))
+    assert days == {moment.date() for moment in HISTORY[-3:]}
+    assert scored_days == HISTORY[-3:]
+    assert last is not None and last.as_of == HISTORY[-1]
+    assert recorder.deliveries == [] and recorder.heard == [[]]
