@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from healthscore.rescoring.service import Rescoring
+from healthscore.storage import job_models as jm
 from healthscore.storage import models as m
 from tests.rescoring.conftest import NOW, Recorder, quiet_account, rows
 
-WRITTEN = (m.HealthScore, m.HealthScoreHistory, m.OutreachEntry, m.Delivery)
+WRITTEN = (m.HealthScore, m.HealthScoreHistory, m.OutreachEntry, jm.Delivery)
 
 
 def fingerprint(firings) -> list[tuple]:

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from healthscore.rescoring.listeners import ScoreListeners
 from healthscore.rescoring.service import Rescoring
 from healthscore.scoring.service import UnknownCustomerError
+from healthscore.storage import job_models as jm
 from healthscore.storage import models as m
 from tests.rescoring.conftest import HISTORY, NOW, Recorder, quiet_account, rows
 
@@ -32,7 +33,7 @@ def test_a_rescore_commits_then_enqueues_its_deliveries_once_then_tells_listener
     rescored = rescoring.rescore(kind="nightly-test", as_of=NOW)
 
     with sessions() as session:
-        queued = list(session.scalars(select(m.Delivery.id).order_by(m.Delivery.id)))
+        queued = list(session.scalars(select(jm.Delivery.id).order_by(jm.Delivery.id)))
         history = rows(session, m.HealthScoreHistory)
     delivery_ids = rescored.playbooks.delivery_ids
     assert delivery_ids and recorder.deliveries == [delivery_ids]
@@ -97,7 +98,7 @@ def test_a_replay_logs_outreach_but_delivers_nothing_and_announces_once(
     last = rescoring.replay(HISTORY[-3:], playbooks=True, scored=scored_days.append)
     with sessions() as session:
         assert rows(session, m.OutreachEntry) > 0
-        assert rows(session, m.Delivery) == 0
+        assert rows(session, jm.Delivery) == 0
         days = set(session.scalars(select(m.HealthScoreHistory.day)))
     assert days == {moment.date() for moment in HISTORY[-3:]}
     assert scored_days == HISTORY[-3:]
