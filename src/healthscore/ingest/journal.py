@@ -57,7 +57,8 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from healthscore.ingest.records import Event, first_copies, known_customers, record_events
+from healthscore.accounts.repository import known_customers
+from healthscore.ingest.records import Event, first_copies, record_events
 from healthscore.storage import models as m
 from healthscore.storage.database import make_engine, make_sessionmaker
 from healthscore.storage.types import UTCDateTime
