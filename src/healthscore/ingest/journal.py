@@ -260,7 +260,7 @@ class Journal:
         """Apply up to ``limit`` entries in the caller's transaction, in journal order.
 
         The caller commits, marks ``Applied.customers`` for rescoring in the same
-        transaction (``jobs.queue.touch``), and then calls ``prune``.
+        transaction (``storage.pending_rescores.mark_for_rescore``), and then calls ``prune``.
         """
         if self._path is None:
             rows = self._take_from_database(session, limit)
