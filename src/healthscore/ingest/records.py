@@ -37,7 +37,8 @@ TYPED_EVENTS = {"login", "feature_used", "api_call"}
 
 
 class InvalidFact(Invalid, ValueError):
-    """A fact that cannot be recorded (422); ``field`` names the input at fault."""
+    """A fact that cannot be recorded (422); ``field`` names the input at fault. Also a
+    ``ValueError``, so that in a pydantic validator (``api.schemas``) it is a field error."""
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}", problems=[Problem(field=field, message=message)])
