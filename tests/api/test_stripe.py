@@ -18,8 +18,8 @@ import httpx
 import stripe
 from sqlalchemy import func, select
 
+from healthscore.accounts.repository import upsert_customer
 from healthscore.api.app import create_app
-from healthscore.ingest.records import upsert_customer
 from healthscore.storage import job_models as jm
 from healthscore.storage import models as m
 from healthscore.storage.database import transaction

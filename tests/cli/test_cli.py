@@ -12,10 +12,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from typer.testing import CliRunner
 
+from healthscore.accounts.repository import upsert_customer
 from healthscore.cli.main import app
 from healthscore.ingest.bulk import insert_rows
 from healthscore.ingest.journal import Journal
-from healthscore.ingest.records import Event, upsert_customer
+from healthscore.ingest.records import Event
 from healthscore.storage import models as m
 from healthscore.storage.database import make_engine, make_sessionmaker
 

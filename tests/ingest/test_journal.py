@@ -17,15 +17,15 @@ from pydantic import TypeAdapter
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from healthscore.accounts.repository import upsert_customer
+from healthscore.accounts.service import delete_customer
 from healthscore.ingest import journal, segment_messages
 from healthscore.ingest import segment as seg
-from healthscore.ingest.records import upsert_customer
-from healthscore.jobs.queue import touch
 from healthscore.scoring.scorecard import EventMapping
 from healthscore.storage import job_models as jm
 from healthscore.storage import models as m
 from healthscore.storage.database import transaction
-from healthscore.storage.lifecycle import delete_customer
+from healthscore.storage.pending_rescores import mark_for_rescore
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 messages = TypeAdapter(list[segment_messages.Message])
@@ -66,7 +66,7 @@ def apply_all(sessions: sessionmaker[Session], log: journal.Journal) -> list[jou
     while True:
         with transaction(sessions) as session:
             applied = log.apply(session)
-            touch(session, applied.customers)
+            mark_for_rescore(session, applied.customers)
         log.prune(applied)
         if not applied.entries:
             return runs

@@ -15,10 +15,11 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from healthscore.accounts.repository import upsert_customer
 from healthscore.ingest import segment as seg
 from healthscore.ingest import segment_facts as facts
 from healthscore.ingest import segment_messages
-from healthscore.ingest.records import InvalidFact, upsert_customer
+from healthscore.ingest.records import InvalidFact
 from healthscore.scoring.scorecard import (
     EventMapping,
     ScorecardError,

@@ -197,7 +197,7 @@ def test_every_writer_keeps_roll_ups_in_step_with_raw_events(session):
 
 
 def test_roll_ups_go_with_an_erased_account(session):
-    from healthscore.storage.lifecycle import delete_customer
+    from healthscore.accounts.service import delete_customer
 
     store_customers(session)
     record_events(session, [Event("a", "login", BASE - timedelta(days=1), "u1")])

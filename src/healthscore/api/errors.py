@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from healthscore.ingest.records import InvalidFact
+from healthscore.errors import DomainError, Problem
 from healthscore.observability.logs import REQUEST_ID_KEY
 
 log = logging.getLogger(__name__)
@@ -63,8 +63,9 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
-class ApiError(Exception):
-    """Raise from a route to answer with the standard error shape."""
+class ApiError(DomainError):
+    """Raise from a route to answer with the standard error shape (HTTP-level failures:
+    authentication, payloads; rule violations raise the domain's own ``DomainError``)."""
 
     def __init__(
         self,
@@ -75,11 +76,8 @@ class ApiError(Exception):
         details: list[ErrorDetail] | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code or CODES.get(status, "error")
-        self.message = message
-        self.details = details or []
+        problems = [Problem(field=d.field, message=d.message) for d in details or []]
+        super().__init__(message, status=status, code=code, problems=problems)
         self.headers = headers
 
 
@@ -132,20 +130,14 @@ def _field(location: tuple[Any, ...] | list[Any]) -> str:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def _api_error(_request: Request, error: ApiError) -> JSONResponse:
+    @app.exception_handler(DomainError)
+    async def _domain_error(_request: Request, error: DomainError) -> JSONResponse:
         return error_response(
             error.status,
-            error.message,
+            str(error),
             code=error.code,
-            details=error.details,
-            headers=error.headers,
-        )
-
-    @app.exception_handler(InvalidFact)
-    async def _invalid_fact(_request: Request, error: InvalidFact) -> JSONResponse:
-        return error_response(
-            422, str(error), details=[ErrorDetail(field=error.field, message=error.message)]
+            details=[ErrorDetail(field=p.field, message=p.message) for p in error.problems],
+            headers=error.headers if isinstance(error, ApiError) else None,
         )
 
     @app.exception_handler(RequestValidationError)

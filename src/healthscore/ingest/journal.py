@@ -57,7 +57,8 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from healthscore.ingest.records import Event, first_copies, known_customers, record_events
+from healthscore.accounts.repository import known_customers
+from healthscore.ingest.records import Event, first_copies, record_events
 from healthscore.storage import job_models as jm
 from healthscore.storage.database import make_engine, make_sessionmaker
 from healthscore.storage.types import UTCDateTime
@@ -259,7 +260,7 @@ class Journal:
         """Apply up to ``limit`` entries in the caller's transaction, in journal order.
 
         The caller commits, marks ``Applied.customers`` for rescoring in the same
-        transaction (``jobs.queue.touch``), and then calls ``prune``.
+        transaction (``storage.pending_rescores.mark_for_rescore``), and then calls ``prune``.
         """
         if self._path is None:
             rows = self._take_from_database(session, limit)

@@ -5,6 +5,10 @@ what its type needs) and writes inside the caller's transaction, so a request th
 half-way writes nothing. Product events are routed to the typed tables that scoring reads
 (``login`` → sessions, ``feature_used`` → feature usage, ``api_call`` → API usage); any
 other event type is kept as an engagement event.
+
+Accounts and seats are written by ``accounts``; ``known_customers``, ``upsert_customer``
+and ``upsert_user`` are re-exported here only for ``ingest/segment.py``, which still
+imports them from this module.
 """
 
 from __future__ import annotations
@@ -12,12 +16,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from healthscore.accounts.repository import get_customer
+from healthscore.accounts.repository import known_customers as known_customers
+from healthscore.accounts.repository import upsert_customer as upsert_customer
+from healthscore.accounts.repository import upsert_user as upsert_user
+from healthscore.errors import Invalid, Problem
 from healthscore.storage import job_models as jm
 from healthscore.storage import models as m
 from healthscore.storage.dialect import insert_many, insert_new_keys, upsert
@@ -30,11 +38,12 @@ FUTURE_SKEW = timedelta(minutes=5)
 TYPED_EVENTS = {"login", "feature_used", "api_call"}
 
 
-class InvalidFact(ValueError):
-    """A fact that cannot be recorded; ``field`` names the input at fault."""
+class InvalidFact(Invalid, ValueError):
+    """A fact that cannot be recorded (422); ``field`` names the input at fault. Also a
+    ``ValueError``, so that in a pydantic validator (``api.schemas``) it is a field error."""
 
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
+        super().__init__(f"{field}: {message}", problems=[Problem(field=field, message=message)])
         self.field = field
         self.message = message
 
@@ -57,14 +66,9 @@ def check_not_future(field: str, ts: datetime, *, now: datetime | None = None) -
 
 
 def require_customer(session: Session, customer_id: str, field: str = "customerId") -> None:
-    if session.get(m.Customer, customer_id) is None:
+    """A fact must name a known account: ``InvalidFact`` (422) naming ``field`` if not."""
+    if get_customer(session, customer_id) is None:
         raise InvalidFact(field, f"unknown customer {customer_id!r}")
-
-
-def known_customers(session: Session, customer_ids: set[str]) -> set[str]:
-    if not customer_ids:
-        return set()
-    return set(session.scalars(select(m.Customer.id).where(m.Customer.id.in_(customer_ids))))
 
 
 @dataclass(frozen=True)
@@ -145,57 +149,35 @@ def first_copies(session: Session, source: str, message_ids: Sequence[str | None
     return firsts
 
 
-def upsert_customer(session: Session, values: dict[str, Any]) -> None:
-    """Create or update an account; only the given fields change on update."""
-    existing = session.get(m.Customer, values["id"])
-    if existing is None:
-        values = {
-            "name": values["id"],
-            "plan": "",
-            "segment": "",
-            "mrr": Decimal(0),
-            "created_at": datetime.now(UTC),
-            "traits": {},
-            **values,
-        }
-        session.add(m.Customer(**values))
-    else:
-        for key, value in values.items():
-            setattr(existing, key, value)
-    session.flush()
+def release_message(session: Session, source: str, message_id: str) -> None:
+    """Forget a claimed message id, so that a copy sent again is applied."""
+    session.execute(
+        delete(jm.ProcessedMessage).where(
+            jm.ProcessedMessage.source == source, jm.ProcessedMessage.message_id == message_id
+        )
+    )
 
 
-def upsert_user(
-    session: Session,
-    *,
-    customer_id: str,
-    user_id: str,
-    created_at: datetime | None = None,
-    removed_at: datetime | None = None,
-    traits: dict[str, Any] | None = None,
-) -> None:
-    row: dict[str, Any] = {"customer_id": customer_id, "user_id": user_id}
-    if created_at is not None:
-        row["created_at"] = created_at
-    if removed_at is not None:
-        row["removed_at"] = removed_at
-    if traits is not None:
-        row["traits"] = traits
-    existing = session.scalars(
-        select(m.User).where(m.User.customer_id == customer_id, m.User.user_id == user_id)
-    ).first()
-    if existing is None:
-        row.setdefault("created_at", datetime.now(UTC))
-        session.add(m.User(**row))
-    else:
-        for key, value in row.items():
-            setattr(existing, key, value)
+def payment_with_external_id(session: Session, external_id: str) -> int | None:
+    """The id of the payment recorded under the sender's ``external_id``, if any."""
+    return session.scalar(select(m.Payment.id).where(m.Payment.external_id == external_id))
+
+
+def add_payment(session: Session, row: dict[str, Any]) -> int:
+    payment = m.Payment(**row)
+    session.add(payment)
     session.flush()
+    return payment.id
+
+
+def add_nps_response(session: Session, row: dict[str, Any]) -> int:
+    answer = m.NpsResponse(**row)
+    session.add(answer)
+    session.flush()
+    return answer.id
 
 
 def upsert_ticket(session: Session, row: dict[str, Any]) -> None:
-    if row.get("resolved_at") and row["resolved_at"] < row["opened_at"]:
-        raise InvalidFact("resolvedAt", "is before openedAt")
     upsert(
         session,
         m.SupportTicket.__table__,  # type: ignore[arg-type]

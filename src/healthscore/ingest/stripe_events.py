@@ -1,8 +1,8 @@
 """Turning verified Stripe webhook events into payments and churn dates.
 
-The HTTP layer (``api/routes/stripe.py``) verifies the signature and de-duplicates on the
-event id; this module only maps one event's ``data.object`` to rows, inside the caller's
-transaction, and says what it did. It never raises for events it cannot use: Stripe
+The HTTP layer (``api/routes/stripe.py``) verifies the signature; ``receive`` then
+de-duplicates on the event id and maps one event's ``data.object`` to rows, inside the
+caller's transaction, and says what it did. It never raises for events it cannot use: Stripe
 retries every non-2xx answer for up to three days, so an event we will *never* be able to
 apply (a type we do not track, a Stripe customer no account maps to) must still be
 acknowledged, or it would be re-sent, and fail, for days. Such events come back as
@@ -35,11 +35,16 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from healthscore.accounts.repository import customer_with_stripe_id, get_customer
+from healthscore.ingest.records import claim_messages, release_message
 from healthscore.storage import models as m
 from healthscore.storage.dialect import insert_new_keys
+from healthscore.storage.pending_rescores import mark_for_rescore
+
+SOURCE = "stripe"
+"""``processed_messages.source`` for Stripe event ids."""
 
 METADATA_KEY = "healthscore_customer_id"
 """Metadata key on a Stripe object naming the healthscore account it belongs to."""
@@ -82,6 +87,22 @@ Event = Mapping[str, Any]
 Handler = Callable[[Session, m.Customer, Event, Mapping[str, Any]], Outcome]
 
 
+def receive(session: Session, event: Event) -> Outcome:
+    """Apply a verified event once (its ``id`` is claimed) and mark its account for
+    rescoring; the caller commits. An event that changed nothing keeps no trace, so
+    re-sending it from Stripe's dashboard after fixing the cause (say, mapping the
+    customer) applies it."""
+    event_id = str(event["id"])
+    if not claim_messages(session, SOURCE, [event_id]):
+        return Outcome(False, f"{event_id} was already processed")
+    outcome = apply_event(session, event)
+    if outcome.applied and outcome.customer_id:
+        mark_for_rescore(session, {outcome.customer_id})
+    if not outcome.applied:
+        release_message(session, SOURCE, event_id)
+    return outcome
+
+
 def apply_event(session: Session, event: Event) -> Outcome:
     """Apply one verified Stripe event to the database (the caller commits)."""
     event_type = str(event.get("type", ""))
@@ -109,14 +130,12 @@ def resolve_customer(session: Session, obj: Mapping[str, Any]) -> tuple[m.Custom
     """
     stripe_id = _stripe_id(obj.get("customer"))
     if stripe_id:
-        customer = session.scalars(
-            select(m.Customer).where(m.Customer.stripe_customer_id == stripe_id)
-        ).first()
+        customer = customer_with_stripe_id(session, stripe_id)
         if customer is not None:
             return customer, ""
     account_id = _mapping(obj.get("metadata")).get(METADATA_KEY)
     if isinstance(account_id, str) and account_id:
-        customer = session.get(m.Customer, account_id)
+        customer = get_customer(session, account_id)
         if customer is None:
             return None, f"metadata.{METADATA_KEY} names unknown account {account_id!r}; ignored"
         if stripe_id and customer.stripe_customer_id is None:

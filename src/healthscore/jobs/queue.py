@@ -34,8 +34,8 @@ from healthscore.settings import Settings, scorecard_location
 from healthscore.storage import job_models as jm
 from healthscore.storage import models as m
 from healthscore.storage.database import make_engine, make_sessionmaker, transaction
-from healthscore.storage.dialect import insert_ignoring_duplicates
 from healthscore.storage.partitions import MaintenanceReport, maintain
+from healthscore.storage.pending_rescores import mark_for_rescore
 
 log = logging.getLogger(__name__)
 RESCORE_FLAG = "rescore-requested"
@@ -63,17 +63,6 @@ def make_huey(settings: Settings) -> Huey:
 def _cron(expression: str) -> Any:
     minute, hour, day, month, day_of_week = expression.split()
     return crontab(minute=minute, hour=hour, day=day, month=month, day_of_week=day_of_week)
-
-
-def touch(session: Session, customer_ids: set[str]) -> None:
-    """Mark accounts for near-real-time rescoring, durably, in the ingest transaction."""
-    now = datetime.now(UTC)
-    insert_ignoring_duplicates(
-        session,
-        jm.PendingRescore.__table__,  # type: ignore[arg-type]
-        [{"customer_id": cid, "touched_at": now} for cid in sorted(customer_ids)],
-        key=["customer_id"],
-    )
 
 
 class Jobs:
@@ -163,7 +152,7 @@ class Jobs:
         while True:
             with transaction(self.sessions) as session:
                 applied = self.journal.apply(session)
-                touch(session, applied.customers)
+                mark_for_rescore(session, applied.customers)
             self.journal.prune(applied)
             if not applied.entries:
                 return total

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
-from pydantic.alias_generators import to_camel
-from sqlalchemy import func, select
 
+from healthscore.accounts import service as accounts
 from healthscore.api.dependencies import Cache, DbSession, JobQueue, PageParams
-from healthscore.api.errors import ApiError, ErrorDetail, ErrorResponse
+from healthscore.api.errors import ErrorResponse
 from healthscore.api.schemas import (
     Accepted,
     ApiModel,
@@ -23,19 +21,13 @@ from healthscore.api.schemas import (
     UserInput,
 )
 from healthscore.api.security import AdminKey, IngestKey, ReadKey
-from healthscore.ingest import records
-from healthscore.jobs.queue import touch
+from healthscore.ingest import facts
 from healthscore.observability.metrics import INGESTED
-from healthscore.storage import lifecycle
 from healthscore.storage import models as m
 
 router = APIRouter(prefix="/api/v1", tags=["customers"])
 PathId = Annotated[str, Path(min_length=1, max_length=64)]
 PathName = Annotated[str, Path(min_length=1, max_length=255)]
-
-
-NOT_NULL = ("name", "plan", "segment", "mrr", "created_at", "traits")
-"""Customer fields a client may leave out of an update but not set to null."""
 
 
 class DeletedCustomer(ApiModel):
@@ -62,13 +54,6 @@ def customer_out(c: m.Customer) -> CustomerOut:
     )
 
 
-def _existing(session: DbSession, customer_id: str) -> m.Customer:
-    customer = session.get(m.Customer, customer_id)
-    if customer is None:
-        raise ApiError(404, f"unknown customer {customer_id!r}")
-    return customer
-
-
 @router.put(
     "/customers/{customer_id}",
     operation_id="upsertCustomer",
@@ -79,27 +64,9 @@ def upsert_customer(
     customer_id: PathId, body: CustomerInput, _key: IngestKey, session: DbSession
 ) -> CustomerOut:
     """Create the account or update the fields given (others stay as they are)."""
-    values = {"id": customer_id, **body.model_dump(exclude_unset=True)}
-    nulls = [field for field in NOT_NULL if field in values and values[field] is None]
-    if nulls:
-        raise ApiError(
-            422,
-            f"{to_camel(nulls[0])}: may be omitted but not null",
-            details=[ErrorDetail(field=to_camel(f), message="may not be null") for f in nulls],
-        )
+    changes = body.model_dump(exclude_unset=True)
     with session.begin():
-        stripe_id = values.get("stripe_customer_id")
-        if stripe_id:
-            owner = session.scalar(
-                select(m.Customer.id).where(m.Customer.stripe_customer_id == stripe_id)
-            )
-            if owner is not None and owner != customer_id:
-                raise ApiError(409, f"stripeCustomerId {stripe_id!r} belongs to {owner!r}")
-        records.upsert_customer(session, values)
-        customer = _existing(session, customer_id)
-        if customer.churned_at and customer.churned_at < customer.created_at:
-            raise ApiError(422, "churnedAt: is before createdAt")
-        out = customer_out(customer)
+        out = customer_out(accounts.save_customer(session, customer_id, changes))
     return out
 
 
@@ -111,18 +78,12 @@ def list_customers(
     segment: Annotated[str | None, Query(max_length=64)] = None,
     search: Annotated[str | None, Query(max_length=255)] = None,
 ) -> Page[CustomerOut]:
-    query = select(m.Customer)
-    if segment:
-        query = query.where(m.Customer.segment == segment)
-    if search:
-        query = query.where(func.lower(m.Customer.name).contains(search.lower(), autoescape=True))
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(
-        query.order_by(m.Customer.id).offset(paging.offset).limit(paging.page_size)
+    rows, total = accounts.list_customers(
+        session, segment=segment, search=search, offset=paging.offset, limit=paging.page_size
     )
     return Page(
         items=[customer_out(c) for c in rows],
-        total=int(total),
+        total=total,
         page=paging.page,
         page_size=paging.page_size,
     )
@@ -135,7 +96,7 @@ def list_customers(
     responses=UNKNOWN,
 )
 def get_customer(customer_id: PathId, _key: ReadKey, session: DbSession) -> CustomerOut:
-    return customer_out(_existing(session, customer_id))
+    return customer_out(accounts.require_account(session, customer_id))
 
 
 @router.put(
@@ -154,8 +115,7 @@ def upsert_user(
 ) -> Accepted:
     """Add or update a seat (``removedAt`` frees it)."""
     with session.begin():
-        _existing(session, customer_id)
-        records.upsert_user(
+        accounts.save_user(
             session,
             customer_id=customer_id,
             user_id=user_id,
@@ -163,7 +123,6 @@ def upsert_user(
             removed_at=body.removed_at,
             traits=body.traits,
         )
-        touch(session, {customer_id})
     jobs.request_rescore()
     return Accepted()
 
@@ -184,12 +143,9 @@ def upsert_ticket(
 ) -> Accepted:
     """Create or update a support ticket (resolution and 1-5 rating may come later)."""
     with session.begin():
-        _existing(session, customer_id)
-        records.upsert_ticket(
-            session,
-            {"customer_id": customer_id, "ticket_id": ticket_id, **body.model_dump()},
+        facts.record_ticket(
+            session, customer_id=customer_id, ticket_id=ticket_id, fields=body.model_dump()
         )
-        touch(session, {customer_id})
     jobs.request_rescore()
     return Accepted()
 
@@ -206,28 +162,19 @@ def record_payment(
 ) -> Created:
     """Record a charge attempt; ``externalId`` makes retries idempotent."""
     with session.begin():
-        records.require_customer(session, body.customer_id)
-        if body.external_id:
-            existing = session.scalar(
-                select(m.Payment.id).where(m.Payment.external_id == body.external_id)
-            )
-            if existing is not None:
-                return Created(id=existing)
-        row = m.Payment(
+        payment = facts.record_payment(
+            session,
             customer_id=body.customer_id,
-            ts=body.timestamp or datetime.now(UTC),
             amount=body.amount,
-            currency=body.currency.lower(),
+            currency=body.currency,
             status=body.status,
+            ts=body.timestamp,
             external_id=body.external_id,
         )
-        session.add(row)
-        session.flush()
-        created = Created(id=row.id)
-        touch(session, {body.customer_id})
-    jobs.request_rescore()
-    INGESTED.labels("api").inc()
-    return created
+    if payment.new:
+        jobs.request_rescore()
+        INGESTED.labels("api").inc()
+    return Created(id=payment.id)
 
 
 @router.delete(
@@ -242,10 +189,7 @@ def delete_customer(
     """Erase the account and all its data (events, seats, payments, tickets, NPS, scores,
     outreach): for erasure requests. Irreversible."""
     with session.begin():
-        try:
-            counts = lifecycle.delete_customer(session, customer_id)
-        except lifecycle.UnknownAccountError as error:
-            raise ApiError(404, str(error)) from None
+        counts = accounts.delete_customer(session, customer_id)
     cache.invalidate()
     return DeletedCustomer(id=customer_id, deleted_rows=counts)
 
@@ -258,7 +202,4 @@ def delete_customer(
 )
 def export_customer(customer_id: PathId, _key: AdminKey, session: DbSession) -> dict[str, Any]:
     """Everything stored about the account, table by table (data access requests)."""
-    try:
-        return lifecycle.export_customer(session, customer_id)
-    except lifecycle.UnknownAccountError as error:
-        raise ApiError(404, str(error)) from None
+    return accounts.export_customer(session, customer_id)

@@ -12,8 +12,8 @@ from healthscore.api.dependencies import DbSession, IdempotencyKey, JobQueue, Pa
 from healthscore.api.errors import ErrorResponse
 from healthscore.api.schemas import Accepted, EngagementEventOut, EngagementInput, Page
 from healthscore.api.security import IngestKey, ReadKey
-from healthscore.ingest.records import Event, claim_messages, record_events, require_customer
-from healthscore.jobs.queue import touch
+from healthscore.ingest import facts
+from healthscore.ingest.records import Event
 from healthscore.observability.metrics import INGESTED
 
 router = APIRouter(prefix="/api/v1", tags=["engagement"])
@@ -36,23 +36,17 @@ def track_engagement(
     """Log an event. ``login``, ``feature_used`` (``metadata.feature``) and ``api_call``
     (``metadata.calls``, default 1) feed scoring signals; any other type is kept as is.
     With an ``Idempotency-Key`` header a retried request is never recorded twice."""
+    event = Event(
+        customer_id=body.customer_id,
+        event_type=body.event_type,
+        ts=body.timestamp or datetime.now(UTC),
+        user_id=body.user_id,
+        properties=body.metadata,
+    )
     with session.begin():
-        require_customer(session, body.customer_id)
-        if idempotency_key and not claim_messages(session, "api", [idempotency_key]):
-            return Accepted(accepted=0, duplicate=True)
-        record_events(
-            session,
-            [
-                Event(
-                    customer_id=body.customer_id,
-                    event_type=body.event_type,
-                    ts=body.timestamp or datetime.now(UTC),
-                    user_id=body.user_id,
-                    properties=body.metadata,
-                )
-            ],
-        )
-        touch(session, {body.customer_id})
+        recorded = facts.record_event(session, event, idempotency_key=idempotency_key)
+    if not recorded:
+        return Accepted(accepted=0, duplicate=True)
     jobs.request_rescore()
     INGESTED.labels("api").inc()
     return Accepted(accepted=1)

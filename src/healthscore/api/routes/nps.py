@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -12,10 +12,8 @@ from healthscore.api.dependencies import DbSession, JobQueue, PageParams
 from healthscore.api.errors import ErrorResponse
 from healthscore.api.schemas import Created, NpsInput, NpsPeriod, NpsResponseOut, NpsSummary, Page
 from healthscore.api.security import IngestKey, ReadKey
-from healthscore.ingest.records import require_customer
-from healthscore.jobs.queue import touch
+from healthscore.ingest import facts
 from healthscore.observability.metrics import INGESTED
-from healthscore.storage import models as m
 
 router = APIRouter(prefix="/api/v1", tags=["nps"])
 
@@ -32,21 +30,17 @@ def submit_nps_response(
 ) -> Created:
     """Record one survey answer (0-10, optional comment); committed before the reply."""
     with session.begin():
-        require_customer(session, body.customer_id)
-        row = m.NpsResponse(
+        answer_id = facts.record_nps_response(
+            session,
             customer_id=body.customer_id,
-            user_id=body.user_id,
             score=body.score,
             comment=body.comment,
-            ts=body.timestamp or datetime.now(UTC),
+            user_id=body.user_id,
+            ts=body.timestamp,
         )
-        session.add(row)
-        session.flush()
-        created = Created(id=row.id)
-        touch(session, {body.customer_id})
     jobs.request_rescore()
     INGESTED.labels("api").inc()
-    return created
+    return Created(id=answer_id)
 
 
 @router.get("/nps-responses", operation_id="listNpsResponses", response_model=Page[NpsResponseOut])

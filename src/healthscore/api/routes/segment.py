@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Coroutine, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, get_type_hints
 
 from fastapi import APIRouter, Request, Response
@@ -34,10 +34,9 @@ from healthscore.api.sanitize import json_has_nul
 from healthscore.api.security import IngestKey, authorize, presented_key
 from healthscore.auth.keys import Scope
 from healthscore.ingest import segment as seg
-from healthscore.ingest import segment_messages
+from healthscore.ingest import segment_messages, segment_requests
 from healthscore.ingest.records import InvalidFact
-from healthscore.jobs.queue import Jobs, touch
-from healthscore.observability.metrics import INGESTED, JOURNALED
+from healthscore.jobs.queue import Jobs
 from healthscore.scoring.scorecard import EventMapping
 
 MAX_DETAILS = 50
@@ -192,43 +191,12 @@ def _ingest(
     batch_sent_at: datetime | None = None,
     prefix: str | None = None,
 ) -> Success:
-    """Apply all messages in one transaction that commits before the 200, or none; with
-    ``HEALTHSCORE_INGEST_ACK=journaled``, journal an events-only request instead (checked
-    just as fully; ``ingest.journal``), for a worker to apply in bulk.
-
-    The transaction may already be open: the key was looked up in this session (the
-    lookup writes nothing, except a coarse ``last_used_at`` it commits itself)."""
-    received_at = datetime.now(UTC)
-    journaled = jobs.settings.ingest_ack == "journaled" and segment_messages.events_only(messages)
+    """Apply (or journal) the request, committed before the 200; a 400 naming every
+    message at fault otherwise (``ingest.segment_requests``)."""
     try:
-        try:
-            if journaled:
-                events = seg.resolve_events(
-                    session,
-                    messages,
-                    mapping,
-                    received_at=received_at,
-                    batch_sent_at=batch_sent_at,
-                    prefix=prefix,
-                    known=known,
-                )
-                jobs.journal.append(session, seg.SOURCE, events, now=received_at)
-                count, touched = len(events), bool(events)
-            else:
-                outcome = seg.ingest(
-                    session,
-                    messages,
-                    mapping,
-                    received_at=received_at,
-                    batch_sent_at=batch_sent_at,
-                    prefix=prefix,
-                )
-                touch(session, outcome.customers)
-                count, touched = outcome.events, bool(outcome.customers)
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+        segment_requests.receive(
+            session, jobs, messages, mapping, known, batch_sent_at=batch_sent_at, prefix=prefix
+        )
     except segment_messages.Rejected as error:
         problems = error.problems[:MAX_DETAILS]
         raise _rejection(
@@ -236,14 +204,6 @@ def _ingest(
         ) from None
     except InvalidFact as error:
         raise _rejection([ErrorDetail(field=error.field, message=error.message)]) from None
-    if journaled:
-        if touched:
-            jobs.request_apply()
-        JOURNALED.labels("segment").inc(count)
-    else:
-        if touched:
-            jobs.request_rescore()
-        INGESTED.labels("segment").inc(count)
     return Success()
 
 

@@ -15,21 +15,16 @@ from typing import Annotated, Any
 import stripe
 from fastapi import APIRouter, Depends, Header, Request
 from pydantic import BaseModel
-from sqlalchemy import delete
 
 from healthscore.api.dependencies import DbSession, JobQueue
 from healthscore.api.errors import ApiError, ErrorResponse
-from healthscore.ingest.records import claim_messages
-from healthscore.ingest.stripe_events import apply_event
-from healthscore.jobs.queue import touch
+from healthscore.ingest import stripe_events
 from healthscore.observability.metrics import INGESTED
-from healthscore.storage import job_models as jm
 
 router = APIRouter(tags=["webhooks"])
 
 TOLERANCE_SECONDS = 300
 """Signed timestamps older than this are refused as replays (Stripe's own default)."""
-SOURCE = "stripe"
 
 
 class StripeReceipt(BaseModel):
@@ -79,21 +74,7 @@ def receive_stripe_webhook(
     if not isinstance(event_id, str) or not event_id or not isinstance(event.get("type"), str):
         raise ApiError(400, "the event has no id or type", code="invalid_payload")
     with session.begin():
-        if not claim_messages(session, SOURCE, [event_id]):
-            return StripeReceipt(
-                received=True, applied=False, detail=f"{event_id} was already processed"
-            )
-        outcome = apply_event(session, event)
-        if outcome.applied and outcome.customer_id:
-            touch(session, {outcome.customer_id})
-        if not outcome.applied:
-            # Nothing changed, so keep no trace: re-sending the event from Stripe's
-            # dashboard after fixing the cause (say, mapping the customer) applies it.
-            session.execute(
-                delete(jm.ProcessedMessage).where(
-                    jm.ProcessedMessage.source == SOURCE, jm.ProcessedMessage.message_id == event_id
-                )
-            )
+        outcome = stripe_events.receive(session, event)
     if outcome.applied and outcome.customer_id:
         jobs.request_rescore()
         INGESTED.labels("stripe").inc()

@@ -10,7 +10,7 @@ import typer
 from healthscore.cli.context import console, fail, invalidate_cache, open_database
 from healthscore.ingest.journal import Journal, journal_file
 from healthscore.settings import Settings
-from healthscore.storage.lifecycle import backup_sqlite, restore_sqlite
+from healthscore.storage.backup import backup_sqlite, restore_sqlite
 
 
 def backup(destination: Annotated[Path, typer.Argument(help="Backup file to write.")]) -> None:

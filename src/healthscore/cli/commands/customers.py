@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
+from healthscore.accounts.service import UnknownAccountError, delete_customer, export_customer
 from healthscore.cli.context import console, errors, fail, invalidate_cache, open_database
 from healthscore.storage.database import transaction
-from healthscore.storage.lifecycle import UnknownAccountError, delete_customer, export_customer
 
 
 def customers_delete(

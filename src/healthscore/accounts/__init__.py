@@ -1,0 +1,1 @@
+"""Accounts (customers), their users and seats, and their lifecycle: erasure and export."""

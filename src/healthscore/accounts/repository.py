@@ -1,0 +1,140 @@
+"""Every query about accounts and their users (seats); the rules are in ``service``.
+
+Functions write inside the caller's transaction and ``flush``; the caller commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Table, delete, func, select
+from sqlalchemy.orm import Session
+
+from healthscore.storage import models as m
+from healthscore.storage import schema
+
+
+def get_customer(session: Session, customer_id: str) -> m.Customer | None:
+    return session.get(m.Customer, customer_id)
+
+
+def known_customers(session: Session, customer_ids: set[str]) -> set[str]:
+    """Those of ``customer_ids`` that are accounts."""
+    if not customer_ids:
+        return set()
+    return set(session.scalars(select(m.Customer.id).where(m.Customer.id.in_(customer_ids))))
+
+
+def customer_with_stripe_id(session: Session, stripe_customer_id: str) -> m.Customer | None:
+    return session.scalars(
+        select(m.Customer).where(m.Customer.stripe_customer_id == stripe_customer_id)
+    ).first()
+
+
+def customers_page(
+    session: Session,
+    *,
+    segment: str | None = None,
+    search: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[m.Customer], int]:
+    """A page of accounts by id (``search`` matches names, case-insensitively) and how
+    many match in all."""
+    query = select(m.Customer)
+    if segment:
+        query = query.where(m.Customer.segment == segment)
+    if search:
+        query = query.where(func.lower(m.Customer.name).contains(search.lower(), autoescape=True))
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.order_by(m.Customer.id).offset(offset).limit(limit))
+    return list(rows), int(total)
+
+
+def upsert_customer(session: Session, values: Mapping[str, Any]) -> None:
+    """Create or update an account; only the given fields change on update."""
+    existing = session.get(m.Customer, values["id"])
+    if existing is None:
+        values = {
+            "name": values["id"],
+            "plan": "",
+            "segment": "",
+            "mrr": Decimal(0),
+            "created_at": datetime.now(UTC),
+            "traits": {},
+            **values,
+        }
+        session.add(m.Customer(**values))
+    else:
+        for key, value in values.items():
+            setattr(existing, key, value)
+    session.flush()
+
+
+def upsert_user(
+    session: Session,
+    *,
+    customer_id: str,
+    user_id: str,
+    created_at: datetime | None = None,
+    removed_at: datetime | None = None,
+    traits: dict[str, Any] | None = None,
+) -> None:
+    """Add a seat or update the fields given (``removed_at`` frees it)."""
+    row: dict[str, Any] = {"customer_id": customer_id, "user_id": user_id}
+    if created_at is not None:
+        row["created_at"] = created_at
+    if removed_at is not None:
+        row["removed_at"] = removed_at
+    if traits is not None:
+        row["traits"] = traits
+    existing = session.scalars(
+        select(m.User).where(m.User.customer_id == customer_id, m.User.user_id == user_id)
+    ).first()
+    if existing is None:
+        row.setdefault("created_at", datetime.now(UTC))
+        session.add(m.User(**row))
+    else:
+        for key, value in row.items():
+            setattr(existing, key, value)
+    session.flush()
+
+
+def customer_tables() -> list[Table]:
+    """Every table holding rows about one account, children before the account itself."""
+    return [
+        t
+        for t in reversed(schema.metadata.sorted_tables)
+        if "customer_id" in t.c and t.name != "customers"
+    ]
+
+
+def delete_account_rows(session: Session, customer_id: str) -> dict[str, int]:
+    """Delete the account's rows in every table, explicitly rather than trusting
+    foreign-key cascades (SQLite only cascades with ``foreign_keys=ON``); rows deleted per
+    table."""
+    counts: dict[str, int] = {}
+    for table in customer_tables():
+        result = session.execute(delete(table).where(table.c.customer_id == customer_id))
+        counts[table.name] = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    result = session.execute(delete(m.Customer).where(m.Customer.id == customer_id))
+    counts["customers"] = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    session.expunge_all()
+    return counts
+
+
+def account_rows(session: Session, customer_id: str) -> dict[str, list[dict[str, Any]]] | None:
+    """The account's row and its rows in every other table, as column → value; None for
+    an unknown account."""
+    customers = m.Customer.__table__
+    account = session.execute(select(customers).where(customers.c.id == customer_id)).first()
+    if account is None:
+        return None
+    found: dict[str, list[dict[str, Any]]] = {"customers": [dict(account._mapping)]}
+    for table in reversed(customer_tables()):
+        rows = session.execute(select(table).where(table.c.customer_id == customer_id))
+        found[table.name] = [dict(row._mapping) for row in rows]
+    return found

@@ -1,0 +1,94 @@
+"""One request to the Segment endpoints, applied (or journaled) all or nothing.
+
+With ``HEALTHSCORE_INGEST_ACK=committed`` (the default) the messages are applied in one
+transaction that commits before the acknowledgement; with ``journaled`` an events-only
+request is checked just as fully and journaled instead (``ingest.journal``), for a worker
+to apply in bulk. Either way the follow-up (a rescore, or the journal's apply) is asked
+of the job queue only once the transaction has committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Protocol
+
+from sqlalchemy.orm import Session
+
+from healthscore.ingest import segment as seg
+from healthscore.ingest import segment_messages
+from healthscore.ingest.journal import Journal
+from healthscore.observability.metrics import INGESTED, JOURNALED
+from healthscore.scoring.scorecard import EventMapping
+from healthscore.settings import Settings
+from healthscore.storage.pending_rescores import mark_for_rescore
+
+
+class Followups(Protocol):
+    """What a request needs of the job queue (``jobs.queue.Jobs``)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def journal(self) -> Journal: ...
+
+    def request_rescore(self) -> None: ...
+
+    def request_apply(self) -> None: ...
+
+
+def receive(
+    session: Session,
+    jobs: Followups,
+    messages: Sequence[segment_messages.Message],
+    mapping: EventMapping,
+    known: seg.KnownAccounts,
+    *,
+    batch_sent_at: datetime | None = None,
+    prefix: str | None = None,
+) -> None:
+    """Apply or journal the messages and commit, or write nothing and raise
+    ``segment_messages.Rejected`` / ``InvalidFact`` naming every message at fault.
+
+    This commits (unlike most services) because the acknowledgement promises a commit,
+    and the session's transaction may already be open: the key was looked up in it (the
+    lookup writes nothing, except a coarse ``last_used_at`` it commits itself)."""
+    received_at = datetime.now(UTC)
+    journaled = jobs.settings.ingest_ack == "journaled" and segment_messages.events_only(messages)
+    try:
+        if journaled:
+            events = seg.resolve_events(
+                session,
+                messages,
+                mapping,
+                received_at=received_at,
+                batch_sent_at=batch_sent_at,
+                prefix=prefix,
+                known=known,
+            )
+            jobs.journal.append(session, seg.SOURCE, events, now=received_at)
+            count, touched = len(events), bool(events)
+        else:
+            outcome = seg.ingest(
+                session,
+                messages,
+                mapping,
+                received_at=received_at,
+                batch_sent_at=batch_sent_at,
+                prefix=prefix,
+            )
+            mark_for_rescore(session, outcome.customers)
+            count, touched = outcome.events, bool(outcome.customers)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    if journaled:
+        if touched:
+            jobs.request_apply()
+        JOURNALED.labels("segment").inc(count)
+    else:
+        if touched:
+            jobs.request_rescore()
+        INGESTED.labels("segment").inc(count)
