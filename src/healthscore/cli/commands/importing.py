@@ -109,6 +109,7 @@ def _summarise(report: ImportReport, rejects: Path | None, seconds: float) -> No
         f"{read:,} rows read in {seconds:.1f}s{rate}: {loaded:,} loaded, "
         f"{skipped:,} skipped as duplicates, {report.rejected:,} rejected",
         highlight=False,
+        soft_wrap=True,
     )
     if not report.rejected:
         return
