@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from healthscore.ingest.csv_import import ImportFailed, import_folder
+from healthscore.ingest.csv_import import FileResult, ImportFailed, import_folder
 from healthscore.storage import models as m
 
 NOW = datetime(2026, 11, 20, tzinfo=UTC)
@@ -109,7 +110,7 @@ def test_a_valid_folder_imports_every_file_into_typed_tables(sessions, tmp_path)
             "c1,T9,2026-11-05,2026-11-01,high,",
             "resolved_at: is before opened_at",
         ),
-        ("events.csv", "c1,,2026-11-02,api_call,,0", "value: Input should be"),
+        ("events.csv", "c1,,2026-11-02,api_call,,-1", "value: Input should be"),
     ],
 )
 def test_a_bad_row_names_file_line_and_column_and_nothing_is_written(
@@ -201,3 +202,182 @@ def test_one_corrupted_cell_rejects_the_whole_import(
         with sessions() as session:
             assert counts(session) == before
     engine.dispose()
+
+
+EVENTS_HEADER = "customer_id,user_id,ts,type,name,value\n"
+
+
+def api_calls(count: int, *, zero_every: int = 0) -> tuple[str, int]:
+    """``count`` api_call lines over distinct minutes; every ``zero_every``-th has value 0."""
+    lines, total = [], 0
+    for i in range(count):
+        value = 0 if zero_every and i % zero_every == 0 else i % 50 + 1
+        total += value
+        lines.append(
+            f"c1,,2026-10-{1 + i % 28:02d}T{i // 28 % 24:02d}:{i % 60:02d}:00,api_call,,{value}"
+        )
+    return "\n".join(lines) + "\n", total
+
+
+def test_zero_api_calls_are_counts_that_load_into_usage_and_its_rollup(sessions, tmp_path):
+    """41 days with zero calls among 1,230 lines (above the 1,000 rows where PostgreSQL COPYs)."""
+    lines, total = api_calls(1230, zero_every=30)
+    files = {**GOOD, "events.csv": EVENTS_HEADER + lines}
+    report = import_folder(sessions, write(tmp_path / "in", files), now=NOW)
+    assert report.counts["events.csv"] == 1230 and report.rejected == 0
+    with sessions() as session:
+        zeros = select(func.count()).where(m.ApiUsage.calls == 0)
+        assert session.scalar(zeros) == 41
+        assert session.scalar(select(func.count()).select_from(m.ApiUsage)) == 1230
+        assert session.scalar(select(func.sum(m.ApiUsage.calls))) == total
+        assert session.scalar(select(func.sum(m.DailyApiUsage.calls))) == total
+
+
+def test_an_api_call_without_a_value_is_one_call(sessions, tmp_path):
+    files = {**GOOD, "events.csv": EVENTS_HEADER + "c1,,2026-11-02,api_call,,\n"}
+    import_folder(sessions, write(tmp_path / "in", files), now=NOW)
+    with sessions() as session:
+        assert session.scalars(select(m.ApiUsage.calls)).all() == [1]
+
+
+def bad_events(tmp_path: Path, good: int) -> tuple[Path, str]:
+    """``good`` valid api_call lines with two bad ones among them (lines 3 and 6)."""
+    lines = api_calls(good)[0].splitlines()
+    lines.insert(1, "c1,,tomorrow-ish,api_call,,3")
+    lines.insert(4, "c1,,2026-11-02,api_call,,-2")
+    return write(
+        tmp_path / "in", {**GOOD, "events.csv": EVENTS_HEADER + "\n".join(lines) + "\n"}
+    ), lines[1]
+
+
+def test_max_bad_rows_loads_the_good_rows_and_writes_the_rejects(sessions, tmp_path):
+    folder, bad_line = bad_events(tmp_path, 1200)
+    rejects = tmp_path / "rejects.csv"
+    report = import_folder(sessions, folder, now=NOW, max_bad_rows=2, rejects=rejects)
+    assert report.files["events.csv"] == FileResult(loaded=1200, duplicates=0, rejected=2)
+    assert report.counts["customers.csv"] == 2 and report.rejected == 2
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(m.ApiUsage)) == 1200
+    with rejects.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["file"], r["line"]) for r in rows] == [("events.csv", "3"), ("events.csv", "6")]
+    assert rows[0]["reason"].startswith("ts: Value error, not an ISO 8601 timestamp")
+    assert rows[1]["reason"] == "value: Input should be greater than or equal to 0"
+    assert rows[0]["row"] == bad_line  # the original row, ready to fix and import again
+    assert [str(e) for e in report.errors] == [
+        f"events.csv:{r['line']}: {r['reason']}" for r in rows
+    ]
+
+
+def test_more_bad_rows_than_allowed_writes_nothing_but_lists_every_one(sessions, tmp_path):
+    folder, _ = bad_events(tmp_path, 1200)
+    rejects = tmp_path / "rejects.csv"
+    with pytest.raises(ImportFailed) as failure:
+        import_folder(sessions, folder, now=NOW, max_bad_rows=1, rejects=rejects)
+    assert (failure.value.total, failure.value.max_bad_rows, failure.value.unusable) == (
+        2,
+        1,
+        False,
+    )
+    with sessions() as session:
+        assert set(counts(session).values()) == {0}
+    assert len(rejects.read_text().splitlines()) == 3  # header and both bad rows
+
+
+def test_the_rows_of_a_rejected_customer_are_rejected_and_name_its_line(sessions, tmp_path):
+    """A new customer's row is bad: its seats, events, tickets… cannot load without it."""
+    files = dict(GOOD)
+    files["customers.csv"] += "c3,Gamma,pro,smb,-1,2025-01-01,\n"  # line 4: negative mrr
+    files["users.csv"] += "c3,u9,2025-03-01\n"
+    files["events.csv"] += "c3,u9,2026-11-02,login,,\n"
+    report = import_folder(sessions, write(tmp_path / "in", files), now=NOW, max_bad_rows=3)
+    assert [str(e) for e in report.errors] == [
+        "customers.csv:4: mrr: Input should be greater than or equal to 0",
+        "users.csv:4: customer_id: unknown customer 'c3': its row, customers.csv:4, was rejected",
+        "events.csv:6: customer_id: unknown customer 'c3': its row, customers.csv:4, was rejected",
+    ]
+    assert report.counts["users.csv"] == 2 and report.counts["events.csv"] == 4
+    with sessions() as session:
+        assert session.get(m.Customer, "c3") is None
+
+
+def test_a_stored_customer_keeps_its_rows_when_its_update_is_rejected(sessions, tmp_path):
+    import_folder(
+        sessions, write(tmp_path / "one", {"customers.csv": GOOD["customers.csv"]}), now=NOW
+    )
+    later = {
+        "customers.csv": GOOD["customers.csv"].replace("c1,Acme,pro,smb,100", "c1,Acme,pro,smb,-1"),
+        "events.csv": EVENTS_HEADER + "c1,u1,2026-11-02,login,,\n",
+    }
+    report = import_folder(sessions, write(tmp_path / "two", later), now=NOW, max_bad_rows=1)
+    assert [e.reason for e in report.errors] == ["mrr: Input should be greater than or equal to 0"]
+    assert report.counts == {"customers.csv": 1, "events.csv": 1}
+    with sessions() as session:
+        assert session.get(m.Customer, "c1").mrr == 100  # the stored row, not the rejected one
+
+
+def test_a_file_without_its_columns_refuses_the_import_whatever_the_allowance(sessions, tmp_path):
+    files = {**GOOD, "nps.csv": "customer_id,score\nc1,9\n"}
+    with pytest.raises(ImportFailed) as failure:
+        import_folder(sessions, write(tmp_path / "in", files), now=NOW, max_bad_rows=1000)
+    assert failure.value.unusable
+    assert [str(e) for e in failure.value.errors] == [
+        "nps.csv:1: missing column(s): user_id, ts, comment"
+    ]
+    with sessions() as session:
+        assert set(counts(session).values()) == {0}
+
+
+def test_an_exact_repeat_of_a_line_is_skipped_as_a_duplicate(sessions, tmp_path):
+    """The same line twice in one file (an export that sent a page twice) is one row; a
+    keyed row repeated with other values is still an error (see the bad-row cases)."""
+    lines, _ = api_calls(1100)
+    first = lines.splitlines()
+    files = dict(GOOD)
+    files["events.csv"] = EVENTS_HEADER + lines + "\n".join(first[:40]) + "\n"  # a page again
+    files["events.csv"] += "c1,,2026-10-01T00:00:00,api_call,,2\n"  # same moment, other count
+    files["customers.csv"] += GOOD["customers.csv"].splitlines()[1] + "\n"
+    files["users.csv"] += "c1,u1,2025-01-02\n"
+    report = import_folder(sessions, write(tmp_path / "in", files), now=NOW)
+    assert report.files["events.csv"] == FileResult(loaded=1101, duplicates=40, rejected=0)
+    assert report.files["customers.csv"] == FileResult(loaded=2, duplicates=1, rejected=0)
+    assert report.files["users.csv"] == FileResult(loaded=2, duplicates=1, rejected=0)
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(m.ApiUsage)) == 1101
+        assert counts(session)["customers"] == 2
+
+
+def test_reimporting_appends_events_again_as_documented(sessions, tmp_path):
+    """Duplicates are lines repeated within a file; events have no identity across imports."""
+    folder = write(
+        tmp_path / "in", {"customers.csv": GOOD["customers.csv"], "events.csv": GOOD["events.csv"]}
+    )
+    import_folder(sessions, folder, now=NOW)
+    again = import_folder(sessions, folder, now=NOW)
+    assert again.files["events.csv"] == FileResult(loaded=4, duplicates=0, rejected=0)
+    with sessions() as session:
+        assert counts(session)["sessions"] == 2 and counts(session)["customers"] == 2
+
+
+def test_progress_reports_each_stage_with_its_total(sessions, tmp_path):
+    lines, _ = api_calls(25_000)
+    folder = write(
+        tmp_path / "in",
+        {"customers.csv": GOOD["customers.csv"], "events.csv": EVENTS_HEADER + lines},
+    )
+    seen: list[tuple[str, int, int | None]] = []
+    import_folder(sessions, folder, now=NOW, progress=lambda *update: seen.append(update))
+    stages = list(dict.fromkeys(stage for stage, _, _ in seen))
+    assert stages == [
+        "checking customers.csv",
+        "checking events.csv",
+        "loading customers.csv",
+        "loading events.csv",
+    ]
+    events = [(done, total) for stage, done, total in seen if stage == "checking events.csv"]
+    assert events[0] == (10_000, 25_000) and events[-1] == (25_000, 25_000)
+    assert [u for u in seen if u[0] == "loading events.csv"][-1] == (
+        "loading events.csv",
+        25_000,
+        25_000,
+    )

@@ -19,7 +19,7 @@ from healthscore.accounts.repository import upsert_customer
 from healthscore.ingest import segment as seg
 from healthscore.ingest import segment_facts as facts
 from healthscore.ingest import segment_messages
-from healthscore.ingest.records import InvalidFact
+from healthscore.ingest.records import Event, InvalidFact, event_rows
 from healthscore.scoring.scorecard import (
     EventMapping,
     ScorecardError,
@@ -70,9 +70,21 @@ def test_api_call_counts_default_to_one_and_must_be_whole() -> None:
         "api_call",
         {"calls": 40},
     )
-    for bad in (0, 2.5, "many", True):
+    for bad in (-1, 2.5, "many", True, 10**9 + 1):
         with pytest.raises(InvalidFact, match="whole number"):
             facts.track_fact(track("API Call", properties={"calls": bad}), DEFAULTS)
+
+
+def test_zero_api_calls_is_a_count_on_every_channel() -> None:
+    """A day with no calls is reported as 0 calls, not refused (HTTP and Segment alike)."""
+    assert facts.track_fact(track("API Call", properties={"calls": 0}), DEFAULTS) == (
+        "api_call",
+        {"calls": 0},
+    )
+    event = Event("acme", "api_call", datetime(2026, 11, 1, tzinfo=UTC), None, {"calls": 0})
+    assert event_rows(event) == (m.ApiUsage, {"customer_id": "acme", "ts": event.ts, "calls": 0})
+    with pytest.raises(InvalidFact, match="0 or more"):
+        event_rows(Event("acme", "api_call", event.ts, None, {"calls": -1}))
 
 
 def test_unmapped_names_are_engagement_events_named_by_slug() -> None:

@@ -17,7 +17,17 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -161,16 +171,36 @@ def scorecard_from(option: str | None) -> Scorecard:
         raise fail(str(error), code=2) from error
 
 
+class RateColumn(ProgressColumn):
+    """Items per second, averaged over the task so far (steadier than Rich's 30 s window
+    and right at once for a task that ends)."""
+
+    def __init__(self, unit: str) -> None:
+        super().__init__()
+        self.unit = unit
+
+    def render(self, task: Task) -> Text:
+        elapsed = task.finished_time or task.elapsed
+        if not elapsed or not task.completed:
+            return Text("")
+        return Text(f"{task.completed / elapsed:,.0f} {self.unit}/s", style="progress.data.speed")
+
+
 @contextmanager
-def progress_bar() -> Iterator[Progress]:
-    with Progress(
+def progress_bar(*, rate: str | None = None) -> Iterator[Progress]:
+    """The bar long commands show on stderr; with ``rate`` (a unit, e.g. ``rows``) it also
+    shows that many per second and the time left."""
+    columns: list[ProgressColumn] = [
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=errors,
-        transient=not sys.stderr.isatty(),
-    ) as progress:
+    ]
+    if rate:
+        columns.append(RateColumn(rate))
+    columns.append(TimeElapsedColumn())
+    if rate:
+        columns.append(TimeRemainingColumn())
+    with Progress(*columns, console=errors, transient=not sys.stderr.isatty()) as progress:
         yield progress
 
 

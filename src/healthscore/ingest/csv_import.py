@@ -1,156 +1,55 @@
 """``healthscore import FOLDER``: the CSV contract other tools export to.
 
-All or nothing: every row of every file is validated first (pass one); only when there is
-not a single problem is anything written, all files in one transaction (pass two, which
-re-reads the files so memory stays flat however large they are). Problems are reported as
-``file:line: column: reason``, line 1 being the header.
+Pass one reads and checks every row of every file. Each row is *accepted*, *rejected*
+(with its ``file:line: column: reason``, line 1 being the header) or *a duplicate*: the
+same line, every cell equal, as an earlier line of the same file (an export that sent a
+page twice); a duplicate adds nothing and is skipped. A keyed row (a customer, seat or
+ticket) whose key is on an earlier line with other values is rejected.
+
+If more than ``max_bad_rows`` rows are rejected (default 0: all or nothing), or a file
+itself is unusable (a missing column, not CSV), nothing is written. Otherwise pass two
+re-reads the files (memory stays flat however large they are) and writes the accepted
+rows, all files in one transaction. Every rejected row can be written to a CSV file.
+
+Rows that need a rejected row are rejected too: the seats, events, payments, tickets and
+NPS answers of a customer whose ``customers.csv`` row was rejected (and who is not stored
+yet) are rejected with a reason naming that line, and count towards ``max_bad_rows``.
 
 Re-importing is safe for things with identities: customers are upserted by ``id``, seats
 by ``(customer_id, user_id)`` and tickets by ``(customer_id, ticket_id)`` (a later export
 may carry a resolution or rating). Events, payments and NPS answers have no natural key
-and are appended.
+and are appended: importing the same ``events.csv`` twice stores its events twice.
 """
 
 from __future__ import annotations
 
 import csv
+import io
+from array import array
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, NamedTuple
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
-from sqlalchemy import Table, select
+from pydantic import ValidationError
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from healthscore import timeutc
-from healthscore.ingest.bulk import batched, insert_rows
+from healthscore.ingest.bulk import BATCH_ROWS
+from healthscore.ingest.csv_rows import FILES, CsvFile, CsvRow, CustomerRow, row_problem
+from healthscore.ingest.csv_tables import write_rows
 from healthscore.storage import models as m
 from healthscore.storage.database import transaction
-from healthscore.storage.dialect import upsert
 
 MAX_REPORTED = 1000
 FUTURE_SKEW = timedelta(minutes=5)
+REJECTS_COLUMNS = ("file", "line", "reason", "row")
+"""The rejects file: where each rejected row was, why, and the row itself as CSV text."""
 
-
-def _timestamp(value: Any) -> Any:
-    """ISO 8601 (date, date-time, ``Z`` or offset); naive means UTC."""
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-            utc = timeutc.utc(parsed)
-        except (ValueError, OverflowError):
-            raise ValueError(f"not an ISO 8601 timestamp in range: {value!r}") from None
-        if utc.year < 1970:
-            raise ValueError(f"before 1970: {value!r}")
-        return utc
-    return value
-
-
-Timestamp = Annotated[datetime, BeforeValidator(_timestamp)]
-Identifier = Annotated[str, Field(min_length=1, max_length=64)]
-Name = Annotated[str, Field(max_length=255)]
-
-
-class _Row(BaseModel):
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, frozen=True)
-
-
-class CustomerRow(_Row):
-    id: Identifier
-    name: Annotated[str, Field(min_length=1, max_length=255)]
-    plan: Annotated[str, Field(max_length=64)] = ""
-    segment: Annotated[str, Field(max_length=64)] = ""
-    mrr: Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)] = Decimal(0)
-    created_at: Timestamp
-    churned_at: Timestamp | None = None
-
-
-class UserRow(_Row):
-    customer_id: Identifier
-    user_id: Name = Field(min_length=1)
-    created_at: Timestamp
-
-
-class EventRow(_Row):
-    customer_id: Identifier
-    user_id: Name | None = None
-    ts: Timestamp
-    type: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.:-]{0,127}$")]
-    name: Name | None = None
-    value: Annotated[int, Field(ge=1)] | None = None
-
-
-class PaymentRow(_Row):
-    customer_id: Identifier
-    ts: Timestamp
-    amount: Annotated[Decimal, Field(max_digits=14, decimal_places=2)]
-    status: Literal["succeeded", "failed", "refunded"]
-
-
-class TicketRow(_Row):
-    customer_id: Identifier
-    ticket_id: Name = Field(min_length=1)
-    opened_at: Timestamp
-    resolved_at: Timestamp | None = None
-    severity: Literal["low", "normal", "high", "urgent"] = "normal"
-    rating: Annotated[int, Field(ge=1, le=5)] | None = None
-
-
-class NpsRow(_Row):
-    customer_id: Identifier
-    user_id: Name | None = None
-    ts: Timestamp
-    score: Annotated[int, Field(ge=0, le=10)]
-    comment: Annotated[str, Field(max_length=10_000)] = ""
-
-
-@dataclass(frozen=True)
-class CsvFile:
-    name: str
-    row: type[_Row]
-    required: tuple[str, ...]
-    key: tuple[str, ...] = ()  # duplicate rows within the file are errors
-    timestamps: tuple[str, ...] = ()
-
-
-FILES = [
-    CsvFile(
-        "customers.csv",
-        CustomerRow,
-        ("id", "name", "plan", "segment", "mrr", "created_at", "churned_at"),
-        ("id",),
-        ("created_at", "churned_at"),
-    ),
-    CsvFile(
-        "users.csv",
-        UserRow,
-        ("customer_id", "user_id", "created_at"),
-        ("customer_id", "user_id"),
-        ("created_at",),
-    ),
-    CsvFile(
-        "events.csv",
-        EventRow,
-        ("customer_id", "user_id", "ts", "type", "name", "value"),
-        timestamps=("ts",),
-    ),
-    CsvFile(
-        "payments.csv", PaymentRow, ("customer_id", "ts", "amount", "status"), timestamps=("ts",)
-    ),
-    CsvFile(
-        "tickets.csv",
-        TicketRow,
-        ("customer_id", "ticket_id", "opened_at", "resolved_at", "severity", "rating"),
-        ("customer_id", "ticket_id"),
-        ("opened_at", "resolved_at"),
-    ),
-    CsvFile(
-        "nps.csv", NpsRow, ("customer_id", "user_id", "ts", "score", "comment"), timestamps=("ts",)
-    ),
-]
+Progress = Callable[[str, int, int | None], None]
+"""``progress(stage, rows done, rows in all)``: stage is ``checking``/``loading`` + file."""
 
 
 @dataclass(frozen=True)
@@ -158,6 +57,8 @@ class RowError:
     file: str
     line: int
     reason: str
+    cells: tuple[str, ...] = ()
+    """The rejected row as read; empty when the problem is the file itself."""
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}: {self.reason}"
@@ -166,20 +67,48 @@ class RowError:
 class ImportFailed(Exception):
     """The import was rejected; nothing was written."""
 
-    def __init__(self, errors: list[RowError], total: int | None = None) -> None:
+    def __init__(
+        self,
+        errors: list[RowError],
+        total: int | None = None,
+        *,
+        max_bad_rows: int = 0,
+        unusable: bool = True,
+    ) -> None:
         self.errors = errors
         self.total = total if total is not None else len(errors)
+        self.max_bad_rows = max_bad_rows
+        self.unusable = unusable
+        """A file itself is at fault (no files, a missing column, not CSV): no number of
+        bad rows allowed makes the import go ahead."""
         listing = "\n".join(str(e) for e in errors[:20])
         extra = f"\n… and {self.total - 20} more" if self.total > 20 else ""
         super().__init__(f"import rejected, nothing written:\n{listing}{extra}")
 
 
+@dataclass(frozen=True)
+class FileResult:
+    """What became of one file's rows: each is loaded, a skipped duplicate or rejected."""
+
+    loaded: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+
+
 @dataclass
 class ImportReport:
-    counts: dict[str, int] = field(default_factory=dict)
+    files: dict[str, FileResult] = field(default_factory=dict)
+    errors: list[RowError] = field(default_factory=list)
+    """The first ``MAX_REPORTED`` rejected rows (all of them are in the rejects file)."""
 
+    @property
+    def counts(self) -> dict[str, int]:
+        """Rows loaded per file."""
+        return {name: result.loaded for name, result in self.files.items()}
 
-Progress = Callable[[str, int], None]
+    @property
+    def rejected(self) -> int:
+        return sum(result.rejected for result in self.files.values())
 
 
 def import_folder(
@@ -188,146 +117,284 @@ def import_folder(
     *,
     now: datetime | None = None,
     progress: Progress | None = None,
+    max_bad_rows: int = 0,
+    rejects: Path | None = None,
 ) -> ImportReport:
-    """Validate every CSV in ``folder``, then write them all in one transaction."""
+    """Check every CSV in ``folder``; unless more than ``max_bad_rows`` rows are bad, write
+    the good ones in one transaction. ``rejects`` receives every rejected row, either way."""
     now = now or datetime.now(UTC)
     present = [spec for spec in FILES if (folder / spec.name).is_file()]
     if not present:
         names = ", ".join(spec.name for spec in FILES)
         raise ImportFailed([RowError(str(folder), 0, f"no CSV files found; expected {names}")])
     with sessions() as session:
-        known = set(session.scalars(select(m.Customer.id)))
-    errors: list[RowError] = []
-    total = 0
-    customers_spec = next((s for s in present if s.name == "customers.csv"), None)
-    if customers_spec:
-        for _, row, error in _read(folder, customers_spec, now):
-            if error is None and isinstance(row, CustomerRow):
-                known.add(row.id)
-    for spec in present:
-        for _, _, error in _checked(folder, spec, now, known):
-            if error:
-                total += 1
-                if len(errors) < MAX_REPORTED:
-                    errors.append(error)
-    if total:
-        raise ImportFailed(errors, total)
+        customers = _Customers(set(session.scalars(select(m.Customer.id))))
+    with ExitStack() as files:
+        problems = _Problems()
+        if rejects is not None:
+            problems.out = csv.writer(
+                files.enter_context(rejects.open("w", newline="", encoding="utf-8"))
+            )
+            problems.out.writerow(REJECTS_COLUMNS)
+        plans = {
+            spec.name: _check(folder, spec, now, customers, problems, progress) for spec in present
+        }
+    if problems.unusable or problems.total > max_bad_rows:
+        raise ImportFailed(
+            problems.reported,
+            problems.total,
+            max_bad_rows=max_bad_rows,
+            unusable=problems.unusable,
+        )
 
-    report = ImportReport()
+    report = ImportReport(errors=problems.reported)
     with transaction(sessions) as session:
         for spec in present:
-            rows = (row for _, row, _ in _checked(folder, spec, now, known))
-            report.counts[spec.name] = _write(session, spec, rows, progress)
+            plan = plans[spec.name]
+            report.files[spec.name] = _load(session, folder, spec, now, customers, plan, progress)
     return report
 
 
-def _read(
-    folder: Path, spec: CsvFile, now: datetime
-) -> Iterator[tuple[int, _Row | None, RowError | None]]:
-    """Parse and validate each row of one file: (line, row or None, error or None)."""
-    path = folder / spec.name
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in spec.required if c not in (reader.fieldnames or [])]
-        if missing:
-            yield 1, None, RowError(spec.name, 1, f"missing column(s): {', '.join(missing)}")
-            return
-        for record in reader:
-            line = reader.line_num
-            values = {k: (v if v != "" else None) for k, v in record.items() if k is not None}
-            try:
-                row = spec.row.model_validate({k: v for k, v in values.items() if v is not None})
-            except ValidationError as error:
-                problem = error.errors()[0]
-                column = ".".join(str(p) for p in problem["loc"]) or "row"
-                yield line, None, RowError(spec.name, line, f"{column}: {problem['msg']}")
-                continue
-            late = [c for c in spec.timestamps if (t := getattr(row, c)) and t > now + FUTURE_SKEW]
-            if late:
-                yield line, None, RowError(spec.name, line, f"{late[0]}: is in the future")
-                continue
-            yield line, row, None
+@dataclass
+class _Customers:
+    """The customer ids rows may name (stored or accepted), and why a missing one is."""
+
+    known: set[str]
+    rejected: dict[str, int] = field(default_factory=dict)  # id → line of its rejected row
+
+    def problem(self, customer_id: str) -> str | None:
+        if customer_id in self.known:
+            return None
+        line = self.rejected.get(customer_id)
+        why = f": its row, customers.csv:{line}, was rejected" if line is not None else ""
+        return f"customer_id: unknown customer {customer_id!r}{why}"
+
+
+class _Problems:
+    """Rejected rows: counted, the first ``MAX_REPORTED`` kept, all written to ``out``."""
+
+    def __init__(self, out: Any = None) -> None:
+        self.out = out  # a csv.writer, or None
+        self.reported: list[RowError] = []
+        self.total = 0
+        self.unusable = False
+
+    def add(self, error: RowError, *, unusable: bool = False) -> None:
+        self.total += 1
+        self.unusable = self.unusable or unusable
+        if len(self.reported) < MAX_REPORTED:
+            self.reported.append(error)
+        if self.out is not None:
+            self.out.writerow([error.file, error.line, error.reason, _as_csv(error.cells)])
+
+
+def _as_csv(cells: tuple[str, ...]) -> str:
+    if not cells:
+        return ""
+    text = io.StringIO()
+    csv.writer(text, lineterminator="").writerow(cells)
+    return text.getvalue()
+
+
+class _Repeats:
+    """Exact repeats of a file's lines, found without holding the lines in memory: pass
+    one notes a hash per accepted line; pass two compares, cell by cell, only the lines
+    whose hash occurred more than once."""
+
+    def __init__(self) -> None:
+        self._hashes = array("q")
+        self._repeated: set[int] = set()
+        self._seen: dict[int, list[tuple[str, ...]]] = {}
+
+    def note(self, cells: tuple[str, ...]) -> None:
+        self._hashes.append(hash(cells))
+
+    def settle(self) -> None:
+        import numpy as np
+
+        values, counts = np.unique(np.frombuffer(self._hashes, dtype=np.int64), return_counts=True)
+        self._repeated = set(values[counts > 1].tolist())
+        self._hashes = array("q")
+
+    def is_repeat(self, cells: tuple[str, ...]) -> bool:
+        digest = hash(cells)
+        if digest not in self._repeated:
+            return False
+        earlier = self._seen.setdefault(digest, [])
+        if cells in earlier:
+            return True
+        earlier.append(cells)
+        return False
+
+
+@dataclass
+class _Plan:
+    """What pass one found in a file, for pass two to do (and to check it found the same)."""
+
+    rows: int = 0
+    rejected: int = 0
+    repeats: _Repeats | None = None
+
+
+class _Unusable(Exception):
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(reason)
+        self.line = line
+        self.reason = reason
+
+
+class _Record(NamedTuple):
+    line: int
+    cells: tuple[str, ...]
+    values: dict[str, str]
+    row: CsvRow | None  # None when rejected
+    problem: str | None
+    duplicate: bool = False
+
+
+def _check(
+    folder: Path,
+    spec: CsvFile,
+    now: datetime,
+    customers: _Customers,
+    problems: _Problems,
+    progress: Progress | None,
+) -> _Plan:
+    """Pass one over a file: count, report rejected rows, learn customers and repeats."""
+    plan = _Plan(repeats=None if spec.key else _Repeats())
+    stage = f"checking {spec.name}"
+    estimate = _data_lines(folder / spec.name)
+    try:
+        for record in _checked(folder, spec, now, customers):
+            plan.rows += 1
+            if record.problem is not None:
+                plan.rejected += 1
+                problems.add(RowError(spec.name, record.line, record.problem, record.cells))
+                if spec.name == "customers.csv" and (cid := record.values.get("id", "").strip()):
+                    customers.rejected.setdefault(cid, record.line)
+            elif isinstance(record.row, CustomerRow):
+                customers.known.add(record.row.id)
+            elif plan.repeats is not None:
+                plan.repeats.note(record.cells)
+            if progress and plan.rows % BATCH_ROWS == 0:
+                progress(stage, plan.rows, max(estimate, plan.rows + 1))
+    except _Unusable as error:
+        problems.add(RowError(spec.name, error.line, error.reason), unusable=True)
+    if plan.repeats is not None:
+        plan.repeats.settle()
+    if progress:
+        progress(stage, plan.rows, plan.rows)
+    return plan
+
+
+def _load(
+    session: Session,
+    folder: Path,
+    spec: CsvFile,
+    now: datetime,
+    customers: _Customers,
+    plan: _Plan,
+    progress: Progress | None,
+) -> FileResult:
+    """Pass two over a file: write its accepted rows, skipping duplicates."""
+    stage = f"loading {spec.name}"
+    tally = {"rows": 0, "rejected": 0, "duplicates": 0}
+
+    def accepted() -> Iterator[CsvRow]:
+        for record in _checked(folder, spec, now, customers):
+            tally["rows"] += 1
+            if record.row is None:
+                tally["rejected"] += 1
+            elif record.duplicate or (plan.repeats and plan.repeats.is_repeat(record.cells)):
+                tally["duplicates"] += 1
+            else:
+                yield record.row
+
+    def show(_: int) -> None:
+        if progress:
+            progress(stage, tally["rows"], plan.rows)
+
+    try:
+        loaded = write_rows(session, spec, accepted(), show)
+    except _Unusable as error:
+        raise ImportFailed([RowError(spec.name, error.line, error.reason)]) from None
+    if (tally["rows"], tally["rejected"]) != (plan.rows, plan.rejected):
+        raise ImportFailed([RowError(spec.name, 0, "the file changed during the import")])
+    show(loaded)
+    return FileResult(loaded, tally["duplicates"], plan.rejected)
+
+
+def _data_lines(path: Path) -> int:
+    """Lines after the header: the row count, unless quoted cells span lines (a guess for
+    the progress bar, read at disk speed)."""
+    lines = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            lines += chunk.count(b"\n")
+    return max(lines - 1, 0)
 
 
 def _checked(
-    folder: Path, spec: CsvFile, now: datetime, known: set[str]
-) -> Iterator[tuple[int, _Row | None, RowError | None]]:
-    """``_read`` plus the rules that span rows: known customers, unique keys, ordering."""
-    seen: set[tuple[Any, ...]] = set()
-    for line, row, error in _read(folder, spec, now):
+    folder: Path, spec: CsvFile, now: datetime, customers: _Customers
+) -> Iterator[_Record]:
+    """``_read`` plus the rules that span rows: known customers, keys, duplicates."""
+    seen: dict[tuple[Any, ...], tuple[int, tuple[str, ...]]] = {}
+    for record in _read(folder / spec.name, spec, now):
+        row = record.row
         if row is None:
-            yield line, row, error
+            yield record
             continue
-        problem = _row_problem(spec, row, known)
-        key = tuple(getattr(row, k) for k in spec.key)
+        customer_id = getattr(row, "customer_id", None)
+        problem = (customers.problem(customer_id) if customer_id is not None else None) or (
+            row_problem(row)
+        )
+        duplicate = False
         if problem is None and spec.key:
-            if key in seen:
-                problem = f"{', '.join(spec.key)}: duplicate {key if len(key) > 1 else key[0]!r}"
-            seen.add(key)
-        yield line, row, RowError(spec.name, line, problem) if problem else None
-
-
-def _row_problem(spec: CsvFile, row: _Row, known: set[str]) -> str | None:
-    customer_id = getattr(row, "customer_id", None)
-    if customer_id is not None and customer_id not in known:
-        return f"customer_id: unknown customer {customer_id!r}"
-    if isinstance(row, TicketRow) and row.resolved_at and row.resolved_at < row.opened_at:
-        return "resolved_at: is before opened_at"
-    if isinstance(row, CustomerRow) and row.churned_at and row.churned_at < row.created_at:
-        return "churned_at: is before created_at"
-    if isinstance(row, EventRow) and row.type == "feature_used" and not row.name:
-        return "name: feature_used events need the feature's name"
-    return None
-
-
-def _table(model: type[m.Base]) -> Table:
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table
-
-
-def _write(
-    session: Session, spec: CsvFile, rows: Iterator[_Row | None], progress: Progress | None
-) -> int:
-    written = 0
-    for batch in batched((r.model_dump() for r in rows if r is not None), 10_000):
-        if spec.name == "customers.csv":
-            upsert(session, _table(m.Customer), [{**r, "traits": {}} for r in batch], key=["id"])
-        elif spec.name == "users.csv":
-            upsert(session, _table(m.User), batch, key=["customer_id", "user_id"])
-        elif spec.name == "tickets.csv":
-            upsert(session, _table(m.SupportTicket), batch, key=["customer_id", "ticket_id"])
-        elif spec.name == "payments.csv":
-            insert_rows(session, m.Payment, batch)
-        elif spec.name == "nps.csv":
-            insert_rows(
-                session, m.NpsResponse, [{**r, "comment": r["comment"] or ""} for r in batch]
-            )
+            key = tuple(getattr(row, k) for k in spec.key)
+            first = seen.setdefault(key, (record.line, record.cells))
+            if first[0] != record.line and first[1] == record.cells:
+                duplicate = True
+            elif first[0] != record.line:
+                shown = key if len(key) > 1 else key[0]
+                problem = f"{', '.join(spec.key)}: duplicate {shown!r}, unlike line {first[0]}"
+        if problem is not None:
+            yield record._replace(row=None, problem=problem)
+        elif duplicate:
+            yield record._replace(duplicate=True)
         else:
-            _write_events(session, batch)
-        written += len(batch)
-        if progress:
-            progress(spec.name, written)
-    return written
+            yield record
 
 
-def _write_events(session: Session, batch: list[dict[str, Any]]) -> None:
-    """Route events to their typed tables; unknown types stay engagement events."""
-    sessions, features, api, other = [], [], [], []
-    for e in batch:
-        base = {"customer_id": e["customer_id"], "ts": e["ts"]}
-        if e["type"] == "login":
-            sessions.append({**base, "user_id": e["user_id"]})
-        elif e["type"] == "feature_used":
-            features.append({**base, "user_id": e["user_id"], "feature": e["name"]})
-        elif e["type"] == "api_call":
-            api.append({**base, "calls": e["value"] or 1})
-        else:
-            properties = {k: e[k] for k in ("name", "value") if e[k] is not None}
-            other.append(
-                {**base, "user_id": e["user_id"], "event_type": e["type"], "properties": properties}
-            )
-    insert_rows(session, m.Session, sessions)
-    insert_rows(session, m.FeatureUsage, features)
-    insert_rows(session, m.ApiUsage, api)
-    insert_rows(session, m.EngagementEvent, other)
+def _read(path: Path, spec: CsvFile, now: datetime) -> Iterator[_Record]:
+    """Parse and validate each row of one file; ``_Unusable`` if the file is not CSV
+    with the contract's columns."""
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        try:
+            header = next(reader, [])
+            missing = [c for c in spec.required if c not in header]
+            if missing:
+                raise _Unusable(1, f"missing column(s): {', '.join(missing)}")
+            for cells in reader:
+                if cells:
+                    yield _validated(spec, reader.line_num, tuple(cells), header, now)
+        except csv.Error as error:
+            raise _Unusable(reader.line_num, f"not valid CSV: {error}") from None
+        except UnicodeDecodeError as error:
+            raise _Unusable(reader.line_num + 1, f"not UTF-8 text: {error.reason}") from None
+
+
+def _validated(
+    spec: CsvFile, line: int, cells: tuple[str, ...], header: list[str], now: datetime
+) -> _Record:
+    values = {k: v for k, v in zip(header, cells, strict=False) if v != ""}
+    try:
+        row = spec.row.model_validate(values)
+    except ValidationError as error:
+        problem = error.errors()[0]
+        column = ".".join(str(p) for p in problem["loc"]) or "row"
+        return _Record(line, cells, values, None, f"{column}: {problem['msg']}")
+    late = [c for c in spec.timestamps if (t := getattr(row, c)) and t > now + FUTURE_SKEW]
+    if late:
+        return _Record(line, cells, values, None, f"{late[0]}: is in the future")
+    return _Record(line, cells, values, row, None)

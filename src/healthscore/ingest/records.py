@@ -95,8 +95,8 @@ def event_rows(event: Event) -> tuple[type[m.Base], dict[str, Any]]:
         return m.FeatureUsage, {**base, "user_id": event.user_id, "feature": feature.strip()}
     if event.event_type == "api_call":
         calls = props.get("calls", 1)
-        if isinstance(calls, bool) or not isinstance(calls, int) or not 1 <= calls <= 10**9:
-            raise InvalidFact("metadata.calls", "must be a whole number of calls, 1 or more")
+        if isinstance(calls, bool) or not isinstance(calls, int) or not 0 <= calls <= 10**9:
+            raise InvalidFact("metadata.calls", "must be a whole number of calls, 0 or more")
         return m.ApiUsage, {**base, "calls": calls}
     return m.EngagementEvent, {
         **base,

@@ -107,10 +107,10 @@ def track_fact(
         calls = props.get(mapping.calls_property, 1)
         if isinstance(calls, float) and calls.is_integer():
             calls = int(calls)
-        if isinstance(calls, bool) or not isinstance(calls, int) or not 1 <= calls <= 10**9:
+        if isinstance(calls, bool) or not isinstance(calls, int) or not 0 <= calls <= 10**9:
             raise InvalidFact(
                 f"{where}properties.{mapping.calls_property}",
-                "must be a whole number of calls, 1 or more",
+                "must be a whole number of calls, 0 or more",
             )
         return "api_call", {"calls": calls}
     slug = mapping.slug(message.event) or "unnamed_event"

@@ -1,0 +1,73 @@
+"""Storing checked CSV rows in the tables scoring reads: keyed files are upserted, the
+rest appended; event lines are routed to the typed tables by ``type``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.orm import Session
+
+from healthscore.ingest.bulk import BATCH_ROWS, batched, insert_rows
+from healthscore.ingest.csv_rows import CsvFile, CsvRow
+from healthscore.storage import models as m
+from healthscore.storage.dialect import upsert
+
+
+def _table(model: type[m.Base]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+def write_rows(
+    session: Session,
+    spec: CsvFile,
+    rows: Iterable[CsvRow],
+    on_batch: Callable[[int], None] | None = None,
+) -> int:
+    """Write one file's rows in batches; ``on_batch(written so far)`` after each."""
+    written = 0
+    for batch in batched((r.model_dump() for r in rows), BATCH_ROWS):
+        if spec.name == "customers.csv":
+            upsert(session, _table(m.Customer), [{**r, "traits": {}} for r in batch], key=["id"])
+        elif spec.name == "users.csv":
+            upsert(session, _table(m.User), batch, key=["customer_id", "user_id"])
+        elif spec.name == "tickets.csv":
+            upsert(session, _table(m.SupportTicket), batch, key=["customer_id", "ticket_id"])
+        elif spec.name == "payments.csv":
+            insert_rows(session, m.Payment, batch)
+        elif spec.name == "nps.csv":
+            insert_rows(
+                session, m.NpsResponse, [{**r, "comment": r["comment"] or ""} for r in batch]
+            )
+        else:
+            _write_events(session, batch)
+        written += len(batch)
+        if on_batch:
+            on_batch(written)
+    return written
+
+
+def _write_events(session: Session, batch: list[dict[str, Any]]) -> None:
+    """Route events to their typed tables; unknown types stay engagement events. An
+    ``api_call`` without a ``value`` is one call; ``0`` is a day with none (stored as 0)."""
+    sessions, features, api, other = [], [], [], []
+    for e in batch:
+        base = {"customer_id": e["customer_id"], "ts": e["ts"]}
+        if e["type"] == "login":
+            sessions.append({**base, "user_id": e["user_id"]})
+        elif e["type"] == "feature_used":
+            features.append({**base, "user_id": e["user_id"], "feature": e["name"]})
+        elif e["type"] == "api_call":
+            api.append({**base, "calls": 1 if e["value"] is None else e["value"]})
+        else:
+            properties = {k: e[k] for k in ("name", "value") if e[k] is not None}
+            other.append(
+                {**base, "user_id": e["user_id"], "event_type": e["type"], "properties": properties}
+            )
+    insert_rows(session, m.Session, sessions)
+    insert_rows(session, m.FeatureUsage, features)
+    insert_rows(session, m.ApiUsage, api)
+    insert_rows(session, m.EngagementEvent, other)
