@@ -10,15 +10,10 @@ import pytest
 from sqlalchemy import String, Table, cast, select
 
 from healthscore.ingest.bulk import insert_rows
-from healthscore.storage import dialect
+from healthscore.storage import copy_format
 from healthscore.storage import models as m
-from healthscore.storage.dialect import (
-    copy_chunks,
-    copy_text,
-    copy_to_staging,
-    upsert,
-    upsert_from_staging,
-)
+from healthscore.storage.copy_format import copy_chunks, copy_text
+from healthscore.storage.dialect import copy_to_staging, upsert, upsert_from_staging
 
 LATEST: Table = m.HealthScore.__table__  # type: ignore[assignment]
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
@@ -60,7 +55,7 @@ def test_copy_text_escapes_what_copy_would_misread():
 @pytest.mark.parametrize("as_of", [T0, T0.replace(hour=13, minute=7, second=9, microsecond=11)])
 def test_copy_chunks_store_what_upsert_stores(postgres_url, sessions_for_url, as_of, monkeypatch):
     """PostgreSQL only: COPY is PostgreSQL's (SQLite writes through ``upsert``)."""
-    monkeypatch.setattr(dialect, "COPY_CHUNK_ROWS", 10)
+    monkeypatch.setattr(copy_format, "COPY_CHUNK_ROWS", 10)
     with sessions_for_url(postgres_url)() as session:
         ids = [f"c{i:03d}-{odd}" for i, odd in enumerate(ODD * 3)]
         insert_rows(

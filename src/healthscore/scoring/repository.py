@@ -22,9 +22,9 @@ from healthscore.scoring.engine import PreviousScore, ScoredBatch
 from healthscore.scoring.scorecard import Tier, Trend
 from healthscore.scoring.selection import Condition, Selection, restrict
 from healthscore.storage import models as m
+from healthscore.storage.copy_format import copy_chunks
 from healthscore.storage.dialect import (
     COPY_THRESHOLD,
-    copy_chunks,
     copy_to_staging,
     upsert,
     upsert_from_staging,
