@@ -39,13 +39,14 @@ BASES = {
         "--users",
         "200000",
         "--events",
-        "6800000",
+        "2000000",
         "--tickets",
         "60000",
     ],
 }
 """The 1,000-account base of issue 19 (32,579 seats, 3.4 M events, 5,428 tickets) and a
-20,000-account one with fewer seats and events per account (a long tail of small ones)."""
+20,000-account one with fewer seats and events per account (a long tail of small ones:
+10 seats and 100 events in 120 days on average)."""
 console = Console(width=160)
 
 
