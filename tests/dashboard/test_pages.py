@@ -321,6 +321,37 @@ def test_hostile_names_are_escaped_everywhere(dashboard_server):
     assert html.escape(EVIL, quote=False) in client.get(f"/accounts/{EVIL_ID}").text
 
 
+def calculated_at(server, customer_id: str):
+    with server.sessions() as session:
+        return session.get(m.HealthScore, customer_id).calculated_at
+
+
+def test_an_admin_rescores_an_account_from_its_page(dashboard_server):
+    customer_id = "cust_00001"
+    reader = sign_in(dashboard_server, "read")
+    read_page = reader.get(f"/accounts/{customer_id}").text
+    assert "Rescore now" not in read_page
+    token = re.search(r'name="csrf" value="([^"]+)"', read_page).group(1)
+    before = calculated_at(dashboard_server, customer_id)
+    refused = reader.post(f"/accounts/{customer_id}/refresh", data={"csrf": token})
+    assert refused.status_code == 403 and "admin key" in refused.text
+
+    admin = sign_in(dashboard_server, "admin")
+    page = admin.get(f"/accounts/{customer_id}").text
+    assert f'action="/accounts/{customer_id}/refresh"' in page
+    token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    assert admin.post(f"/accounts/{customer_id}/refresh", data={}).status_code == 403
+    assert calculated_at(dashboard_server, customer_id) == before
+
+    done = admin.post(f"/accounts/{customer_id}/refresh", data={"csrf": token})
+    assert done.status_code == 303
+    assert done.headers["location"] == f"/accounts/{customer_id}?rescored=1"
+    assert calculated_at(dashboard_server, customer_id) > before
+    assert "Rescored from all data so far" in admin.get(done.headers["location"]).text
+    missing = admin.post("/accounts/nobody/refresh", data={"csrf": token})
+    assert missing.status_code == 404
+
+
 # --- outreach -------------------------------------------------------------------------
 
 

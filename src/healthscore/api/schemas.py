@@ -10,7 +10,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
@@ -183,7 +183,7 @@ class CustomerOut(ApiModel):
     created_at: datetime
     churned_at: datetime | None
     stripe_customer_id: str | None
-    traits: dict[str, Any]
+    traits: Annotated[dict[str, Any], BeforeValidator(lambda traits: traits or {})]
 
 
 class UserInput(InputModel):

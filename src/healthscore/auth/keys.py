@@ -117,6 +117,15 @@ def list_keys(session: Session) -> list[KeyInfo]:
     return [_info(row) for row in session.scalars(select(m.ApiKey).order_by(m.ApiKey.id))]
 
 
+def live_key(session: Session, key_id: int) -> KeyInfo | None:
+    """The key with this id, unless it does not exist or was revoked (a dashboard session
+    re-checks its key on every request)."""
+    row = session.get(m.ApiKey, key_id)
+    if row is None or row.revoked_at is not None:
+        return None
+    return _info(row)
+
+
 def revoke_key(session: Session, key_id_or_prefix: str) -> KeyInfo:
     """Revoke by numeric id or by prefix; revoking twice is harmless."""
     # A prefix is hex and may be all digits, so it is tried before the numeric id.

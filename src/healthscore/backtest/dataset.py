@@ -10,7 +10,7 @@ database without touching history or latest scores.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -19,10 +19,9 @@ from numpy.typing import NDArray
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from healthscore.scoring import aggregates, repository
-from healthscore.scoring.engine import PreviousScore, ScoredBatch, required_aggregates
+from healthscore.scoring.engine import ScoredBatch
 from healthscore.scoring.scorecard import Scorecard, Tier, Trend
-from healthscore.scoring.service import score_columns
+from healthscore.scoring.service import score_without_saving
 from healthscore.storage import models as m
 from healthscore.storage.rollups import midnight
 from healthscore.timeutc import utc
@@ -90,29 +89,6 @@ def labels_complete(as_of: datetime, horizon_days: int, data_end: datetime | Non
     if data_end is None:
         return False
     return utc(as_of) + timedelta(days=horizon_days) <= data_end + LABEL_SLACK
-
-
-def score_without_saving(
-    session: Session,
-    scorecard: Scorecard,
-    *,
-    as_of: datetime,
-    previous: Mapping[str, PreviousScore] | None = None,
-) -> list[ScoredBatch]:
-    """``service.score_accounts`` minus the writes: one batch per scorecard variant.
-
-    ``previous`` feeds the trend (and so ``declining``); without it every trend is
-    ``stable``, which does not change scores or tiers.
-    """
-    as_of = utc(as_of)
-    accounts = repository.active_accounts(session, as_of=as_of)
-    columns = aggregates.load_aggregate_columns(
-        session,
-        required_aggregates(scorecard),
-        as_of=as_of,
-        accounts=[account.id for account in accounts],
-    )
-    return score_columns(scorecard, accounts, columns, as_of=as_of, previous=previous or {})
 
 
 def churned_between(session: Session, start: datetime, end: datetime) -> set[str]:

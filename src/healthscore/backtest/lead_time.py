@@ -31,10 +31,11 @@ from numpy.typing import NDArray
 from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
-from healthscore.backtest.dataset import LABEL_SLACK, data_span, score_without_saving
+from healthscore.backtest.dataset import LABEL_SLACK, data_span
 from healthscore.playbooks.rules import AccountState, PlaybookSet, ScoreBelow, TierIs
 from healthscore.scoring.engine import PreviousScore
 from healthscore.scoring.scorecard import Scorecard, Tier, Trend
+from healthscore.scoring.service import score_without_saving
 from healthscore.storage import models as m
 from healthscore.storage.rollups import midnight
 from healthscore.timeutc import utc

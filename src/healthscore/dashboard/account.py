@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -16,16 +17,22 @@ from healthscore.charts.svg import responsive
 from healthscore.dashboard.auth import DashboardUser
 from healthscore.dashboard.overview import nps_panel
 from healthscore.dashboard.pages import (
+    FormFields,
     bands,
     change,
+    editor,
     error,
     group_order,
     label,
     page,
+    redirect,
+    root,
     scorecard,
 )
+from healthscore.jobs.queue import Jobs
 from healthscore.playbooks import outreach
 from healthscore.scoring import listing, reports
+from healthscore.scoring.service import UnknownCustomerError
 
 router = APIRouter(include_in_schema=False)
 
@@ -104,6 +111,7 @@ def _account(
         "entries": entries,
         "entries_total": entries_total,
         "bands": tier_bands,
+        "rescored": request.query_params.get("rescored") == "1",
     }
 
 
@@ -115,3 +123,20 @@ def account(request: Request, customer_id: str) -> Response:
         "account.html",
         lambda session, user: _account(request, session, user, customer_id),
     )
+
+
+@router.post("/accounts/{customer_id}/refresh")
+def refresh(request: Request, customer_id: str, form: FormFields) -> Response:
+    """Rescore this account now (the API's refresh: scores, playbooks, deliveries and the
+    live update all take the one rescoring path), then show it again."""
+    user = editor(request, form, "Rescoring an account")
+    if isinstance(user, Response):
+        return user
+    jobs: Jobs = request.app.state.jobs
+    try:
+        jobs.rescoring.rescore(kind="refresh", as_of=datetime.now(UTC), customer_ids=[customer_id])
+    except UnknownCustomerError:
+        return error(
+            request, user, 404, "No such account", f"There is no account with id “{customer_id}”."
+        )
+    return redirect(f"{root(request)}/accounts/{quote(customer_id, safe='')}?rescored=1")

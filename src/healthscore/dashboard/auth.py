@@ -23,8 +23,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.requests import Request
 from starlette.responses import Response
 
-from healthscore.auth.keys import Scope
-from healthscore.storage import models as m
+from healthscore.auth.keys import Scope, live_key
 
 COOKIE = "hs_session"
 MAX_AGE = 12 * 60 * 60
@@ -110,19 +109,16 @@ def current_user(request: Request) -> DashboardUser | None:
         return None
     key_id, nonce = parsed
     with request.app.state.sessions() as session:
-        row = session.get(m.ApiKey, key_id)
-        if row is None or row.revoked_at is not None:
-            return None
-        scope = Scope(row.scope)
-        if scope not in DASHBOARD_SCOPES:
-            return None
-        return DashboardUser(
-            key_id=row.id,
-            key_name=row.name,
-            key_prefix=row.prefix,
-            scope=scope,
-            csrf_token=session_signer.csrf_token(nonce),
-        )
+        key = live_key(session, key_id)
+    if key is None or key.scope not in DASHBOARD_SCOPES:
+        return None
+    return DashboardUser(
+        key_id=key.id,
+        key_name=key.name,
+        key_prefix=key.prefix,
+        scope=key.scope,
+        csrf_token=session_signer.csrf_token(nonce),
+    )
 
 
 def csrf_ok(user: DashboardUser, presented: str | None) -> bool:

@@ -211,7 +211,7 @@ class RedisBroadcaster(Broadcaster):
     def _listen(self) -> None:
         while not self._stop.is_set():
             try:
-                pubsub = self._client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+                pubsub = self._client.pubsub(ignore_subscribe_messages=True)
                 pubsub.subscribe(self.channel)
                 while not self._stop.is_set():
                     message = pubsub.get_message(timeout=1.0)

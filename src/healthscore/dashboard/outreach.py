@@ -9,16 +9,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from healthscore.dashboard import auth
 from healthscore.dashboard.pages import (
     FormFields,
+    editor,
     error,
     page,
     parse_page,
     redirect,
     root,
     safe_next,
-    to_login,
 )
 from healthscore.playbooks import outreach
 
@@ -79,21 +78,9 @@ def outreach_log(request: Request) -> Response:
 @router.post("/outreach/{entry_id}")
 def update_outreach(request: Request, entry_id: int, form: FormFields) -> Response:
     """Save one entry's status / owner / notes, then go back where the form was."""
-    user = auth.current_user(request)
-    if user is None:
-        return to_login(request)
-    if not auth.csrf_ok(user, form.get("csrf")):
-        return error(
-            request, user, 403, "Form expired", "This form is stale or forged. Reload and retry."
-        )
-    if not user.can_edit:
-        return error(
-            request,
-            user,
-            403,
-            "Admin key needed",
-            "You signed in with a read key. Changing the outreach log needs an admin key.",
-        )
+    user = editor(request, form, "Changing the outreach log")
+    if isinstance(user, Response):
+        return user
     changes: outreach.OutreachChanges = {
         "status": form.get("status", ""),
         "owner": form.get("owner", "").strip() or None,

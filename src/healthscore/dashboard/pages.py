@@ -167,6 +167,27 @@ def page(request: Request, template: str, build: Builder) -> Response:
     return render(request, template, context, user=user)
 
 
+def editor(request: Request, form: Mapping[str, str], what: str) -> DashboardUser | Response:
+    """The signed-in admin behind a form that changes something (``what``, for the
+    message), or the page that refuses it: sign in, a stale or forged form, a read key."""
+    user = auth.current_user(request)
+    if user is None:
+        return to_login(request)
+    if not auth.csrf_ok(user, form.get("csrf")):
+        return error(
+            request, user, 403, "Form expired", "This form is stale or forged. Reload and retry."
+        )
+    if not user.can_edit:
+        return error(
+            request,
+            user,
+            403,
+            "Admin key needed",
+            f"You signed in with a read key. {what} needs an admin key.",
+        )
+    return user
+
+
 async def _form_fields(request: Request) -> dict[str, str]:
     """URL-encoded form fields (the last value of each), without a multipart parser."""
     content_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()

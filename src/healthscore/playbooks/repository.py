@@ -86,6 +86,15 @@ def customer_names(session: Session, ids: Collection[str]) -> dict[str, str]:
     return {cid: name for cid, name in session.execute(select(c.id, c.name).where(c.id.in_(ids)))}
 
 
+def logged_keys(session: Session, keys: Collection[str]) -> set[str]:
+    """Which of these outreach idempotency keys already have an entry (a run would skip
+    them: the same playbook has logged for that account that day)."""
+    if not keys:
+        return set()
+    key = m.OutreachEntry.idempotency_key
+    return set(session.scalars(select(key).where(key.in_(keys))))
+
+
 def last_logged(
     session: Session, customer_ids: Collection[str], *, after: datetime, until: datetime
 ) -> list[tuple[str, str, datetime]]:

@@ -94,9 +94,12 @@ def account_states(
     return states
 
 
-def _recently_fired(
-    session: Session, firings: list[Firing], as_of: datetime
-) -> set[tuple[str, str]]:
+def entry_key(firing: Firing, as_of: datetime) -> str:
+    """An outreach entry's idempotency key: one per playbook, account and day."""
+    return f"{firing.playbook.name}:{firing.state.customer_id}:{as_of.date()}"
+
+
+def cooling_down(session: Session, firings: list[Firing], as_of: datetime) -> set[tuple[str, str]]:
     """(customer, playbook) pairs with an entry inside the playbook's cooldown window."""
     if not firings:
         return set()
@@ -149,7 +152,7 @@ def run_playbooks(
     )
     states = account_states(session, wanted, scores, as_of=as_of)
     firings = evaluate(wanted, states)
-    cooling = _recently_fired(session, firings, as_of)
+    cooling = cooling_down(session, firings, as_of)
     fresh = [f for f in firings if (f.state.customer_id, f.playbook.name) not in cooling]
     now = datetime.now(UTC)
     entries: list[dict[str, Any]] = []
@@ -165,7 +168,7 @@ def run_playbooks(
                 "next_step": outreach.next_step if outreach else "",
                 "status": "open",
                 "notes": "",
-                "idempotency_key": f"{f.playbook.name}:{f.state.customer_id}:{as_of.date()}",
+                "idempotency_key": entry_key(f, as_of),
                 "created_at": as_of,
                 "updated_at": now,
             }

@@ -9,18 +9,16 @@ database and costs no rollback.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from healthscore.backtest.dataset import score_without_saving
+from healthscore.playbooks import repository
 from healthscore.playbooks.rules import Firing, PlaybookSet, evaluate
-from healthscore.playbooks.service import _recently_fired, account_states
-from healthscore.rescoring import repository
-from healthscore.scoring import repository as scores
+from healthscore.playbooks.service import account_states, cooling_down, entry_key
 from healthscore.scoring.engine import HealthScore
 from healthscore.scoring.scorecard import Scorecard
-from healthscore.scoring.service import ScoringRun
+from healthscore.scoring.service import ScoringRun, score_without_saving, trend_references
 from healthscore.timeutc import utc
 
 
@@ -54,9 +52,9 @@ def dry_run(
     as_of = utc(as_of)
     states = account_states(session, playbooks, scores_at(session, scorecard, as_of), as_of=as_of)
     firings = evaluate(playbooks, states)
-    cooling = _recently_fired(session, firings, as_of)
+    cooling = cooling_down(session, firings, as_of)
     fresh = {
-        _idempotency_key(f, as_of): f
+        entry_key(f, as_of): f
         for f in firings
         if (f.state.customer_id, f.playbook.name) not in cooling
     }
@@ -73,16 +71,6 @@ def dry_run(
 def scores_at(session: Session, scorecard: Scorecard, as_of: datetime) -> list[HealthScore]:
     """The scores ``score_accounts`` would save at ``as_of``, trends included (the trend
     compares with history one window back, as a real run does), ordered by account."""
-    window = scorecard.trend.window_days
-    previous = scores.previous_scores(
-        session,
-        earliest=as_of.date() - timedelta(days=2 * window),
-        latest=as_of.date() - timedelta(days=window),
-    )
+    previous = trend_references(session, scorecard, as_of=as_of)
     batches = score_without_saving(session, scorecard, as_of=as_of, previous=previous)
     return ScoringRun(as_of=as_of, batches=batches, churned=[]).scores
-
-
-def _idempotency_key(firing: Firing, as_of: datetime) -> str:
-    """The key ``run_playbooks`` gives the entry: one per playbook, account and day."""
-    return f"{firing.playbook.name}:{firing.state.customer_id}:{as_of.date()}"

@@ -134,13 +134,7 @@ def _score_accounts(
         customer_ids=selection,
         concurrent=len(accounts) >= aggregates.CONCURRENT_READ_MIN_ACCOUNTS,
     )
-    window = scorecard.trend.window_days
-    previous = repository.previous_scores(
-        session,
-        earliest=as_of.date() - timedelta(days=2 * window),
-        latest=as_of.date() - timedelta(days=window),
-        customer_ids=selection,
-    )
+    previous = trend_references(session, scorecard, as_of=as_of, customer_ids=selection)
     lap("read")
     step("scoring")
     batches = score_columns(scorecard, accounts, columns, as_of=as_of, previous=previous)
@@ -158,6 +152,43 @@ def _score_accounts(
     session.flush()
     lap("write")
     return ScoringRun(as_of=as_of, batches=batches, churned=churned, timings=timings)
+
+
+def trend_references(
+    session: Session, scorecard: Scorecard, *, as_of: datetime, customer_ids: Selection = None
+) -> dict[str, PreviousScore]:
+    """What each account's trend compares with: its history row one trend window back
+    (the newest between one and two windows before ``as_of``)."""
+    window = scorecard.trend.window_days
+    return repository.previous_scores(
+        session,
+        earliest=as_of.date() - timedelta(days=2 * window),
+        latest=as_of.date() - timedelta(days=window),
+        customer_ids=customer_ids,
+    )
+
+
+def score_without_saving(
+    session: Session,
+    scorecard: Scorecard,
+    *,
+    as_of: datetime,
+    previous: Mapping[str, PreviousScore] | None = None,
+) -> list[ScoredBatch]:
+    """``score_accounts`` minus the writes: one batch per scorecard variant.
+
+    ``previous`` feeds the trend (and so ``declining``); without it every trend is
+    ``stable``, which does not change scores or tiers.
+    """
+    as_of = utc(as_of)
+    accounts = repository.active_accounts(session, as_of=as_of)
+    columns = aggregates.load_aggregate_columns(
+        session,
+        required_aggregates(scorecard),
+        as_of=as_of,
+        accounts=[account.id for account in accounts],
+    )
+    return score_columns(scorecard, accounts, columns, as_of=as_of, previous=previous or {})
 
 
 def score_columns(

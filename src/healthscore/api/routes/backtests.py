@@ -2,40 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
-
 from fastapi import APIRouter
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from healthscore.api.dependencies import DbSession
 from healthscore.api.errors import ApiError
-from healthscore.api.schemas import ApiModel
+from healthscore.api.schemas import API_CONFIG
 from healthscore.api.security import ReadKey
-from healthscore.backtest.history import latest_backtest
+from healthscore.backtest.history import BacktestSummary, latest_backtest
 
 router = APIRouter(prefix="/api/v1", tags=["backtest"])
 
 
-class BacktestSummaryOut(ApiModel):
-    id: int
-    created_at: datetime
-    scorecard: str
-    horizon_days: int
-    cutoffs: int
-    first_cutoff: str | None
-    last_cutoff: str | None
-    accounts: int
-    churned: int
-    churn_rate: float | None
-    roc_auc: float | None
-    roc_auc_low: float | None
-    roc_auc_high: float | None
-    pr_auc: float | None
-    churn_rate_by_tier: dict[str, float | None]
-    median_lead_days: float | None
-    share_alerted_early: float | None
-    alert_precision: float | None
-    details: dict[str, Any]
+@pydantic_dataclass(frozen=True, config=API_CONFIG)
+class BacktestSummaryOut(BacktestSummary):
+    pass
 
 
 @router.get(

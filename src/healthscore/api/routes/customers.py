@@ -41,17 +41,7 @@ UNKNOWN: dict[int | str, dict[str, Any]] = {
 
 
 def customer_out(c: m.Customer) -> CustomerOut:
-    return CustomerOut(
-        id=c.id,
-        name=c.name,
-        plan=c.plan,
-        segment=c.segment,
-        mrr=c.mrr,
-        created_at=c.created_at,
-        churned_at=c.churned_at,
-        stripe_customer_id=c.stripe_customer_id,
-        traits=c.traits or {},
-    )
+    return CustomerOut.model_validate(c, from_attributes=True)
 
 
 @router.put(

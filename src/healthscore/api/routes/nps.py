@@ -96,16 +96,5 @@ def get_nps_summary(
     )
     return NpsSummary(
         **vars(overall),
-        periods=[
-            NpsPeriod(
-                period_start=p.period_start,
-                responses=p.responses,
-                average=p.average or 0.0,
-                nps=p.nps or 0.0,
-                promoters=p.promoters,
-                passives=p.passives,
-                detractors=p.detractors,
-            )
-            for p in periods
-        ],
+        periods=[NpsPeriod.model_validate(p, from_attributes=True) for p in periods],
     )

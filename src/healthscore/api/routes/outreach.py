@@ -28,19 +28,7 @@ class OutreachUpdate(InputModel):
 
 
 def entry_out(r: m.OutreachEntry) -> OutreachEntryOut:
-    return OutreachEntryOut(
-        id=r.id,
-        customer_id=r.customer_id,
-        playbook=r.playbook,
-        reason=r.reason,
-        snapshot=r.snapshot,
-        owner=r.owner,
-        next_step=r.next_step,
-        status=r.status,
-        notes=r.notes,
-        created_at=r.created_at,
-        updated_at=r.updated_at,
-    )
+    return OutreachEntryOut.model_validate(r, from_attributes=True)
 
 
 @router.get("/outreach", operation_id="listOutreachLog", response_model=Page[OutreachEntryOut])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
@@ -79,25 +80,15 @@ async def answer_cached(
 
 
 def _summary_fields(row: reports.ScoreRow) -> dict[str, Any]:
+    """The summary's fields: the row's own (declared once, on ``reports.ScoreRow``) plus
+    the change over the trend window."""
     change = (
         row.score - row.previous_score
         if row.score is not None and row.previous_score is not None
         else None
     )
-    return dict(
-        customer_id=row.customer_id,
-        name=row.name,
-        segment=row.segment,
-        plan=row.plan,
-        mrr=row.mrr,
-        score=row.score,
-        tier=row.tier,
-        trend=row.trend,
-        previous_score=row.previous_score,
-        change=change,
-        components=row.components,
-        as_of=row.as_of,
-    )
+    own = [f.name for f in dataclasses.fields(HealthScoreSummary) if f.name != "change"]
+    return {name: getattr(row, name) for name in own} | {"change": change}
 
 
 def summary_of(row: reports.ScoreRow) -> HealthScoreSummary:
@@ -231,15 +222,7 @@ def get_health_score_history(
     if session.get(m.Customer, customer_id) is None:
         raise ApiError(404, f"unknown customer {customer_id!r}")
     return [
-        HistoryPoint(
-            day=h.day,
-            score=h.score,
-            tier=h.tier,
-            trend=h.trend,
-            components=h.components,
-            contributions=h.contributions,
-            scorecard=h.scorecard,
-        )
+        HistoryPoint.model_validate(h, from_attributes=True)
         for h in reports.score_history(session, customer_id, since=since, until=until)
     ]
 
