@@ -312,6 +312,22 @@ def test_list_outreach_log_filters_and_paginates(demo_server):
         assert api.get("/api/v1/outreach", params={"status": "bogus"}).status_code == 422
 
 
+def test_a_score_says_its_stage_and_confidence_and_a_renewal_date_moves_the_stage(demo_server):
+    with demo_server.client("admin") as api:
+        detail = api.get("/api/v1/health-scores", params={"pageSize": 1}).json()["items"][0]
+        cid = detail["customerId"]
+        assert detail["stage"] in {"adopting", "mature"}
+        assert 0 <= detail["confidence"] <= 1
+        soon = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+        saved = api.put(f"/api/v1/customers/{cid}", json={"renewsAt": soon})
+        assert saved.status_code == 200 and saved.json()["renewsAt"] is not None
+        after = api.post(f"/api/v1/health-scores/{cid}/refresh").json()
+        assert after["stage"] == "renewal"
+        history = api.get(f"/api/v1/health-scores/{cid}/history").json()
+        assert history[-1]["stage"] == "renewal"
+        assert history[-1]["confidence"] == after["confidence"]
+
+
 def test_customers_seats_tickets_and_payments_can_be_recorded(live_server):
     with live_server.client("ingest") as api:
         created = api.put(

@@ -151,6 +151,32 @@ def test_reimporting_updates_customers_and_tickets_without_duplicating_them(sess
         assert (t2.rating, t2.severity) == (5, "low")
 
 
+def test_a_renewal_date_may_be_in_the_future_and_a_file_without_it_keeps_it(
+    sessions, tmp_path
+):
+    renewing = {
+        "customers.csv": "id,name,plan,segment,mrr,created_at,churned_at,renews_at\n"
+        "c1,Acme,,,,2025-01-01,,2027-03-01\nc2,Beta,,,,2025-02-01,,\n"
+    }
+    import_folder(sessions, write(tmp_path / "one", renewing), now=NOW)
+    without = {
+        "customers.csv": "id,name,plan,segment,mrr,created_at,churned_at\n"
+        "c1,Acme Renamed,,,,2025-01-01,\n"
+    }
+    import_folder(sessions, write(tmp_path / "two", without), now=NOW)
+    with sessions() as session:
+        c1, c2 = session.get(m.Customer, "c1"), session.get(m.Customer, "c2")
+        assert c1.name == "Acme Renamed"
+        assert c1.renews_at == datetime(2027, 3, 1, tzinfo=UTC)
+        assert c2.renews_at is None
+    bad = {
+        "customers.csv": "id,name,plan,segment,mrr,created_at,churned_at,renews_at\n"
+        "c3,Gamma,,,,2025-01-01,,soon\n"
+    }
+    with pytest.raises(ImportFailed, match="customers.csv:2: renews_at"):
+        import_folder(sessions, write(tmp_path / "three", bad), now=NOW)
+
+
 def test_an_empty_folder_is_an_error(sessions, tmp_path):
     with pytest.raises(ImportFailed, match="no CSV files found"):
         import_folder(sessions, write(tmp_path / "in", {}), now=NOW)

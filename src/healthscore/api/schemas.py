@@ -85,6 +85,8 @@ class HistoryPoint(ApiModel):
     components: dict[str, float]
     contributions: dict[str, float]
     scorecard: str
+    stage: str | None
+    confidence: float | None
 
 
 @pydantic_dataclass(frozen=True, config=API_CONFIG)
@@ -170,6 +172,9 @@ class CustomerInput(InputModel):
     mrr: Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)] | None = None
     created_at: PastTimestamp | None = None
     churned_at: PastTimestamp | None = None
+    renews_at: Annotated[
+        datetime | None, Field(description="next contract renewal; may be in the future")
+    ] = None
     stripe_customer_id: Text | None = None
     traits: Metadata | None = None
 
@@ -182,6 +187,7 @@ class CustomerOut(ApiModel):
     mrr: Decimal
     created_at: datetime
     churned_at: datetime | None
+    renews_at: datetime | None
     stripe_customer_id: str | None
     traits: Annotated[dict[str, Any], BeforeValidator(lambda traits: traits or {})]
 

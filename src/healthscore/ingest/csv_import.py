@@ -388,8 +388,10 @@ def _validated(
     spec: CsvFile, line: int, cells: tuple[str, ...], header: list[str], now: datetime
 ) -> _Record:
     values = {k: v for k, v in zip(header, cells, strict=False) if v != ""}
+    # An optional column the file has but this row leaves empty is cleared, not kept.
+    empty = {c: None for c in spec.row.optional_columns if c in header and c not in values}
     try:
-        row = spec.row.model_validate(values)
+        row = spec.row.model_validate(values | empty)
     except ValidationError as error:
         problem = error.errors()[0]
         column = ".".join(str(p) for p in problem["loc"]) or "row"

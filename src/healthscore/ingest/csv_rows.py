@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -38,6 +38,17 @@ Name = Annotated[str, Field(max_length=255)]
 
 class CsvRow(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, frozen=True)
+    optional_columns: ClassVar[tuple[str, ...]] = ()
+    """Columns a file may leave out; a re-import without them keeps the stored values."""
+
+    def stored(self) -> dict[str, Any]:
+        """The row as table columns: an optional column the file does not have is left
+        out, so the upsert does not overwrite what an earlier import stored."""
+        values = self.model_dump()
+        for column in self.optional_columns:
+            if column not in self.model_fields_set:
+                values.pop(column)
+        return values
 
 
 class CustomerRow(CsvRow):
@@ -48,6 +59,10 @@ class CustomerRow(CsvRow):
     mrr: Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)] = Decimal(0)
     created_at: Timestamp
     churned_at: Timestamp | None = None
+    renews_at: Timestamp | None = None
+    """The next contract renewal (may be in the future)."""
+
+    optional_columns: ClassVar[tuple[str, ...]] = ("renews_at",)
 
 
 class UserRow(CsvRow):

@@ -29,7 +29,7 @@ def write_rows(
 ) -> int:
     """Write one file's rows in batches; ``on_batch(written so far)`` after each."""
     written = 0
-    for batch in batched((r.model_dump() for r in rows), BATCH_ROWS):
+    for batch in batched((r.stored() for r in rows), BATCH_ROWS):
         if spec.name == "customers.csv":
             upsert(session, _table(m.Customer), [{**r, "traits": {}} for r in batch], key=["id"])
         elif spec.name == "users.csv":

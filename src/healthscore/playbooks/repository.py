@@ -122,14 +122,23 @@ def insert_entries(session: Session, entries: list[dict[str, Any]]) -> set[str]:
 # --- what the rules read about accounts ----------------------------------------------------
 
 
-def customer_profiles(session: Session, ids: Collection[str]) -> dict[str, tuple[str, str, str]]:
-    """(name, segment, plan) of each account."""
+@dataclass(frozen=True)
+class Profile:
+    """Who an account is, as the rules see it."""
+
+    name: str
+    segment: str
+    plan: str
+    created_at: datetime
+
+
+def customer_profiles(session: Session, ids: Collection[str]) -> dict[str, Profile]:
     c = m.Customer
+    rows = session.execute(
+        select(c.id, c.name, c.segment, c.plan, c.created_at).where(c.id.in_(ids))
+    )
     return {
-        cid: (name, segment, plan)
-        for cid, name, segment, plan in session.execute(
-            select(c.id, c.name, c.segment, c.plan).where(c.id.in_(ids))
-        )
+        cid: Profile(name, segment, plan, created) for cid, name, segment, plan, created in rows
     }
 
 

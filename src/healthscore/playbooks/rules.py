@@ -44,6 +44,12 @@ class AccountState:
     """Failed payments in the last ``d`` days, for each ``d`` the rules ask about."""
     detractors: dict[int, int] = field(default_factory=dict)
     """NPS answers 0-6 in the last ``d`` days."""
+    stage: str = "mature"
+    """Lifecycle stage of the score (``scoring.lifecycle``)."""
+    confidence: float = 1.0
+    """Share of the score's weight resting on enough data (0-1)."""
+    age_days: float | None = None
+    """Days since the account was created."""
 
 
 class ScoreBelow(_Strict):

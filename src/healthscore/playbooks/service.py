@@ -29,6 +29,7 @@ from healthscore.playbooks.rules import (
     evaluate,
 )
 from healthscore.scoring.engine import HealthScore
+from healthscore.scoring.lifecycle import age_days
 from healthscore.timeutc import utc
 
 
@@ -70,14 +71,14 @@ def account_states(
     detractors = {d: repository.detractor_answers(session, ids, as_of, d) for d in nps_days}
     states = []
     for s in scores:
-        name, segment, plan = customers.get(s.customer_id, (s.customer_id, "", ""))
+        profile = customers.get(s.customer_id)
         login = last_login.get(s.customer_id)
         states.append(
             AccountState(
                 customer_id=s.customer_id,
-                name=name,
-                segment=segment,
-                plan=plan,
+                name=profile.name if profile else s.customer_id,
+                segment=profile.segment if profile else "",
+                plan=profile.plan if profile else "",
                 score=s.score,
                 tier=s.tier.value,
                 trend=s.trend.value,
@@ -89,6 +90,9 @@ def account_states(
                 days_since_login=(as_of - login).total_seconds() / 86400 if login else None,
                 failed_payments={d: v.get(s.customer_id, 0) for d, v in failed.items()},
                 detractors={d: v.get(s.customer_id, 0) for d, v in detractors.items()},
+                stage=s.stage.value,
+                confidence=s.confidence,
+                age_days=age_days(profile.created_at, as_of) if profile else None,
             )
         )
     return states

@@ -18,8 +18,9 @@ from datetime import date, datetime
 import numpy as np
 from numpy.typing import NDArray
 
+from healthscore.scoring.lifecycle import coverage
 from healthscore.scoring.metrics import METRICS, Aggregate, Column, Lookup
-from healthscore.scoring.scorecard import Basis, Scorecard, Signal, Tier, Trend
+from healthscore.scoring.scorecard import Basis, Scorecard, Signal, Stage, Tier, Trend
 
 DRIVER_COUNT = 3
 DRIVER_MIN_POINTS = 0.5
@@ -71,6 +72,10 @@ class HealthScore:
     signals: list[SignalScore]
     drivers: list[Driver] = field(default_factory=list)
     scorecard: str = ""
+    stage: Stage = Stage.mature
+    confidence: float = 1.0
+    """Share (0-1) of the score's weight resting on signals with data over a look-back
+    the account has lived through; low-confidence scores fire no threshold playbook."""
 
     def contributions(self) -> dict[str, float]:
         return {s.name: round(s.contribution, 2) for s in self.signals}
@@ -95,6 +100,8 @@ class ScoredBatch:
     previous_scores: list[int | None]
     components: list[dict[str, float]]
     drivers: list[list[Driver]]
+    stage: Stage
+    confidence: NDArray[np.float64]
 
     def __len__(self) -> int:
         return len(self.customer_ids)
@@ -135,6 +142,8 @@ class ScoredBatch:
             signals=signals,
             drivers=self.drivers[i],
             scorecard=self.scorecard.identity,
+            stage=self.stage,
+            confidence=float(self.confidence[i]),
         )
 
     def health_scores(self) -> list[HealthScore]:
@@ -177,6 +186,28 @@ def raw_event_lookback_days(scorecard: Scorecard) -> int:
     )
 
 
+def lookback_days(signal: Signal) -> int:
+    """How far back the signal reads: its window, plus the baseline before it."""
+    if signal.basis is Basis.vs_baseline:
+        return signal.window_days + signal.effective_baseline_days
+    return signal.window_days
+
+
+def confidence(
+    scorecard: Scorecard, raw: NDArray[np.float64], ages: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """Per account: the weight of signals that had data, each scaled by how much of its
+    look-back the account has lived through, over the total weight (0-1, rounded to 0.01)."""
+    weights = np.array([s.weight for s in scorecard.signals])
+    total = weights.sum()
+    if total <= 0:
+        return np.ones(len(ages))
+    known = ~np.isnan(raw)
+    lived = np.column_stack([coverage(ages, lookback_days(s)) for s in scorecard.signals])
+    share: NDArray[np.float64] = np.round((known * lived) @ weights / total, 2)
+    return share
+
+
 def raw_values(signal: Signal, get: Lookup) -> Column:
     """The signal's measurement before normalisation, per account; ``NaN`` = no data."""
     metric = METRICS[signal.metric]
@@ -202,8 +233,12 @@ def score_batch(
     as_of: datetime,
     get: Lookup,
     previous: Sequence[PreviousScore | None],
+    ages: NDArray[np.float64] | None = None,
+    stage: Stage = Stage.mature,
 ) -> ScoredBatch:
-    """Score accounts that share ``scorecard`` (already resolved for their segment)."""
+    """Score accounts that share ``scorecard`` (already resolved for their segment and
+    ``stage``). ``ages`` (days since each account was created) feed the confidence; without
+    them every account counts as old enough for every look-back."""
     n = len(customer_ids)
     signals = scorecard.signals
     raw = np.empty((n, len(signals)))
@@ -232,6 +267,8 @@ def score_batch(
         previous_scores=previous_scores,
         components=_components(scorecard, values),
         drivers=[],
+        stage=stage,
+        confidence=confidence(scorecard, raw, np.full(n, np.inf) if ages is None else ages),
     )
     batch.drivers = _drivers(batch, previous)
     return batch
@@ -294,6 +331,8 @@ def score_account(
     as_of: datetime,
     get: Callable[[Aggregate], float],
     previous: PreviousScore | None = None,
+    age: float | None = None,
+    stage: Stage = Stage.mature,
 ) -> HealthScore:
     """Score one account (a batch of one) with its segment's scorecard variant."""
     batch = score_batch(
@@ -302,6 +341,8 @@ def score_account(
         as_of=as_of,
         get=_scalar_lookup(get),
         previous=[previous],
+        ages=None if age is None else np.array([age]),
+        stage=stage,
     )
     return batch.health_score(0)
 

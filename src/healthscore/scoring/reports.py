@@ -34,6 +34,14 @@ class AccountScore:
     tier: str
     trend: str
     previous_score: int | None
+    stage: Annotated[
+        str | None,
+        Field(description="lifecycle stage: onboarding, adopting, mature, renewal, churned"),
+    ]
+    confidence: Annotated[
+        float | None,
+        Field(description="share (0-1) of the score's weight that rests on enough data"),
+    ]
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,8 @@ def _score_rows_query() -> Any:
         m.HealthScore.tier,
         m.HealthScore.trend,
         m.HealthScore.previous_score,
+        m.HealthScore.stage,
+        m.HealthScore.confidence,
         m.HealthScore.components,
         m.HealthScore.drivers,
         m.HealthScore.as_of,

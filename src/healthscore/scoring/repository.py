@@ -19,7 +19,7 @@ from sqlalchemy import Table, and_, func, or_, select
 from sqlalchemy.orm import Session as DbSession
 
 from healthscore.scoring.engine import PreviousScore, ScoredBatch
-from healthscore.scoring.scorecard import Tier, Trend
+from healthscore.scoring.scorecard import Stage, Tier, Trend
 from healthscore.scoring.selection import Condition, Selection, restrict
 from healthscore.storage import models as m
 from healthscore.storage.copy_format import copy_chunks
@@ -38,6 +38,8 @@ LATEST: Table = m.HealthScore.__table__  # type: ignore[assignment]
 class Account:
     id: str
     segment: str
+    created_at: datetime
+    renews_at: datetime | None = None
 
 
 def _active_at(as_of: datetime) -> Condition:
@@ -51,11 +53,10 @@ def active_accounts(
     session: DbSession, *, as_of: datetime, customer_ids: Selection = None
 ) -> list[Account]:
     """Accounts that existed and had not churned at ``as_of``."""
-    query = select(m.Customer.id, m.Customer.segment).where(_active_at(as_of))
-    query = restrict(query, m.Customer.id, customer_ids)
-    return [
-        Account(id_, segment) for id_, segment in session.execute(query.order_by(m.Customer.id))
-    ]
+    c = m.Customer
+    query = select(c.id, c.segment, c.created_at, c.renews_at).where(_active_at(as_of))
+    query = restrict(query, c.id, customer_ids)
+    return [Account(*row) for row in session.execute(query.order_by(c.id))]
 
 
 def churned_accounts(
@@ -99,6 +100,8 @@ HISTORY_COLUMNS = (
     "components",
     "contributions",
     "scorecard",
+    "stage",
+    "confidence",
 )
 LATEST_COLUMNS = (
     "customer_id",
@@ -112,6 +115,8 @@ LATEST_COLUMNS = (
     "drivers",
     "scorecard",
     "calculated_at",
+    "stage",
+    "confidence",
 )
 JSON_COLUMNS = frozenset({"components", "contributions", "signals", "drivers"})
 ColumnValues = dict[str, list[Any]]
@@ -135,6 +140,8 @@ def _history_columns(batches: Sequence[ScoredBatch]) -> ColumnValues:
             dict(zip(names, row, strict=True)) for row in batch.contributions().tolist()
         ]
         columns["scorecard"] += [batch.scorecard.identity] * n
+        columns["stage"] += [batch.stage.value] * n
+        columns["confidence"] += batch.confidence.tolist()
     return columns
 
 
@@ -174,6 +181,8 @@ def _latest_columns(
         columns["drivers"] += [{d.signal: d.delta for d in drivers} for drivers in batch.drivers]
         columns["scorecard"] += [batch.scorecard.identity] * n
         columns["calculated_at"] += [calculated_at] * n
+        columns["stage"] += [batch.stage.value] * n
+        columns["confidence"] += batch.confidence.tolist()
     n = len(churned)
     columns["customer_id"] += churned
     columns["as_of"] += [as_of] * n
@@ -185,6 +194,8 @@ def _latest_columns(
         columns[name] += [{} for _ in range(n)]
     columns["scorecard"] += [scorecard] * n
     columns["calculated_at"] += [calculated_at] * n
+    columns["stage"] += [Stage.churned.value] * n
+    columns["confidence"] += [None] * n
     return columns
 
 

@@ -46,6 +46,16 @@ class Trend(StrEnum):
     declining = "declining"
 
 
+class Stage(StrEnum):
+    """Where an account is in its life: what it can fairly be judged on (``lifecycle``)."""
+
+    onboarding = "onboarding"  # younger than its segment's onboarding period
+    adopting = "adopting"  # past onboarding, younger than ``lifecycle.mature_after_days``
+    mature = "mature"
+    renewal = "renewal"  # renewal date known and within ``lifecycle.renewal_window_days``
+    churned = "churned"
+
+
 class Basis(StrEnum):
     """How a raw count is made comparable across accounts of very different sizes."""
 
@@ -183,6 +193,26 @@ class TrendRule(_Strict):
         return Trend.stable
 
 
+class Lifecycle(_Strict):
+    """When an account counts as onboarding, adopting, mature or in its renewal window."""
+
+    onboarding_days: int = Field(default=30, ge=0, le=730)
+    onboarding_days_by_segment: dict[str, Annotated[int, Field(ge=0, le=730)]] = Field(
+        default_factory=dict
+    )
+    mature_after_days: int = Field(default=180, ge=0, le=3650)
+    renewal_window_days: int = Field(default=90, ge=0, le=730)
+    min_confidence: float = Field(
+        default=0.6,
+        ge=0,
+        le=1,
+        description="below this confidence a score fires no threshold or tier playbook",
+    )
+
+    def onboarding_days_for(self, segment: str | None) -> int:
+        return self.onboarding_days_by_segment.get(segment or "", self.onboarding_days)
+
+
 class SignalOverride(_Strict):
     """Per-segment changes to one signal; unset fields keep the base value."""
 
@@ -255,6 +285,7 @@ class Scorecard(_Strict):
     tiers: Tiers = Tiers()
     trend: TrendRule = TrendRule()
     segments: dict[str, SegmentOverride] = Field(default_factory=dict)
+    lifecycle: Lifecycle = Lifecycle()
     events: EventMapping = EventMapping()
 
     @model_validator(mode="after")

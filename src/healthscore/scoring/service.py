@@ -27,8 +27,9 @@ from healthscore.scoring.engine import (
     required_aggregates,
     score_batch,
 )
+from healthscore.scoring.lifecycle import DAY_SECONDS, stage_of
 from healthscore.scoring.metrics import Aggregate, Column, Lookup
-from healthscore.scoring.scorecard import Scorecard
+from healthscore.scoring.scorecard import Scorecard, Stage
 from healthscore.scoring.selection import IdRange, Selection
 from healthscore.storage.rollups import midnight
 from healthscore.timeutc import utc
@@ -200,8 +201,9 @@ def score_columns(
     previous: Mapping[str, PreviousScore],
 ) -> list[ScoredBatch]:
     """Score ``accounts`` from their aggregate columns (``load_aggregate_columns`` in the
-    same order): one batch per scorecard variant. The scoring step of a run, shared with
-    the backtest, which scores the past without writing."""
+    same order): one batch per scorecard variant and lifecycle stage. The scoring step of
+    a run, shared with the backtest, which scores the past without writing."""
+    ages = account_ages(accounts, as_of)
     return [
         score_batch(
             variant,
@@ -209,23 +211,41 @@ def score_columns(
             as_of=as_of,
             get=_column_lookup(columns, positions),
             previous=[previous.get(cid) for cid in ids],
+            ages=ages[positions],
+            stage=stage,
         )
-        for variant, ids, positions in _by_variant(scorecard, accounts)
+        for variant, stage, ids, positions in _by_variant(scorecard, accounts, ages, as_of)
     ]
 
 
+def account_ages(accounts: list[repository.Account], as_of: datetime) -> NDArray[np.float64]:
+    """Days since each account was created, at ``as_of`` (never negative)."""
+    created = np.array([utc(a.created_at).timestamp() for a in accounts], dtype=np.float64)
+    ages: NDArray[np.float64] = np.maximum(0.0, (utc(as_of).timestamp() - created) / DAY_SECONDS)
+    return ages
+
+
 def _by_variant(
-    scorecard: Scorecard, accounts: list[repository.Account]
-) -> list[tuple[Scorecard, list[str], NDArray[np.intp]]]:
-    """Accounts grouped by the scorecard variant of their segment, with each account's
-    position in ``accounts`` (to slice the aggregate columns)."""
-    groups: dict[int, tuple[Scorecard, list[str], list[int]]] = {}
-    for position, account in enumerate(accounts):
+    scorecard: Scorecard,
+    accounts: list[repository.Account],
+    ages: NDArray[np.float64],
+    as_of: datetime,
+) -> list[tuple[Scorecard, Stage, list[str], NDArray[np.intp]]]:
+    """Accounts grouped by the scorecard variant of their segment and their lifecycle
+    stage, with each account's position in ``accounts`` (to slice the aggregate columns)."""
+    groups: dict[tuple[int, Stage], tuple[Scorecard, list[str], list[int]]] = {}
+    lifecycle = scorecard.lifecycle
+    for position, (account, age) in enumerate(zip(accounts, ages.tolist(), strict=True)):
         variant = scorecard.for_segment(account.segment)
-        group = groups.setdefault(id(variant), (variant, [], []))
+        stage = stage_of(
+            lifecycle, segment=account.segment, age=age, renews_at=account.renews_at, as_of=as_of
+        )
+        group = groups.setdefault((id(variant), stage), (variant, [], []))
         group[1].append(account.id)
         group[2].append(position)
-    return [(v, ids, np.array(at, dtype=np.intp)) for v, ids, at in groups.values()]
+    return [
+        (v, stage, ids, np.array(at, dtype=np.intp)) for (_, stage), (v, ids, at) in groups.items()
+    ]
 
 
 def _column_lookup(columns: aggregates.AggregateColumns, positions: NDArray[np.intp]) -> Lookup:

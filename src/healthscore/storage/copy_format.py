@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import JSON, Column, Date, Integer, String, Table, TypeDecorator
+from sqlalchemy import JSON, Column, Date, Float, Integer, String, Table, TypeDecorator
 from sqlalchemy.engine import Dialect
 
 COPY_NULL = "\\N"
@@ -58,6 +58,8 @@ def _copy_column(dialect: Dialect, column: Column[Any], values: Sequence[Any]) -
         return _copy_texts([COPY_NULL if v is None else v for v in values])
     if isinstance(kind, (Integer, Date)):  # ints, dates: str() is PostgreSQL's input form
         return [COPY_NULL if value is None else str(value) for value in values]
+    if isinstance(kind, Float):  # repr() round-trips a float exactly
+        return [COPY_NULL if value is None else repr(float(value)) for value in values]
     raise TypeError(f"no COPY text for {column.name} ({kind!r})")
 
 

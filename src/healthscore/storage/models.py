@@ -68,6 +68,8 @@ class Customer(Base):
     mrr: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal(0))
     created_at: Mapped[datetime]
     churned_at: Mapped[datetime | None]
+    renews_at: Mapped[datetime | None] = mapped_column(default=None)
+    """When the contract next renews, if known: the score's renewal-window stage."""
     stripe_customer_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     traits: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
@@ -285,6 +287,8 @@ class HealthScoreHistory(Base):
     components: Mapped[dict[str, Any]]
     contributions: Mapped[dict[str, Any]]
     scorecard: Mapped[str] = mapped_column(String(128))
+    stage: Mapped[str | None] = mapped_column(String(16), default=None)
+    confidence: Mapped[float | None] = mapped_column(default=None)
 
 
 class HealthScore(Base):
@@ -308,6 +312,10 @@ class HealthScore(Base):
     drivers: Mapped[dict[str, Any]]
     scorecard: Mapped[str] = mapped_column(String(128))
     calculated_at: Mapped[datetime]
+    stage: Mapped[str | None] = mapped_column(String(16), default=None)
+    """Lifecycle stage at ``as_of`` (``scoring.lifecycle``); None on rows from before 0009."""
+    confidence: Mapped[float | None] = mapped_column(default=None)
+    """Share (0-1) of the score's weight that rests on enough data."""
 
 
 class OutreachEntry(Base):

@@ -1,0 +1,51 @@
+"""Lifecycle stages: an account is judged on what it could have done by now.
+
+A ten-day-old account has no 28-day baseline and no habits yet; a mature account in its
+renewal window is about to decide. The stage is computed from the account's age and
+renewal date at the moment of scoring, so a backtest replays it exactly as it was.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import numpy as np
+from numpy.typing import NDArray
+
+from healthscore.scoring.scorecard import Lifecycle, Stage
+from healthscore.timeutc import utc
+
+DAY_SECONDS = 86_400.0
+
+
+def age_days(created_at: datetime, as_of: datetime) -> float:
+    """Days from the account's creation to ``as_of`` (0 for a clock that runs behind)."""
+    return max(0.0, (utc(as_of) - utc(created_at)).total_seconds() / DAY_SECONDS)
+
+
+def stage_of(
+    lifecycle: Lifecycle,
+    *,
+    segment: str | None,
+    age: float,
+    renews_at: datetime | None,
+    as_of: datetime,
+) -> Stage:
+    """Onboarding first (a young account is not judged as a renewing one), then the
+    renewal window, then adopting or mature by age."""
+    if age < lifecycle.onboarding_days_for(segment):
+        return Stage.onboarding
+    if renews_at is not None:
+        until = utc(renews_at) - utc(as_of)
+        if timedelta(0) <= until <= timedelta(days=lifecycle.renewal_window_days):
+            return Stage.renewal
+    if age < lifecycle.mature_after_days:
+        return Stage.adopting
+    return Stage.mature
+
+
+def coverage(ages: NDArray[np.float64], lookback_days: int) -> NDArray[np.float64]:
+    """How much of a signal's look-back the account has lived through (0-1)."""
+    if lookback_days <= 0:
+        return np.ones_like(ages)
+    return np.clip(ages / lookback_days, 0.0, 1.0)

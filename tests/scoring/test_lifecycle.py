@@ -1,0 +1,83 @@
+"""Lifecycle stages and confidence: a score says where the account is and how much data it
+rests on, so a young account is not judged like an old one."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from healthscore.ingest.demo import generate_demo
+from healthscore.scoring.engine import confidence
+from healthscore.scoring.lifecycle import stage_of
+from healthscore.scoring.scorecard import Lifecycle, Stage, load_scorecard
+from healthscore.scoring.service import score_accounts
+from healthscore.storage import models as m
+
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+LIFECYCLE = Lifecycle(onboarding_days=30, onboarding_days_by_segment={"enterprise": 60})
+
+
+@pytest.mark.parametrize(
+    ("segment", "age", "renews_in", "stage"),
+    [
+        ("smb", 5, None, Stage.onboarding),
+        ("smb", 29.9, 10, Stage.onboarding),  # onboarding wins over an early renewal
+        ("enterprise", 45, None, Stage.onboarding),  # its segment onboards for 60 days
+        ("smb", 45, None, Stage.adopting),
+        ("smb", 400, None, Stage.mature),
+        ("smb", 400, 30, Stage.renewal),
+        ("smb", 400, 90, Stage.renewal),
+        ("smb", 400, 91, Stage.mature),
+        ("smb", 400, -1, Stage.mature),  # a renewal date in the past is not a window
+    ],
+)
+def test_the_stage_follows_age_segment_and_renewal_date(segment, age, renews_in, stage):
+    renews_at = None if renews_in is None else NOW + timedelta(days=renews_in)
+    assert (
+        stage_of(LIFECYCLE, segment=segment, age=age, renews_at=renews_at, as_of=NOW) is stage
+    )
+
+
+def test_confidence_is_the_weight_with_data_over_a_lived_look_back():
+    card = load_scorecard("default")
+    n = len(card.signals)
+    raw = np.zeros((3, n))
+    raw[1, :] = np.nan  # no data at all
+    ages = np.array([1000.0, 1000.0, 0.0])  # the third account was created at as_of
+    assert confidence(card, raw, ages).tolist() == [1.0, 0.0, 0.0]
+    half = np.zeros((1, n))
+    nps = [j for j, s in enumerate(card.signals) if s.group.value == "nps"]
+    half[0, nps] = np.nan
+    expected = round(1 - sum(card.signals[j].weight for j in nps), 2)
+    assert confidence(card, half, np.array([1000.0])).tolist() == [expected]
+
+
+def test_scores_store_their_stage_and_confidence(session):
+    generate_demo(session, customers=30, days=60, seed=5, now=NOW)
+    session.add_all(
+        [
+            m.Customer(id="newco", name="New Co", created_at=NOW - timedelta(days=3), traits={}),
+            m.Customer(
+                id="renewing",
+                name="Renewing Co",
+                created_at=NOW - timedelta(days=700),
+                renews_at=NOW + timedelta(days=20),
+                traits={},
+            ),
+        ]
+    )
+    session.flush()
+    run = score_accounts(session, load_scorecard("default"), as_of=NOW)
+    session.commit()
+    by_id = {s.customer_id: s for s in run.scores}
+    assert by_id["newco"].stage is Stage.onboarding
+    assert by_id["newco"].confidence < 0.2
+    assert by_id["renewing"].stage is Stage.renewal
+    latest = session.get(m.HealthScore, "newco")
+    assert (latest.stage, latest.confidence) == ("onboarding", by_id["newco"].confidence)
+    history = session.get(m.HealthScoreHistory, ("renewing", NOW.date()))
+    assert (history.stage, history.confidence) == ("renewal", by_id["renewing"].confidence)
+    old = [s for s in run.scores if s.customer_id.startswith("cust_")]
+    assert old and all(s.stage in (Stage.adopting, Stage.mature) for s in old)
