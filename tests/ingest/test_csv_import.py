@@ -173,7 +173,7 @@ def test_a_renewal_date_may_be_in_the_future_and_a_file_without_it_keeps_it(
         "customers.csv": "id,name,plan,segment,mrr,created_at,churned_at,renews_at\n"
         "c3,Gamma,,,,2025-01-01,,soon\n"
     }
-    with pytest.raises(ImportFailed, match="customers.csv:2: renews_at"):
+    with pytest.raises(ImportFailed, match=r"customers\.csv:2: renews_at"):
         import_folder(sessions, write(tmp_path / "three", bad), now=NOW)
 
 
