@@ -20,7 +20,15 @@ from numpy.typing import NDArray
 
 from healthscore.scoring.lifecycle import coverage
 from healthscore.scoring.metrics import METRICS, Aggregate, Column, Lookup
-from healthscore.scoring.scorecard import Basis, Scorecard, Signal, Stage, Tier, Trend
+from healthscore.scoring.scorecard import (
+    Basis,
+    Measurement,
+    Scorecard,
+    Signal,
+    Stage,
+    Tier,
+    Trend,
+)
 
 DRIVER_COUNT = 3
 DRIVER_MIN_POINTS = 0.5
@@ -36,6 +44,8 @@ class SignalScore:
     value: float
     weight: float
     missing: bool
+    via: int = 0
+    """Which measurement gave ``raw``: 0 the signal's own, k its k-th fallback, -1 none."""
 
     @property
     def contribution(self) -> float:
@@ -94,6 +104,7 @@ class ScoredBatch:
     customer_ids: list[str]
     raw: NDArray[np.float64]  # (accounts, signals)
     values: NDArray[np.float64]  # (accounts, signals), 0-1
+    via: NDArray[np.int8]  # (accounts, signals): 0 own measurement, k fallback k, -1 none
     scores: NDArray[np.int64]
     tiers: list[Tier]
     trends: list[Trend]
@@ -126,9 +137,10 @@ class ScoredBatch:
                 value=float(value),
                 weight=s.weight,
                 missing=math.isnan(raw),
+                via=int(via),
             )
-            for s, raw, value in zip(
-                self.scorecard.signals, self.raw[i], self.values[i], strict=True
+            for s, raw, value, via in zip(
+                self.scorecard.signals, self.raw[i], self.values[i], self.via[i], strict=True
             )
         ]
         return HealthScore(
@@ -150,15 +162,20 @@ class ScoredBatch:
         return [self.health_score(i) for i in range(len(self))]
 
 
-def signal_aggregates(signal: Signal) -> list[Aggregate]:
-    """The aggregates one signal reads, including seats and the baseline window."""
-    metric = METRICS[signal.metric]
-    needed = metric.needs(signal.window_days, 0)
-    if signal.basis is Basis.per_seat:
-        needed += METRICS["seats"].needs(signal.window_days, 0)
-    elif signal.basis is Basis.vs_baseline:
-        needed += metric.needs(signal.effective_baseline_days, signal.window_days)
+def measurement_aggregates(measurement: Measurement) -> list[Aggregate]:
+    """The aggregates one measurement reads, including seats and the baseline window."""
+    metric = METRICS[measurement.metric]
+    needed = metric.needs(measurement.window_days, 0)
+    if measurement.basis is Basis.per_seat:
+        needed += METRICS["seats"].needs(measurement.window_days, 0)
+    elif measurement.basis is Basis.vs_baseline:
+        needed += metric.needs(measurement.effective_baseline_days, measurement.window_days)
     return needed
+
+
+def signal_aggregates(signal: Signal) -> list[Aggregate]:
+    """The aggregates a signal reads: its own measurement's and its fallbacks'."""
+    return [a for m in signal.measurements() for a in measurement_aggregates(m)]
 
 
 def required_aggregates(scorecard: Scorecard) -> set[Aggregate]:
@@ -186,44 +203,91 @@ def raw_event_lookback_days(scorecard: Scorecard) -> int:
     )
 
 
-def lookback_days(signal: Signal) -> int:
-    """How far back the signal reads: its window, plus the baseline before it."""
-    if signal.basis is Basis.vs_baseline:
-        return signal.window_days + signal.effective_baseline_days
-    return signal.window_days
-
-
 def confidence(
-    scorecard: Scorecard, raw: NDArray[np.float64], ages: NDArray[np.float64]
+    scorecard: Scorecard,
+    via: NDArray[np.int8],
+    ages: NDArray[np.float64],
 ) -> NDArray[np.float64]:
-    """Per account: the weight of signals that had data, each scaled by how much of its
-    look-back the account has lived through, over the total weight (0-1, rounded to 0.01)."""
+    """Per account: the weight of signals that had data, each scaled by how much of the
+    look-back of the measurement that gave it the account has lived through, over the
+    total weight (0-1, rounded to 0.01)."""
     weights = np.array([s.weight for s in scorecard.signals])
     total = weights.sum()
     if total <= 0:
         return np.ones(len(ages))
-    known = ~np.isnan(raw)
-    lived = np.column_stack([coverage(ages, lookback_days(s)) for s in scorecard.signals])
-    share: NDArray[np.float64] = np.round((known * lived) @ weights / total, 2)
+    lived = np.zeros(via.shape)
+    for j, signal in enumerate(scorecard.signals):
+        for k, measurement in enumerate(signal.measurements()):
+            used = via[:, j] == k
+            if used.any():
+                lived[used, j] = coverage(ages[used], measurement.lookback_days)
+    share: NDArray[np.float64] = np.round(lived @ weights / total, 2)
     return share
+
+
+def measure(
+    measurement: Measurement, get: Lookup, ages: NDArray[np.float64] | None = None
+) -> Column:
+    """One measurement before normalisation, per account; ``NaN`` = no data."""
+    metric = METRICS[measurement.metric]
+    current = metric.compute(get, measurement.window_days, 0)
+    if measurement.basis is Basis.absolute:
+        return np.asarray(current, dtype=np.float64)
+    if measurement.basis is Basis.per_seat:
+        seats = METRICS["seats"].compute(get, measurement.window_days, 0)
+        return np.where(seats > 0, current / np.where(seats > 0, seats, 1.0), np.nan)
+    window = measurement.window_days
+    baseline_days = measurement.effective_baseline_days
+    baseline = np.nan_to_num(metric.compute(get, baseline_days, window))
+    floor = measurement.baseline_floor
+    if floor is None:
+        # Seed 000's rule: no baseline activity counts as "at baseline" once active again.
+        has_baseline = baseline > 0
+        lived = np.full(len(baseline), float(baseline_days))
+        without_baseline = np.where(current > 0, 1.0, np.nan)
+    else:
+        # Only the part of the baseline the account lived through counts (a 40-day-old
+        # account has 26 of a 56-day baseline), and it must hold enough to compare with.
+        lived = (
+            np.full(len(baseline), float(baseline_days))
+            if ages is None
+            else np.clip(ages - window, 0.0, float(baseline_days))
+        )
+        has_baseline = (baseline >= max(floor.min_amount, 1e-9)) & (
+            lived >= min(floor.min_days, baseline_days)
+        )
+        without_baseline = np.full(len(baseline), np.nan)
+    expected = np.where(has_baseline, baseline, 1.0) / np.maximum(lived, 1.0) * window
+    prior = measurement.prior
+    ratio = (current + prior) / (expected + prior)
+    return np.where(has_baseline, ratio, without_baseline)
+
+
+def signal_values(
+    signal: Signal, get: Lookup, ages: NDArray[np.float64] | None = None
+) -> tuple[Column, Column, NDArray[np.int8]]:
+    """``(raw, value, via)`` per account: the first measurement with data (the signal's
+    own, then its fallbacks in order), normalised its own way; ``missing`` where none."""
+    own, *fallbacks = signal.measurements()
+    raw = measure(own, get, ages)
+    has = ~np.isnan(raw)
+    value = np.where(has, own.normalise.apply(np.nan_to_num(raw)), signal.missing)
+    via = np.where(has, 0, -1).astype(np.int8)
+    for k, measurement in enumerate(fallbacks, start=1):
+        if has.all():
+            break
+        measured = measure(measurement, get, ages)
+        take = ~has & ~np.isnan(measured)
+        raw = np.where(take, measured, raw)
+        value = np.where(take, measurement.normalise.apply(np.nan_to_num(measured)), value)
+        via = np.where(take, k, via).astype(np.int8)
+        has |= take
+    return raw, value, via
 
 
 def raw_values(signal: Signal, get: Lookup) -> Column:
     """The signal's measurement before normalisation, per account; ``NaN`` = no data."""
-    metric = METRICS[signal.metric]
-    current = metric.compute(get, signal.window_days, 0)
-    if signal.basis is Basis.absolute:
-        return np.asarray(current, dtype=np.float64)
-    if signal.basis is Basis.per_seat:
-        seats = METRICS["seats"].compute(get, signal.window_days, 0)
-        return np.where(seats > 0, current / np.where(seats > 0, seats, 1.0), np.nan)
-    baseline_days = signal.effective_baseline_days
-    baseline = np.nan_to_num(metric.compute(get, baseline_days, signal.window_days))
-    has_baseline = baseline > 0
-    ratio = (current / signal.window_days) / (np.where(has_baseline, baseline, 1.0) / baseline_days)
-    # No baseline activity: new activity counts as "at baseline", none at all as no data.
-    without_baseline = np.where(current > 0, 1.0, np.nan)
-    return np.where(has_baseline, ratio, without_baseline)
+    return signal_values(signal, get)[0]
 
 
 def score_batch(
@@ -243,11 +307,10 @@ def score_batch(
     signals = scorecard.signals
     raw = np.empty((n, len(signals)))
     values = np.empty((n, len(signals)))
+    via = np.empty((n, len(signals)), dtype=np.int8)
     total = np.zeros(n)
     for j, signal in enumerate(signals):
-        raw[:, j] = raw_values(signal, get)
-        normalised = signal.normalise.apply(np.nan_to_num(raw[:, j]))
-        values[:, j] = np.where(np.isnan(raw[:, j]), signal.missing, normalised)
+        raw[:, j], values[:, j], via[:, j] = signal_values(signal, get, ages)
         # Accumulate signal by signal, in order, as seed 000 does: same float rounding.
         total += values[:, j] * signal.weight
     scores = np.clip(np.floor(total * 100 + 0.5), 0, 100).astype(np.int64)
@@ -258,6 +321,7 @@ def score_batch(
         customer_ids=list(customer_ids),
         raw=raw,
         values=values,
+        via=via,
         scores=scores,
         tiers=[scorecard.tiers.classify(s) for s in scores.tolist()],
         trends=[
@@ -268,7 +332,7 @@ def score_batch(
         components=_components(scorecard, values),
         drivers=[],
         stage=stage,
-        confidence=confidence(scorecard, raw, np.full(n, np.inf) if ages is None else ages),
+        confidence=confidence(scorecard, via, np.full(n, np.inf) if ages is None else ages),
     )
     batch.drivers = _drivers(batch, previous)
     return batch

@@ -64,6 +64,10 @@ class Metric:
     """``needs(window_days, offset_days)``: the aggregates ``compute`` will look up."""
     compute: Callable[[Lookup, int, int], Column]
     """``compute(lookup, window_days, offset_days)``; ``NaN`` means "no data"."""
+    window_step: int = 1
+    """``window_days`` must be a multiple of this (weekly metrics: 7)."""
+    min_window: int = 1
+    """The shortest ``window_days`` the formula is defined for."""
 
 
 def _count(source: Source, measure: str, description: str, unit: str) -> Metric:
@@ -139,6 +143,51 @@ def _point_in_time(source: Source, measure: str, description: str, unit: str) ->
     )
 
 
+WEEK = 7
+
+
+WEEKLY_LEVEL_FLOOR = 5.0
+"""The least weekly level a weekly change is measured against: below it, a handful of
+events would make a steep slope out of noise."""
+RECENT_WEEKS = 2
+
+
+def _weekly_change(source: Source, measure: str, description: str) -> Metric:
+    """How fast a count is falling over the window's weeks, relative to its level: the
+    least-squares slope of the weekly totals divided by their mean (floored at
+    ``WEEKLY_LEVEL_FLOOR``). -0.1 is "falling 10% a week". A decline counts only while it
+    lasts: once the last two weeks are back at or above the earlier weeks' level, the
+    change is 0 (an account back to normal after a dip is not "declining"). No activity in
+    any week is no data. A sustained slope, unlike one comparison of two windows, shows an
+    account thinning out slowly while there is still time to act."""
+
+    def weekly(window: int, offset: int) -> list[Aggregate]:
+        return [Aggregate(source, measure, WEEK, offset + WEEK * k) for k in range(window // WEEK)]
+
+    def compute(get: Lookup, window: int, offset: int) -> Column:
+        counts = np.column_stack([get(a) for a in weekly(window, offset)])  # newest first
+        time = -np.arange(counts.shape[1], dtype=np.float64)
+        centred = time - time.mean()
+        level = counts.mean(axis=1)
+        slope = (counts - level[:, None]) @ centred / (centred @ centred)
+        change = slope / np.maximum(level, WEEKLY_LEVEL_FLOOR)
+        recovered = counts[:, :RECENT_WEEKS].mean(axis=1) >= counts[:, RECENT_WEEKS:].mean(axis=1)
+        change = np.where(recovered, np.maximum(change, 0.0), change)
+        result: Column = np.where(counts.sum(axis=1) > 0, change, np.nan)
+        return result
+
+    return Metric(
+        f"{measure}_weekly_change",
+        description,
+        "per week",
+        False,
+        weekly,
+        compute,
+        window_step=WEEK,
+        min_window=(RECENT_WEEKS + 2) * WEEK,
+    )
+
+
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in [
@@ -203,5 +252,13 @@ METRICS: dict[str, Metric] = {
             lambda num, total: 100.0 * (num[0] - num[1]) / total,
         ),
         _count("nps", "nps_detractors", "NPS detractor answers (0-6)", "answers"),
+        _weekly_change(
+            "sessions", "logins", "Weekly change of logins over the window, relative to their level"
+        ),
+        _weekly_change(
+            "api_usage",
+            "api_calls",
+            "Weekly change of API calls over the window, relative to their level",
+        ),
     ]
 }

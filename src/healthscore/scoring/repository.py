@@ -170,13 +170,18 @@ def _latest_columns(
         columns["previous_score"] += batch.previous_scores
         columns["components"] += batch.components
         # Columnar per row: far cheaper to build and encode than a list per signal.
+        # Which fallback measured a signal, where one did (rare: kept out of the others).
+        fallbacks: list[dict[str, int]] = [{} for _ in range(n)]
+        for i, j in zip(*np.nonzero(batch.via > 0), strict=True):
+            fallbacks[i][names[j]] = int(batch.via[i, j])
         columns["signals"] += [
             {
                 "raw": dict(zip(names, raw, strict=True)),
                 "value": dict(zip(names, value, strict=True)),
                 "weight": weights,
             }
-            for raw, value in zip(raws, values, strict=True)
+            | ({"via": via} if via else {})
+            for raw, value, via in zip(raws, values, fallbacks, strict=True)
         ]
         columns["drivers"] += [{d.signal: d.delta for d in drivers} for drivers in batch.drivers]
         columns["scorecard"] += [batch.scorecard.identity] * n
