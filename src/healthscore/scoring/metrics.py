@@ -192,7 +192,18 @@ METRICS: dict[str, Metric] = {
     m.name: m
     for m in [
         _count("sessions", "logins", "Logins (sessions started) in the window", "logins"),
-        _count("sessions", "active_users", "Distinct users who logged in", "users"),
+        _count(
+            "sessions",
+            "active_users",
+            "Distinct seats who logged in (users on the account at the window's end)",
+            "users",
+        ),
+        _count(
+            "sessions",
+            "active_seat_days",
+            "Seat-days: for each seat (at the window's end), the days it logged in, summed",
+            "seat-days",
+        ),
         _days_since_last_login(),
         _count("feature_usage", "distinct_features", "Distinct features used", "features"),
         _count("feature_usage", "feature_events", "Feature-use events", "events"),
