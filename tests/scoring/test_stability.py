@@ -17,6 +17,7 @@ sees another's rows. (SQLite and PostgreSQL compute the same scores: tests/scori
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -41,7 +42,7 @@ WEEK = timedelta(days=7)
 PRODUCT = (m.Session, m.FeatureUsage, m.ApiUsage)
 RECORDS = (m.User, m.Payment, m.SupportTicket, m.NpsResponse)
 EXAMPLES = settings(
-    max_examples=40,
+    max_examples=int(os.environ.get("STABILITY_EXAMPLES", "40")),
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
@@ -76,8 +77,19 @@ class Account:
         return replace(self, rows={**self.rows, model: [*self.rows[model], *extra]})
 
     def until(self, end: datetime) -> Account:
-        """Only what happened before ``end`` (business records included)."""
+        """Only what happened before ``end`` (business records included; a seat removed
+        later is still a seat, a ticket resolved later is still open)."""
         rows = {model: [r for r in found if _moment(r) < end] for model, found in self.rows.items()}
+        later = {
+            m.User: {"removed_at": None},
+            m.SupportTicket: {"resolved_at": None, "rating": None},
+        }
+        for model, undone in later.items():
+            column = next(iter(undone))
+            rows[model] = [
+                {**r, **undone} if r[column] and _aware(r[column]) >= end else r
+                for r in rows[model]
+            ]
         return replace(self, rows=rows)
 
 

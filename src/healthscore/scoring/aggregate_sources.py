@@ -184,6 +184,24 @@ def _distinct_keys(key: str, *, seats_only: bool = False) -> RolledMeasure:
     )
 
 
+def _days_with(column: str) -> RolledMeasure:
+    """Days of the window on which ``column`` was positive (an API call was made): on
+    roll-up days one row per account and day; on each cut day 1 if that day's part of the
+    window has a positive row."""
+
+    def rolled(part: Part) -> ColumnElement[Any]:
+        return func.count(case((and_(part.cond, part.columns[column] > 0), literal(1))))
+
+    def cut(part: Part) -> ColumnElement[Any]:
+        days = [
+            func.max(case((and_(part.cond, day, part.columns[column] > 0), 1), else_=0))
+            for day in part.cut_days
+        ]
+        return sum(days[1:], days[0]) if days else literal(0, Integer)
+
+    return RolledMeasure(rolled, func.sum, cut, lambda a, b: a + b)
+
+
 def _key_days(key: str) -> RolledMeasure:
     """(key, day) pairs in the window: on roll-up days the popcount of each activity row's
     window bits, summed per key; on each cut day the distinct keys of that day's part of
@@ -259,7 +277,7 @@ DAILY_API_USAGE = RolledUpSql(
     m.ApiUsage,
     m.DailyApiUsage,
     {"calls": (m.ApiUsage.calls, m.DailyApiUsage.calls)},
-    {"api_calls": _total("calls")},
+    {"api_calls": _total("calls"), "api_days": _days_with("calls")},
 )
 ROLLED_UP: dict[Source, list[RolledUpSql]] = {
     "sessions": [DAILY_SESSIONS, USER_ACTIVITY],

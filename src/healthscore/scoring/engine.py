@@ -46,6 +46,9 @@ class SignalScore:
     missing: bool
     via: int = 0
     """Which measurement gave ``raw``: 0 the signal's own, k its k-th fallback, -1 none."""
+    credibility: float = 1.0
+    """How far ``raw`` was trusted (a thin baseline: less than 1; the rest of ``value``
+    came from the fallback or ``missing``)."""
 
     @property
     def contribution(self) -> float:
@@ -105,6 +108,7 @@ class ScoredBatch:
     raw: NDArray[np.float64]  # (accounts, signals)
     values: NDArray[np.float64]  # (accounts, signals), 0-1
     via: NDArray[np.int8]  # (accounts, signals): 0 own measurement, k fallback k, -1 none
+    credibility: NDArray[np.float64]  # (accounts, signals): of the measurement ``via`` names
     scores: NDArray[np.int64]
     tiers: list[Tier]
     trends: list[Trend]
@@ -138,9 +142,15 @@ class ScoredBatch:
                 weight=s.weight,
                 missing=math.isnan(raw),
                 via=int(via),
+                credibility=float(trusted),
             )
-            for s, raw, value, via in zip(
-                self.scorecard.signals, self.raw[i], self.values[i], self.via[i], strict=True
+            for s, raw, value, via, trusted in zip(
+                self.scorecard.signals,
+                self.raw[i],
+                self.values[i],
+                self.via[i],
+                self.credibility[i],
+                strict=True,
             )
         ]
         return HealthScore(
@@ -206,11 +216,12 @@ def raw_event_lookback_days(scorecard: Scorecard) -> int:
 def confidence(
     scorecard: Scorecard,
     via: NDArray[np.int8],
+    credibility: NDArray[np.float64],
     ages: NDArray[np.float64],
 ) -> NDArray[np.float64]:
-    """Per account: the weight of signals that had data, each scaled by how much of the
-    look-back of the measurement that gave it the account has lived through, over the
-    total weight (0-1, rounded to 0.01)."""
+    """Per account: the weight of signals that had data (each scaled by its credibility and
+    by how much of the look-back of the measurement that gave it the account has lived
+    through), over the total weight (0-1, rounded to 0.01)."""
     weights = np.array([s.weight for s in scorecard.signals])
     total = weights.sum()
     if total <= 0:
@@ -221,68 +232,114 @@ def confidence(
             used = via[:, j] == k
             if used.any():
                 lived[used, j] = coverage(ages[used], measurement.lookback_days)
-    share: NDArray[np.float64] = np.round(lived @ weights / total, 2)
+    share: NDArray[np.float64] = np.round((lived * credibility) @ weights / total, 2)
     return share
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One measurement per account: ``raw`` (``NaN`` = no data) and how far it can be
+    trusted (``credibility``, 0-1: 1 for data, 0 for none, in between for a baseline that
+    is still thin)."""
+
+    raw: Column
+    credibility: Column
 
 
 def measure(
     measurement: Measurement, get: Lookup, ages: NDArray[np.float64] | None = None
-) -> Column:
-    """One measurement before normalisation, per account; ``NaN`` = no data."""
+) -> Measured:
+    """One measurement before normalisation, per account."""
     metric = METRICS[measurement.metric]
-    current = metric.compute(get, measurement.window_days, 0)
+    current = np.asarray(metric.compute(get, measurement.window_days, 0), dtype=np.float64)
     if measurement.basis is Basis.absolute:
-        return np.asarray(current, dtype=np.float64)
-    if measurement.basis is Basis.per_seat:
+        raw = current
+    elif measurement.basis is Basis.per_seat:
         seats = METRICS["seats"].compute(get, measurement.window_days, 0)
-        return np.where(seats > 0, current / np.where(seats > 0, seats, 1.0), np.nan)
-    window = measurement.window_days
-    baseline_days = measurement.effective_baseline_days
-    baseline = np.nan_to_num(metric.compute(get, baseline_days, window))
-    floor = measurement.baseline_floor
-    if floor is None:
-        # Seed 000's rule: no baseline activity counts as "at baseline" once active again.
-        has_baseline = baseline > 0
-        lived = np.full(len(baseline), float(baseline_days))
-        without_baseline = np.where(current > 0, 1.0, np.nan)
+        raw = np.where(seats > 0, current / np.where(seats > 0, seats, 1.0), np.nan)
+    elif measurement.baseline_floor is None:
+        return _vs_baseline_seed000(
+            measurement, metric.compute(get, *_baseline(measurement)), current
+        )
     else:
-        # Only the part of the baseline the account lived through counts (a 40-day-old
-        # account has 26 of a 56-day baseline), and it must hold enough to compare with.
-        lived = (
-            np.full(len(baseline), float(baseline_days))
-            if ages is None
-            else np.clip(ages - window, 0.0, float(baseline_days))
+        return _vs_baseline(
+            measurement, metric.compute(get, *_baseline(measurement)), current, ages
         )
-        has_baseline = (baseline >= max(floor.min_amount, 1e-9)) & (
-            lived >= min(floor.min_days, baseline_days)
-        )
-        without_baseline = np.full(len(baseline), np.nan)
-    expected = np.where(has_baseline, baseline, 1.0) / np.maximum(lived, 1.0) * window
+    return Measured(raw, np.where(np.isnan(raw), 0.0, 1.0))
+
+
+def _baseline(measurement: Measurement) -> tuple[int, int]:
+    """(window, offset) of the baseline period: right before the measured window."""
+    return measurement.effective_baseline_days, measurement.window_days
+
+
+def _vs_baseline_seed000(measurement: Measurement, baseline: Column, current: Column) -> Measured:
+    """Seed 000's rule: daily rate now / daily rate in the baseline; no baseline activity
+    counts as "at baseline" once the account is active again, none at all as no data."""
+    baseline = np.nan_to_num(baseline)
+    window, baseline_days = measurement.window_days, measurement.effective_baseline_days
+    has = baseline > 0
     prior = measurement.prior
+    expected = np.where(has, baseline, 1.0) / baseline_days * window
     ratio = (current + prior) / (expected + prior)
-    return np.where(has_baseline, ratio, without_baseline)
+    raw = np.where(has, ratio, np.where(current > 0, 1.0, np.nan))
+    return Measured(raw, np.where(np.isnan(raw), 0.0, 1.0))
+
+
+def _vs_baseline(
+    measurement: Measurement,
+    baseline: Column,
+    current: Column,
+    ages: NDArray[np.float64] | None,
+) -> Measured:
+    """Daily rate now against the account's own baseline rate, trusted as far as the
+    baseline goes: only the part of the baseline the account lived through counts (a
+    40-day-old account has 26 of a 56-day baseline), and the comparison's credibility
+    grows with the baseline's volume and length up to the floor. The rest of the value
+    comes from the signal's fallback (or ``missing``), so a baseline that grows event by
+    event moves the score a little at a time, never in one jump."""
+    floor = measurement.baseline_floor
+    assert floor is not None
+    baseline = np.nan_to_num(baseline)
+    window, baseline_days = measurement.window_days, measurement.effective_baseline_days
+    lived = (
+        np.full(len(baseline), float(baseline_days))
+        if ages is None
+        else np.clip(ages - window, 0.0, float(baseline_days))
+    )
+    by_amount = np.clip(baseline / floor.min_amount, 0.0, 1.0) if floor.min_amount > 0 else 1.0
+    min_days = min(floor.min_days, baseline_days)
+    by_days = np.clip(lived / min_days, 0.0, 1.0) if min_days > 0 else 1.0
+    credibility = np.minimum(by_amount, by_days) * (baseline > 0)
+    expected = baseline / np.maximum(lived, 1.0) * window
+    prior = measurement.prior
+    ratio = (current + prior) / np.maximum(expected + prior, 1e-9)
+    return Measured(np.where(credibility > 0, ratio, np.nan), credibility)
 
 
 def signal_values(
     signal: Signal, get: Lookup, ages: NDArray[np.float64] | None = None
-) -> tuple[Column, Column, NDArray[np.int8]]:
-    """``(raw, value, via)`` per account: the first measurement with data (the signal's
-    own, then its fallbacks in order), normalised its own way; ``missing`` where none."""
-    own, *fallbacks = signal.measurements()
-    raw = measure(own, get, ages)
-    has = ~np.isnan(raw)
-    value = np.where(has, own.normalise.apply(np.nan_to_num(raw)), signal.missing)
-    via = np.where(has, 0, -1).astype(np.int8)
-    for k, measurement in enumerate(fallbacks, start=1):
-        if has.all():
-            break
-        measured = measure(measurement, get, ages)
-        take = ~has & ~np.isnan(measured)
-        raw = np.where(take, measured, raw)
-        value = np.where(take, measurement.normalise.apply(np.nan_to_num(measured)), value)
+) -> tuple[Column, Column, NDArray[np.int8], Column]:
+    """``(raw, value, via, credibility)`` per account. ``value`` blends each measurement
+    (the signal's own, then its fallbacks) by its credibility, the rest coming from the
+    next one and finally from ``missing``; ``raw``, ``via`` and ``credibility`` are those of
+    the first measurement with any (the one explanations show; ``via`` -1: none)."""
+    measured = [(m, measure(m, get, ages)) for m in signal.measurements()]
+    n = len(measured[0][1].raw)
+    value = np.full(n, signal.missing)
+    for measurement, found in reversed(measured):
+        trusted = found.credibility
+        normalised = measurement.normalise.apply(np.nan_to_num(found.raw))
+        value = np.where(trusted > 0, trusted * normalised + (1.0 - trusted) * value, value)
+    raw = np.full(n, np.nan)
+    credibility = np.zeros(n)
+    via = np.full(n, -1, dtype=np.int8)
+    for k, (_, found) in enumerate(measured):
+        take = (via < 0) & (found.credibility > 0)
+        raw = np.where(take, found.raw, raw)
+        credibility = np.where(take, found.credibility, credibility)
         via = np.where(take, k, via).astype(np.int8)
-        has |= take
-    return raw, value, via
+    return raw, value, via, credibility
 
 
 def raw_values(signal: Signal, get: Lookup) -> Column:
@@ -308,9 +365,10 @@ def score_batch(
     raw = np.empty((n, len(signals)))
     values = np.empty((n, len(signals)))
     via = np.empty((n, len(signals)), dtype=np.int8)
+    credibility = np.empty((n, len(signals)))
     total = np.zeros(n)
     for j, signal in enumerate(signals):
-        raw[:, j], values[:, j], via[:, j] = signal_values(signal, get, ages)
+        raw[:, j], values[:, j], via[:, j], credibility[:, j] = signal_values(signal, get, ages)
         # Accumulate signal by signal, in order, as seed 000 does: same float rounding.
         total += values[:, j] * signal.weight
     scores = np.clip(np.floor(total * 100 + 0.5), 0, 100).astype(np.int64)
@@ -332,7 +390,10 @@ def score_batch(
         components=_components(scorecard, values),
         drivers=[],
         stage=stage,
-        confidence=confidence(scorecard, via, np.full(n, np.inf) if ages is None else ages),
+        credibility=credibility,
+        confidence=confidence(
+            scorecard, via, credibility, np.full(n, np.inf) if ages is None else ages
+        ),
     )
     batch.drivers = _drivers(batch, previous)
     return batch

@@ -74,6 +74,13 @@ class SignalDetail:
             "baseline yet), whose metric, window and normalisation are the ones shown"
         ),
     ] = 0
+    credibility: Annotated[
+        float,
+        Field(
+            description="how far the raw value was trusted (a baseline still too thin to "
+            "compare with: below 1; the rest of the value is the fallback's or `missing`)"
+        ),
+    ] = 1.0
 
 
 @dataclass(frozen=True)
@@ -173,6 +180,7 @@ def account_detail(
     )
     definitions = {s.name: s for s in card.signals} if card else {}
     fallbacks = stored_signals.get("via", {})
+    credibility = stored_signals.get("credibility", {})
     signals = []
     for name, weight in stored_signals.get("weight", {}).items():
         raw = stored_signals["raw"][name]
@@ -195,6 +203,7 @@ def account_detail(
                 contribution=round(value * weight * 100, 2),
                 missing=raw is None,
                 fallback=via,
+                credibility=float(credibility.get(name, 0.0 if raw is None else 1.0)),
             )
         )
     return AccountDetail(score=row, scorecard=stored_scorecard, signals=signals)
