@@ -143,7 +143,11 @@ class EngagementInput(InputModel):
     event_type: EventType
     metadata: Metadata = Field(default_factory=dict)
     user_id: Text | None = None
-    timestamp: PastTimestamp | None = None
+    timestamp: Annotated[
+        datetime | None,
+        Field(description="when it happened (default: now); refused if in the future"),
+    ] = None
+    """Checked by ``ingest.facts.record_event``, which counts a client clock running ahead."""
 
 
 @pydantic_dataclass(frozen=True, config=API_CONFIG)
