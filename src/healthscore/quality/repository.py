@@ -67,7 +67,7 @@ def names(session: Session, customer_ids: Sequence[str]) -> dict[str, str]:
     rows = session.execute(
         select(m.Customer.id, m.Customer.name).where(m.Customer.id.in_(set(customer_ids)))
     )
-    return dict(rows.tuples())
+    return {customer_id: name for customer_id, name in rows}
 
 
 def _live(now: datetime) -> Any:
