@@ -27,7 +27,7 @@ def _page(session: Session, query: Query, limit: int) -> tuple[list[Rows], int]:
 
 def unseated_activity(
     session: Session, *, since: datetime
-) -> list[tuple[str, str, int, datetime, datetime]]:
+) -> list[Row[str, str, int, datetime, datetime]]:
     """``(customer_id, user_id, events, first_seen, last_seen)`` for every user id with
     events since ``since`` on an account it is not a seat of: no seat at all, or events
     from after its seat was removed."""
@@ -58,7 +58,7 @@ def unseated_activity(
         )
         .group_by(events.c.customer_id, events.c.user_id)
     )
-    return list(session.execute(query).tuples())
+    return list(session.execute(query))
 
 
 def names(session: Session, customer_ids: Sequence[str]) -> dict[str, str]:
