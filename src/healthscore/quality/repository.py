@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, and_, exists, func, or_, select, union_all
+from sqlalchemy import BigInteger, Row, Select, and_, cast, exists, func, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from healthscore.storage import models as m
@@ -132,7 +132,7 @@ def clock_skew(session: Session, *, since: date) -> list[Rows]:
         select(
             s.source,
             s.kind,
-            func.sum(s.events).label("events"),
+            cast(func.sum(s.events), BigInteger).label("events"),  # not NUMERIC
             func.max(s.worst_seconds).label("worst_seconds"),
             func.max(s.last_seen).label("last_seen"),
         )
