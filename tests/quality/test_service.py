@@ -84,6 +84,8 @@ def test_activity_from_a_user_who_is_not_a_seat_is_found_until_they_are_seated(
 
 
 def test_activity_after_a_seat_was_removed_counts_as_unseated(session: Session, acme: str) -> None:
+    accounts.save_user(session, customer_id=acme, user_id="u1", removed_at=NOW - DAY / 2)
+    only(session, accounts_without_seats=1)  # its login came before the removal
     accounts.save_user(session, customer_id=acme, user_id="u1", removed_at=NOW - 2 * DAY)
     only(session, unseated_users=1, accounts_without_seats=1)  # the login came after
     accounts.save_user(session, customer_id=acme, user_id="u1", restore=True)

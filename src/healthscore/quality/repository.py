@@ -8,10 +8,11 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Row, Select, and_, cast, exists, func, or_, select, union_all
+from sqlalchemy import BigInteger, Row, Select, and_, cast, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from healthscore.storage import models as m
+from healthscore.storage.rollups import period_of, utc_day
 
 Query = Select[*tuple[Any, ...]]
 Rows = Row[*tuple[Any, ...]]
@@ -27,38 +28,87 @@ def _page(session: Session, query: Query, limit: int) -> tuple[list[Rows], int]:
 
 def unseated_activity(
     session: Session, *, since: datetime
-) -> list[Row[str, str, int, datetime, datetime]]:
+) -> list[tuple[str, str, int, datetime, datetime]]:
     """``(customer_id, user_id, events, first_seen, last_seen)`` for every user id with
     events since ``since`` on an account it is not a seat of: no seat at all, or events
-    from after its seat was removed."""
-    parts = [
-        select(t.customer_id, t.user_id, t.ts).where(t.ts >= since, t.user_id.is_not(None))
-        for t in USER_EVENT_TABLES
-    ]
-    events = union_all(*parts).subquery("e")
-    seats = m.User.__table__
-    joined = events.outerjoin(
-        seats,
-        and_(seats.c.customer_id == events.c.customer_id, seats.c.user_id == events.c.user_id),
+    from after its seat was removed.
+
+    Logins, the largest table, are only read for the accounts whose login roll-up
+    (``user_activity``) names a user without a seat in use; feature uses and other events
+    are grouped per account and user before their seats are looked up."""
+    found: dict[tuple[str, str], tuple[int, datetime, datetime]] = {}
+    suspects = _login_suspects(session, since=since)
+    for table in USER_EVENT_TABLES:
+        if table is m.Session and not suspects:
+            continue
+        accounts = suspects if table is m.Session else None
+        for query in _unseated_queries(table, since=since, accounts=accounts):
+            for customer_id, user_id, events, first, last in session.execute(query):
+                n, earliest, latest = found.get((customer_id, user_id), (0, first, last))
+                found[customer_id, user_id] = (n + events, min(earliest, first), max(latest, last))
+    return [(c, u, n, first, last) for (c, u), (n, first, last) in found.items()]
+
+
+def _login_suspects(session: Session, *, since: datetime) -> list[str]:
+    """Accounts with a user who logged in since about ``since`` (whole roll-up periods, so
+    a little earlier too) and has no seat in use on it."""
+    activity, seats = m.UserActivity.__table__, m.User.__table__
+    seated = exists().where(
+        seats.c.customer_id == activity.c.customer_id,
+        seats.c.user_id == activity.c.user_id,
+        seats.c.removed_at.is_(None),
     )
     query = (
-        select(
-            events.c.customer_id,
-            events.c.user_id,
-            func.count().label("events"),
-            func.min(events.c.ts).label("first_seen"),
-            func.max(events.c.ts).label("last_seen"),
-        )
-        .select_from(joined)
-        .where(
-            or_(
-                seats.c.id.is_(None),
-                and_(seats.c.removed_at.is_not(None), events.c.ts >= seats.c.removed_at),
-            )
-        )
-        .group_by(events.c.customer_id, events.c.user_id)
+        select(activity.c.customer_id)
+        .where(activity.c.period >= period_of(utc_day(since)), ~seated)
+        .distinct()
     )
-    return list(session.execute(query))
+    return list(session.scalars(query))
+
+
+def _unseated_queries(
+    table: type[m.Session] | type[m.FeatureUsage] | type[m.EngagementEvent],
+    *,
+    since: datetime,
+    accounts: list[str] | None,
+) -> list[Query]:
+    """Events of user ids with no seat on the account (grouped per user first, then the
+    seat looked up once), and events after a seat's removal."""
+    seats = m.User.__table__
+    scope = [table.ts >= since, table.user_id.is_not(None)]
+    if accounts is not None:
+        scope.append(table.customer_id.in_(accounts))
+    per_user = (
+        select(
+            table.customer_id,
+            table.user_id,
+            func.count().label("events"),
+            func.min(table.ts).label("first_seen"),
+            func.max(table.ts).label("last_seen"),
+        )
+        .where(*scope)
+        .group_by(table.customer_id, table.user_id)
+        .subquery("per_user")
+    )
+    seated = exists().where(
+        seats.c.customer_id == per_user.c.customer_id, seats.c.user_id == per_user.c.user_id
+    )
+    never_seated: Query = select(per_user).where(~seated)
+    after_removal: Query = (
+        select(
+            table.customer_id,
+            table.user_id,
+            func.count().label("events"),
+            func.min(table.ts).label("first_seen"),
+            func.max(table.ts).label("last_seen"),
+        )
+        .join(
+            seats, and_(seats.c.customer_id == table.customer_id, seats.c.user_id == table.user_id)
+        )
+        .where(*scope, seats.c.removed_at.is_not(None), table.ts >= seats.c.removed_at)
+        .group_by(table.customer_id, table.user_id)
+    )
+    return [never_seated, after_removal]
 
 
 def names(session: Session, customer_ids: Sequence[str]) -> dict[str, str]:
