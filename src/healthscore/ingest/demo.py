@@ -276,6 +276,7 @@ def _users_and_usage(
     if account.archetype in {"declining", "churned"}:
         leaving = rng.random(len(joined)) < 0.25
         removed[leaving] = rng.integers(max(live_days - 30, 0), max(live_days, 1), leaving.sum())
+        removed = np.maximum(removed, joined + 1)  # a seat leaves after it joined
     for u, (join, leave) in enumerate(zip(joined.tolist(), removed.tolist(), strict=True)):
         created = (
             start - timedelta(days=float(rng.uniform(1, 600)))
