@@ -1,6 +1,6 @@
 """data quality: what ingest refused, counted for the data-quality view
 
-Revision ID: 0011
+Revision ID: 0010
 Revises: 0009
 
 Two small counter tables written by ingest in the request's own transaction:
@@ -16,7 +16,7 @@ from alembic import op
 
 import healthscore.storage.types
 
-revision: str = "0011"
+revision: str = "0010"
 down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
