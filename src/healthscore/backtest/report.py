@@ -15,6 +15,7 @@ from markupsafe import Markup
 
 from healthscore import formats
 from healthscore.backtest.evaluate import AucResult, roc_points
+from healthscore.backtest.report_tuning import tuning_sections
 from healthscore.backtest.service import BacktestResult
 from healthscore.backtest.tune import TuningResult
 from healthscore.charts.framed import (
@@ -99,6 +100,8 @@ above the dashed coin-flip line, the better the score.</p>
 <table><tr><th>tier</th><th>accounts</th><th>churned</th><th>churn rate</th><th>lift</th></tr>
 {% for t in ev.by_tier %}<tr><td>{{ t.tier }}</td><td>{{ t.accounts }}</td><td>{{ t.churned }}</td>
 <td>{{ pct(t.rate, 1) }}</td><td>{{ num(t.lift) }}x</td></tr>{% endfor %}</table>
+<p class="{{ "explain" if bt.tier_order.monotone else "warn" }}">Tiers:
+{{ bt.tier_order.text }}.</p>
 <p class="explain">If tiers mean what they say, churn rates fall from critical to healthy.
 <b>Lift</b> compares a tier's churn rate with the overall rate: 3x means accounts in that
 tier churned three times as often as average.</p>
@@ -141,9 +144,10 @@ zero is a measurement).</p>
 <p class="explain">We replayed the score for every day from {{ lt.first_day }} to
 {{ lt.last_day }} ({{ "read from the saved daily history" if lt.source == "history" else
 "recomputed from the raw data, as of midnight each day" }}) and applied the alert rule
-<b>{{ lt.rule }}</b>: {{ lt.rule_description }}. For each of the {{ lt.churners|length }}
-accounts that churned in that period we took the first alert in the
-{{ lt.lookback_days }} days before it churned.
+<b>{{ lt.rule }}</b>: {{ lt.rule_description }} ({{ lt.alerts_raised }} alerts raised). For
+each of the {{ lt.churners|length }} accounts that churned in that period we took the first
+alert in the {{ lt.lookback_days }} days before it churned (an alert still standing when that
+window opens counts from its first day).
 {{ lt_alerted }} of churners were alerted at all; the median alerted churner was flagged
 {{ lt_median }} days ahead, and {{ lt_early }} of churners watched for at least
 {{ lt.early_days }} days ({{ lt.churners_observed_early }}) were flagged at least
@@ -168,9 +172,10 @@ is what alerting at random would achieve.</p>
 <table><tr><th>signal</th><th>group</th><th>default weight</th><th>tuned weight</th></tr>
 {% for w in tuning.weights %}<tr><td>{{ w.name }}</td><td>{{ w.group }}</td>
 <td>{{ pct(w.default, 1) }}</td><td>{{ pct(w.tuned, 1) }}</td></tr>{% endfor %}</table>
-<p class="explain">How: {{ tuning.method }} Signals, thresholds and tiers are unchanged, so
+<p class="explain">How: {{ tuning.method }} Signals and thresholds are unchanged, so
 the tuned score stays 0-100 and every point is still explained by a signal. A weight of 0
 means the signal did not help predict churn on the training period.</p>
+{{ tuning_sections }}
 {% endif %}
 </body></html>
 """
@@ -325,6 +330,7 @@ def _tuning_context(tuning: TuningResult) -> dict[str, object]:
         diagonal=True,
     )
     return {
+        "tuning_sections": tuning_sections(tuning),
         "subtitle": (
             f"Scorecard {tuning.base.identity} tuned into {tuning.tuned.identity}, "
             f"horizon {tuning.horizon_days} days."

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
+from healthscore.backtest.alert_rules import SEED000_ALERT, AlertRule
 from healthscore.backtest.dataset import (
     LABEL_SLACK,
     WARMUP_DAYS,
@@ -29,14 +30,9 @@ from healthscore.backtest.dataset import (
     pool,
 )
 from healthscore.backtest.evaluate import AucResult, Evaluation, auc_with_ci, evaluate, pr_auc
-from healthscore.backtest.lead_time import (
-    DEFAULT_LOOKBACK_DAYS,
-    SEED000_ALERT,
-    AlertRule,
-    DayProgress,
-    LeadTimeResult,
-    measure_lead_time,
-)
+from healthscore.backtest.lead_time import DEFAULT_LOOKBACK_DAYS, LeadTimeResult, measure_lead_time
+from healthscore.backtest.replay import DayProgress
+from healthscore.backtest.tiers import TierOrder, tier_order
 from healthscore.scoring.scorecard import Scorecard
 from healthscore.timeutc import utc
 
@@ -72,6 +68,8 @@ class BacktestResult:
     horizon_days: int
     cutoffs: list[CutoffSummary]
     evaluation: Evaluation
+    tier_order: TierOrder
+    """Whether churn falls from critical to healthy, in a sentence."""
     lead_time: LeadTimeResult | None = None
     comparisons: list[ScorecardComparison] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -213,6 +211,7 @@ def run_backtest(
         horizon_days=horizon_days,
         cutoffs=summaries,
         evaluation=evaluation,
+        tier_order=tier_order(evaluation.by_tier),
         lead_time=lead,
         comparisons=comparisons,
         warnings=warnings,
