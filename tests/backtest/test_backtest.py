@@ -158,7 +158,9 @@ def test_tuning_beats_a_deliberately_bad_scorecard_out_of_time(demo_url, tmp_pat
     validate = [midnight((NOW - timedelta(days=30)).date())]
     with _sessions(demo_url)() as session:
         result = tune(session, bad, train_cutoffs=train, validate_cutoffs=validate, resamples=100)
-    assert not result.warnings
+    # The demo's training cut-offs are too thin to place tiers: they are kept, with a word.
+    assert result.warnings == [f"tier cut-offs kept: {result.tiers.proposal.reason}"]
+    assert result.tiers.proposal.tiers is None and result.tuned.tiers == bad.tiers
     # Measured: validation AUC 0.493 (bad) → 0.886 (tuned).
     assert result.validate_default.auc is not None and result.validate_tuned.auc is not None
     assert result.validate_tuned.auc > result.validate_default.auc + 0.2
@@ -428,7 +430,9 @@ def test_cli_backtest_and_tune(demo_url, tmp_path, monkeypatch):
         f"{d:%Y-%m-%d}" for d in (first, first + timedelta(days=14), first + timedelta(days=28))
     ]
     assert data["evaluation"]["roc_auc"]["auc"] > 0.7 and data["lead_time"] is None
-    assert "<svg" in html.read_text()
+    assert data["tier_order"]["monotone"] in (True, False)
+    assert data["tier_order"]["text"].startswith(("monotone", "not monotone"))
+    assert "<svg" in html.read_text() and data["tier_order"]["text"] in html.read_text()
 
     tables = runner.invoke(
         app,
@@ -442,14 +446,14 @@ def test_cli_backtest_and_tune(demo_url, tmp_path, monkeypatch):
             "10",
             "--resamples",
             "0",
-            "--alert-rule",
-            "playbooks",
         ],
     )
     assert tables.exit_code == 0, tables.output
     for words in ("ROC AUC", "Churn by tier", "median lead time", "alert precision"):
         assert words in tables.stdout
-    assert "seed000_alert" in tables.stdout  # the lead time replayed the playbooks
+    assert "tiers: monotone" in tables.stdout or "tiers: not monotone" in tables.stdout
+    # By default the lead time replays the playbooks' case openings.
+    assert "a case opens when playbook seed000_alert" in " ".join(tables.stdout.split())
     bad_rule = runner.invoke(app, ["backtest", "--as-of", f"{last:%Y-%m-%d}", "--alert-rule", "x"])
     assert bad_rule.exit_code == 2
 
@@ -473,7 +477,66 @@ def test_cli_backtest_and_tune(demo_url, tmp_path, monkeypatch):
     assert tuned.exit_code == 0, tuned.output
     assert "validation" in tuned.stdout and "default-tuned@v2" in tuned.stdout
     assert load_scorecard(out).identity == "default-tuned@v2"
-    assert "Tuned weights" in (tmp_path / "tune.html").read_text()
+    report = (tmp_path / "tune.html").read_text()
+    for words in ("Tuned weights", "Tier cut-offs", "Churn probability", "Brier"):
+        assert words in report
+    charts = report.split("<svg")[1:]
+    assert sum("Reliability, 30 days" in c for c in charts) == 2  # default and tuned
+    for chart in charts:
+        ET.fromstring("<svg" + chart.split("</svg>")[0] + "</svg>")
+    for words in ("Tier cut-offs", "calibrations", "90 days", "not fitted"):
+        assert words in tuned.stdout
+    assert "saved" not in tuned.stderr  # without --calibrate nothing is written
+
+    calibrated = runner.invoke(
+        app,
+        [
+            "tune",
+            "--train-until",
+            f"{NOW - timedelta(days=60):%Y-%m-%d}",
+            "--validate-from",
+            f"{NOW - timedelta(days=30):%Y-%m-%d}",
+            "--out",
+            str(out),
+            "--resamples",
+            "0",
+            "--calibrate",
+            "--json",
+        ],
+    )
+    assert calibrated.exit_code == 0, calibrated.output
+    summary = json.loads(calibrated.stdout)
+    fitted = [c for c in summary["calibrations"] if c["calibration"]]
+    # 100 days of demo data: 30-day calibrations of both scorecards; no 90-day horizon fits.
+    assert {(c["scorecard"], c["horizon_days"]) for c in fitted} == {
+        ("default@v1", 30),
+        ("default-tuned@v2", 30),
+    }
+    assert f"saved {len(fitted)} calibration(s)" in calibrated.stderr
+    listed = runner.invoke(app, ["calibrations", "list", "--json"])
+    saved = json.loads(listed.stdout)
+    assert {(c["scorecard"], c["horizon_days"]) for c in saved} == {
+        ("default@v1", 30),
+        ("default-tuned@v2", 30),
+    }
+    for c in saved:
+        assert c["validated"] is (c["reason"] is None)
+        assert c["reliability"] and c["brier"] is not None
+    bad_method = runner.invoke(
+        app,
+        [
+            "tune",
+            "--train-until",
+            "2026-03-01",
+            "--validate-from",
+            "2026-04-01",
+            "--out",
+            str(out),
+            "--calibration-method",
+            "magic",
+        ],
+    )
+    assert bad_method.exit_code == 2 and "sigmoid or isotonic" in bad_method.stderr
 
     too_late = runner.invoke(
         app,

@@ -157,18 +157,23 @@ def _skill_low(
     """5th percentile of the Brier skill over a bootstrap of whole accounts."""
     _, group_of = np.unique(np.asarray(groups), return_inverse=True)
     size = int(group_of.max()) + 1
-    sq = np.bincount(group_of, weights=errors, minlength=size)
-    rows = np.bincount(group_of, minlength=size).astype(np.float64)
-    churn = np.bincount(group_of, weights=labels.astype(np.float64), minlength=size)
+    # Per account: squared errors, snapshots and churned snapshots (float: BLAS products).
+    totals = np.vstack(
+        [
+            np.bincount(group_of, weights=errors, minlength=size),
+            np.bincount(group_of, minlength=size).astype(np.float64),
+            np.bincount(group_of, weights=labels.astype(np.float64), minlength=size),
+        ]
+    )
     rng = np.random.default_rng(seed)
     skills = []
     for _ in range(resamples):
-        picked = np.bincount(rng.integers(0, size, size), minlength=size)
-        n = picked @ rows
-        rate = (picked @ churn) / n
+        picked = np.bincount(rng.integers(0, size, size), minlength=size).astype(np.float64)
+        squared, n, churned = totals @ picked
+        rate = churned / n
         base = rate * (1 - rate)
         if base > 0:
-            skills.append(1 - (picked @ sq) / n / base)
+            skills.append(1 - squared / n / base)
     return float(np.percentile(skills, SKILL_QUANTILE)) if skills else None
 
 

@@ -249,4 +249,4 @@ def scorecards_of(session: Session, customer_ids: Collection[str]) -> dict[str, 
     """The scorecard that produced each account's latest score."""
     h = m.HealthScore
     query = select(h.customer_id, h.scorecard).where(h.customer_id.in_(customer_ids))
-    return dict(session.execute(query).tuples().all())
+    return {customer_id: scorecard for customer_id, scorecard in session.execute(query)}

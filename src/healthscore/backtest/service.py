@@ -18,6 +18,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from healthscore.backtest.alert_rules import SEED000_ALERT, AlertRule
@@ -81,7 +82,10 @@ class BacktestResult:
 
 
 def jsonable(value: Any) -> Any:
-    """Dataclasses, dates, enums and numpy values as plain JSON types (NaN → null)."""
+    """Dataclasses, pydantic models (tier cut-offs), dates, enums and numpy values as plain
+    JSON types (NaN → null)."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, dict):
