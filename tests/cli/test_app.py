@@ -30,6 +30,7 @@ COMMANDS = [
     "customers",
     "playbooks",
     "keys",
+    "calibrations",
 ]
 
 

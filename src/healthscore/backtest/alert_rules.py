@@ -17,6 +17,7 @@ day and whether one was *standing*. Two rules:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Protocol
@@ -171,38 +172,43 @@ class PlaybookCases:
         return max([1, *(d + SCORE_SLACK_DAYS for d in drops)])
 
     def fires(self, scores: ReplayedScores) -> dict[str, Days]:
-        """Per replayed playbook, the account-days on which ``Playbook.evaluate`` fires."""
+        """Per replayed playbook, the account-days on which ``Playbook.evaluate`` fires.
+
+        Account-days that look the same to the conditions (score, tier, trend, previous
+        tier, scores N days ago, stage, confidence) are evaluated once: months of 20,000
+        accounts hold some thousands of distinct states, not millions.
+        """
         replayed = self.replayed
         lookbacks = sorted(
             {c.days for p in replayed for c in p.when if isinstance(c, ScoreDropped)}
         )
-        previous = previous_tiers(scores)
-        ago = [scores_ago(scores, d) for d in lookbacks]
         rows, cols = np.nonzero(scores.scored)
-        columns = zip(
-            scores.scores[rows, cols].tolist(),
-            scores.tiers[rows, cols].tolist(),
-            scores.trends[rows, cols].tolist(),
-            previous[rows, cols].tolist(),
-            zip(*(a[rows, cols].tolist() for a in ago), strict=True) if ago else ((),) * len(rows),
-            scores.stages[rows, cols].tolist(),
-            [None if np.isnan(c) else c for c in scores.confidence[rows, cols].tolist()],
-            strict=True,
-        )
-        memo: dict[StateKey, tuple[bool, ...]] = {}
-        hits: list[list[int]] = [[] for _ in replayed]
-        for n, key in enumerate(columns):
-            found = memo.get(key)
-            if found is None:
-                state = _state(key, lookbacks)
-                found = memo[key] = tuple(p.evaluate(state) is not None for p in replayed)
-            for p, fired in enumerate(found):
-                if fired:
-                    hits[p].append(n)
+        confidence = scores.confidence[rows, cols]
+        keys = np.column_stack(
+            [
+                scores.scores[rows, cols],
+                scores.tiers[rows, cols],
+                scores.trends[rows, cols],
+                previous_tiers(scores)[rows, cols],
+                *(scores_ago(scores, d)[rows, cols] for d in lookbacks),
+                scores.stages[rows, cols],
+                # The exact bits of the confidence (unknown: one canonical NaN).
+                np.where(np.isnan(confidence), np.nan, confidence).view(np.int64),
+            ]
+        ).astype(np.int64)
+        first, inverse = _distinct_rows(keys)
+        states = [
+            _state(key[:-1], float(c), lookbacks)
+            for key, c in zip(keys[first].tolist(), confidence[first].tolist(), strict=True)
+        ]
+        verdicts = np.array(
+            [[p.evaluate(state) is not None for p in replayed] for state in states], dtype=bool
+        ).reshape(len(first), len(replayed))
+        fired = verdicts[inverse]
         result: dict[str, Days] = {}
-        for playbook, positions in zip(replayed, hits, strict=True):
+        for p, playbook in enumerate(replayed):
             days = np.zeros(scores.scores.shape, dtype=bool)
-            days[rows[positions], cols[positions]] = True
+            days[rows[fired[:, p]], cols[fired[:, p]]] = True
             result[playbook.name] = days
         return result
 
@@ -217,26 +223,52 @@ class PlaybookCases:
         return Alerts(opened, standing)
 
 
-StateKey = tuple[int, int, int, int, tuple[int, ...], int, float | None]
-"""Score, tier, trend, previous tier, scores N days ago, stage and confidence (codes):
-everything a replayed condition can read, so equal keys are evaluated once."""
+def _distinct_rows(keys: NDArray[np.int64]) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """The first row of each distinct row of ``keys``, and each row's distinct index.
+
+    Columns are folded into one integer (mixed radix: scores and codes span a few dozen
+    values; a wide column such as the confidence's bits is numbered densely first), since
+    sorting one integer column is far faster than ``unique(axis=0)``.
+    """
+    if len(keys) == 0:
+        return np.empty(0, np.intp), np.empty(0, np.intp)
+    codes = np.zeros(len(keys), dtype=np.int64)
+    span = 1
+    for column in keys.T:
+        low, width = int(column.min()), int(column.max()) - int(column.min()) + 1
+        if width > 1 << 20:
+            values, dense = np.unique(column, return_inverse=True)
+            column, low, width = dense.reshape(-1), 0, len(values)
+        if span * width >= 1 << 62:
+            _, dense = np.unique(codes, return_inverse=True)
+            codes, span = dense.reshape(-1).astype(np.int64), int(dense.max()) + 1
+        codes = codes * width + (column - low)
+        span *= width
+    _, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
+    return first, inverse.reshape(-1)
 
 
-def _state(key: StateKey, lookbacks: list[int]) -> AccountState:
-    score, tier, trend, previous, ago, stage, confidence = key
+TIER_NAMES = [t.value for t in TIERS]
+TREND_NAMES = [t.value for t in TRENDS]
+STAGE_NAMES = [s.value for s in STAGES]
+
+
+def _state(key: list[int], confidence: float, lookbacks: list[int]) -> AccountState:
+    """The ``AccountState`` of one distinct row of ``PlaybookCases.fires``."""
+    score, tier, trend, previous, *ago, stage = key
     return AccountState(
         customer_id="",
         name="",
         segment="",
         plan="",
         score=score,
-        tier=TIERS[tier].value,
-        trend=TRENDS[trend].value,
-        previous_tier=None if previous == NOT_SCORED else TIERS[previous].value,
+        tier=TIER_NAMES[tier],
+        trend=TREND_NAMES[trend],
+        previous_tier=None if previous == NOT_SCORED else TIER_NAMES[previous],
         scores_ago={d: v for d, v in zip(lookbacks, ago, strict=True) if v != NOT_SCORED},
         # History rows from before lifecycle stages have none: the state's defaults apply.
-        stage=STAGES[stage].value if stage != NOT_SCORED else DEFAULT_STATE.stage,
-        confidence=DEFAULT_STATE.confidence if confidence is None else confidence,
+        stage=STAGE_NAMES[stage] if stage != NOT_SCORED else DEFAULT_STATE.stage,
+        confidence=DEFAULT_STATE.confidence if math.isnan(confidence) else confidence,
     )
 
 
