@@ -20,14 +20,10 @@ import pytest
 from sqlalchemy import delete, func, select
 from typer.testing import CliRunner
 
+from healthscore.backtest.alert_rules import SEED000_ALERT, PlaybookCases
 from healthscore.backtest.dataset import build_snapshot, cutoff_days, data_span
-from healthscore.backtest.lead_time import (
-    SEED000_ALERT,
-    history_covers,
-    history_states,
-    measure_lead_time,
-    replay_states,
-)
+from healthscore.backtest.lead_time import history_states, measure_lead_time, replay_states
+from healthscore.backtest.replay import history_covers
 from healthscore.backtest.report import render_report
 from healthscore.backtest.service import run_backtest
 from healthscore.backtest.tune import TuningError, tune, write_scorecard
@@ -35,6 +31,7 @@ from healthscore.cli.main import app
 from healthscore.ingest.bulk import insert_rows
 from healthscore.ingest.csv_import import import_folder
 from healthscore.ingest.demo import generate_demo
+from healthscore.playbooks.rules import load_playbooks
 from healthscore.scoring.scorecard import Scorecard, load_scorecard
 from healthscore.scoring.service import score_accounts
 from healthscore.storage import models as m
@@ -124,6 +121,35 @@ def test_alert_lead_time_on_demo_data(demo_url):
     assert result.share_early is not None and 0.02 < result.share_early < 0.4
     assert result.precision is not None and result.base_rate is not None
     assert result.precision > 1.5 * result.base_rate
+    for churner in result.churners:
+        if churner.first_alert is not None:
+            assert churner.first_alert < churner.churned_at
+            assert churner.lead_days is not None
+            assert 0 <= churner.lead_days <= min(churner.observed_days, result.lookback_days)
+
+
+def test_playbook_case_lead_time_on_demo_data(demo_url):
+    """The default rule of ``healthscore backtest``: invariants, not demo figures."""
+    rule = PlaybookCases(load_playbooks())
+    with _sessions(demo_url)() as session:
+        first = (DEMO_START + timedelta(days=35)).date()
+        result = measure_lead_time(
+            session, DEFAULT, first_day=first, last_day=(NOW - timedelta(days=1)).date(), rule=rule
+        )
+        seed000 = measure_lead_time(
+            session, DEFAULT, first_day=first, last_day=(NOW - timedelta(days=1)).date()
+        )
+    assert result.rule == "playbooks" and "seed000_alert" in result.rule_description
+    assert [c.customer_id for c in result.churners] == [c.customer_id for c in seed000.churners]
+    assert result.alerts_raised > 0 and result.alerted_accounts > 0
+    assert result.precision is not None and result.base_rate == seed000.base_rate
+    # seed000_alert is one of the playbooks: a churner it alerted is alerted at least as
+    # early by the playbooks (its case opens that day, or another was open already).
+    leads = {c.customer_id: c.lead_days for c in result.churners}
+    for churner in seed000.churners:
+        if churner.lead_days is not None:
+            lead = leads[churner.customer_id]
+            assert lead is not None and lead >= churner.lead_days
     for churner in result.churners:
         if churner.first_alert is not None:
             assert churner.first_alert < churner.churned_at

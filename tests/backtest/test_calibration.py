@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.calibration import calibration_curve
 
 from healthscore.backtest.calibration import (
     MIN_VALIDATION_CHURNERS,
@@ -14,7 +15,6 @@ from healthscore.backtest.calibration import (
     judge,
     reliability,
 )
-from sklearn.calibration import calibration_curve
 
 
 def truth(scores: np.ndarray) -> np.ndarray:

@@ -3,7 +3,7 @@ calibration of exactly the scorecard that produced the score."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import update
@@ -16,6 +16,8 @@ from healthscore.backtest.calibrations import (
     probability_lookup,
     scorecard_digest,
 )
+from healthscore.backtest.report import render_report
+from healthscore.backtest.service import BacktestResult, run_backtest
 from healthscore.ingest.demo import generate_demo
 from healthscore.scoring.scorecard import Scorecard, load_scorecard
 from healthscore.scoring.service import score_accounts
@@ -124,3 +126,28 @@ def test_a_page_of_scores_gets_probabilities_only_for_its_own_scorecards_scores(
     score = dict(rows)[other]
     assert churn_probability(session, DEFAULT, scorecard="x@v9", score=score) is None
     assert churn_probability(session, DEFAULT, scorecard="default@v1", score=score) is not None
+
+
+def test_a_backtest_judges_the_saved_calibration_of_its_scorecard_and_horizon(session):
+    generate_demo(session, customers=60, days=80, seed=5, now=NOW)
+    session.commit()
+    cutoffs = [NOW - timedelta(days=40), NOW - timedelta(days=33)]
+
+    def backtest(horizon_days: int = 30) -> BacktestResult:
+        return run_backtest(
+            session, DEFAULT, cutoffs, horizon_days=horizon_days, with_lead_time=False, resamples=0
+        )
+
+    save_calibration(session, DEFAULT, horizon_days=30, validated=False)
+    session.commit()
+    assert backtest().calibration is None  # never an unvalidated one
+    kept = save_calibration(session, DEFAULT, horizon_days=30)
+    session.commit()
+    result = backtest()
+    check = result.calibration
+    assert check is not None and check.calibration_id == kept and check.horizon_days == 30
+    assert check.judgement.rows == result.evaluation.accounts
+    assert check.judgement.brier is not None and not check.overlaps_training
+    assert sum(b.accounts for b in check.judgement.reliability) == result.evaluation.accounts
+    assert "Churn probability on these cut-offs" in render_report(result)
+    assert backtest(horizon_days=14).calibration is None  # no calibration for that horizon

@@ -100,5 +100,7 @@ def test_replayed_playbooks_fire_exactly_when_the_real_playbooks_did(sessions):
     # The lead-time states read the same history: an alert opens a case on a firing day.
     with sessions() as session:
         states = history_states(session, DAYS, rule=rule)
-    opened = {(states.customer_ids[i], DAYS[k]) for i, k in zip(*np.nonzero(states.alerts))}
+    opened = {
+        (states.customer_ids[i], DAYS[k]) for i, k in zip(*np.nonzero(states.alerts), strict=True)
+    }
     assert opened and opened <= {(f[1], f[2]) for f in real}

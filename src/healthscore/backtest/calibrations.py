@@ -154,6 +154,25 @@ def list_calibrations(
     return [_stored(row) for row in session.scalars(query.limit(limit))]
 
 
+def validated_calibration(
+    session: Session, card: Scorecard, horizon_days: int
+) -> StoredCalibration | None:
+    """The newest validated calibration of exactly ``card`` for ``horizon_days``."""
+    c = m.Calibration
+    row = session.scalars(
+        select(c)
+        .where(
+            c.scorecard == card.identity,
+            c.scorecard_digest == scorecard_digest(card),
+            c.validated.is_(True),
+            c.horizon_days == horizon_days,
+        )
+        .order_by(c.created_at.desc(), c.id.desc())
+        .limit(1)
+    ).first()
+    return _stored(row) if row is not None else None
+
+
 def get_calibration(session: Session, calibration_id: int) -> StoredCalibration | None:
     row = session.get(m.Calibration, calibration_id)
     return _stored(row) if row is not None else None

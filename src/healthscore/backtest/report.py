@@ -27,6 +27,7 @@ from healthscore.charts.framed import (
     bar_chart,
     histogram,
     line_chart,
+    reliability_chart,
 )
 
 
@@ -105,6 +106,12 @@ above the dashed coin-flip line, the better the score.</p>
 <p class="explain">If tiers mean what they say, churn rates fall from critical to healthy.
 <b>Lift</b> compares a tier's churn rate with the overall rate: 3x means accounts in that
 tier churned three times as often as average.</p>
+
+{% if bt.calibration %}
+<h2>Churn probability on these cut-offs</h2>
+{{ calibration_chart }}
+<p class="explain">{{ calibration_text }}</p>
+{% endif %}
 
 <h2>Flagging a tier: how right, how complete</h2>
 <table><tr><th>flag accounts that are…</th><th>flagged</th><th>precision</th><th>recall</th></tr>
@@ -270,6 +277,35 @@ def _backtest_context(backtest: BacktestResult) -> dict[str, object]:
             reference_label="average",
         ),
     }
+    check = backtest.calibration
+    if check:
+        j = check.judgement
+        context.update(
+            calibration_chart=reliability_chart(
+                [
+                    Series(
+                        f"calibration {check.calibration_id}",
+                        [(b.predicted, b.observed) for b in j.reliability],
+                        PRIMARY,
+                    )
+                ],
+                title=f"Reliability, {check.horizon_days} days",
+            ),
+            calibration_text=(
+                f"The probability shown beside scores of {backtest.scorecard} comes from "
+                f"calibration {check.calibration_id} (trained on cut-offs up to "
+                f"{formats.day(check.train_until)}). On these cut-offs its Brier score is "
+                f"{formats.decimal(j.brier, 4)} against {formats.decimal(j.brier_base_rate, 4)} "
+                f"for always predicting the churn rate ({formats.percent(j.base_rate, 1)}): "
+                + ("it still holds." if j.validated else f"it no longer holds ({j.reason}).")
+                + (
+                    " Some of these cut-offs fall in its training period, so this is not an "
+                    "out-of-time check."
+                    if check.overlaps_training
+                    else ""
+                )
+            ),
+        )
     lead = backtest.lead_time
     if lead:
         context.update(

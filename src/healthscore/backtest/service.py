@@ -22,10 +22,13 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from healthscore.backtest.alert_rules import SEED000_ALERT, AlertRule
+from healthscore.backtest.calibration import Judgement, judge
+from healthscore.backtest.calibrations import validated_calibration
 from healthscore.backtest.dataset import (
     LABEL_SLACK,
     WARMUP_DAYS,
     DataSpan,
+    Pooled,
     build_snapshots,
     data_span,
     pool,
@@ -61,6 +64,20 @@ class ScorecardComparison:
     pr_auc: float | None
 
 
+@dataclass(frozen=True)
+class CalibrationCheck:
+    """The scorecard's saved calibration for this horizon, judged on these cut-offs: does
+    the probability shown beside scores still hold?"""
+
+    calibration_id: int
+    horizon_days: int
+    train_until: datetime
+    overlaps_training: bool
+    """Some cut-off's horizon reaches back into the calibration's training period: this is
+    then not an out-of-time check."""
+    judgement: Judgement
+
+
 @dataclass
 class BacktestResult:
     """Everything ``healthscore backtest`` prints, exports as JSON and renders as HTML."""
@@ -72,6 +89,7 @@ class BacktestResult:
     tier_order: TierOrder
     """Whether churn falls from critical to healthy, in a sentence."""
     lead_time: LeadTimeResult | None = None
+    calibration: CalibrationCheck | None = None
     comparisons: list[ScorecardComparison] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -217,9 +235,30 @@ def run_backtest(
         evaluation=evaluation,
         tier_order=tier_order(evaluation.by_tier),
         lead_time=lead,
+        calibration=_check_calibration(session, scorecard, pooled, cutoffs, horizon_days),
         comparisons=comparisons,
         warnings=warnings,
         seconds=time.perf_counter() - clock,
+    )
+
+
+def _check_calibration(
+    session: Session,
+    scorecard: Scorecard,
+    pooled: Pooled,
+    cutoffs: Sequence[datetime],
+    horizon_days: int,
+) -> CalibrationCheck | None:
+    stored = validated_calibration(session, scorecard, horizon_days)
+    if stored is None or not len(pooled):
+        return None
+    first = min(cutoffs)
+    return CalibrationCheck(
+        calibration_id=stored.id,
+        horizon_days=horizon_days,
+        train_until=stored.train_until,
+        overlaps_training=first <= stored.train_until + timedelta(days=horizon_days),
+        judgement=judge(stored.mapping, pooled.churned, pooled.scores, pooled.customer_ids),
     )
 
 

@@ -18,6 +18,7 @@ from healthscore.backtest.service import BacktestResult
 from healthscore.backtest.tune import TuningResult
 from healthscore.cli.render_calibration import (
     print_calibration_attempts,
+    print_calibration_check,
     print_tier_comparison,
     probability_text,
 )
@@ -236,6 +237,8 @@ def print_backtest(out: Console, result: BacktestResult) -> None:
     order = result.tier_order
     colour = {True: "green", False: "red", None: "yellow"}[order.monotone]
     out.print(f"tiers: [{colour}]{escape(order.text)}[/]", soft_wrap=True)
+    if result.calibration:
+        print_calibration_check(out, result.calibration)
 
     cuts = Table(title="Flagging a tier or worse")
     for column in ("flag", "flagged", "precision", "recall"):

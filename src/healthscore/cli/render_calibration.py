@@ -12,6 +12,7 @@ from rich.table import Table
 from healthscore import formats
 from healthscore.backtest.calibrations import ChurnProbability, StoredCalibration
 from healthscore.backtest.evaluate import RISK_ORDER, TierRate
+from healthscore.backtest.service import CalibrationCheck
 from healthscore.backtest.tiers import TierComparison, TierOrder
 from healthscore.backtest.tune_calibrations import CalibrationAttempt
 from healthscore.scoring.scorecard import Tiers
@@ -111,6 +112,21 @@ def print_calibration_attempts(out: Console, attempts: Sequence[CalibrationAttem
             else f"[red]not validated[/]: {escape(j.reason or '')}",
         )
     out.print(table)
+
+
+def print_calibration_check(out: Console, check: CalibrationCheck) -> None:
+    """One line: does the probability shown beside scores hold on the backtest's cut-offs?"""
+    j = check.judgement
+    verdict = (
+        "[green]holds[/]" if j.validated else f"[red]does not hold[/]: {escape(j.reason or '')}"
+    )
+    caveat = " (some cut-offs fall in its training period)" if check.overlaps_training else ""
+    out.print(
+        f"churn probability (calibration {check.calibration_id}, {check.horizon_days} days): "
+        f"Brier {formats.decimal(j.brier, 4)} vs {formats.decimal(j.brier_base_rate, 4)} for "
+        f"the base rate on these cut-offs, {verdict}{caveat}",
+        soft_wrap=True,
+    )
 
 
 def calibrations_table(calibrations: Sequence[StoredCalibration]) -> Table:
