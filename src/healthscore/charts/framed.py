@@ -192,7 +192,10 @@ def reliability_chart(series: Sequence[Series], *, title: str) -> Markup:
     values = [v for line in series for point in line.points for v in point]
     if not values:
         return figure(WIDTH, HEIGHT, title, [_text(WIDTH / 2, HEIGHT / 2, "no bins to show")])
-    peak = min(1.0, max(0.05, float(np.ceil(max(values) * 1.1 * 20) / 20)))
+    # A multiple of 4% (20% above 40%), so the four grid steps are whole percentages.
+    top = max(values) * 1.1
+    unit = 0.04 if top <= 0.4 else 0.2
+    peak = min(1.0, max(unit, float(np.ceil(top / unit)) * unit))
 
     def at(x: float, y: float) -> tuple[float, float]:
         return left + x / peak * width, top + (1 - y / peak) * height
