@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from sqlalchemy.orm import Session, sessionmaker
 
+from healthscore.backtest.calibrations import churn_probability
 from healthscore.cli import render
 from healthscore.cli.context import (
     AsOfOption,
@@ -215,9 +216,14 @@ def show(
     _, sessions = open_database()
     with sessions() as session:
         detail = reports.account_detail(session, customer, card)
+        probability = (
+            churn_probability(session, card, scorecard=detail.scorecard, score=detail.score.score)
+            if detail
+            else None
+        )
     if detail is None:
         raise fail(f"no score for customer {customer!r} (unknown id, or not scored yet)")
-    render.print_account(console, detail)
+    render.print_account(console, detail, probability)
 
 
 def register(app: typer.Typer) -> None:
