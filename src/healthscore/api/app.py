@@ -18,6 +18,7 @@ from healthscore.api.headers import SecurityHeaders
 from healthscore.api.limits import BodySizeLimit
 from healthscore.api.routes import (
     backtests,
+    cases,
     customers,
     engagement,
     nps,
@@ -197,7 +198,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         body, content_type = render(operational)
         return Response(body, media_type=content_type)
 
-    routers = (scores, nps, engagement, outreach, playbooks, backtests, customers, stripe, segment)
+    routers = (
+        scores,
+        nps,
+        engagement,
+        outreach,
+        cases,
+        playbooks,
+        backtests,
+        customers,
+        stripe,
+        segment,
+    )
     for module in routers:
         app.include_router(module.router, responses=COMMON_RESPONSES)
     app.state.broadcaster = broadcaster
