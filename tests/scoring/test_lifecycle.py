@@ -35,9 +35,7 @@ LIFECYCLE = Lifecycle(onboarding_days=30, onboarding_days_by_segment={"enterpris
 )
 def test_the_stage_follows_age_segment_and_renewal_date(segment, age, renews_in, stage):
     renews_at = None if renews_in is None else NOW + timedelta(days=renews_in)
-    assert (
-        stage_of(LIFECYCLE, segment=segment, age=age, renews_at=renews_at, as_of=NOW) is stage
-    )
+    assert stage_of(LIFECYCLE, segment=segment, age=age, renews_at=renews_at, as_of=NOW) is stage
 
 
 def test_confidence_is_the_weight_with_data_over_a_lived_look_back():
