@@ -10,7 +10,7 @@ through ``playbooks.cases``, like the API's.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -38,6 +38,7 @@ router = APIRouter(include_in_schema=False)
 OUTREACH_PAGE = 20
 FORM_STATUSES = ("open", "acknowledged", "resolved")
 """What the entry form's status select offers (snoozing needs a date: its own button)."""
+BUTTONS = ("acknowledge", "snooze", "resolve", "reopen")
 SORT_LABELS = {
     "newest": "Newest first",
     "oldest": "Oldest first",
@@ -191,10 +192,10 @@ def change_case(request: Request, case_id: int, action: str, form: FormFields) -
     user = editor(request, form, "Changing a case")
     if isinstance(user, Response):
         return user
-    if action not in ("acknowledge", "snooze", "resolve", "reopen"):
+    if action not in BUTTONS:
         return error(request, user, 404, "No such action", f"Cases cannot be “{action}”ed.")
     change = cases.Transition(
-        action,  # type: ignore[arg-type]
+        cast(cases.Action, action),
         note=form.get("note", "").replace("\r\n", "\n"),
         until=_until(form.get("until", "")),
         resolution=form.get("resolution") or "done",

@@ -136,24 +136,33 @@ def other_unresolved(session: Session, case: m.OutreachEntry) -> int | None:
     )
 
 
+LATEST_CHUNK = 5000
+"""Accounts per query in ``latest_cases``: their ids appear twice in it, and SQLite and
+psycopg bound the parameters of one statement."""
+
+
 def latest_cases(
     session: Session, customer_ids: Collection[str], playbooks: Collection[str]
 ) -> dict[tuple[str, str], m.OutreachEntry]:
     """Per (account, playbook): the unresolved case, else the newest one."""
-    if not customer_ids or not playbooks:
+    ids = list(customer_ids)
+    if not ids or not playbooks:
         return {}
     o = m.OutreachEntry
-    scope = and_(o.customer_id.in_(customer_ids), o.playbook.in_(playbooks))
-    newest = select(func.max(o.id)).where(scope).group_by(o.customer_id, o.playbook)
-    rows = session.scalars(
-        select(o).where(scope, or_(o.status != "resolved", o.id.in_(newest))).order_by(o.id)
-    )
     found: dict[tuple[str, str], m.OutreachEntry] = {}
-    for row in rows:
-        pair = (row.customer_id, row.playbook)
-        held = found.get(pair)
-        if held is None or held.status == "resolved":
-            found[pair] = row
+    for start in range(0, len(ids), LATEST_CHUNK):
+        scope = and_(
+            o.customer_id.in_(ids[start : start + LATEST_CHUNK]), o.playbook.in_(playbooks)
+        )
+        newest = select(func.max(o.id)).where(scope).group_by(o.customer_id, o.playbook)
+        rows = session.scalars(
+            select(o).where(scope, or_(o.status != "resolved", o.id.in_(newest))).order_by(o.id)
+        )
+        for row in rows:
+            pair = (row.customer_id, row.playbook)
+            held = found.get(pair)
+            if held is None or held.status == "resolved":
+                found[pair] = row
     return found
 
 
