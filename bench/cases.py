@@ -8,8 +8,8 @@ records which (account, playbook) pairs fire — the rules' own verdict, indepen
 what the case rules then do with it. Reported:
 
 * max unresolved cases per (account, playbook) — must be ≤ 1;
-* messages for a persisting condition — ``opened`` messages for a pair that also fired at
-  the run before (no clear in between) — must be 0; and all messages by kind;
+* messages for a persisting condition — a case opened or reopened for a pair that also
+  fired at the run before (no clear in between) — must be 0; and all messages by kind;
 * cases per 100 accounts per 30 days, next to the entries the old stream rule (a new
   entry whenever the playbook's ``cooldown_days`` had passed) would have logged;
 * precision: the share of cases on accounts that churn within ``--horizon`` days of the
@@ -46,6 +46,7 @@ from healthscore.storage.database import make_engine, make_sessionmaker, transac
 
 NOW = datetime(2026, 6, 15, tzinfo=UTC)
 Pair = tuple[str, str]
+NOTIFYING = ("opened", "reopened", "escalated", "resolved")
 
 
 @dataclass
@@ -59,7 +60,8 @@ class CaseFigures:
     max_unresolved: int
     persisting_messages: int
     messages: dict[str, int]
-    """Case events that send the playbook's messages, by kind (opened, escalated, resolved)."""
+    """Case events that send the playbook's messages, by kind (opened, reopened, escalated,
+    resolved)."""
     sent: int
     """Messages those events would send: one per webhook, Slack or Redis action."""
     stream_entries: int
@@ -131,10 +133,12 @@ def measure(
     with sessions() as session:
         o, e, c = m.OutreachEntry, m.CaseEvent, m.Customer
         max_unresolved = _max_unresolved(session)
+        # The events that send messages: the rules' opening, reopening, escalating and
+        # resolving (a replay has no people).
         notices = session.execute(
             select(e.kind, e.at, o.customer_id, o.playbook)
             .join(o, o.id == e.case_id)
-            .where(e.kind.in_(("opened", "escalated", "resolved")))
+            .where(e.kind.in_(NOTIFYING), e.actor == "system")
         ).all()
         accounts = {
             cid: (created, churned)
@@ -145,7 +149,9 @@ def measure(
     persisting = sum(
         1
         for kind, at, cid, playbook in notices
-        if kind == "opened" and at in previous and (cid, playbook) in fired[previous[at]]
+        if kind in ("opened", "reopened")
+        and at in previous
+        and (cid, playbook) in fired[previous[at]]
     )
 
     def churns_within(cid: str, moment: datetime) -> bool:
@@ -212,8 +218,8 @@ def report(f: CaseFigures) -> str:
         ("max unresolved cases per (account, playbook)", f"{f.max_unresolved}  (must be ≤ 1)"),
         ("messages for a persisting condition", f"{f.persisting_messages}  (must be 0)"),
         (
-            "notifying events: opened / escalated / resolved",
-            " / ".join(str(f.messages.get(k, 0)) for k in ("opened", "escalated", "resolved")),
+            "notifying events: opened / reopened / escalated / resolved",
+            " / ".join(str(f.messages.get(k, 0)) for k in NOTIFYING),
         ),
         ("messages they send (webhook, Slack, Redis actions)", f"{f.sent:,}"),
         ("cases per 100 accounts per 30 days", f"{f.cases_per_100_per_30_days:.1f}"),

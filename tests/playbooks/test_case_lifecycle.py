@@ -121,7 +121,7 @@ def test_a_case_resolves_itself_once_its_condition_has_been_clear_long_enough(se
     assert [r.logged for r in runs] == [1, 0, 0, 0, 0, 0, 0, 0, 0]
 
 
-def test_a_condition_back_within_cooldown_days_of_the_resolution_waits(session):
+def test_a_condition_back_within_cooldown_days_reopens_its_case_later_opens_a_new_one(session):
     enterprise_that_goes_silent(session)
     rules = only("payment_failed", cooldown_days=5, auto_resolve_days=None)
     failed_payment(session, 20 - 0.1)
@@ -129,12 +129,18 @@ def test_a_condition_back_within_cooldown_days_of_the_resolution_waits(session):
     [first] = entries(session)
     resolve(session, first.id, 21.5)
     failed_payment(session, 24 - 0.1)  # cleared on day 21, back on day 24: inside 5 days
-    daily(session, rules, range(22, 26))
-    assert len(entries(session)) == 1
-    failed_payment(session, 27 - 0.1)  # back again after the cooldown
-    daily(session, rules, range(26, 28))
+    runs = daily(session, rules, range(22, 26))
+    [first] = entries(session)
+    assert (first.status, first.resolution, first.last_seen_at) == ("open", None, at(24))
+    [reopened] = events(session, "reopened")
+    assert (reopened.actor, reopened.from_state, reopened.at) == ("system", "resolved", at(24))
+    assert "back within 5 days of the resolution" in reopened.note
+    assert sum(len(r.delivery_ids) for r in runs) == 0, "payment_failed has no message action"
+    resolve(session, first.id, 25.5)
+    failed_payment(session, 31 - 0.1)  # back again, after the cooldown
+    daily(session, rules, range(26, 32))
     first, second = entries(session)
-    assert second.created_at == at(27) and second.previous_id == first.id
+    assert second.created_at == at(31) and second.previous_id == first.id
 
 
 def test_the_schema_allows_one_unresolved_case_per_account_and_playbook(session):

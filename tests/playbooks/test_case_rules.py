@@ -140,7 +140,7 @@ def test_a_resolved_case_reopens_as_a_new_case_only_after_clearing_and_coming_ba
     assert decide(judged(), stale, as_of=NOW).outcome is Outcome.nothing  # type: ignore[union-attr]
 
 
-def test_coming_back_inside_cooldown_days_of_the_resolution_changes_nothing():
+def test_coming_back_inside_cooldown_days_of_the_resolution_reopens_the_case():
     recent = case(
         state="resolved",
         resolved_at=NOW - 4 * DAY,
@@ -148,9 +148,10 @@ def test_coming_back_inside_cooldown_days_of_the_resolution_changes_nothing():
         cleared_at=NOW - 3 * DAY,
     )
     step = decide(judged(), recent, as_of=NOW)
-    assert step is not None and step.outcome is Outcome.nothing and not step.seen
-    assert "5 days" in step.why
-    assert decide(judged(), recent, as_of=NOW + DAY).outcome is Outcome.open  # type: ignore[union-attr]
+    assert step is not None and step.outcome is Outcome.reopen and step.case == recent
+    assert step.seen and step.notifies and "5 days" in step.why
+    later = decide(judged(), recent, as_of=NOW + DAY)
+    assert later is not None and later.outcome is Outcome.open
 
 
 def test_the_first_run_without_a_firing_clears_and_enough_clear_days_resolve():

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from healthscore.ingest.bulk import insert_rows
+from healthscore.playbooks import cases
 from healthscore.playbooks.case_rules import Outcome
 from healthscore.playbooks.delivery import send, verify
 from healthscore.playbooks.rules import PlaybookSet
@@ -93,3 +94,58 @@ def test_messages_go_out_on_open_escalate_and_resolve_only(session, receiver):
         assert verify(SECRET, headers["X-Healthscore-Signature"], body)
     keys = [h["X-Healthscore-Idempotency-Key"] for h, _ in receiver.received]
     assert keys[0] == f"{case.idempotency_key}:1" and len(set(keys)) == 3
+
+
+def test_a_resolved_case_whose_condition_comes_back_soon_reopens_with_a_message(session, receiver):
+    enterprise_that_goes_silent(session)
+    playbooks = PlaybookSet.model_validate(
+        {
+            "version": 1,
+            "playbooks": [
+                {
+                    "name": "billing",
+                    "when": [{"kind": "payment_failed"}],
+                    "cooldown_days": 5,
+                    "auto_resolve_days": None,
+                    "actions": [
+                        {
+                            "kind": "webhook",
+                            "url": receiver.url,
+                            "secret_env": "HEALTHSCORE_HOOK_SECRET",
+                        }
+                    ],
+                }
+            ],
+        }
+    )
+
+    def failed(day: float) -> None:
+        at = START + timedelta(days=day)
+        insert_rows(
+            session, m.Payment, [{"customer_id": "ent", "ts": at, "amount": 9, "status": "failed"}]
+        )
+        session.commit()
+
+    failed(19.9)
+    daily(session, playbooks, range(20, 22))
+    [case] = entries(session)
+    change = cases.Transition("resolve", note="card updated")
+    cases.transition(
+        session,
+        case.id,
+        change,
+        actor="api:test",
+        playbooks=playbooks,
+        now=START + timedelta(days=21.5),
+    )
+    session.commit()
+    failed(23.9)
+    daily(session, playbooks, range(22, 26))
+    deliver_all(session)
+    events = [json.loads(body) for _, body in receiver.received]
+    assert [(e["event"], e.get("reopened", False)) for e in events] == [
+        ("opened", False),
+        ("resolved", False),
+        ("opened", True),
+    ]
+    assert {e["caseId"] for e in events} == {case.id}

@@ -8,9 +8,11 @@ what happens:
 * fires, case unresolved → **update** it (evidence appended, ``last_seen_at`` moved), or
   **escalate** it when things got worse since it opened (a message goes out) — never a
   new case;
-* fires, case resolved → a new case (linked to the old one) only if the condition has
-  **cleared** since the old case last saw it (a run in which it did not fire) and come
-  back, and ``cooldown_days`` have passed since the resolution; otherwise **nothing**;
+* fires, case resolved → **nothing** while the condition has not **cleared** since the
+  case last saw it (a run in which it did not fire); once it has cleared and comes back,
+  the case is **reopened** if this is within ``cooldown_days`` of its resolution (the
+  resolution did not hold), else a new case is **opened**, linked to the old one (a
+  message goes out either way);
 * does not fire → the first such run is recorded (``cleared_at``); an unresolved case
   whose condition has been clear ``auto_resolve_days`` is **resolved** by the system (a
   message goes out). A "does not fire" that only comes from a score too uncertain to
@@ -51,14 +53,15 @@ class Outcome(StrEnum):
     update = "update"
     escalate = "escalate"
     nothing = "nothing"
-    """Fires, but changes no case: persisting since its case was resolved, or back
-    within ``cooldown_days`` of the resolution."""
+    """Fires, but changes no case: persisting since its case was resolved."""
+    reopen = "reopen"
+    """Back (after clearing) within ``cooldown_days`` of the case's resolution."""
     clear = "clear"
     resolve = "resolve"
     wake = "wake"
 
 
-NOTIFIED = frozenset({Outcome.open, Outcome.escalate, Outcome.resolve})
+NOTIFIED = frozenset({Outcome.open, Outcome.reopen, Outcome.escalate, Outcome.resolve})
 """The outcomes that send the playbook's webhook, Slack and Redis messages."""
 
 
@@ -166,12 +169,8 @@ def decide(judgement: Judgement, case: CaseView | None, *, as_of: datetime) -> S
             return Step(judgement, Outcome.nothing, case, seen=True, why=why)
         cooldown = timedelta(days=playbook.cooldown_days)
         if case.resolved_at is not None and as_of < case.resolved_at + cooldown:
-            return Step(
-                judgement,
-                Outcome.nothing,
-                case,
-                why=f"back within {playbook.cooldown_days} days of case {case.id}'s resolution",
-            )
+            why = f"back within {playbook.cooldown_days} days of the resolution"
+            return Step(judgement, Outcome.reopen, case, seen=True, why=why)
         return Step(judgement, Outcome.open, case, severity=playbook.severity)
     if case is None:
         return None

@@ -194,7 +194,7 @@ def _change(
         case.last_seen_at = as_of
     if step.clears:
         case.cleared_at = as_of
-    if step.outcome in (Outcome.update, Outcome.escalate):
+    if step.outcome in (Outcome.update, Outcome.escalate, Outcome.reopen):
         case.evidence = appended(
             list(case.evidence or []), evidence_entry(step.state, reason, as_of)
         )
@@ -231,6 +231,30 @@ def _change(
                 facts(case, step.state, reason),
                 key=f"{case.idempotency_key}:escalated:{step.severity}",
                 as_of=as_of,
+            )
+        )
+    if step.outcome is Outcome.reopen:
+        before = case.status
+        case.status, case.resolution, case.resolved_at = "open", None, None
+        events.append(
+            event_row(
+                case.id,
+                case.customer_id,
+                "reopened",
+                before,
+                "open",
+                at=as_of,
+                note=f"{reason} ({step.why})",
+            )
+        )
+        applied.notices.append(
+            notice(
+                step.playbook,
+                "opened",
+                facts(case, step.state, reason),
+                key=f"{case.idempotency_key}:reopened:{as_of.isoformat()}",
+                as_of=as_of,
+                reopened=True,
             )
         )
     if step.outcome is Outcome.resolve:

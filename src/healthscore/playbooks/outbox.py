@@ -54,9 +54,12 @@ class CaseFacts:
     resolution: str | None = None
 
 
-def case_payload(event: str, facts: CaseFacts, *, key: str, as_of: datetime) -> dict[str, Any]:
+def case_payload(
+    event: str, facts: CaseFacts, *, key: str, as_of: datetime, reopened: bool = False
+) -> dict[str, Any]:
     """What receivers get: seed 000's alert fields, the case and what happened to it
-    (``event``: ``opened``, ``escalated`` or ``resolved``)."""
+    (``event``: ``opened``, ``escalated`` or ``resolved``; an ``opened`` case that is a
+    resolved one opening again says ``reopened: true``)."""
     payload: dict[str, Any] = {
         "type": "health_alert",
         "event": event,
@@ -75,15 +78,22 @@ def case_payload(event: str, facts: CaseFacts, *, key: str, as_of: datetime) -> 
     }
     if facts.resolution:
         payload["resolution"] = facts.resolution
+    if reopened:
+        payload["reopened"] = True
     return payload
 
 
 def notice(
-    playbook: Playbook, event: str, facts: CaseFacts, *, key: str, as_of: datetime
+    playbook: Playbook,
+    event: str,
+    facts: CaseFacts,
+    *,
+    key: str,
+    as_of: datetime,
+    reopened: bool = False,
 ) -> Notice:
-    return Notice(
-        playbook, facts.customer_id, key, case_payload(event, facts, key=key, as_of=as_of)
-    )
+    payload = case_payload(event, facts, key=key, as_of=as_of, reopened=reopened)
+    return Notice(playbook, facts.customer_id, key, payload)
 
 
 def queue_deliveries(session: Session, notices: list[Notice]) -> list[int]:

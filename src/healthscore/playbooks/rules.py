@@ -130,8 +130,8 @@ class Playbook(_Strict):
         default=7,
         ge=0,
         le=365,
-        description="after a case is resolved, a new one for the same account opens no "
-        "sooner than this, even if the condition cleared and came back",
+        description="a condition back (after clearing) within this many days of its "
+        "case's resolution reopens that case; later, it opens a new one",
     )
     severity: Severity = "normal"
     escalate: Escalation | None = Escalation()

@@ -5,8 +5,8 @@ would save them (with their trends), the account states, judgements and each acc
 latest cases come from ``playbooks.service.plan``, the very plan a real run then writes —
 and stops before the first write, so it is safe against a live database and costs no
 rollback. Each firing says whether it would **open** a case, **update** or **escalate**
-the open one, or change **nothing**; it also counts the cases that would be resolved
-(condition clear long enough) or woken (snooze over).
+the unresolved one, **reopen** a resolved one, or change **nothing**; it also counts the
+cases that would be resolved (condition clear long enough) or woken (snooze over).
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ class PlaybookDryRun:
     steps: list[Step]
 
     def outcome(self, firing: Firing) -> Outcome:
-        """What the run would do for this firing (``open``, ``update``, ``escalate`` or
-        ``nothing``)."""
+        """What the run would do for this firing (``open``, ``update``, ``escalate``,
+        ``reopen`` or ``nothing``)."""
         return self._by_pair.get((firing.state.customer_id, firing.playbook.name), Outcome.nothing)
 
     def case_id(self, firing: Firing) -> int | None:

@@ -35,9 +35,10 @@ class PlaybookFiring(ApiModel):
     score: int
     tier: str
     reason: str
-    outcome: Literal["open", "update", "escalate", "nothing"] = Field(
+    outcome: Literal["open", "update", "escalate", "reopen", "nothing"] = Field(
         description="what a real run would do: open a case, update or escalate the "
-        "account's open case, or nothing (persisting since resolved, or inside cooldown)"
+        "account's unresolved case, reopen its resolved case (back within cooldown_days "
+        "of the resolution), or nothing (persisting since the case was resolved)"
     )
     case_id: int | None = Field(description="the existing case it concerns, if any")
     in_cooldown: bool = Field(description="true when the firing would open no case")
@@ -48,7 +49,7 @@ class DryRun(ApiModel):
     firings: list[PlaybookFiring]
     would_log: int = Field(description="cases that would open")
     outcomes: dict[str, int] = Field(
-        description="steps per outcome: open, update, escalate, nothing, and for accounts "
+        description="steps per outcome: open, update, escalate, reopen, nothing, and for accounts "
         "whose playbook no longer fires: clear, resolve (condition clear long enough), "
         "wake (snooze over)"
     )

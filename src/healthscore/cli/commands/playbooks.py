@@ -41,7 +41,8 @@ def playbooks_test(
     console.print(
         f"{len(result.firings)} firings; {result.logged} would be logged as new cases, "
         f"{counts['update']} would update an open case, {counts['escalate']} escalate one, "
-        f"{counts['nothing']} change nothing; {counts['resolve']} cases would resolve"
+        f"{counts['reopen']} reopen a resolved one, {counts['nothing']} change nothing; "
+        f"{counts['resolve']} cases would resolve"
     )
 
 
