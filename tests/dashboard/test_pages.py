@@ -457,6 +457,10 @@ def test_case_buttons_acknowledge_snooze_resolve_and_reopen_with_the_csrf_token(
         case = session.get(m.OutreachEntry, case_id)
         assert case.status == "snoozed" and case.snoozed_until.date().isoformat() == soon
     assert "Snoozed until" in client.get("/outreach").text
+    # The entry form of a snoozed case sends no status (its option is disabled): it stays.
+    kept = client.post(f"/outreach/{case_id}", data={"csrf": token, "owner": "Robin", "notes": ""})
+    assert kept.status_code == 303
+    assert entry_status(dashboard_server, case_id)[:2] == ("snoozed", "Robin")
 
     client.post(f"/outreach/{case_id}/resolve", data={"csrf": token, "note": "renewed <b>"})
     assert entry_status(dashboard_server, case_id)[0] == "resolved"
@@ -470,6 +474,7 @@ def test_case_buttons_acknowledge_snooze_resolve_and_reopen_with_the_csrf_token(
     assert case_events(dashboard_server, case_id) == [
         ("acknowledged", "open", "acknowledged", "dashboard:test admin", ""),
         ("snoozed", "acknowledged", "snoozed", "dashboard:test admin", ""),
+        ("assigned", "snoozed", "snoozed", "dashboard:test admin", ""),
         ("resolved", "snoozed", "resolved", "dashboard:test admin", "renewed <b>"),
         ("reopened", "resolved", "open", "dashboard:test admin", ""),
     ]

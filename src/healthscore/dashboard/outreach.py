@@ -158,10 +158,11 @@ def update_outreach(request: Request, entry_id: int, form: FormFields) -> Respon
     if isinstance(user, Response):
         return user
     changes: outreach.OutreachChanges = {
-        "status": form.get("status", ""),
         "owner": form.get("owner", "").strip() or None,
         "notes": form.get("notes", "").replace("\r\n", "\n"),
     }
+    if "status" in form:  # a snoozed case's select sends none: its state stays
+        changes["status"] = form["status"]
     try:
         with request.app.state.sessions() as session, session.begin():
             done = outreach.update_entry(
