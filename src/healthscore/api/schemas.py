@@ -247,6 +247,8 @@ class TicketInput(InputModel):
 
 
 class OutreachEntryOut(ApiModel):
+    """An outreach entry is a case (``/api/v1/cases``): ``status`` is its state."""
+
     id: int
     customer_id: str
     playbook: str
@@ -254,10 +256,15 @@ class OutreachEntryOut(ApiModel):
     snapshot: dict[str, Any]
     owner: str | None
     next_step: str
-    status: str
+    status: str = Field(description="open, acknowledged, snoozed or resolved")
     notes: str
     created_at: datetime
     updated_at: datetime
+    severity: str = Field(description="normal, high or urgent")
+    resolution: str | None = Field(description="done, dismissed, cleared or merged")
+    last_seen_at: datetime | None
+    snoozed_until: datetime | None
+    resolved_at: datetime | None
 
 
 # --- data quality ----------------------------------------------------------------------

@@ -3,7 +3,7 @@ keys, playbooks, and the backtest and tuning results."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from rich.console import Console
@@ -148,18 +148,23 @@ def playbooks_table(rules: PlaybookSet) -> Table:
     return table
 
 
-def firings_table(firings: Sequence[Firing]) -> Table:
+def firings_table(
+    firings: Sequence[Firing], *, outcome: Callable[[Firing], str] | None = None
+) -> Table:
+    """The firings, with what each would do to its case (``outcome``) if given."""
     table = Table(title="Playbooks that would fire")
-    for column in ("playbook", "account", "score", "tier", "reason"):
+    columns = ("playbook", "account", "score", "tier", "reason")
+    for column in (*columns, "case") if outcome else columns:
         table.add_column(column)
     for f in firings:
-        table.add_row(
+        cells = [
             f.playbook.name,
             f"{f.state.name} ({f.state.customer_id})",
             str(f.state.score),
             f.state.tier,
             f.reason,
-        )
+        ]
+        table.add_row(*cells, *([str(outcome(f))] if outcome else []))
     return table
 
 

@@ -28,6 +28,7 @@ from healthscore.cli.context import (
     summarise,
 )
 from healthscore.jobs.queue import Jobs
+from healthscore.playbooks.case_rules import Outcome
 from healthscore.playbooks.rules import PlaybookSet
 from healthscore.scoring import reports
 from healthscore.scoring.engine import raw_event_lookback_days
@@ -84,8 +85,9 @@ def score(
     summarise(rescored.run, sessions, card, show_riskiest=not customer)
     fired = rescored.playbooks
     console.print(
-        f"playbooks: {fired.logged} outreach entries logged, "
-        f"{fired.suppressed} suppressed by cooldown"
+        f"playbooks: {fired.logged} outreach entries logged (new cases), "
+        f"{fired.count(Outcome.update)} cases updated, {fired.count(Outcome.escalate)} "
+        f"escalated, {fired.count(Outcome.resolve)} resolved"
     )
 
 
