@@ -93,6 +93,7 @@ def test_the_default_playbooks_replay_their_score_conditions_and_name_the_others
     ]
     assert rule.skipped == {
         "enterprise_no_login": "no_login",
+        "onboarding_not_started": "onboarding_not_started",
         "payment_failed": "payment_failed",
         "nps_detractor": "nps_detractor",
     }

@@ -64,7 +64,7 @@ def deliver_all(session) -> None:
 def test_messages_go_out_on_open_escalate_and_resolve_only(session, receiver):
     enterprise_that_goes_silent(session)
     playbooks = rules(receiver.url)
-    silent = daily(session, playbooks, range(LAST_LOGIN_DAY, LAST_LOGIN_DAY + 20))
+    silent = daily(session, playbooks, range(LAST_LOGIN_DAY, LAST_LOGIN_DAY + 28))
     deliver_all(session)
     fired = [r for r in silent if r.firings]
     assert len(fired) >= 15, "the condition persists for weeks"
@@ -76,12 +76,12 @@ def test_messages_go_out_on_open_escalate_and_resolve_only(session, receiver):
         m.Session,
         [
             {"customer_id": "ent", "user_id": f"u{u}", "ts": START + timedelta(days=d, hours=10)}
-            for d in range(LAST_LOGIN_DAY + 20, LAST_LOGIN_DAY + 50)
+            for d in range(LAST_LOGIN_DAY + 28, LAST_LOGIN_DAY + 58)
             for u in range(12)
         ],
     )
     session.commit()
-    back = daily(session, playbooks, range(LAST_LOGIN_DAY + 20, LAST_LOGIN_DAY + 50))
+    back = daily(session, playbooks, range(LAST_LOGIN_DAY + 28, LAST_LOGIN_DAY + 58))
     deliver_all(session)
     assert sum(r.count(Outcome.resolve) for r in back) == 1
     events = [json.loads(body) for _, body in receiver.received]

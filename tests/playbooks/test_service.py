@@ -116,7 +116,9 @@ def test_an_enterprise_account_that_stops_logging_in_gets_one_case_kept_up_to_da
     ]
     assert entry.evidence[-1]["reason"] == "no login for 18 days"
     assert [r.logged for r in runs].count(1) == 1 and sum(r.logged for r in runs) == 1
-    assert [e.kind for e in events(session)] == ["opened"]
+    # The score keeps falling with the silence (70 at opening, 15 points lower three days
+    # later): the same case escalates once; nothing else happens to it.
+    assert [e.kind for e in events(session)] == ["opened", "escalated"]
 
 
 def test_rerunning_the_same_day_never_logs_a_second_entry(session):
@@ -146,14 +148,14 @@ def test_a_lasting_low_score_keeps_one_case_that_escalates_as_the_score_falls(se
             ]
         }
     )
-    # The score falls from 77 to 49 in the week after the last login and stays there.
+    # The score falls from 75 to 37 over the two weeks after the last login and stays there.
     runs = daily(session, rules, range(LAST_LOGIN_DAY, LAST_LOGIN_DAY + 28))
     [case] = entries(session)
     assert case.playbook == "score_below_threshold" and case.status == "open"
     fired = [r for r in runs if r.firings]
-    assert len(fired) >= 20 and len(case.evidence) == len(fired)
+    assert len(fired) >= 18 and len(case.evidence) == len(fired)
     assert case.snapshot["score"] - case.evidence[-1]["score"] >= 15
-    # 68 at opening (monitor); 15 points lower and one tier worse is one step, once.
+    # 65 at opening (monitor); 15 points lower and one tier worse is one step, once.
     escalations = events(session, "escalated")
     assert [e.detail["severity"] for e in escalations] == [["normal", "high"]]
     assert escalations[0].detail["score"] <= case.snapshot["score"] - 15

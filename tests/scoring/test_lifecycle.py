@@ -38,18 +38,26 @@ def test_the_stage_follows_age_segment_and_renewal_date(segment, age, renews_in,
     assert stage_of(LIFECYCLE, segment=segment, age=age, renews_at=renews_at, as_of=NOW) is stage
 
 
-def test_confidence_is_the_weight_with_data_over_a_lived_look_back():
+def test_confidence_is_the_trusted_weight_with_data_over_a_lived_look_back():
     card = load_scorecard("default")
     n = len(card.signals)
-    raw = np.zeros((3, n))
-    raw[1, :] = np.nan  # no data at all
-    ages = np.array([1000.0, 1000.0, 0.0])  # the third account was created at as_of
-    assert confidence(card, raw, ages).tolist() == [1.0, 0.0, 0.0]
-    half = np.zeros((1, n))
+    via = np.zeros((4, n), dtype=np.int8)
+    via[1, :] = -1  # no data at all
+    trusted = np.ones((4, n))
+    trusted[1, :] = 0.0
+    trusted[3, :] = 0.5  # every baseline half as long as it needs to be
+    ages = np.array([1000.0, 1000.0, 0.0, 1000.0])  # the third account was created at as_of
+    assert confidence(card, via, trusted, ages).tolist() == [1.0, 0.0, 0.0, 0.5]
     nps = [j for j, s in enumerate(card.signals) if s.group.value == "nps"]
-    half[0, nps] = np.nan
+    via, trusted = np.zeros((1, n), dtype=np.int8), np.ones((1, n))
+    via[0, nps], trusted[0, nps] = -1, 0.0
     expected = round(1 - sum(card.signals[j].weight for j in nps), 2)
-    assert confidence(card, half, np.array([1000.0])).tolist() == [expected]
+    assert confidence(card, via, trusted, np.array([1000.0])).tolist() == [expected]
+    half_lived = max(s.lookback_days for s in card.signals) / 2
+    young = confidence(
+        card, np.zeros((1, n), dtype=np.int8), np.ones((1, n)), np.array([half_lived])
+    )
+    assert 0.5 <= young[0] < 1.0
 
 
 def test_scores_store_their_stage_and_confidence(session):

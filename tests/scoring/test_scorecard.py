@@ -36,7 +36,7 @@ def test_default_covers_both_seeds_and_all_four_groups():
     }
     assert {
         "logins",
-        "active_seat_days",
+        "activity_days",
         "distinct_features",
         "api_calls",
         "new_users",

@@ -57,7 +57,8 @@ def _account(
             request, user, 404, "No such account", f"There is no account with id “{customer_id}”."
         )
     detail = reports.account_detail(session, customer_id, card)
-    tier_bands = bands(card.for_segment(customer.segment))
+    stage = reports.stored_stage(detail.score.stage) if detail else None
+    tier_bands = bands(card.for_account(customer.segment, stage))
     since = datetime.now(UTC).date() - timedelta(days=HISTORY_DAYS)
     history = reports.score_history(session, customer_id, since=since)
     events, events_total = engagement.list_events(
@@ -118,6 +119,7 @@ def _account(
         "entries_total": entries_total,
         "bands": tier_bands,
         "rescored": request.query_params.get("rescored") == "1",
+        "min_confidence": card.lifecycle.min_confidence,
     }
 
 

@@ -147,7 +147,7 @@ _DETAIL = (
 on the session's connection (the API's most frequent read: no ORM layer needed)."""
 
 
-def _stage(stored: str | None) -> Stage | None:
+def stored_stage(stored: str | None) -> Stage | None:
     """The stage a score row was computed in (None for rows from before stages)."""
     return Stage(stored) if stored is not None and stored in Stage.__members__ else None
 
@@ -174,7 +174,7 @@ def account_detail(
     *columns, stored_signals, stored_scorecard = found
     row = ScoreRow(*columns)
     card = (
-        scorecard.for_account(row.segment, _stage(row.stage))
+        scorecard.for_account(row.segment, stored_stage(row.stage))
         if stored_scorecard == scorecard.identity
         else None
     )
