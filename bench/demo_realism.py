@@ -3,7 +3,7 @@
 For each profile: generate a base, then at weekly cut-offs label every live account by
 whether it churns within the next 30 days and rank those labels with a few simple
 reference signals (ROC AUC, pooled over cut-offs; per churn path too). A single simple
-signal should be useful and far from perfect (AUC ≈ 0.65–0.85): one above 0.9 means the
+signal should be useful and far from perfect (AUC ≈ 0.65-0.85): one above 0.9 means the
 generator gives churn away.
 
     python -m bench.demo_realism [--profiles default,api_heavy,smb_monthly]
@@ -21,6 +21,7 @@ import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -59,8 +60,9 @@ class Base:
         start = NOW - timedelta(days=days)
         with make_sessionmaker(engine)() as session:
             rows = session.execute(
-                select(m.Customer.id, m.Customer.created_at, m.Customer.churned_at,
-                       m.Customer.traits)
+                select(
+                    m.Customer.id, m.Customer.created_at, m.Customer.churned_at, m.Customer.traits
+                )
             ).all()
             self.ids = [r[0] for r in rows]
             index = {cid: k for k, cid in enumerate(self.ids)}
@@ -72,15 +74,14 @@ class Base:
             self.path = [r[3].get("churn_path") for r in rows]
             self.contract = [r[3].get("contract") for r in rows]
 
-            def events(*columns: object) -> list[tuple[object, ...]]:
-                return [tuple(r) for r in session.execute(select(*columns)).all()]  # type: ignore[call-overload]
+            def events(*columns: Any) -> list[Any]:
+                return [tuple(r) for r in session.execute(select(*columns)).all()]
 
             logins = events(m.Session.customer_id, m.Session.user_id, m.Session.ts)
             self.login_acct = np.array([index[r[0]] for r in logins])
             self.login_user = np.array([hash(r[1]) for r in logins])
             self.login_day = _day([r[2] for r in logins], start)
-            users = events(m.User.customer_id, m.User.user_id, m.User.created_at,
-                           m.User.removed_at)
+            users = events(m.User.customer_id, m.User.user_id, m.User.created_at, m.User.removed_at)
             self.user_acct = np.array([index[r[0]] for r in users])
             self.user_id = np.array([hash(r[1]) for r in users])
             self.user_from = _day([r[2] for r in users], start)
@@ -96,13 +97,17 @@ class Base:
             self.nps_day = _day([r[1] for r in nps], start)
             self.nps_score = np.array([r[2] for r in nps], dtype=np.float64)
 
-    def snapshot(self, cut: float) -> tuple[NDArray[np.bool_], NDArray[np.bool_], dict[str, NDArray[np.float64]]]:
+    def snapshot(
+        self, cut: float
+    ) -> tuple[NDArray[np.bool_], NDArray[np.bool_], dict[str, NDArray[np.float64]]]:
         """Accounts live at ``cut``, their label, and each signal's risk (higher: riskier)."""
         n = len(self.ids)
         live = (self.created < cut) & (self.churned > cut)
         label = self.churned <= cut + HORIZON
 
-        def count(acct: NDArray[np.int64], day: NDArray[np.float64], lo: float) -> NDArray[np.float64]:
+        def count(
+            acct: NDArray[np.int64], day: NDArray[np.float64], lo: float
+        ) -> NDArray[np.float64]:
             inside = (day >= cut - lo) & (day < cut)
             return np.bincount(acct[inside], minlength=n).astype(np.float64)
 
@@ -112,10 +117,15 @@ class Base:
         seats_now = (self.user_from < cut) & (self.user_to > cut)
         seats = np.bincount(self.user_acct[seats_now], minlength=n).astype(np.float64)
         window = (self.login_day >= cut - 30) & (self.login_day < cut)
-        pairs = {(a, u) for a, u in zip(self.login_acct[window].tolist(),
-                                         self.login_user[window].tolist(), strict=True)}
-        seat_pairs = set(zip(self.user_acct[seats_now].tolist(),
-                             self.user_id[seats_now].tolist(), strict=True))
+        pairs = {
+            (a, u)
+            for a, u in zip(
+                self.login_acct[window].tolist(), self.login_user[window].tolist(), strict=True
+            )
+        }
+        seat_pairs = set(
+            zip(self.user_acct[seats_now].tolist(), self.user_id[seats_now].tolist(), strict=True)
+        )
         active = np.zeros(n)
         for a, _u in pairs & seat_pairs:
             active[a] += 1
@@ -167,35 +177,38 @@ def measure(name: str, customers: int, days: int, seed: int, folder: Path) -> No
             risks[key].append(risk[key][live])
     y = np.concatenate(labels)
     path_of = np.concatenate(paths)
-    table = Table(title=f"{name}: ROC AUC of simple signals, churn within {HORIZON} days "
-                  f"({len(cuts)} cut-offs from day {int(cuts[0])}, {y.sum()} churn labels "
-                  f"of {len(y)} snapshots, {y.mean():.1%})")
+    table = Table(
+        title=f"{name}: ROC AUC of simple signals, churn within {HORIZON} days "
+        f"({len(cuts)} cut-offs from day {int(cuts[0])}, {y.sum()} churn labels "
+        f"of {len(y)} snapshots, {y.mean():.1%})"
+    )
     table.add_column("signal")
     table.add_column("all", justify="right")
     for p in CHURN_PATHS:
         table.add_column(p.replace("_", " "), justify="right")
     stayers = ~y
     for title, key in SIGNALS.items():
-        risk = np.concatenate(risks[key])
-        cells = [_auc(y, risk)]
+        pooled = np.concatenate(risks[key])
+        cells = [_auc(y, pooled)]
         for p in CHURN_PATHS:
             mask = stayers | (y & (path_of == p))
-            cells.append(_auc(y[mask], risk[mask]))
+            cells.append(_auc(y[mask], pooled[mask]))
         table.add_row(title, *cells)
     console.print(table)
 
 
 def _auc(labels: NDArray[np.bool_], risk: NDArray[np.float64]) -> str:
     result = roc_auc(labels, -risk)
-    return "–" if result.auc is None else f"{result.auc:.2f}"
+    return "-" if result.auc is None else f"{result.auc:.2f}"
 
 
 def _print_mix(name: str, base: Base, days: int, took: float, rows: dict[str, int]) -> None:
     n = len(base.ids)
     churned = np.isfinite(base.churned)
     exposure = np.clip(days - np.maximum(base.created, 0), 0, days)
-    exposure = np.where(churned, np.clip(base.churned - np.maximum(base.created, 0), 0, days),
-                        exposure)
+    exposure = np.where(
+        churned, np.clip(base.churned - np.maximum(base.created, 0), 0, days), exposure
+    )
     monthly = churned.sum() / (exposure.sum() / 30)
     console.print(
         f"\n[bold]{name}[/]: {n} accounts, {days} days, generated in {took:.1f}s; "
@@ -205,15 +218,21 @@ def _print_mix(name: str, base: Base, days: int, took: float, rows: dict[str, in
     console.print("  rows: " + ", ".join(f"{k} {v:,}" for k, v in rows.items()))
     arche = Counter(base.archetype)
     lost = Counter(a for a, c in zip(base.archetype, churned, strict=True) if c)
-    console.print("  stories (share · churned in window): " + ", ".join(
-        f"{k} {v / n:.1%}·{lost[k]}" for k, v in arche.most_common()))
-    annual = [k for k in range(n) if churned[k] and base.contract[k] == "annual"
-              and base.archetype[k] != "payment_failure"]
-    at_renewal = sum(
-        1 for k in annual
-        if abs(((base.churned[k] - base.created[k]) + 0.5) % 365 - 0.5) < 0.5
+    console.print(
+        "  stories (share · churned in window): "
+        + ", ".join(f"{k} {v / n:.1%}·{lost[k]}" for k, v in arche.most_common())
     )
-    console.print(f"  annual-contract voluntary churners at a renewal date: {at_renewal}/{len(annual)}")
+    annual = [
+        k
+        for k in range(n)
+        if churned[k] and base.contract[k] == "annual" and base.archetype[k] != "payment_failure"
+    ]
+    at_renewal = sum(
+        1 for k in annual if abs(((base.churned[k] - base.created[k]) + 0.5) % 365 - 0.5) < 0.5
+    )
+    console.print(
+        f"  annual-contract voluntary churners at a renewal date: {at_renewal}/{len(annual)}"
+    )
 
 
 def main() -> None:

@@ -143,7 +143,12 @@ def ticket_rows(
         rng.choice(4, n, p=[0.1, 0.35, 0.35, 0.2]),
         rng.choice(4, n, p=[0.3, 0.55, 0.12, 0.03]),
     )
-    rating = np.where(troubled, rng.choice(5, n, p=TROUBLED_RATINGS), rng.choice(5, n, p=CONTENT_RATINGS)) + 1
+    rating = (
+        np.where(
+            troubled, rng.choice(5, n, p=TROUBLED_RATINGS), rng.choice(5, n, p=CONTENT_RATINGS)
+        )
+        + 1
+    )
     hours = rng.lognormal(np.log(np.where(troubled, 24.0, 8.0)), 1.0)
     rated = rng.random(n) < 0.7
     topics = rng.integers(0, len(FEATURES), n)

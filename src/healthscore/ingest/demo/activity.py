@@ -1,8 +1,8 @@
 """How much each seat of an account logs in on each day of the window, story by story.
 
-Logins are Poisson draws from a seat × day rate: the seat's own habit (a few power users,
-many occasional ones, some seats never used) × the account's level that day (its story,
-day-to-day noise, the weekday rhythm) × whether the seat is there (added, not removed,
+Logins are Poisson draws from a seat x day rate: the seat's own habit (a few power users,
+many occasional ones, some seats never used) x the account's level that day (its story,
+day-to-day noise, the weekday rhythm) x whether the seat is there (added, not removed,
 not gone silent, the account not churned). Churn paths act on that level or on seats.
 """
 
