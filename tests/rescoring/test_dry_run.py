@@ -35,7 +35,8 @@ def test_a_dry_run_fires_and_logs_exactly_what_the_rescore_then_does(
     assert fingerprint(dry.firings) == fingerprint(real.firings)
     assert dry.would_log == {(e.customer_id, e.playbook) for e in real.logged_entries}
     assert (dry.logged, dry.suppressed) == (real.logged, real.suppressed)
-    assert {customer for customer, _ in dry.would_log} == {quiet}
+    # The planted account is new to the log; demo accounts may newly fire on this day too.
+    assert quiet in {customer for customer, _ in dry.would_log}
     assert dry.suppressed > 0, "the book's accounts are inside their cooldown"
 
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
+from sqlalchemy import select
 
 from healthscore.ingest.demo import generate_demo
 from healthscore.scoring.engine import confidence
@@ -35,9 +36,7 @@ LIFECYCLE = Lifecycle(onboarding_days=30, onboarding_days_by_segment={"enterpris
 )
 def test_the_stage_follows_age_segment_and_renewal_date(segment, age, renews_in, stage):
     renews_at = None if renews_in is None else NOW + timedelta(days=renews_in)
-    assert (
-        stage_of(LIFECYCLE, segment=segment, age=age, renews_at=renews_at, as_of=NOW) is stage
-    )
+    assert stage_of(LIFECYCLE, segment=segment, age=age, renews_at=renews_at, as_of=NOW) is stage
 
 
 def test_confidence_is_the_weight_with_data_over_a_lived_look_back():
@@ -79,5 +78,19 @@ def test_scores_store_their_stage_and_confidence(session):
     assert (latest.stage, latest.confidence) == ("onboarding", by_id["newco"].confidence)
     history = session.get(m.HealthScoreHistory, ("renewing", NOW.date()))
     assert (history.stage, history.confidence) == ("renewal", by_id["renewing"].confidence)
-    old = [s for s in run.scores if s.customer_id.startswith("cust_")]
-    assert old and all(s.stage in (Stage.adopting, Stage.mature) for s in old)
+    # Demo accounts: new ones onboard, annual ones near their renewal are renewing.
+    lifecycle = load_scorecard("default").lifecycle
+    demo = {c.id: c for c in session.scalars(select(m.Customer)) if c.id.startswith("cust_")}
+    stages = {s.customer_id: s.stage for s in run.scores if s.customer_id in demo}
+    assert stages and Stage.mature in stages.values()
+    for cid, stage in stages.items():
+        customer = demo[cid]
+        age = (NOW - customer.created_at).total_seconds() / 86_400
+        if age < lifecycle.onboarding_days_for(customer.segment):
+            assert stage is Stage.onboarding, cid
+        elif customer.renews_at and customer.renews_at - NOW < timedelta(
+            days=lifecycle.renewal_window_days
+        ):
+            assert stage is Stage.renewal, cid
+        else:
+            assert stage in (Stage.adopting, Stage.mature), cid

@@ -100,8 +100,8 @@ def draw_account(rng: Generator, index: int, days: int, profile: Profile) -> Acc
     plan = {"smb": "starter" if rng.random() < 0.6 else "pro", "mid_market": "pro"}.get(
         segment, "enterprise"
     )
-    if archetype in {"small", "api_only"}:
-        seats = int(rng.integers(1, 4))
+    if archetype in {"small", "api_only"} or (segment == "smb" and rng.random() < 0.08):
+        seats = int(rng.integers(1, 4))  # not only the accounts that stay are tiny
     else:
         seats = _seats(rng, segment, profile.seat_tail)
     annual = rng.random() < profile.annual_share[segment] + (0.3 if archetype == "api_only" else 0)
