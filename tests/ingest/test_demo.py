@@ -278,7 +278,6 @@ def test_contracts_time_the_churn_and_the_base_has_all_its_stories(session):
         if customer.churned_at is not None and customer.traits["archetype"] != "payment_failure":
             assert (customer.churned_at - customer.created_at).days % 30 == 0
     assert at_renewal >= 10
-    segments = {c.id: c.segment for c in customers}
     annual_share = {
         s: np.mean([c.traits["contract"] == "annual" for c in customers if c.segment == s])
         for s in ("smb", "enterprise")
@@ -306,7 +305,6 @@ def test_contracts_time_the_churn_and_the_base_has_all_its_stories(session):
         ).all()
     )
     assert per_segment["enterprise"] > 10 * per_segment["smb"]
-    del segments
 
 
 def test_monthly_churn_is_a_few_percent_and_profiles_differ():

@@ -127,8 +127,9 @@ def ticket_rows(
     per_day = (0.008 + account.seats / 2500) * profile.ticket_rate
     shape = np.minimum(activity.story, 1.5) * TICKETS.get(account.archetype, 1.0)
     trouble = _trouble(account, days)
-    if account.path in {"thinning", "champion_left"}:
-        shape = np.where(trouble & (days < account.onset_day + 45), 2.0, shape)  # type: ignore[operator]
+    onset = account.onset_day
+    if onset is not None and account.path in {"thinning", "champion_left"}:
+        shape = np.where(trouble & (days < onset + 45), 2.0, shape)  # confused, unhappy users
     elif account.path == "never_onboarded":
         shape = np.where(days - account.created_day < 30, 2.5, shape)
     alive = (days < account.live_days) & (days >= account.created_day)
