@@ -87,3 +87,16 @@ def timestamp(value: datetime | None, *, missing: str = DASH) -> str:
 
 def day(value: datetime | date | None, *, missing: str = DASH) -> str:
     return missing if value is None else value.strftime("%Y-%m-%d")
+
+
+def duration(seconds: float) -> str:
+    """A span such as a clock's skew, in its largest sensible unit: ``45 s``, ``12 min``,
+    ``3.5 h``, ``2.0 days``."""
+    seconds = abs(seconds)
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:,.1f} days"

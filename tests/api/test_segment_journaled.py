@@ -92,6 +92,9 @@ def test_a_refused_request_is_not_journaled(live_server, db_url):
     assert answer.status_code == 400
     assert answer.json()["error"]["details"][0]["field"] == "batch.0.context.groupId"
     assert waiting(live_server, db_url) == 0
+    with live_server.sessions() as session:  # counted for the data-quality view all the same
+        counted = session.scalars(select(m.UnknownAccountEvents)).one()
+        assert (counted.source, counted.account_key, counted.events) == ("segment", "nobody", 1)
 
 
 def test_a_retried_batch_is_applied_once(live_server, db_url):

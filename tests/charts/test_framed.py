@@ -31,7 +31,7 @@ def test_bars_carry_their_colour_and_a_missing_value_reads_n_a():
 
 def test_a_roc_chart_draws_the_coin_flip_diagonal_and_a_legend():
     markup = line_chart(
-        [Series("default@v1", [(0, 0), (0.2, 0.7), (1, 1)], PRIMARY)],
+        [Series("default@v2", [(0, 0), (0.2, 0.7), (1, 1)], PRIMARY)],
         x_label="flagged",
         y_label="found",
         title="ROC curve",
@@ -40,4 +40,4 @@ def test_a_roc_chart_draws_the_coin_flip_diagonal_and_a_legend():
     root = ET.fromstring(markup)
     lines = list(root.iter(f"{SVG}polyline"))
     assert len(lines) == 2 and lines[0].get("stroke-dasharray") == "4 4"
-    assert [t.text for t in root.iter(f"{SVG}text")][-1] == "default@v1"
+    assert [t.text for t in root.iter(f"{SVG}text")][-1] == "default@v2"

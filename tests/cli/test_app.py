@@ -19,6 +19,7 @@ COMMANDS = [
     "show",
     "import",
     "demo",
+    "doctor",
     "serve",
     "worker",
     "backup",

@@ -60,6 +60,11 @@ def two_accounts(db_url):
         )
         insert_rows(
             session,
+            m.User,
+            [{"customer_id": "busy", "user_id": "u1", "created_at": NOW - timedelta(days=190)}],
+        )
+        insert_rows(
+            session,
             m.Session,
             [
                 {"customer_id": "busy", "user_id": "u1", "ts": NOW - timedelta(hours=h)}
@@ -176,7 +181,7 @@ def test_customers_can_be_exported_and_deleted_and_sqlite_backed_up(
 def test_maintain_refuses_a_retention_shorter_than_the_scorecard_reads(cli, two_accounts):
     refused = cli("maintain", "--retention-days", "30")
     assert refused.exit_code == 2
-    assert "at least 62 days" in refused.output
+    assert "at least 72 days" in refused.output
 
     kept = cli("maintain")
     assert kept.exit_code == 0, kept.output

@@ -151,9 +151,7 @@ def test_reimporting_updates_customers_and_tickets_without_duplicating_them(sess
         assert (t2.rating, t2.severity) == (5, "low")
 
 
-def test_a_renewal_date_may_be_in_the_future_and_a_file_without_it_keeps_it(
-    sessions, tmp_path
-):
+def test_a_renewal_date_may_be_in_the_future_and_a_file_without_it_keeps_it(sessions, tmp_path):
     renewing = {
         "customers.csv": "id,name,plan,segment,mrr,created_at,churned_at,renews_at\n"
         "c1,Acme,,,,2025-01-01,,2027-03-01\nc2,Beta,,,,2025-02-01,,\n"

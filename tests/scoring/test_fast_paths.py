@@ -77,10 +77,18 @@ def test_concurrent_read_sees_what_the_transaction_wrote(demo):
     customer = demo.scalars(select(m.Customer.id).order_by(m.Customer.id)).first()
     wanted = required_aggregates(CARD)
     before = aggregates.load_aggregates(demo, wanted, as_of=NOW)
+    seats = [f"new-{i}" for i in range(7)]  # only seats count as active users
+    demo.execute(
+        insert(m.User),
+        [
+            {"customer_id": customer, "user_id": u, "created_at": NOW - timedelta(days=9)}
+            for u in seats
+        ],
+    )
     demo.execute(
         insert(m.UserActivity),
         activity_rows(
-            [(customer, (NOW - timedelta(days=2)).date(), f"new-{i}") for i in range(7)],
+            [(customer, (NOW - timedelta(days=2)).date(), u) for u in seats],
             "user_id",
         ),
     )

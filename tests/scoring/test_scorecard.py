@@ -28,9 +28,15 @@ def test_bundled_scorecards_load_and_their_weights_sum_to_one(name):
 def test_default_covers_both_seeds_and_all_four_groups():
     card = load_scorecard("default")
     assert {s.group.value for s in card.signals} == {"engagement", "payments", "nps", "support"}
-    metrics = {s.metric for s in card.signals}
+    metrics = {
+        measurement.metric
+        for variant in card.all_variants()
+        for signal in variant.signals
+        for measurement in signal.measurements()
+    }
     assert {
         "logins",
+        "active_seat_days",
         "distinct_features",
         "api_calls",
         "new_users",
@@ -60,7 +66,7 @@ def test_a_segment_override_changes_only_that_segment():
     card = load_scorecard("default")
     base = {s.name: s for s in card.signals}
     enterprise = {s.name: s for s in card.for_segment("enterprise").signals}
-    assert enterprise["login_recency"].normalise != base["login_recency"].normalise
+    assert enterprise["seat_activity"].normalise != base["seat_activity"].normalise
     assert enterprise["payment_health"] == base["payment_health"]
     assert card.for_segment("unknown-segment") is card
 

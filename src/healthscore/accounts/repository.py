@@ -82,25 +82,34 @@ def upsert_user(
     created_at: datetime | None = None,
     removed_at: datetime | None = None,
     traits: dict[str, Any] | None = None,
-) -> None:
-    """Add a seat or update the fields given (``removed_at`` frees it)."""
+    restore: bool = False,
+) -> m.User:
+    """Add a seat or update the fields given (``removed_at`` frees it, ``restore`` takes
+    it back); a new seat is created now unless ``created_at`` says when."""
     row: dict[str, Any] = {"customer_id": customer_id, "user_id": user_id}
     if created_at is not None:
         row["created_at"] = created_at
-    if removed_at is not None:
+    if removed_at is not None or restore:
         row["removed_at"] = removed_at
     if traits is not None:
         row["traits"] = traits
-    existing = session.scalars(
-        select(m.User).where(m.User.customer_id == customer_id, m.User.user_id == user_id)
-    ).first()
+    existing = get_user(session, customer_id, user_id)
     if existing is None:
         row.setdefault("created_at", datetime.now(UTC))
-        session.add(m.User(**row))
+        existing = m.User(**row)
+        session.add(existing)
     else:
         for key, value in row.items():
             setattr(existing, key, value)
     session.flush()
+    return existing
+
+
+def get_user(session: Session, customer_id: str, user_id: str) -> m.User | None:
+    """The seat of ``user_id`` on the account, removed or not."""
+    return session.scalars(
+        select(m.User).where(m.User.customer_id == customer_id, m.User.user_id == user_id)
+    ).first()
 
 
 def customer_tables() -> list[Table]:

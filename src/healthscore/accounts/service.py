@@ -88,19 +88,32 @@ def save_user(
     created_at: datetime | None = None,
     removed_at: datetime | None = None,
     traits: dict[str, Any] | None = None,
-) -> None:
-    """Add or update a seat of a known account, and have the account rescored (seats are
-    a scoring signal)."""
+    restore: bool = False,
+) -> m.User:
+    """Add or update a seat of a known account (``removed_at`` frees it, ``restore``
+    takes a freed one back), and have the account rescored (seats are a scoring signal).
+
+    A user is a seat of an account only once something says so: this call, the users
+    import, or a Segment ``group``/``identify`` (``docs/identity.md``). Refused: a removal
+    before the seat was created (422).
+    """
     require_account(session, customer_id)
-    repository.upsert_user(
+    seat = repository.upsert_user(
         session,
         customer_id=customer_id,
         user_id=user_id,
         created_at=created_at,
         removed_at=removed_at,
         traits=traits,
+        restore=restore,
     )
+    if seat.removed_at is not None and seat.removed_at < seat.created_at:
+        raise Invalid(
+            "removedAt: is before createdAt",
+            problems=[Problem(field="removedAt", message="is before createdAt")],
+        )
     mark_for_rescore(session, {customer_id})
+    return seat
 
 
 def delete_customer(session: Session, customer_id: str) -> dict[str, int]:

@@ -23,6 +23,7 @@ from healthscore.api.routes import (
     nps,
     outreach,
     playbooks,
+    quality,
     scores,
     segment,
     stripe,
@@ -197,7 +198,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         body, content_type = render(operational)
         return Response(body, media_type=content_type)
 
-    routers = (scores, nps, engagement, outreach, playbooks, backtests, customers, stripe, segment)
+    routers = (
+        scores,
+        nps,
+        engagement,
+        outreach,
+        playbooks,
+        backtests,
+        customers,
+        quality,
+        stripe,
+        segment,
+    )
     for module in routers:
         app.include_router(module.router, responses=COMMON_RESPONSES)
     app.state.broadcaster = broadcaster

@@ -16,6 +16,7 @@ from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from healthscore.activity import engagement
 from healthscore.ingest.records import check_not_future
+from healthscore.quality import findings
 from healthscore.scoring import reports
 
 API_CONFIG = ConfigDict(alias_generator=to_camel, populate_by_name=True)
@@ -143,7 +144,11 @@ class EngagementInput(InputModel):
     event_type: EventType
     metadata: Metadata = Field(default_factory=dict)
     user_id: Text | None = None
-    timestamp: PastTimestamp | None = None
+    timestamp: Annotated[
+        datetime | None,
+        Field(description="when it happened (default: now); refused if in the future"),
+    ] = None
+    """Checked by ``ingest.facts.record_event``, which counts a client clock running ahead."""
 
 
 @pydantic_dataclass(frozen=True, config=API_CONFIG)
@@ -230,3 +235,58 @@ class OutreachEntryOut(ApiModel):
     notes: str
     created_at: datetime
     updated_at: datetime
+
+
+# --- data quality ----------------------------------------------------------------------
+
+
+@pydantic_dataclass(frozen=True, config=API_CONFIG)
+class FindingOut(findings.Finding):
+    pass
+
+
+@pydantic_dataclass(frozen=True, config=API_CONFIG)
+class UnseatedUserOut(findings.UnseatedUser):
+    pass
+
+
+@pydantic_dataclass(frozen=True, config=API_CONFIG)
+class UnseatedAccountOut(findings.UnseatedAccount):
+    top_users: list[UnseatedUserOut]  # type: ignore[assignment]
+
+
+@pydantic_dataclass(frozen=True, config=API_CONFIG)
+class AccountRefOut(findings.AccountRef):
+    pass
+
+
+@pydantic_dataclass(frozen=True, config=API_CONFIG)
+class UnknownAccountKeyOut(findings.UnknownAccountKey):
+    pass
+
+
+@pydantic_dataclass(frozen=True, config=API_CONFIG)
+class SkewSummaryOut(findings.SkewSummary):
+    pass
+
+
+@pydantic_dataclass(frozen=True, config=API_CONFIG)
+class SeatRefOut(findings.SeatRef):
+    pass
+
+
+@pydantic_dataclass(frozen=True, config=API_CONFIG)
+class TicketRefOut(findings.TicketRef):
+    pass
+
+
+@pydantic_dataclass(frozen=True, config=API_CONFIG)
+class DataQualityOut(findings.DataQualityReport):
+    findings: list[FindingOut]  # type: ignore[assignment]
+    unseated_accounts: list[UnseatedAccountOut]  # type: ignore[assignment]
+    accounts_without_seats: list[AccountRefOut]  # type: ignore[assignment]
+    accounts_without_activity: list[AccountRefOut]  # type: ignore[assignment]
+    unknown_accounts: list[UnknownAccountKeyOut]  # type: ignore[assignment]
+    clock_skew: list[SkewSummaryOut]  # type: ignore[assignment]
+    seats_removed_before_created: list[SeatRefOut]  # type: ignore[assignment]
+    tickets_resolved_before_opened: list[TicketRefOut]  # type: ignore[assignment]

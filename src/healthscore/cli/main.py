@@ -20,6 +20,7 @@ from healthscore.cli.commands import (
     backup,
     customers,
     demo,
+    doctor,
     export,
     importing,
     init,
@@ -91,7 +92,7 @@ def configure_logging() -> None:
 
 
 # In the order ``healthscore --help`` lists them (command groups come after commands).
-for commands in (init, scoring, importing, demo, serve, backup, transfer, backtest, tune):
+for commands in (init, scoring, importing, demo, doctor, serve, backup, transfer, backtest, tune):
     commands.register(app)
 for group in (export, customers, playbooks, keys):
     group.register(app)

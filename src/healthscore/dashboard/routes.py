@@ -11,11 +11,20 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from healthscore.dashboard import account, accounts, assets, events, login, outreach, overview
+from healthscore.dashboard import (
+    account,
+    accounts,
+    assets,
+    events,
+    login,
+    outreach,
+    overview,
+    quality,
+)
 from healthscore.dashboard.assets import STATIC_DIR
 
 __all__ = ["STATIC_DIR", "router"]
 
 router = APIRouter(include_in_schema=False)
-for page in (login, overview, accounts, account, outreach, events, assets):
+for page in (login, overview, accounts, account, outreach, quality, events, assets):
     router.include_router(page.router)

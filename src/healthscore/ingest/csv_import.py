@@ -37,6 +37,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from healthscore.ingest import anomalies
 from healthscore.ingest.bulk import BATCH_ROWS
 from healthscore.ingest.csv_rows import FILES, CsvFile, CsvRow, CustomerRow, row_problem
 from healthscore.ingest.csv_tables import write_rows
@@ -140,6 +141,8 @@ def import_folder(
             spec.name: _check(folder, spec, now, customers, problems, progress) for spec in present
         }
     if problems.unusable or problems.total > max_bad_rows:
+        with sessions() as session:  # the data-quality counters alone
+            anomalies.record_refusal(session, "csv", problems.seen, now=now)
         raise ImportFailed(
             problems.reported,
             problems.total,
@@ -149,6 +152,7 @@ def import_folder(
 
     report = ImportReport(errors=problems.reported)
     with transaction(sessions) as session:
+        anomalies.record(session, "csv", problems.seen, now=now)
         for spec in present:
             plan = plans[spec.name]
             report.files[spec.name] = _load(session, folder, spec, now, customers, plan, progress)
@@ -161,6 +165,10 @@ class _Customers:
 
     known: set[str]
     rejected: dict[str, int] = field(default_factory=dict)  # id → line of its rejected row
+
+    def unknown(self, customer_id: str) -> bool:
+        """Neither stored nor in this import's customers.csv (not even a rejected row)."""
+        return customer_id not in self.known and customer_id not in self.rejected
 
     def problem(self, customer_id: str) -> str | None:
         if customer_id in self.known:
@@ -178,6 +186,9 @@ class _Problems:
         self.reported: list[RowError] = []
         self.total = 0
         self.unusable = False
+        self.seen = anomalies.Anomalies()
+        """Rows refused for an unknown account or a future timestamp: counted for the
+        data-quality view (``ingest.anomalies``)."""
 
     def add(self, error: RowError, *, unusable: bool = False) -> None:
         self.total += 1
@@ -250,6 +261,8 @@ class _Record(NamedTuple):
     row: CsvRow | None  # None when rejected
     problem: str | None
     duplicate: bool = False
+    unknown: str | None = None  # the customer id, when refused for naming no account
+    ahead: float | None = None  # seconds, when refused for a timestamp in the future
 
 
 def _check(
@@ -270,6 +283,10 @@ def _check(
             if record.problem is not None:
                 plan.rejected += 1
                 problems.add(RowError(spec.name, record.line, record.problem, record.cells))
+                if record.unknown is not None:
+                    problems.seen.unknown[record.unknown] += 1
+                if record.ahead is not None:
+                    problems.seen.future.append(record.ahead)
                 if spec.name == "customers.csv" and (cid := record.values.get("id", "").strip()):
                     customers.rejected.setdefault(cid, record.line)
             elif isinstance(record.row, CustomerRow):
@@ -357,8 +374,11 @@ def _checked(
             elif first[0] != record.line:
                 shown = key if len(key) > 1 else key[0]
                 problem = f"{', '.join(spec.key)}: duplicate {shown!r}, unlike line {first[0]}"
+        unknown = None
+        if customer_id is not None and customers.unknown(customer_id):
+            unknown = customer_id
         if problem is not None:
-            yield record._replace(row=None, problem=problem)
+            yield record._replace(row=None, problem=problem, unknown=unknown)
         elif duplicate:
             yield record._replace(duplicate=True)
         else:
@@ -398,5 +418,6 @@ def _validated(
         return _Record(line, cells, values, None, f"{column}: {problem['msg']}")
     late = [c for c in spec.timestamps if (t := getattr(row, c)) and t > now + FUTURE_SKEW]
     if late:
-        return _Record(line, cells, values, None, f"{late[0]}: is in the future")
+        ahead = (getattr(row, late[0]) - now).total_seconds()
+        return _Record(line, cells, values, None, f"{late[0]}: is in the future", ahead=ahead)
     return _Record(line, cells, values, row, None)

@@ -6,22 +6,32 @@ account for near-real-time rescoring in the same transaction; the caller commits
 asks the job queue for the rescore. A fact whose account is named in the body fails with
 ``InvalidFact`` (422 on ``customerId``); one whose account is in the URL path with
 ``UnknownAccountError`` (404).
+
+A route records a fact inside ``transaction(session)``: when the fact is refused for an
+unknown account or a timestamp in the future, its writes are rolled back and only the
+data-quality counters (``ingest.anomalies``) are committed, then the refusal goes on to
+the client.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from healthscore.accounts.service import require_account
-from healthscore.ingest import records
+from healthscore.accounts.service import UnknownAccountError, require_account
+from healthscore.ingest import anomalies, records
 from healthscore.ingest.records import (
     Event,
+    FutureTimestamp,
     InvalidFact,
+    UnknownAccount,
+    check_not_future,
     claim_messages,
     record_events,
     require_customer,
@@ -30,6 +40,27 @@ from healthscore.storage.pending_rescores import mark_for_rescore
 
 IDEMPOTENCY_SOURCE = "api"
 """``processed_messages.source`` for the API's ``Idempotency-Key`` headers."""
+
+
+SOURCE: anomalies.Source = "api"
+
+
+@contextmanager
+def transaction(session: Session) -> Iterator[None]:
+    """One API fact's transaction: committed when the block succeeds; rolled back when
+    it raises, and then, for a refusal the data-quality view counts (an unknown account,
+    a timestamp in the future), that refusal's counter alone is committed."""
+    try:
+        with session.begin():
+            yield
+    except (UnknownAccount, FutureTimestamp, UnknownAccountError) as refused:
+        seen = anomalies.Anomalies()
+        if isinstance(refused, UnknownAccountError):
+            seen.unknown[refused.customer_id] += 1
+        else:
+            seen.note_refused([refused])
+        anomalies.record_refusal(session, SOURCE, seen, now=datetime.now(UTC))
+        raise
 
 
 @dataclass(frozen=True)
@@ -41,7 +72,10 @@ class Recorded:
 
 
 def record_event(session: Session, event: Event, *, idempotency_key: str | None = None) -> bool:
-    """Record one event; False (and nothing written) for a retried ``idempotency_key``."""
+    """Record one event; False (and nothing written) for a retried ``idempotency_key``.
+    Its timestamp is checked here, not in the request schema, so that a client clock
+    running ahead is counted (``transaction``)."""
+    event = replace(event, ts=check_not_future("timestamp", event.ts))
     require_customer(session, event.customer_id)
     if idempotency_key and not claim_messages(session, IDEMPOTENCY_SOURCE, [idempotency_key]):
         return False

@@ -48,6 +48,25 @@ class InvalidFact(Invalid, ValueError):
         self.message = message
 
 
+class UnknownAccount(InvalidFact):
+    """A fact for an account that does not exist (``account_key``, as sent), or for none
+    (``""``: no account named and the user belongs to none). Counted at ingest for the
+    data-quality view (``ingest.anomalies``) before the request is refused."""
+
+    def __init__(self, field: str, message: str, *, account_key: str) -> None:
+        super().__init__(field, message)
+        self.account_key = account_key
+
+
+class FutureTimestamp(InvalidFact):
+    """A timestamp further ahead of the server's clock than ``FUTURE_SKEW``; ``ahead`` is
+    by how much (counted at ingest as a client clock gone wrong)."""
+
+    def __init__(self, field: str, *, ahead: timedelta) -> None:
+        super().__init__(field, "is in the future")
+        self.ahead = ahead
+
+
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 """No SaaS fact predates this; earlier timestamps are typos or garbage."""
 
@@ -60,15 +79,16 @@ def check_not_future(field: str, ts: datetime, *, now: datetime | None = None) -
         raise InvalidFact(field, "is out of range") from None
     if ts < EARLIEST:
         raise InvalidFact(field, "is before 1970")
-    if ts > (now or datetime.now(UTC)) + FUTURE_SKEW:
-        raise InvalidFact(field, "is in the future")
+    now = now or datetime.now(UTC)
+    if ts > now + FUTURE_SKEW:
+        raise FutureTimestamp(field, ahead=ts - now)
     return ts
 
 
 def require_customer(session: Session, customer_id: str, field: str = "customerId") -> None:
     """A fact must name a known account: ``InvalidFact`` (422) naming ``field`` if not."""
     if get_customer(session, customer_id) is None:
-        raise InvalidFact(field, f"unknown customer {customer_id!r}")
+        raise UnknownAccount(field, f"unknown customer {customer_id!r}", account_key=customer_id)
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,11 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from healthscore.ingest.anomalies import Source
 from healthscore.ingest.records import (
     Event,
     InvalidFact,
+    UnknownAccount,
     first_copies,
     known_customers,
     record_events,
@@ -38,7 +40,7 @@ from healthscore.ingest.segment_messages import Rejected, SegmentMessage
 from healthscore.scoring.scorecard import EventMapping
 from healthscore.storage import models as m
 
-SOURCE = "segment"
+SOURCE: Source = "segment"
 """``processed_messages.source`` for Segment message ids."""
 
 
@@ -192,7 +194,11 @@ def ingest(
                 accounts.add(step.customer_id)
             elif step.customer_id not in accounts:
                 problems.append(
-                    InvalidFact(step.field_name, f"unknown account {step.customer_id!r}")
+                    UnknownAccount(
+                        step.field_name,
+                        f"unknown account {step.customer_id!r}",
+                        account_key=step.customer_id,
+                    )
                 )
                 continue
             if step.user_id:

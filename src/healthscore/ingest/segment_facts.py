@@ -11,11 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from healthscore.ingest.records import TYPED_EVENTS, Event, InvalidFact, check_not_future
+from healthscore.ingest.records import (
+    TYPED_EVENTS,
+    Event,
+    InvalidFact,
+    UnknownAccount,
+    check_not_future,
+)
 from healthscore.ingest.segment_messages import (
     ACCOUNT_ID,
     GroupMessage,
@@ -265,14 +271,16 @@ def plan_all(
 def fact_event(
     step: Fact, accounts: set[str], users: dict[str, str], problems: list[InvalidFact]
 ) -> Event | None:
-    """The event a fact becomes once its account is known; else a problem is noted."""
+    """The event a fact becomes once its account is known; else a problem is noted
+    (an ``UnknownAccount``: the key it named, or ``""`` when it named none)."""
     if step.named_account:
         customer_id: str | None = step.named_account
         if customer_id not in accounts:
             problems.append(
-                InvalidFact(
+                UnknownAccount(
                     step.field_name,
                     f"unknown account {customer_id!r} (send a group call first)",
+                    account_key=step.named_account,
                 )
             )
             return None
@@ -281,11 +289,30 @@ def fact_event(
         if customer_id is None:
             who = f"user {step.user_id!r}" if step.user_id else "an anonymous user"
             problems.append(
-                InvalidFact(
+                UnknownAccount(
                     step.field_name,
                     f"no account: none given and {who} belongs to no account "
                     "(send a group call first, or set context.groupId)",
+                    account_key="",
                 )
             )
             return None
     return Event(customer_id, step.event_type, step.ts, step.user_id, step.properties)
+
+
+def sent_at_skews(
+    messages: Sequence[SegmentMessage], *, received_at: datetime, batch_sent_at: datetime | None
+) -> list[timedelta]:
+    """How far each message's ``sentAt`` (its own, else the batch's) is from the time it
+    was received: the client's clock error plus the time in flight. Messages without
+    ``sentAt``, or with one out of range, have none."""
+    skews: list[timedelta] = []
+    for message in messages:
+        sent = message.sent_at or batch_sent_at
+        if sent is None:
+            continue
+        try:
+            skews.append(utc(sent) - received_at)
+        except (OverflowError, ValueError):
+            continue
+    return skews

@@ -5,6 +5,11 @@ transaction that commits before the acknowledgement; with ``journaled`` an event
 request is checked just as fully and journaled instead (``ingest.journal``), for a worker
 to apply in bulk. Either way the follow-up (a rescore, or the journal's apply) is asked
 of the job queue only once the transaction has committed.
+
+Anomalies (``ingest.anomalies``) are counted in the same transaction: the ``sentAt`` skew
+of an accepted request commits with its events; a refused request is rolled back and
+only its counters (unknown accounts, timestamps in the future, ``sentAt`` skew) are
+committed before the refusal is raised.
 """
 
 from __future__ import annotations
@@ -15,9 +20,12 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session
 
+from healthscore.ingest import anomalies as anomaly
 from healthscore.ingest import segment as seg
 from healthscore.ingest import segment_messages
 from healthscore.ingest.journal import Journal
+from healthscore.ingest.records import InvalidFact
+from healthscore.ingest.segment_facts import sent_at_skews
 from healthscore.observability.metrics import INGESTED, JOURNALED
 from healthscore.scoring.scorecard import EventMapping
 from healthscore.settings import Settings
@@ -56,6 +64,8 @@ def receive(
     lookup writes nothing, except a coarse ``last_used_at`` it commits itself)."""
     received_at = datetime.now(UTC)
     journaled = jobs.settings.ingest_ack == "journaled" and segment_messages.events_only(messages)
+    seen = anomaly.Anomalies()
+    seen.note_sent_at(sent_at_skews(messages, received_at=received_at, batch_sent_at=batch_sent_at))
     try:
         if journaled:
             events = seg.resolve_events(
@@ -80,7 +90,15 @@ def receive(
             )
             mark_for_rescore(session, outcome.customers)
             count, touched = outcome.events, bool(outcome.customers)
+        anomaly.record(session, seg.SOURCE, seen, now=received_at)
         session.commit()
+    except (segment_messages.Rejected, InvalidFact) as refused:
+        session.rollback()
+        seen.note_refused(
+            refused.problems if isinstance(refused, segment_messages.Rejected) else [refused]
+        )
+        anomaly.record_refusal(session, seg.SOURCE, seen, now=received_at)
+        raise
     except BaseException:
         session.rollback()
         raise

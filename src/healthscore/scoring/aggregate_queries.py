@@ -15,13 +15,33 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, Select, and_, false, literal, literal_column, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    and_,
+    case,
+    false,
+    literal,
+    literal_column,
+    or_,
+    select,
+)
 
-from healthscore.scoring.aggregate_sources import ROLLED_UP, SOURCES, RolledUpSql
+from healthscore.scoring.aggregate_sources import ROLLED_UP, SOURCES, Part, RolledUpSql, seat_at
 from healthscore.scoring.metrics import Aggregate, Source
 from healthscore.scoring.selection import Condition, Selection, restrict
+from healthscore.storage import models as m
 from healthscore.storage.dialect import without_index
-from healthscore.storage.rollups import PERIOD, as_bigint, day_number, midnight, period_of
+from healthscore.storage.rollups import (
+    ALL_DAYS,
+    PERIOD,
+    as_bigint,
+    day_number,
+    days_set_sql,
+    midnight,
+    period_of,
+)
 
 
 def _bounds(aggregate: Aggregate, as_of: datetime) -> tuple[datetime | None, datetime]:
@@ -82,25 +102,62 @@ def _period_range(start: datetime | None, end: datetime, cut_days: Sequence[date
     return range(min([top, *(period_of(day) for day in cut_days)]), top + 1)
 
 
-def _active_days(
-    rollup: Any, start: datetime | None, end: datetime, cut_days: Sequence[date]
-) -> Condition:
-    """Activity rows with a bit set for a whole day of ``[start, end)`` other than a cut
-    day: per period, ``days`` AND the mask of the wanted days is not zero."""
+def _day_masks(
+    start: datetime | None, end: datetime, cut_days: Sequence[date]
+) -> tuple[int | None, list[tuple[int, int]]]:
+    """The whole days of ``[start, end)`` other than a cut day, as activity bits: every
+    period below the first value is wholly inside (``None``: none is), then (period, mask
+    of the wanted days) for each period that has some."""
     first = None if start is None else day_number(start.date())
     last = day_number(end.date()) - 1
     cut = {day_number(day) for day in cut_days}
     periods = _period_range(start, end, cut_days)
-    conditions = [] if first is not None else [rollup.period < periods.start]
+    masks = []
     for period in periods:
         low = period * PERIOD
         wanted = range(low if first is None else max(low, first), min(low + PERIOD, last + 1))
         mask = sum(1 << (number - low) for number in wanted if number not in cut)
         if mask:
-            conditions.append(
-                and_(rollup.period == period, rollup.days.bitwise_and(as_bigint(mask)) != 0)
-            )
+            masks.append((period, mask))
+    return (periods.start if first is None else None), masks
+
+
+def _active_days(
+    rollup: Any, start: datetime | None, end: datetime, cut_days: Sequence[date]
+) -> Condition:
+    """Activity rows with a bit set for a whole day of ``[start, end)`` other than a cut
+    day: per period, ``days`` AND the mask of the wanted days is not zero."""
+    older, masks = _day_masks(start, end, cut_days)
+    conditions = [] if older is None else [rollup.period < older]
+    conditions += [
+        and_(rollup.period == period, rollup.days.bitwise_and(as_bigint(mask)) != 0)
+        for period, mask in masks
+    ]
     return or_(*conditions) if conditions else false()
+
+
+def _active_day_count(
+    rollup: Any, start: datetime | None, end: datetime, cut_days: Sequence[date], dialect: str
+) -> ColumnElement[Any]:
+    """How many whole days of ``[start, end)`` other than a cut day an activity row has
+    set: the popcount of its bits under its period's mask."""
+    older, masks = _day_masks(start, end, cut_days)
+    whens = [(rollup.period == p, days_set_sql(rollup.days, mask, dialect)) for p, mask in masks]
+    if older is not None:
+        whens.append((rollup.period < older, days_set_sql(rollup.days, ALL_DAYS, dialect)))
+    return case(*whens, else_=0) if whens else literal(0, Integer)
+
+
+def _seat_join(
+    query: Select[Any], customer_id: Any, key: Any, ends: set[datetime], everyone: bool
+) -> Select[Any]:
+    """Join each key (user) to its ``users`` row. With one window end (the nightly
+    rescore's usual case) the seat rule goes into the join itself; ``everyone`` keeps
+    keys without a row (a read with measures that are not seat-based)."""
+    on = and_(m.User.customer_id == customer_id, m.User.user_id == key)
+    if len(ends) == 1 and not everyone:
+        on = and_(on, seat_at(next(iter(ends))))
+    return query.join(m.User, on, isouter=everyone)
 
 
 def rolled_up_queries(
@@ -116,6 +173,7 @@ def rolled_up_queries(
     (the nightly rescore, backtests: roll-ups alone) or each cuts one day in two, and that
     day is read from raw events instead of its roll-up. Each day comes from exactly one
     side; both queries stream their table's index, neither sorts the other's rows.
+    Seat-based measures join the keys (users) to ``users`` after grouping, once per key.
     """
     bounds = [_bounds(aggregate, as_of) for aggregate in aggregates]
     cut_days = _cut_days(bounds)
@@ -125,6 +183,13 @@ def rolled_up_queries(
     raw = {name: value for name, (value, _) in spec.columns.items()}
     measures = [spec.measures[aggregate.measure] for aggregate in aggregates]
     names = [_column_name(aggregate) for aggregate in aggregates]
+    seated = [measure.seats_only for measure in measures]
+    everyone = not all(seated)  # some measure counts keys that are no seat
+    ends = {end for _, end in bounds}
+    by_case = any(seated) and (everyone or len(ends) > 1)  # else the join applies the rule
+
+    def seats_only(measure: Any, end: datetime, value: Any) -> Any:
+        return case((seat_at(end), value)) if by_case and measure.seats_only else value
 
     def full_days(start: datetime | None, end: datetime) -> Condition:
         if spec.activity:
@@ -132,6 +197,12 @@ def rolled_up_queries(
         day = spec.rollup.day
         inside = _in_days(day, start, end)
         return and_(inside, day.not_in(cut_days)) if cut_days else inside
+
+    def rolled_part(start: datetime | None, end: datetime) -> Part:
+        if not spec.activity:
+            return Part(full_days(start, end), rollup)
+        count = _active_day_count(spec.rollup, start, end, cut_days, dialect)
+        return Part(full_days(start, end), rollup, count)
 
     # Every window is exactly the range the WHERE clause reads (the nightly rescore's
     # 30-day active users): each (account, key) group is then in the window, so a keyed
@@ -142,7 +213,7 @@ def rolled_up_queries(
         (
             literal_column("1", Integer)
             if whole and measure.counts_keys
-            else measure.inner(full_days(start, end), rollup)
+            else measure.inner(rolled_part(start, end))
         ).label(name)
         for measure, (start, end), name in zip(measures, bounds, names, strict=True)
     ]
@@ -162,15 +233,18 @@ def rolled_up_queries(
             spec.rollup.customer_id, rollup[spec.key]
         )
         per_key = keyed.subquery()
-        queries = [
-            select(
-                per_key.c.customer_id,
-                *[
-                    measure.outer(per_key.c[name]).label(name)
-                    for measure, name in zip(measures, names, strict=True)
-                ],
-            ).group_by(per_key.c.customer_id)
-        ]
+        combined = select(
+            per_key.c.customer_id,
+            *[
+                measure.outer(seats_only(measure, end, per_key.c[name])).label(name)
+                for measure, (_, end), name in zip(measures, bounds, names, strict=True)
+            ],
+        )
+        if any(seated):
+            combined = _seat_join(
+                combined, per_key.c.customer_id, per_key.c[spec.key], ends, everyone
+            )
+        queries = [combined.group_by(per_key.c.customer_id)]
     if not cut_days:
         return queries
 
@@ -178,6 +252,8 @@ def rolled_up_queries(
     columns = []
     for measure, (low, high), name in zip(measures, bounds, names, strict=True):
         cond = ts < high if low is None else and_(ts >= low, ts < high)
+        if by_case and measure.seats_only:
+            cond = and_(cond, seat_at(high))
         if measure.counts_keys:
             assert spec.key is not None
             seen_on_full_days = (
@@ -190,17 +266,27 @@ def rolled_up_queries(
                 .exists()
             )
             cond = and_(cond, ~seen_on_full_days)
-        columns.append(measure.cut(cond, raw).label(name))
+        overlapping = [
+            _within_day(ts, day)
+            for day in cut_days
+            if midnight(day) < high and (low is None or midnight(day + timedelta(days=1)) > low)
+        ]
+        columns.append(measure.cut(Part(cond, raw, cut_days=overlapping)).label(name))
     cut = select(spec.raw.customer_id, *columns).where(
-        ts < as_of,
-        or_(*[and_(ts >= midnight(d), ts < midnight(d + timedelta(days=1))) for d in cut_days]),
+        ts < as_of, or_(*[_within_day(ts, day) for day in cut_days])
     )
     if spec.key is not None:  # a login without a user is no active user
         cut = cut.where(raw[spec.key].is_not(None), raw[spec.key] != "")
+        if any(seated):
+            cut = _seat_join(cut, spec.raw.customer_id, raw[spec.key], ends, everyone)
     cut = restrict(cut, spec.raw.customer_id, customer_ids)
     # Grouping by ``+customer_id`` keeps SQLite on the ts index for these few days instead
     # of skip-scanning the customer index over every day.
     return [*queries, cut.group_by(without_index(spec.raw.customer_id, dialect))]
+
+
+def _within_day(ts: Any, day: date) -> Condition:
+    return and_(ts >= midnight(day), ts < midnight(day + timedelta(days=1)))
 
 
 def _reader(aggregate: Aggregate) -> Source | RolledUpSql:

@@ -7,7 +7,7 @@ expire. ``aggregate_queries`` turns these declarations into queries.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -42,6 +42,16 @@ def _rated(end: datetime) -> Condition:
     return and_(m.SupportTicket.rating.is_not(None), known_at < end)
 
 
+def seat_at(moment: datetime) -> Condition:
+    """The ``users`` row is a seat at ``moment``: created before it, not removed by then.
+    Seat-based measures count a user only while this holds (a login from a userId
+    without such a row is kept, but counts in none of them)."""
+    return and_(
+        m.User.created_at < moment,
+        or_(m.User.removed_at.is_(None), m.User.removed_at >= moment),
+    )
+
+
 @dataclass(frozen=True)
 class SourceSql:
     """How to aggregate one raw table: its time column and each measure's SQL."""
@@ -57,14 +67,7 @@ SOURCES: dict[Source, SourceSql] = {
         m.User.created_at,
         {
             "new_users": _count(),
-            "seats": lambda cond, end: func.count(
-                case(
-                    (
-                        and_(cond, or_(m.User.removed_at.is_(None), m.User.removed_at >= end)),
-                        literal(1),
-                    )
-                )
-            ),
+            "seats": lambda cond, end: func.count(case((and_(cond, seat_at(end)), literal(1)))),
         },
     ),
     "payments": SourceSql(
@@ -125,43 +128,98 @@ Columns = dict[str, Any]
 
 
 @dataclass(frozen=True)
+class Part:
+    """The rows of one query that one aggregate's window takes in."""
+
+    cond: Condition
+    """Roll-up side: the row has a whole day of the window; raw side: the event is inside
+    the window (and, for a seat-based measure, its user a seat at the window's end)."""
+    columns: Columns
+    day_count: ColumnElement[Any] | None = None
+    """Activity roll-up: how many of the window's whole days the row has set."""
+    cut_days: Sequence[Condition] = ()
+    """Raw side: one condition per cut day that overlaps the window."""
+
+
+@dataclass(frozen=True)
 class RolledMeasure:
     """How one measure is read: ``inner`` aggregates roll-up days for one account (or one
-    account's key: a user, a feature) under a window condition, ``outer`` combines keys;
-    ``cut`` aggregates the raw rows of cut days, and ``merge`` joins the two results."""
+    account's key: a user, a feature), ``outer`` combines keys; ``cut`` aggregates the raw
+    rows of cut days, and ``merge`` joins the two results. A ``seats_only`` measure
+    counts a key (a user) only if it is a seat at the end of the window (``seat_at``)."""
 
-    inner: Callable[[Condition, Columns], ColumnElement[Any]]
+    inner: Callable[[Part], ColumnElement[Any]]
     outer: Callable[[Any], ColumnElement[Any]]
-    cut: Callable[[Condition, Columns], ColumnElement[Any]]
+    cut: Callable[[Part], ColumnElement[Any]]
     merge: Callable[[Any, Any], Any]
     counts_keys: bool = False
+    seats_only: bool = False
 
 
 def _total(column: str) -> RolledMeasure:
-    def total(cond: Condition, c: Columns) -> ColumnElement[Any]:
-        return func.coalesce(func.sum(case((cond, c[column]), else_=0)), 0)
+    def total(part: Part) -> ColumnElement[Any]:
+        return func.coalesce(func.sum(case((part.cond, part.columns[column]), else_=0)), 0)
 
     return RolledMeasure(total, func.sum, total, lambda a, b: a + b)
 
 
 def _latest(column: str) -> RolledMeasure:
-    def latest(cond: Condition, c: Columns) -> ColumnElement[Any]:
-        return func.max(case((cond, c[column])))
+    def latest(part: Part) -> ColumnElement[Any]:
+        return func.max(case((part.cond, part.columns[column])))
 
     return RolledMeasure(latest, func.max, latest, max)
 
 
-def _distinct_keys(key: str) -> RolledMeasure:
+def _distinct_keys(key: str, *, seats_only: bool = False) -> RolledMeasure:
     """Keys (users, features) seen in the window. Roll-up days: 1 per key inside, counted
     per account (no DISTINCT needed). Cut days: keys the roll-up days did not already
     have, so adding the two counts never counts a key twice."""
     return RolledMeasure(
-        lambda cond, c: func.max(case((cond, literal(1)))),
+        lambda part: func.max(case((part.cond, literal(1)))),
         func.count,
-        lambda cond, c: func.count(distinct(case((cond, c[key])))),
+        lambda part: func.count(distinct(case((part.cond, part.columns[key])))),
         lambda a, b: a + b,
         counts_keys=True,
+        seats_only=seats_only,
     )
+
+
+def _days_with(column: str) -> RolledMeasure:
+    """Days of the window on which ``column`` was positive (an API call was made): on
+    roll-up days one row per account and day; on each cut day 1 if that day's part of the
+    window has a positive row."""
+
+    def rolled(part: Part) -> ColumnElement[Any]:
+        return func.count(case((and_(part.cond, part.columns[column] > 0), literal(1))))
+
+    def cut(part: Part) -> ColumnElement[Any]:
+        days = [
+            func.max(case((and_(part.cond, day, part.columns[column] > 0), 1), else_=0))
+            for day in part.cut_days
+        ]
+        return sum(days[1:], days[0]) if days else literal(0, Integer)
+
+    return RolledMeasure(rolled, func.sum, cut, lambda a, b: a + b)
+
+
+def _key_days(key: str) -> RolledMeasure:
+    """(key, day) pairs in the window: on roll-up days the popcount of each activity row's
+    window bits, summed per key; on each cut day the distinct keys of that day's part of
+    the window. A cut day is never a roll-up day of the same query, so no pair counts
+    twice."""
+
+    def cut(part: Part) -> ColumnElement[Any]:
+        counts = [
+            func.count(distinct(case((and_(part.cond, day), part.columns[key]))))
+            for day in part.cut_days
+        ]
+        return sum(counts[1:], counts[0]) if counts else literal(0, Integer)
+
+    def inner(part: Part) -> ColumnElement[Any]:
+        assert part.day_count is not None, "day counts need an activity roll-up"
+        return func.coalesce(func.sum(part.day_count), 0)
+
+    return RolledMeasure(inner, func.sum, cut, lambda a, b: a + b, seats_only=True)
 
 
 @dataclass(frozen=True, eq=False)
@@ -194,7 +252,10 @@ USER_ACTIVITY = RolledUpSql(
     m.Session,
     m.UserActivity,
     {"user_id": (m.Session.user_id, m.UserActivity.user_id)},
-    {"active_users": _distinct_keys("user_id")},
+    {
+        "active_users": _distinct_keys("user_id", seats_only=True),
+        "active_seat_days": _key_days("user_id"),
+    },
     key="user_id",
     activity=True,
 )
@@ -216,7 +277,7 @@ DAILY_API_USAGE = RolledUpSql(
     m.ApiUsage,
     m.DailyApiUsage,
     {"calls": (m.ApiUsage.calls, m.DailyApiUsage.calls)},
-    {"api_calls": _total("calls")},
+    {"api_calls": _total("calls"), "api_days": _days_with("calls")},
 )
 ROLLED_UP: dict[Source, list[RolledUpSql]] = {
     "sessions": [DAILY_SESSIONS, USER_ACTIVITY],

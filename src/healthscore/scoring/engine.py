@@ -20,7 +20,15 @@ from numpy.typing import NDArray
 
 from healthscore.scoring.lifecycle import coverage
 from healthscore.scoring.metrics import METRICS, Aggregate, Column, Lookup
-from healthscore.scoring.scorecard import Basis, Scorecard, Signal, Stage, Tier, Trend
+from healthscore.scoring.scorecard import (
+    Basis,
+    Measurement,
+    Scorecard,
+    Signal,
+    Stage,
+    Tier,
+    Trend,
+)
 
 DRIVER_COUNT = 3
 DRIVER_MIN_POINTS = 0.5
@@ -36,6 +44,11 @@ class SignalScore:
     value: float
     weight: float
     missing: bool
+    via: int = 0
+    """Which measurement gave ``raw``: 0 the signal's own, k its k-th fallback, -1 none."""
+    credibility: float = 1.0
+    """How far ``raw`` was trusted (a thin baseline: less than 1; the rest of ``value``
+    came from the fallback or ``missing``)."""
 
     @property
     def contribution(self) -> float:
@@ -94,6 +107,8 @@ class ScoredBatch:
     customer_ids: list[str]
     raw: NDArray[np.float64]  # (accounts, signals)
     values: NDArray[np.float64]  # (accounts, signals), 0-1
+    via: NDArray[np.int8]  # (accounts, signals): 0 own measurement, k fallback k, -1 none
+    credibility: NDArray[np.float64]  # (accounts, signals): of the measurement ``via`` names
     scores: NDArray[np.int64]
     tiers: list[Tier]
     trends: list[Trend]
@@ -126,9 +141,16 @@ class ScoredBatch:
                 value=float(value),
                 weight=s.weight,
                 missing=math.isnan(raw),
+                via=int(via),
+                credibility=float(trusted),
             )
-            for s, raw, value in zip(
-                self.scorecard.signals, self.raw[i], self.values[i], strict=True
+            for s, raw, value, via, trusted in zip(
+                self.scorecard.signals,
+                self.raw[i],
+                self.values[i],
+                self.via[i],
+                self.credibility[i],
+                strict=True,
             )
         ]
         return HealthScore(
@@ -150,15 +172,20 @@ class ScoredBatch:
         return [self.health_score(i) for i in range(len(self))]
 
 
-def signal_aggregates(signal: Signal) -> list[Aggregate]:
-    """The aggregates one signal reads, including seats and the baseline window."""
-    metric = METRICS[signal.metric]
-    needed = metric.needs(signal.window_days, 0)
-    if signal.basis is Basis.per_seat:
-        needed += METRICS["seats"].needs(signal.window_days, 0)
-    elif signal.basis is Basis.vs_baseline:
-        needed += metric.needs(signal.effective_baseline_days, signal.window_days)
+def measurement_aggregates(measurement: Measurement) -> list[Aggregate]:
+    """The aggregates one measurement reads, including seats and the baseline window."""
+    metric = METRICS[measurement.metric]
+    needed = metric.needs(measurement.window_days, 0)
+    if measurement.basis is Basis.per_seat:
+        needed += METRICS["seats"].needs(measurement.window_days, 0)
+    elif measurement.basis is Basis.vs_baseline:
+        needed += metric.needs(measurement.effective_baseline_days, measurement.window_days)
     return needed
+
+
+def signal_aggregates(signal: Signal) -> list[Aggregate]:
+    """The aggregates a signal reads: its own measurement's and its fallbacks'."""
+    return [a for m in signal.measurements() for a in measurement_aggregates(m)]
 
 
 def required_aggregates(scorecard: Scorecard) -> set[Aggregate]:
@@ -186,44 +213,138 @@ def raw_event_lookback_days(scorecard: Scorecard) -> int:
     )
 
 
-def lookback_days(signal: Signal) -> int:
-    """How far back the signal reads: its window, plus the baseline before it."""
-    if signal.basis is Basis.vs_baseline:
-        return signal.window_days + signal.effective_baseline_days
-    return signal.window_days
-
-
 def confidence(
-    scorecard: Scorecard, raw: NDArray[np.float64], ages: NDArray[np.float64]
+    scorecard: Scorecard,
+    via: NDArray[np.int8],
+    credibility: NDArray[np.float64],
+    ages: NDArray[np.float64],
 ) -> NDArray[np.float64]:
-    """Per account: the weight of signals that had data, each scaled by how much of its
-    look-back the account has lived through, over the total weight (0-1, rounded to 0.01)."""
+    """Per account: the weight of signals that had data (each scaled by its credibility and
+    by how much of the look-back of the measurement that gave it the account has lived
+    through), over the total weight (0-1, rounded to 0.01)."""
     weights = np.array([s.weight for s in scorecard.signals])
     total = weights.sum()
     if total <= 0:
         return np.ones(len(ages))
-    known = ~np.isnan(raw)
-    lived = np.column_stack([coverage(ages, lookback_days(s)) for s in scorecard.signals])
-    share: NDArray[np.float64] = np.round((known * lived) @ weights / total, 2)
+    lived = np.zeros(via.shape)
+    for j, signal in enumerate(scorecard.signals):
+        for k, measurement in enumerate(signal.measurements()):
+            used = via[:, j] == k
+            if used.any():
+                lived[used, j] = coverage(ages[used], measurement.lookback_days)
+    share: NDArray[np.float64] = np.round((lived * credibility) @ weights / total, 2)
     return share
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One measurement per account: ``raw`` (``NaN`` = no data) and how far it can be
+    trusted (``credibility``, 0-1: 1 for data, 0 for none, in between for a baseline that
+    is still thin)."""
+
+    raw: Column
+    credibility: Column
+
+
+def measure(
+    measurement: Measurement, get: Lookup, ages: NDArray[np.float64] | None = None
+) -> Measured:
+    """One measurement before normalisation, per account."""
+    metric = METRICS[measurement.metric]
+    current = np.asarray(metric.compute(get, measurement.window_days, 0), dtype=np.float64)
+    if measurement.basis is Basis.absolute:
+        raw = current
+    elif measurement.basis is Basis.per_seat:
+        seats = METRICS["seats"].compute(get, measurement.window_days, 0)
+        raw = np.where(seats > 0, current / np.where(seats > 0, seats, 1.0), np.nan)
+    elif measurement.baseline_floor is None:
+        return _vs_baseline_seed000(
+            measurement, metric.compute(get, *_baseline(measurement)), current
+        )
+    else:
+        return _vs_baseline(
+            measurement, metric.compute(get, *_baseline(measurement)), current, ages
+        )
+    return Measured(raw, np.where(np.isnan(raw), 0.0, 1.0))
+
+
+def _baseline(measurement: Measurement) -> tuple[int, int]:
+    """(window, offset) of the baseline period: right before the measured window."""
+    return measurement.effective_baseline_days, measurement.window_days
+
+
+def _vs_baseline_seed000(measurement: Measurement, baseline: Column, current: Column) -> Measured:
+    """Seed 000's rule: daily rate now / daily rate in the baseline; no baseline activity
+    counts as "at baseline" once the account is active again, none at all as no data."""
+    baseline = np.nan_to_num(baseline)
+    window, baseline_days = measurement.window_days, measurement.effective_baseline_days
+    has = baseline > 0
+    prior = measurement.prior
+    expected = np.where(has, baseline, 1.0) / baseline_days * window
+    ratio = (current + prior) / (expected + prior)
+    raw = np.where(has, ratio, np.where(current > 0, 1.0, np.nan))
+    return Measured(raw, np.where(np.isnan(raw), 0.0, 1.0))
+
+
+def _vs_baseline(
+    measurement: Measurement,
+    baseline: Column,
+    current: Column,
+    ages: NDArray[np.float64] | None,
+) -> Measured:
+    """Daily rate now against the account's own baseline rate, trusted as far as the
+    baseline goes: only the part of the baseline the account lived through counts (a
+    40-day-old account has 26 of a 56-day baseline), and the comparison's credibility
+    grows with the baseline's volume and length up to the floor. The rest of the value
+    comes from the signal's fallback (or ``missing``), so a baseline that grows event by
+    event moves the score a little at a time, never in one jump."""
+    floor = measurement.baseline_floor
+    assert floor is not None
+    baseline = np.nan_to_num(baseline)
+    window, baseline_days = measurement.window_days, measurement.effective_baseline_days
+    lived = (
+        np.full(len(baseline), float(baseline_days))
+        if ages is None
+        else np.clip(ages - window, 0.0, float(baseline_days))
+    )
+    by_amount = np.clip(baseline / floor.min_amount, 0.0, 1.0) if floor.min_amount > 0 else 1.0
+    min_days = min(floor.min_days, baseline_days)
+    by_days = np.clip(lived / min_days, 0.0, 1.0) if min_days > 0 else 1.0
+    credibility = np.minimum(by_amount, by_days) * (baseline > 0)
+    expected = baseline / np.maximum(lived, 1.0) * window
+    prior = measurement.prior
+    ratio = (current + prior) / np.maximum(expected + prior, 1e-9)
+    return Measured(np.where(credibility > 0, ratio, np.nan), credibility)
+
+
+def signal_values(
+    signal: Signal, get: Lookup, ages: NDArray[np.float64] | None = None
+) -> tuple[Column, Column, NDArray[np.int8], Column]:
+    """``(raw, value, via, credibility)`` per account. ``value`` blends each measurement
+    (the signal's own, then its fallbacks) by its credibility, the rest coming from the
+    next one and finally from ``missing``; ``raw``, ``via`` and ``credibility`` are those of
+    the first measurement with any (the one explanations show; ``via`` -1: none)."""
+    measured = [(m, measure(m, get, ages)) for m in signal.measurements()]
+    n = len(measured[0][1].raw)
+    value = np.full(n, signal.missing)
+    for measurement, found in reversed(measured):
+        trusted = found.credibility
+        normalised = measurement.normalise.apply(np.nan_to_num(found.raw))
+        value = np.where(trusted > 0, trusted * normalised + (1.0 - trusted) * value, value)
+    raw = np.full(n, np.nan)
+    credibility = np.zeros(n)
+    via = np.full(n, -1, dtype=np.int8)
+    for k, (_, found) in enumerate(measured):
+        take = (via < 0) & (found.credibility > 0)
+        raw = np.where(take, found.raw, raw)
+        credibility = np.where(take, found.credibility, credibility)
+        via = np.where(take, k, via).astype(np.int8)
+    return raw, value, via, credibility
 
 
 def raw_values(signal: Signal, get: Lookup) -> Column:
     """The signal's measurement before normalisation, per account; ``NaN`` = no data."""
-    metric = METRICS[signal.metric]
-    current = metric.compute(get, signal.window_days, 0)
-    if signal.basis is Basis.absolute:
-        return np.asarray(current, dtype=np.float64)
-    if signal.basis is Basis.per_seat:
-        seats = METRICS["seats"].compute(get, signal.window_days, 0)
-        return np.where(seats > 0, current / np.where(seats > 0, seats, 1.0), np.nan)
-    baseline_days = signal.effective_baseline_days
-    baseline = np.nan_to_num(metric.compute(get, baseline_days, signal.window_days))
-    has_baseline = baseline > 0
-    ratio = (current / signal.window_days) / (np.where(has_baseline, baseline, 1.0) / baseline_days)
-    # No baseline activity: new activity counts as "at baseline", none at all as no data.
-    without_baseline = np.where(current > 0, 1.0, np.nan)
-    return np.where(has_baseline, ratio, without_baseline)
+    return signal_values(signal, get)[0]
 
 
 def score_batch(
@@ -243,11 +364,11 @@ def score_batch(
     signals = scorecard.signals
     raw = np.empty((n, len(signals)))
     values = np.empty((n, len(signals)))
+    via = np.empty((n, len(signals)), dtype=np.int8)
+    credibility = np.empty((n, len(signals)))
     total = np.zeros(n)
     for j, signal in enumerate(signals):
-        raw[:, j] = raw_values(signal, get)
-        normalised = signal.normalise.apply(np.nan_to_num(raw[:, j]))
-        values[:, j] = np.where(np.isnan(raw[:, j]), signal.missing, normalised)
+        raw[:, j], values[:, j], via[:, j], credibility[:, j] = signal_values(signal, get, ages)
         # Accumulate signal by signal, in order, as seed 000 does: same float rounding.
         total += values[:, j] * signal.weight
     scores = np.clip(np.floor(total * 100 + 0.5), 0, 100).astype(np.int64)
@@ -258,6 +379,7 @@ def score_batch(
         customer_ids=list(customer_ids),
         raw=raw,
         values=values,
+        via=via,
         scores=scores,
         tiers=[scorecard.tiers.classify(s) for s in scores.tolist()],
         trends=[
@@ -268,7 +390,10 @@ def score_batch(
         components=_components(scorecard, values),
         drivers=[],
         stage=stage,
-        confidence=confidence(scorecard, raw, np.full(n, np.inf) if ages is None else ages),
+        credibility=credibility,
+        confidence=confidence(
+            scorecard, via, credibility, np.full(n, np.inf) if ages is None else ages
+        ),
     )
     batch.drivers = _drivers(batch, previous)
     return batch

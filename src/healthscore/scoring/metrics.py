@@ -64,6 +64,10 @@ class Metric:
     """``needs(window_days, offset_days)``: the aggregates ``compute`` will look up."""
     compute: Callable[[Lookup, int, int], Column]
     """``compute(lookup, window_days, offset_days)``; ``NaN`` means "no data"."""
+    window_step: int = 1
+    """``window_days`` must be a multiple of this (weekly metrics: 7)."""
+    min_window: int = 1
+    """The shortest ``window_days`` the formula is defined for."""
 
 
 def _count(source: Source, measure: str, description: str, unit: str) -> Metric:
@@ -139,11 +143,105 @@ def _point_in_time(source: Source, measure: str, description: str, unit: str) ->
     )
 
 
+WEEK = 7
+
+
+WEEKLY_LEVEL_FLOOR = 5.0
+"""The least weekly level a weekly change is measured against: below it, a handful of
+events would make a steep slope out of noise."""
+RECENT_WEEKS = 2
+WEEKLY_EVIDENCE = 8.0
+"""Activity over the window below which a weekly change is pulled towards a decline."""
+WEEKLY_DECLINE = 0.1
+"""How far (per week) no activity at all pulls a weekly change down."""
+
+
+def _weekly_change(base: Metric, description: str) -> Metric:
+    """How fast a count is falling over the window's weeks, relative to its level: the
+    least-squares slope of the weekly totals divided by their mean (floored at
+    ``WEEKLY_LEVEL_FLOOR``). -0.1 is "falling 10% a week". A decline counts only while it
+    lasts: it counts fully while the last two weeks are at half the earlier weeks' level or
+    less, not at all once they are back to it (an account back to normal after a dip is not
+    "declining"). Little activity
+    over the whole window is itself a sign: below ``WEEKLY_EVIDENCE`` the change is pulled
+    towards ``-WEEKLY_DECLINE`` (all the way with none at all), one event at a time, so the
+    first event after a long silence cannot swing the score. A sustained slope, unlike one
+    comparison of two windows, shows an account thinning out while there is time to act."""
+
+    def weekly(window: int, offset: int) -> list[tuple[int, int]]:
+        return [(WEEK, offset + WEEK * k) for k in range(window // WEEK)]  # newest first
+
+    def needs(window: int, offset: int) -> list[Aggregate]:
+        return [a for w, o in weekly(window, offset) for a in base.needs(w, o)]
+
+    def compute(get: Lookup, window: int, offset: int) -> Column:
+        counts = np.column_stack([base.compute(get, w, o) for w, o in weekly(window, offset)])
+        time = -np.arange(counts.shape[1], dtype=np.float64)
+        centred = time - time.mean()
+        level = counts.mean(axis=1)
+        slope = (counts - level[:, None]) @ centred / (centred @ centred)
+        change = slope / np.maximum(level, WEEKLY_LEVEL_FLOOR)
+        # Still down? Fully when the last weeks are half the earlier level or less, not
+        # at all once they are back to it, in proportion between (no cliff at the edge).
+        recent = counts[:, :RECENT_WEEKS].mean(axis=1)
+        earlier = counts[:, RECENT_WEEKS:].mean(axis=1)
+        still_down = np.clip((earlier - recent) / np.maximum(0.5 * earlier, 1e-9), 0.0, 1.0)
+        change = np.where(change < 0, change * still_down, change)
+        evidence = np.clip(counts.sum(axis=1) / WEEKLY_EVIDENCE, 0.0, 1.0)
+        result: Column = change - (1.0 - evidence) * WEEKLY_DECLINE
+        return result
+
+    return Metric(
+        f"{base.name}_weekly_change",
+        description,
+        "per week",
+        False,
+        needs,
+        compute,
+        window_step=WEEK,
+        min_window=(RECENT_WEEKS + 2) * WEEK,
+    )
+
+
+def _sum(name: str, description: str, unit: str, *parts: tuple[Source, str]) -> Metric:
+    """A count that adds up counts of several sources (in the same unit)."""
+
+    def needs(window: int, offset: int) -> list[Aggregate]:
+        return [Aggregate(source, measure, window, offset) for source, measure in parts]
+
+    def compute(get: Lookup, window: int, offset: int) -> Column:
+        total: Column = np.sum([get(a) for a in needs(window, offset)], axis=0)
+        return total
+
+    return Metric(name, description, unit, True, needs, compute)
+
+
+ACTIVITY_DAYS = _sum(
+    "activity_days",
+    "Seat-days (each seat's days with a login) plus the days the account called the API",
+    "days",
+    ("sessions", "active_seat_days"),
+    ("api_usage", "api_days"),
+)
+"""An account's activity in one unit, whichever way it uses the product: people logging
+in, or an integration calling the API."""
+
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in [
         _count("sessions", "logins", "Logins (sessions started) in the window", "logins"),
-        _count("sessions", "active_users", "Distinct users who logged in", "users"),
+        _count(
+            "sessions",
+            "active_users",
+            "Distinct seats who logged in (users on the account at the window's end)",
+            "users",
+        ),
+        _count(
+            "sessions",
+            "active_seat_days",
+            "Seat-days: for each seat (at the window's end), the days it logged in, summed",
+            "seat-days",
+        ),
         _days_since_last_login(),
         _count("feature_usage", "distinct_features", "Distinct features used", "features"),
         _count("feature_usage", "feature_events", "Feature-use events", "events"),
@@ -203,5 +301,11 @@ METRICS: dict[str, Metric] = {
             lambda num, total: 100.0 * (num[0] - num[1]) / total,
         ),
         _count("nps", "nps_detractors", "NPS detractor answers (0-6)", "answers"),
+        _count("api_usage", "api_days", "Days with at least one API call", "days"),
+        ACTIVITY_DAYS,
+        _weekly_change(
+            ACTIVITY_DAYS,
+            "Weekly change of activity-days over the window, relative to their level",
+        ),
     ]
 }

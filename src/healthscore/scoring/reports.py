@@ -14,7 +14,7 @@ from pydantic import Field
 from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.orm import Session
 
-from healthscore.scoring.scorecard import Scorecard, Tier, Trend
+from healthscore.scoring.scorecard import Measurement, Scorecard, Signal, Stage, Tier, Trend
 from healthscore.storage import models as m
 
 TIER_ORDER = [Tier.healthy, Tier.monitor, Tier.at_risk, Tier.critical, Tier.churned]
@@ -67,6 +67,20 @@ class SignalDetail:
     weight: float
     contribution: Annotated[float, Field(description="points: value x weight x 100")]
     missing: Annotated[bool, Field(description="no data: the signal's `missing` value was used")]
+    fallback: Annotated[
+        int,
+        Field(
+            description="0: measured as the signal says; k: by its k-th fallback (e.g. no "
+            "baseline yet), whose metric, window and normalisation are the ones shown"
+        ),
+    ] = 0
+    credibility: Annotated[
+        float,
+        Field(
+            description="how far the raw value was trusted (a baseline still too thin to "
+            "compare with: below 1; the rest of the value is the fallback's or `missing`)"
+        ),
+    ] = 1.0
 
 
 @dataclass(frozen=True)
@@ -133,6 +147,19 @@ _DETAIL = (
 on the session's connection (the API's most frequent read: no ORM layer needed)."""
 
 
+def _stage(stored: str | None) -> Stage | None:
+    """The stage a score row was computed in (None for rows from before stages)."""
+    return Stage(stored) if stored is not None and stored in Stage.__members__ else None
+
+
+def _measurement(signal: Signal | None, via: int) -> Measurement | None:
+    """The measurement that gave the stored value: the signal's own or a fallback."""
+    if signal is None:
+        return None
+    measurements = signal.measurements()
+    return measurements[via] if 0 < via < len(measurements) else signal
+
+
 def account_detail(
     session: Session, customer_id: str, scorecard: Scorecard
 ) -> AccountDetail | None:
@@ -146,27 +173,37 @@ def account_detail(
         return None
     *columns, stored_signals, stored_scorecard = found
     row = ScoreRow(*columns)
-    card = scorecard.for_segment(row.segment) if stored_scorecard == scorecard.identity else None
+    card = (
+        scorecard.for_account(row.segment, _stage(row.stage))
+        if stored_scorecard == scorecard.identity
+        else None
+    )
     definitions = {s.name: s for s in card.signals} if card else {}
+    fallbacks = stored_signals.get("via", {})
+    credibility = stored_signals.get("credibility", {})
     signals = []
     for name, weight in stored_signals.get("weight", {}).items():
         raw = stored_signals["raw"][name]
         value = stored_signals["value"][name]
         definition = definitions.get(name)
+        via = int(fallbacks.get(name, 0))
+        measured = _measurement(definition, via)
         signals.append(
             SignalDetail(
                 name=name,
                 group=definition.group.value if definition else "",
-                metric=definition.metric if definition else None,
+                metric=measured.metric if measured else None,
                 description=definition.description if definition else "",
-                window_days=definition.window_days if definition else None,
-                basis=definition.basis.value if definition else None,
-                normalisation=definition.normalise.describe() if definition else None,
+                window_days=measured.window_days if measured else None,
+                basis=measured.basis.value if measured else None,
+                normalisation=measured.normalise.describe() if measured else None,
                 raw=raw,
                 value=value,
                 weight=weight,
                 contribution=round(value * weight * 100, 2),
                 missing=raw is None,
+                fallback=via,
+                credibility=float(credibility.get(name, 0.0 if raw is None else 1.0)),
             )
         )
     return AccountDetail(score=row, scorecard=stored_scorecard, signals=signals)

@@ -170,13 +170,25 @@ def _latest_columns(
         columns["previous_score"] += batch.previous_scores
         columns["components"] += batch.components
         # Columnar per row: far cheaper to build and encode than a list per signal.
+        # Which fallback measured a signal, where one did (rare: kept out of the others).
+        # Which fallback measured a signal, and how far a thin baseline was trusted, where
+        # that is not the plain case (rare: kept out of the other rows).
+        extras: list[dict[str, dict[str, float]]] = [{} for _ in range(n)]
+        for i, j in zip(*np.nonzero(batch.via > 0), strict=True):
+            extras[i].setdefault("via", {})[names[j]] = int(batch.via[i, j])
+        thin = (batch.credibility > 0) & (batch.credibility < 1)
+        for i, j in zip(*np.nonzero(thin), strict=True):
+            extras[i].setdefault("credibility", {})[names[j]] = round(
+                float(batch.credibility[i, j]), 4
+            )
         columns["signals"] += [
             {
                 "raw": dict(zip(names, raw, strict=True)),
                 "value": dict(zip(names, value, strict=True)),
                 "weight": weights,
             }
-            for raw, value in zip(raws, values, strict=True)
+            | extra
+            for raw, value, extra in zip(raws, values, extras, strict=True)
         ]
         columns["drivers"] += [{d.signal: d.delta for d in drivers} for drivers in batch.drivers]
         columns["scorecard"] += [batch.scorecard.identity] * n

@@ -40,6 +40,10 @@ class Tier(StrEnum):
     churned = "churned"
 
 
+TIER_SEVERITY = {"healthy": 0, "monitor": 1, "at_risk": 2, "critical": 3, "churned": 4}
+"""Tiers from best to worst, for "at least as good as" comparisons."""
+
+
 class Trend(StrEnum):
     improving = "improving"
     stable = "stable"
@@ -120,19 +124,33 @@ Normalisation = Annotated[
 ]
 
 
-class Signal(_Strict):
-    """One weighted input to the score."""
+class BaselineFloor(_Strict):
+    """What makes a baseline worth comparing with (``vs_baseline`` only). Without a floor,
+    an account with no baseline activity counts as "at baseline" once it is active again
+    (seed 000's rule); with one, too little baseline is *no data*, and the signal's
+    ``fallback`` (e.g. the segment's per-seat target) judges the account instead."""
 
-    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)
-    group: Group
+    min_amount: float = Field(default=1, ge=0, description="least metric total in the baseline")
+    min_days: int = Field(
+        default=28, ge=0, le=730, description="least days of the baseline the account lived"
+    )
+
+
+class Measurement(_Strict):
+    """A metric over a window, made comparable across accounts, normalised to 0-1."""
+
     metric: str
-    description: str = ""
     window_days: int = Field(default=30, ge=1, le=730)
     basis: Basis = Basis.absolute
     baseline_days: int | None = Field(default=None, ge=1, le=730)
+    baseline_floor: BaselineFloor | None = None
+    prior: float = Field(
+        default=0,
+        ge=0,
+        description="vs_baseline: pseudo-count added to the window and to its baseline "
+        "expectation, so a few events cannot swing a small account",
+    )
     normalise: Normalisation
-    weight: float = Field(ge=0, le=1)
-    missing: float = Field(default=0.5, ge=0, le=1, description="value when there is no data")
 
     @field_validator("metric")
     @classmethod
@@ -142,16 +160,60 @@ class Signal(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _basis_fits_metric(self) -> Signal:
-        if self.basis is not Basis.absolute and not METRICS[self.metric].additive:
+    def _basis_fits_metric(self) -> Measurement:
+        metric = METRICS[self.metric]
+        if self.basis is not Basis.absolute and not metric.additive:
             raise ValueError(f"basis {self.basis.value} needs a count metric, not {self.metric}")
-        if self.baseline_days is not None and self.basis is not Basis.vs_baseline:
-            raise ValueError("baseline_days only applies to basis vs_baseline")
+        if self.basis is not Basis.vs_baseline:
+            for name in ("baseline_days", "baseline_floor"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"{name} only applies to basis vs_baseline")
+            if self.prior:
+                raise ValueError("prior only applies to basis vs_baseline")
+        if self.window_days % metric.window_step or self.window_days < metric.min_window:
+            raise ValueError(
+                f"metric {self.metric} needs window_days of at least {metric.min_window}, "
+                f"in multiples of {metric.window_step}"
+            )
         return self
 
     @property
     def effective_baseline_days(self) -> int:
         return self.baseline_days or self.window_days
+
+    @property
+    def lookback_days(self) -> int:
+        """How far back the measurement reads: its window, plus the baseline before it."""
+        if self.basis is Basis.vs_baseline:
+            return self.window_days + self.effective_baseline_days
+        return self.window_days
+
+    def describe(self) -> str:
+        """``14d vs_baseline (56d)``: the window and basis, as explanations show them."""
+        text = f"{self.window_days}d {self.basis.value}"
+        if self.basis is Basis.vs_baseline:
+            text += f" ({self.effective_baseline_days}d)"
+        return text
+
+
+class Signal(Measurement):
+    """One weighted input to the score."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)
+    group: Group
+    description: str = ""
+    weight: float = Field(ge=0, le=1)
+    missing: float = Field(default=0.5, ge=0, le=1, description="value when there is no data")
+    fallback: list[Measurement] = Field(
+        default_factory=list,
+        max_length=4,
+        description="tried in order when the signal has no data (no baseline yet, an "
+        "account that uses the API instead of logging in); each is normalised its own way",
+    )
+
+    def measurements(self) -> list[Measurement]:
+        """The signal's own measurement, then its fallbacks, in the order they are tried."""
+        return [self, *self.fallback]
 
 
 class Tiers(_Strict):
@@ -214,17 +276,30 @@ class Lifecycle(_Strict):
 
 
 class SignalOverride(_Strict):
-    """Per-segment changes to one signal; unset fields keep the base value."""
+    """Per-segment (or per-stage) changes to one signal; unset fields keep the base value."""
 
     window_days: int | None = None
     basis: Basis | None = None
     baseline_days: int | None = None
+    baseline_floor: BaselineFloor | None = None
+    prior: float | None = None
     normalise: Normalisation | None = None
     weight: float | None = None
     missing: float | None = None
+    fallback: list[Measurement] | None = None
 
 
 class SegmentOverride(_Strict):
+    signals: dict[str, SignalOverride] = Field(default_factory=dict)
+    tiers: Tiers | None = None
+
+
+class StageOverride(_Strict):
+    """How accounts in one lifecycle stage are judged: their own list of signals (an
+    onboarding account is judged on time-to-first-value, not on habits it has not had time
+    to form), and/or changes to the signals they share with the base."""
+
+    own_signals: list[Signal] | None = Field(default=None, min_length=1)
     signals: dict[str, SignalOverride] = Field(default_factory=dict)
     tiers: Tiers | None = None
 
@@ -286,23 +361,36 @@ class Scorecard(_Strict):
     trend: TrendRule = TrendRule()
     segments: dict[str, SegmentOverride] = Field(default_factory=dict)
     lifecycle: Lifecycle = Lifecycle()
+    stages: dict[Stage, StageOverride] = Field(default_factory=dict)
     events: EventMapping = EventMapping()
 
     @model_validator(mode="after")
     def _consistent(self) -> Scorecard:
-        names = [s.name for s in self.signals]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"duplicate signal names: {', '.join(duplicates)}")
+        _check_unique(self.signals, where="signals")
         _check_weights(self.signals, where="signals")
-        for segment, override in self.segments.items():
-            unknown = sorted(set(override.signals) - set(names))
+        if Stage.churned in self.stages:
+            raise ValueError("stages.churned: churned accounts are not scored")
+        names = {s.name for s in self.signals}
+        for stage, override in self.stages.items():
+            own = override.own_signals
+            if own is not None:
+                _check_unique(own, where=f"stages.{stage.value}.own_signals")
+            known = {s.name for s in own} if own is not None else names
+            unknown = sorted(set(override.signals) - known)
+            if unknown:
+                raise ValueError(f"stages.{stage.value}.signals: unknown signal(s) {unknown}")
+            names |= known
+        for segment, segment_override in self.segments.items():
+            unknown = sorted(set(segment_override.signals) - names)
             if unknown:
                 raise ValueError(f"segments.{segment}.signals: unknown signal(s) {unknown}")
+        for segment, at_stage in self._variant_keys():
             try:
-                self._apply(override)
+                self._resolve(segment, at_stage)
             except ValueError as error:  # includes pydantic's ValidationError
-                raise ValueError(f"segments.{segment}: {error}") from error
+                where = [f"segments.{segment}"] if segment else []
+                where += [f"stages.{at_stage.value}"] if at_stage else []
+                raise ValueError(f"{', '.join(where)}: {error}") from error
         return self
 
     @property
@@ -310,30 +398,74 @@ class Scorecard(_Strict):
         """What score rows record, so every number traces back to its recipe."""
         return f"{self.name}@v{self.version}"
 
+    def _variant_keys(self) -> list[tuple[str, Stage | None]]:
+        """Every (segment, stage) pair an account can have; "" and None: the base."""
+        return [
+            (segment, stage) for stage in [None, *self.stages] for segment in ["", *self.segments]
+        ]
+
     @cached_property
-    def _resolved(self) -> dict[str, Scorecard]:
-        return {segment: self._apply(o) for segment, o in self.segments.items()}
+    def _resolved(self) -> dict[tuple[str, Stage | None], Scorecard]:
+        return {key: self._resolve(*key) for key in self._variant_keys()}
+
+    def for_account(self, segment: str | None, stage: Stage | None = None) -> Scorecard:
+        """The scorecard that applies to an account of ``segment`` in ``stage``: the
+        stage's own signals or changes first, then the segment's changes to the signals
+        it has (overrides merged)."""
+        key = (segment if segment in self.segments else "", stage if stage in self.stages else None)
+        return self._resolved.get(key, self)
 
     def for_segment(self, segment: str | None) -> Scorecard:
         """The scorecard that applies to an account of ``segment`` (overrides merged)."""
-        return self._resolved.get(segment or "", self)
+        return self.for_account(segment)
 
     def all_variants(self) -> list[Scorecard]:
-        return [self, *self._resolved.values()]
+        """Every combination of segment and stage this scorecard can resolve to."""
+        unique: dict[int, Scorecard] = {id(self): self}
+        for variant in self._resolved.values():
+            unique.setdefault(id(variant), variant)
+        return list(unique.values())
 
-    def _apply(self, override: SegmentOverride) -> Scorecard:
-        signals = []
-        for signal in self.signals:
-            changes = override.signals.get(signal.name)
-            if changes is None:
-                signals.append(signal)
-                continue
-            merged = signal.model_dump() | changes.model_dump(exclude_none=True)
-            signals.append(Signal.model_validate(merged))
-        _check_weights(signals, where="signals (after segment override)")
+    def _resolve(self, segment: str, stage: Stage | None) -> Scorecard:
+        if not segment and stage is None:
+            return self
+        signals = list(self.signals)
+        tiers = self.tiers
+        if stage is not None:
+            override = self.stages[stage]
+            if override.own_signals is not None:
+                signals = list(override.own_signals)
+            signals = _overridden(signals, override.signals)
+            tiers = override.tiers or tiers
+        if segment:
+            segment_override = self.segments[segment]
+            signals = _overridden(signals, segment_override.signals)
+            tiers = segment_override.tiers or tiers
+        _check_weights(signals, where="signals (after overrides)")
         return self.model_copy(
-            update={"signals": signals, "tiers": override.tiers or self.tiers, "segments": {}}
+            update={"signals": signals, "tiers": tiers, "segments": {}, "stages": {}}
         )
+
+
+def _overridden(signals: list[Signal], overrides: dict[str, SignalOverride]) -> list[Signal]:
+    """``signals`` with each override merged into the signal of its name (names without a
+    signal here are for another stage's signals and are skipped)."""
+    merged = []
+    for signal in signals:
+        changes = overrides.get(signal.name)
+        if changes is None:
+            merged.append(signal)
+            continue
+        values = signal.model_dump() | changes.model_dump(exclude_none=True)
+        merged.append(Signal.model_validate(values))
+    return merged
+
+
+def _check_unique(signals: list[Signal], *, where: str) -> None:
+    names = [s.name for s in signals]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"{where}: duplicate signal names: {', '.join(duplicates)}")
 
 
 def _check_weights(signals: list[Signal], *, where: str) -> None:

@@ -236,10 +236,10 @@ def _by_variant(
     groups: dict[tuple[int, Stage], tuple[Scorecard, list[str], list[int]]] = {}
     lifecycle = scorecard.lifecycle
     for position, (account, age) in enumerate(zip(accounts, ages.tolist(), strict=True)):
-        variant = scorecard.for_segment(account.segment)
         stage = stage_of(
             lifecycle, segment=account.segment, age=age, renews_at=account.renews_at, as_of=as_of
         )
+        variant = scorecard.for_account(account.segment, stage)
         group = groups.setdefault((id(variant), stage), (variant, [], []))
         group[1].append(account.id)
         group[2].append(position)

@@ -355,3 +355,38 @@ class ApiKey(Base):
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
+
+
+class UnknownAccountEvents(Base):
+    """Events refused at ingest because the account they name does not exist (or they
+    name none and their user belongs to no account), counted per source and key: the
+    data-quality view's evidence of a client sending ids this service does not know.
+
+    ``account_key`` is the id as sent, ``""`` when none was given. Written in the
+    request's own transaction (``ingest.anomalies``); a small table, one row per key.
+    """
+
+    __tablename__ = "ingest_unknown_accounts"
+
+    source: Mapped[str] = mapped_column(String(16), primary_key=True)
+    account_key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    events: Mapped[int] = mapped_column(BigInteger)
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime]
+
+
+class ClockSkew(Base):
+    """Timestamps a client's clock got wrong, per source, kind and day: ``future``
+    (refused: beyond the allowed skew ahead of the server) and ``sent_at`` (a Segment
+    message whose ``sentAt`` differs from the time it was received by more than the
+    threshold; Segment's correction was applied and the message kept)."""
+
+    __tablename__ = "ingest_clock_skew"
+
+    source: Mapped[str] = mapped_column(String(16), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    events: Mapped[int] = mapped_column(BigInteger)
+    worst_seconds: Mapped[float]
+    """The largest skew seen that day, in seconds (absolute)."""
+    last_seen: Mapped[datetime]

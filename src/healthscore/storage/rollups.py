@@ -16,7 +16,8 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, text
+from sqlalchemy import BigInteger, ColumnElement, Connection, Table, cast, func, literal, text
+from sqlalchemy.dialects.postgresql import BIT
 from sqlalchemy.orm import Session
 
 from healthscore.storage import models as m
@@ -46,6 +47,8 @@ def midnight(day: date) -> datetime:
 
 EPOCH = date(1970, 1, 1)
 PERIOD = m.ACTIVITY_PERIOD_DAYS
+ALL_DAYS = (1 << PERIOD) - 1
+"""The mask of every day of an activity row."""
 
 
 def day_number(day: date) -> int:
@@ -61,6 +64,42 @@ def period_of(day: date) -> int:
 def as_bigint(bits: int) -> int:
     """A 64-bit mask as the signed BIGINT both databases store (bit 63 is the sign)."""
     return bits - (1 << 64) if bits >= 1 << 63 else bits
+
+
+_CHUNK = 14
+_SPREAD = 0x200040008001
+"""``v * _SPREAD`` holds 4 copies of a 14-bit ``v``, 15 bits apart (below 2^59)."""
+_FIELDS = 0x111111111111111
+"""Bit 0 of each 4-bit field: after the spread, every bit of ``v`` in a field of its own."""
+
+
+def days_set_sql(days: ColumnElement[int], mask: int, dialect: str) -> ColumnElement[int]:
+    """SQL for how many of the days ``mask`` selects (bits of one activity row, bit 63
+    included) ``days`` has set: a popcount.
+
+    PostgreSQL counts the bits of the value cast to ``BIT(64)`` (two's complement, so the
+    sign bit is day 63). SQLite has no popcount: 14 bits at a time, a multiplication
+    spreads the bits into 4-bit fields and their sum is the product mod 15. Every step
+    stays below 2^63 (neither database may overflow), and the sign bits an arithmetic
+    shift brings in are masked off.
+    """
+    if not mask:
+        return literal(0, BigInteger)
+    if dialect == "postgresql":
+        return func.bit_count(cast(days.bitwise_and(as_bigint(mask)), BIT(64)))
+    low = (mask & -mask).bit_length() - 1
+    counts = []
+    for start in range(low, mask.bit_length(), _CHUNK):
+        bits = (mask >> start) & ((1 << _CHUNK) - 1)
+        if bits:
+            piece = (
+                days.bitwise_rshift(start).bitwise_and(bits) if start else days.bitwise_and(bits)
+            )
+            counts.append((piece * _SPREAD).bitwise_and(_FIELDS) % 15)
+    total = counts[0]
+    for count in counts[1:]:
+        total = total + count
+    return total
 
 
 def activity_rows(seen: Iterable[tuple[str, date, str]], key: str) -> list[dict[str, Any]]:

@@ -103,7 +103,9 @@ def upsert_user(
     session: DbSession,
     jobs: JobQueue,
 ) -> Accepted:
-    """Add or update a seat (``removedAt`` frees it)."""
+    """Add or update a seat: only a seat counts in seat-based signals (active users,
+    seat-days; ``docs/identity.md``). ``removedAt`` frees it, ``"removedAt": null`` takes
+    it back; ``createdAt`` of a new seat defaults to now."""
     with session.begin():
         accounts.save_user(
             session,
@@ -112,6 +114,7 @@ def upsert_user(
             created_at=body.created_at,
             removed_at=body.removed_at,
             traits=body.traits,
+            restore="removed_at" in body.model_fields_set and body.removed_at is None,
         )
     jobs.request_rescore()
     return Accepted()
@@ -132,7 +135,7 @@ def upsert_ticket(
     jobs: JobQueue,
 ) -> Accepted:
     """Create or update a support ticket (resolution and 1-5 rating may come later)."""
-    with session.begin():
+    with facts.transaction(session):
         facts.record_ticket(
             session, customer_id=customer_id, ticket_id=ticket_id, fields=body.model_dump()
         )
@@ -151,7 +154,7 @@ def record_payment(
     body: PaymentInput, _key: IngestKey, session: DbSession, jobs: JobQueue
 ) -> Created:
     """Record a charge attempt; ``externalId`` makes retries idempotent."""
-    with session.begin():
+    with facts.transaction(session):
         payment = facts.record_payment(
             session,
             customer_id=body.customer_id,

@@ -43,7 +43,7 @@ def track_engagement(
         user_id=body.user_id,
         properties=body.metadata,
     )
-    with session.begin():
+    with facts.transaction(session):
         recorded = facts.record_event(session, event, idempotency_key=idempotency_key)
     if not recorded:
         return Accepted(accepted=0, duplicate=True)

@@ -29,7 +29,7 @@ def submit_nps_response(
     body: NpsInput, _key: IngestKey, session: DbSession, jobs: JobQueue
 ) -> Created:
     """Record one survey answer (0-10, optional comment); committed before the reply."""
-    with session.begin():
+    with facts.transaction(session):
         answer_id = facts.record_nps_response(
             session,
             customer_id=body.customer_id,

@@ -1,0 +1,1 @@
+"""Data quality: what in the stored data (and in what ingest refused) makes scores wrong."""
