@@ -78,8 +78,8 @@ def _showcase(session: Session) -> str:
 def _sample_outreach(session: Session, customer_id: str, now: datetime) -> None:
     """Two outreach entries, so the account page shows that panel filled in."""
     entries = [
-        ("usage_drop", "Logins fell by more than half in two weeks", "done", "Dana", 9),
-        ("at_risk_review", "Score dropped into at-risk", "in_progress", "Sam", 2),
+        ("usage_drop", "Logins fell by more than half in two weeks", "resolved", "Dana", 9),
+        ("at_risk_review", "Score dropped into at-risk", "acknowledged", "Sam", 2),
     ]
     for playbook, reason, status, owner, days in entries:
         session.add(
@@ -91,6 +91,7 @@ def _sample_outreach(session: Session, customer_id: str, now: datetime) -> None:
                 owner=owner,
                 next_step="Book a call with the account owner",
                 status=status,
+                resolution="done" if status == "resolved" else None,
                 notes="",
                 idempotency_key=f"screenshots:{customer_id}:{playbook}",
                 created_at=now - timedelta(days=days),

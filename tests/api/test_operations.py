@@ -288,15 +288,16 @@ def test_track_engagement_routes_events_and_lists_them(demo_server):
 
 def test_list_outreach_log_filters_and_paginates(demo_server):
     with transaction(demo_server.sessions) as session:
-        cid = session.scalar(select(m.Customer.id).limit(1))
-        for i in range(12):
+        ids = list(session.scalars(select(m.Customer.id).limit(12)))
+        for i, cid in enumerate(ids):
             session.add(
                 m.OutreachEntry(
                     customer_id=cid,
                     playbook="tier_changed" if i % 2 else "score_below",
                     reason=f"reason {i}",
                     snapshot={"score": 30 + i},
-                    status="open" if i < 10 else "done",
+                    status="open" if i < 10 else "resolved",
+                    resolution=None if i < 10 else "done",
                     idempotency_key=f"k{i}",
                     created_at=NOW - timedelta(hours=12 - i),
                     updated_at=NOW,
@@ -306,7 +307,10 @@ def test_list_outreach_log_filters_and_paginates(demo_server):
         items, total = all_pages(api, "/api/v1/outreach")
         assert total == 12 and [i["reason"] for i in items][:2] == ["reason 11", "reason 10"]
         done = api.get("/api/v1/outreach", params={"status": "done"}).json()
-        assert done["total"] == 2
+        assert done["total"] == 2, "an old status is an alias: resolved as done"
+        assert {i["status"] for i in done["items"]} == {"resolved"}
+        resolved = api.get("/api/v1/outreach", params={"status": "resolved"}).json()
+        assert resolved["total"] == 2
         by_playbook = api.get("/api/v1/outreach", params={"playbook": "tier_changed"}).json()
         assert by_playbook["total"] == 6
         assert api.get("/api/v1/outreach", params={"status": "bogus"}).status_code == 422

@@ -1,4 +1,5 @@
-"""Playbooks over HTTP: rules listed, dry run, refresh fires them, outreach entries updated."""
+"""Playbooks over HTTP: rules listed, dry run, refresh opens one case, outreach entries
+updated with the log's old statuses as aliases."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ def test_playbooks_are_listed_and_a_dry_run_writes_nothing(live_server):
         seed000 = rules[names.index("seed000_alert")]
         assert seed000["match"] == "any"
         assert {"kind": "tier", "tiers": ["critical"]} in seed000["when"]
+        assert (seed000["severity"], seed000["minConfidence"]) == ("high", 0.6)
+        assert seed000["escalate"] == {"score_drop": 15, "tier_worsened": True}  # as in YAML
 
         api.put(
             "/api/v1/customers/quiet",
@@ -29,15 +32,19 @@ def test_playbooks_are_listed_and_a_dry_run_writes_nothing(live_server):
             },
         ).raise_for_status()
         dry = api.post("/api/v1/playbooks/dry-run").json()
-        fired = {(f["playbook"], f["customerId"]) for f in dry["firings"]}
-        assert ("enterprise_no_login", "quiet") in fired
-        assert dry["wouldLog"] == len(dry["firings"])
+        fired = {(f["playbook"], f["customerId"]): f for f in dry["firings"]}
+        # Never logged in: the onboarding playbook's case, not "stopped logging in"; and
+        # its score rests on no data, so no score or tier playbook fires.
+        assert list(fired) == [("onboarding_not_started", "quiet")]
+        firing = fired["onboarding_not_started", "quiet"]
+        assert (firing["outcome"], firing["caseId"], firing["inCooldown"]) == ("open", None, False)
+        assert dry["wouldLog"] == 1 and dry["outcomes"]["open"] == 1
     with live_server.sessions() as session:
         assert session.scalar(select(func.count()).select_from(m.OutreachEntry)) == 0
         assert session.scalar(select(func.count()).select_from(m.HealthScore)) == 0
 
 
-def test_a_failed_payment_then_refresh_logs_outreach_that_cs_can_work_on(live_server):
+def test_a_failed_payment_then_refresh_opens_a_case_that_cs_can_work_on(live_server):
     with live_server.client("admin") as api:
         api.put(
             "/api/v1/customers/acme",
@@ -61,7 +68,7 @@ def test_a_failed_payment_then_refresh_logs_outreach_that_cs_can_work_on(live_se
             json={"status": "in_progress", "owner": "dana@cs", "notes": "called AP"},
         )
         assert updated.status_code == 200, updated.text
-        assert updated.json()["status"] == "in_progress"
+        assert updated.json()["status"] == "acknowledged", "in_progress is an alias"
         bad = api.patch(f"/api/v1/outreach/{entry['id']}", json={"status": "lost"})
         assert bad.status_code == 422
         assert api.patch("/api/v1/outreach/999999", json={"status": "done"}).status_code == 404

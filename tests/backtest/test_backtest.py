@@ -21,14 +21,10 @@ import pytest
 from sqlalchemy import delete, func, select
 from typer.testing import CliRunner
 
+from healthscore.backtest.alert_rules import SEED000_ALERT, PlaybookCases
 from healthscore.backtest.dataset import build_snapshot, cutoff_days, data_span
-from healthscore.backtest.lead_time import (
-    SEED000_ALERT,
-    history_covers,
-    history_states,
-    measure_lead_time,
-    replay_states,
-)
+from healthscore.backtest.lead_time import history_states, measure_lead_time, replay_states
+from healthscore.backtest.replay import history_covers
 from healthscore.backtest.report import render_report
 from healthscore.backtest.service import run_backtest
 from healthscore.backtest.tune import TuningError, tune, write_scorecard
@@ -36,6 +32,7 @@ from healthscore.cli.main import app
 from healthscore.ingest.bulk import insert_rows
 from healthscore.ingest.csv_import import import_folder
 from healthscore.ingest.demo import generate_demo
+from healthscore.playbooks.rules import load_playbooks
 from healthscore.scoring.scorecard import Scorecard, load_scorecard
 from healthscore.scoring.service import score_accounts
 from healthscore.storage import models as m
@@ -132,6 +129,35 @@ def test_alert_lead_time_on_demo_data(demo_url):
             assert 0 <= churner.lead_days <= min(churner.observed_days, result.lookback_days)
 
 
+def test_playbook_case_lead_time_on_demo_data(demo_url):
+    """The default rule of ``healthscore backtest``: invariants, not demo figures."""
+    rule = PlaybookCases(load_playbooks())
+    with _sessions(demo_url)() as session:
+        first = (DEMO_START + timedelta(days=35)).date()
+        result = measure_lead_time(
+            session, DEFAULT, first_day=first, last_day=(NOW - timedelta(days=1)).date(), rule=rule
+        )
+        seed000 = measure_lead_time(
+            session, DEFAULT, first_day=first, last_day=(NOW - timedelta(days=1)).date()
+        )
+    assert result.rule == "playbooks" and "seed000_alert" in result.rule_description
+    assert [c.customer_id for c in result.churners] == [c.customer_id for c in seed000.churners]
+    assert result.alerts_raised > 0 and result.alerted_accounts > 0
+    assert result.precision is not None and result.base_rate == seed000.base_rate
+    # seed000_alert is one of the playbooks: a churner it alerted is alerted at least as
+    # early by the playbooks (its case opens that day, or another was open already).
+    leads = {c.customer_id: c.lead_days for c in result.churners}
+    for churner in seed000.churners:
+        if churner.lead_days is not None:
+            lead = leads[churner.customer_id]
+            assert lead is not None and lead >= churner.lead_days
+    for churner in result.churners:
+        if churner.first_alert is not None:
+            assert churner.first_alert < churner.churned_at
+            assert churner.lead_days is not None
+            assert 0 <= churner.lead_days <= min(churner.observed_days, result.lookback_days)
+
+
 def test_the_replay_reproduces_what_daily_scoring_saved(demo_url):
     """Replayed scores, trends and alerts equal those of a real backfill, day by day."""
     days = [(NOW - timedelta(days=20) + timedelta(days=k)).date() for k in range(6)]
@@ -159,7 +185,9 @@ def test_tuning_beats_a_deliberately_bad_scorecard_out_of_time(demo_url, tmp_pat
     validate = [midnight((NOW - timedelta(days=30)).date())]
     with _sessions(demo_url)() as session:
         result = tune(session, bad, train_cutoffs=train, validate_cutoffs=validate, resamples=100)
-    assert not result.warnings
+    # The demo's training cut-offs are too thin to place tiers: they are kept, with a word.
+    assert result.warnings == [f"tier cut-offs kept: {result.tiers.proposal.reason}"]
+    assert result.tiers.proposal.tiers is None and result.tuned.tiers == bad.tiers
     # Measured: validation AUC 0.489 (bad) → 0.797 (tuned).
     assert result.validate_default.auc is not None and result.validate_tuned.auc is not None
     assert result.validate_tuned.auc > result.validate_default.auc + 0.2
@@ -429,7 +457,9 @@ def test_cli_backtest_and_tune(demo_url, tmp_path, monkeypatch):
         f"{d:%Y-%m-%d}" for d in (first, first + timedelta(days=14), first + timedelta(days=28))
     ]
     assert data["evaluation"]["roc_auc"]["auc"] > 0.7 and data["lead_time"] is None
-    assert "<svg" in html.read_text()
+    assert data["tier_order"]["monotone"] in (True, False)
+    assert data["tier_order"]["text"].startswith(("monotone", "not monotone"))
+    assert "<svg" in html.read_text() and data["tier_order"]["text"] in html.read_text()
 
     tables = runner.invoke(
         app,
@@ -443,14 +473,14 @@ def test_cli_backtest_and_tune(demo_url, tmp_path, monkeypatch):
             "10",
             "--resamples",
             "0",
-            "--alert-rule",
-            "playbooks",
         ],
     )
     assert tables.exit_code == 0, tables.output
     for words in ("ROC AUC", "Churn by tier", "median lead time", "alert precision"):
         assert words in tables.stdout
-    assert "seed000_alert" in tables.stdout  # the lead time replayed the playbooks
+    assert "tiers: monotone" in tables.stdout or "tiers: not monotone" in tables.stdout
+    # By default the lead time replays the playbooks' case openings.
+    assert "a case opens when playbook seed000_alert" in " ".join(tables.stdout.split())
     bad_rule = runner.invoke(app, ["backtest", "--as-of", f"{last:%Y-%m-%d}", "--alert-rule", "x"])
     assert bad_rule.exit_code == 2
 
@@ -474,7 +504,66 @@ def test_cli_backtest_and_tune(demo_url, tmp_path, monkeypatch):
     assert tuned.exit_code == 0, tuned.output
     assert "validation" in tuned.stdout and "default-tuned@v2" in tuned.stdout
     assert load_scorecard(out).identity == "default-tuned@v2"
-    assert "Tuned weights" in (tmp_path / "tune.html").read_text()
+    report = (tmp_path / "tune.html").read_text()
+    for words in ("Tuned weights", "Tier cut-offs", "Churn probability", "Brier"):
+        assert words in report
+    charts = report.split("<svg")[1:]
+    assert sum("Reliability, 30 days" in c for c in charts) == 2  # default and tuned
+    for chart in charts:
+        ET.fromstring("<svg" + chart.split("</svg>")[0] + "</svg>")
+    for words in ("Tier cut-offs", "calibrations", "90 days", "not fitted"):
+        assert words in tuned.stdout
+    assert "saved" not in tuned.stderr  # without --calibrate nothing is written
+
+    calibrated = runner.invoke(
+        app,
+        [
+            "tune",
+            "--train-until",
+            f"{NOW - timedelta(days=60):%Y-%m-%d}",
+            "--validate-from",
+            f"{NOW - timedelta(days=30):%Y-%m-%d}",
+            "--out",
+            str(out),
+            "--resamples",
+            "0",
+            "--calibrate",
+            "--json",
+        ],
+    )
+    assert calibrated.exit_code == 0, calibrated.output
+    summary = json.loads(calibrated.stdout)
+    fitted = [c for c in summary["calibrations"] if c["calibration"]]
+    # 100 days of demo data: 30-day calibrations of both scorecards; no 90-day horizon fits.
+    assert {(c["scorecard"], c["horizon_days"]) for c in fitted} == {
+        ("default@v1", 30),
+        ("default-tuned@v2", 30),
+    }
+    assert f"saved {len(fitted)} calibration(s)" in calibrated.stderr
+    listed = runner.invoke(app, ["calibrations", "list", "--json"])
+    saved = json.loads(listed.stdout)
+    assert {(c["scorecard"], c["horizon_days"]) for c in saved} == {
+        ("default@v1", 30),
+        ("default-tuned@v2", 30),
+    }
+    for c in saved:
+        assert c["validated"] is (c["reason"] is None)
+        assert c["reliability"] and c["brier"] is not None
+    bad_method = runner.invoke(
+        app,
+        [
+            "tune",
+            "--train-until",
+            "2026-03-01",
+            "--validate-from",
+            "2026-04-01",
+            "--out",
+            str(out),
+            "--calibration-method",
+            "magic",
+        ],
+    )
+    assert bad_method.exit_code == 2 and "sigmoid or isotonic" in bad_method.stderr
 
     too_late = runner.invoke(
         app,

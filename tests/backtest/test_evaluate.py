@@ -19,20 +19,14 @@ from healthscore.backtest.evaluate import (
     signal_aucs,
     tier_cutoffs,
 )
-from healthscore.backtest.lead_time import (
-    NOT_SCORED,
-    SEED000_ALERT,
-    DailyStates,
-    TierTrendAlert,
-    summarise_lead_time,
-)
+from healthscore.backtest.lead_time import DailyStates, summarise_lead_time
+from healthscore.backtest.replay import NOT_SCORED
 from healthscore.backtest.tune import (
     TuningError,
     fit_nonnegative_weights,
     round_weights,
     weighted_scores,
 )
-from healthscore.scoring.scorecard import Tier, Trend
 
 # Five accounts; churners (True) scored 10 and 30, retained accounts 20, 40 and 50.
 CHURNED = [True, False, True, False, False]
@@ -196,32 +190,12 @@ def test_evaluate_bundles_every_statistic():
 # --- the lead-time arithmetic ---------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("tier", "trend", "fires"),
-    [
-        (Tier.critical, Trend.stable, True),
-        (Tier.critical, Trend.improving, True),
-        (Tier.at_risk, Trend.declining, True),
-        (Tier.at_risk, Trend.stable, False),
-        (Tier.monitor, Trend.declining, False),
-        (Tier.healthy, Trend.declining, False),
-    ],
-)
-def test_seed000_alert_rule(tier, trend, fires):
-    assert SEED000_ALERT.fires(20, tier, trend) is fires
-
-
-def test_an_alert_rule_can_be_swapped():
-    wider = TierTrendAlert(name="wider", always=frozenset({Tier.critical, Tier.at_risk}))
-    assert wider.fires(40, Tier.at_risk, Trend.stable)
-    assert wider.description == "tier is at_risk or critical"
-
-
 DAY0 = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 def _states(alerts: list[str]) -> DailyStates:
-    """One string per account, one character per day: ``A`` alert, ``.`` quiet, `` `` gone."""
+    """One string per account, one character per day: ``A`` alert raised, ``o`` an alert
+    raised earlier still standing, ``.`` quiet, `` `` gone."""
     days = [DAY0 + timedelta(days=k) for k in range(len(alerts[0]))]
     grid = np.array([list(row) for row in alerts])
     return DailyStates(
@@ -229,6 +203,7 @@ def _states(alerts: list[str]) -> DailyStates:
         customer_ids=[f"c{i}" for i in range(len(alerts))],
         scores=np.where(grid == " ", NOT_SCORED, 50).astype(np.int16),
         alerts=grid == "A",
+        standing=(grid == "A") | (grid == "o"),
         source="replay",
     )
 
@@ -266,6 +241,36 @@ def test_lead_time_counts_days_from_the_first_alert_in_the_look_back_to_churn():
     assert (result.alerted_accounts, result.alerted_then_churned) == (3, 2)
     assert result.precision == pytest.approx(2 / 3)
     assert result.base_rate == pytest.approx(3 / 5)
+
+
+def test_a_case_open_when_the_look_back_starts_counts_from_its_first_day():
+    states = _states(
+        [
+            "Aooooooo  ",  # c0: case opened day 0, still open; churns day 8
+            "Aoo..Aoo  ",  # c1: opened day 0 and again day 5; churns day 8
+            "A.........",  # c2: one case long before its churn on day 30 (not a hit)
+        ]
+    )
+    churned_at = {
+        "c0": DAY0 + timedelta(days=8),
+        "c1": DAY0 + timedelta(days=8),
+        "c2": DAY0 + timedelta(days=30),
+    }
+    result = summarise_lead_time(
+        states,
+        churned_at,
+        data_end=DAY0 + timedelta(days=60),
+        horizon_days=10,
+        lookback_days=5,
+        early_days=5,
+    )
+    leads = {c.customer_id: c.lead_days for c in result.churners}
+    # The 5-day look-back starts on day 3: c0's case is open then (lead capped at 5 days),
+    # c1's first case has closed, its second opens on day 5 (3 days ahead).
+    assert leads == {"c0": 5, "c1": 3}
+    assert result.alerts_raised == 4
+    # Alerts are the raised ones: c2's only alert came 30 days before its churn.
+    assert (result.alerted_accounts, result.alerted_then_churned) == (3, 2)
 
 
 def test_precision_ignores_days_whose_horizon_is_not_observed_yet():
@@ -313,19 +318,3 @@ def test_rounded_weights_still_sum_to_one():
 def test_weighted_scores_round_half_up_like_the_engine():
     values = np.array([[0.5, 1.0], [0.125, 0.0], [1.0, 1.0]])
     assert weighted_scores(values, np.array([0.5, 0.5])).tolist() == [75, 6, 100]
-
-
-def test_playbook_score_and_tier_conditions_replay_as_an_alert_rule():
-    from healthscore.backtest.lead_time import PlaybookAlert
-    from healthscore.playbooks.rules import load_playbooks
-    from healthscore.scoring.scorecard import Tier, Trend
-
-    rule = PlaybookAlert(load_playbooks())
-    # seed000_alert (critical; at_risk and declining) and score_below_threshold (< 40).
-    assert rule.fires(25, Tier.critical, Trend.stable)
-    assert rule.fires(45, Tier.at_risk, Trend.declining)
-    assert rule.fires(39, Tier.at_risk, Trend.stable)
-    assert not rule.fires(45, Tier.at_risk, Trend.stable)
-    assert not rule.fires(80, Tier.healthy, Trend.declining)
-    # Playbooks that need more than a day's score are named as not replayed.
-    assert "not replayable: enterprise_no_login" in rule.description

@@ -31,6 +31,7 @@ COMMANDS = [
     "customers",
     "playbooks",
     "keys",
+    "calibrations",
 ]
 
 

@@ -14,6 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from healthscore.storage import models as m
 from healthscore.storage.database import transaction
@@ -213,7 +214,7 @@ def test_outreach_status_change_persists(tab, server):
     page = tab.page
     entry = page.locator(".outreach-entry").first
     entry_id = int(entry.get_attribute("data-entry-id"))
-    entry.get_by_label("Status").select_option("done")
+    entry.get_by_label("Status").select_option("resolved")
     entry.get_by_label("Owner").fill("Robin")
     entry.get_by_label("Notes").fill("Renewal call booked")
     entry.get_by_role("button", name="Save").click()
@@ -221,11 +222,53 @@ def test_outreach_status_change_persists(tab, server):
     assert page.get_by_role("status").filter(has_text="Saved").is_visible()
     with server.sessions() as session:
         saved = session.get(m.OutreachEntry, entry_id)
-        assert (saved.status, saved.owner, saved.notes) == ("done", "Robin", "Renewal call booked")
+        assert (saved.status, saved.resolution, saved.owner, saved.notes) == (
+            "resolved",
+            "done",
+            "Robin",
+            "Renewal call booked",
+        )
     page.reload()
     entry = page.locator(f"#entry-{entry_id}")
-    assert entry.get_by_label("Status").input_value() == "done"
+    assert entry.get_by_label("Status").input_value() == "resolved"
     assert entry.get_by_label("Owner").input_value() == "Robin"
+
+
+def test_a_case_is_acknowledged_then_resolved_with_a_note_from_its_buttons(tab, server):
+    tab.sign_in(server.keys["admin"], then="/outreach?status=unresolved")
+    page = tab.page
+    entry = page.locator(".outreach-entry").first
+    case_id = int(entry.get_attribute("data-entry-id"))
+    assert entry.get_attribute("data-state") == "open"
+    entry.get_by_role("button", name="Acknowledge").click()
+    page.wait_for_url(re.compile(rf"saved={case_id}"))
+    entry = page.locator(f"#entry-{case_id}")
+    assert entry.get_attribute("data-state") == "acknowledged"
+    assert entry.get_by_role("button", name="Acknowledge").count() == 0, "nothing to acknowledge"
+    entry.get_by_label("Resolution note").fill("Sponsor called back; renewal on track")
+    entry.get_by_role("button", name="Resolve").click()
+    page.wait_for_url(re.compile(rf"saved={case_id}"))
+    # The unresolved view no longer lists it; the resolved one does, with Reopen.
+    assert page.locator(f"#entry-{case_id}").count() == 0
+    tab.goto("/outreach?status=resolved")
+    entry = page.locator(f"#entry-{case_id}")
+    assert entry.get_attribute("data-state") == "resolved"
+    assert entry.get_by_role("button", name="Reopen").is_visible()
+    with server.sessions() as session:
+        case = session.get(m.OutreachEntry, case_id)
+        notes = session.scalars(
+            select(m.CaseEvent.note).where(m.CaseEvent.case_id == case_id).order_by(m.CaseEvent.id)
+        ).all()
+    assert (case.status, case.resolution) == ("resolved", "done")
+    assert notes == ["", "Sponsor called back; renewal on track"]
+
+
+def test_a_read_key_sees_cases_without_buttons(tab, server):
+    tab.sign_in(server.keys["read"], then="/outreach")
+    page = tab.page
+    assert page.locator(".outreach-entry").count() > 0
+    for name in ("Acknowledge", "Snooze", "Resolve", "Save"):
+        assert page.get_by_role("button", name=name).count() == 0
 
 
 def test_a_refresh_through_the_api_updates_the_open_page_without_reload(tab, server):

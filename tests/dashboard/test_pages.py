@@ -379,7 +379,12 @@ def test_outreach_update_needs_the_csrf_token_and_persists(dashboard_server):
     )
     assert saved.status_code == 303
     assert saved.headers["location"] == f"/outreach?status=open&saved={entry_id}#entry-{entry_id}"
-    assert entry_status(dashboard_server, entry_id) == ("in_progress", "Dana", "called <b>them</b>")
+    # in_progress, the log's old status, is an alias of acknowledged.
+    assert entry_status(dashboard_server, entry_id) == (
+        "acknowledged",
+        "Dana",
+        "called <b>them</b>",
+    )
     after = client.get(f"/outreach?saved={entry_id}").text
     assert f"Saved outreach entry #{entry_id}" in after
     assert "called &lt;b&gt;them&lt;/b&gt;" in after
@@ -401,6 +406,7 @@ def test_outreach_is_read_only_for_read_keys_and_filterable(dashboard_server):
     client = sign_in(dashboard_server, "read")
     page = client.get("/outreach").text
     assert 'action="/outreach/' not in page
+    assert ">Acknowledge<" not in page and ">Resolve<" not in page
     token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
     entry_id = int(re.search(r'data-entry-id="(\d+)"', page).group(1))
     refused = client.post(f"/outreach/{entry_id}", data={"status": "done", "csrf": token})
@@ -414,6 +420,90 @@ def test_outreach_is_read_only_for_read_keys_and_filterable(dashboard_server):
     assert int(metric(by_customer, "total")) == 1
     none = client.get("/outreach", params={"status": "done"}).text
     assert "No outreach entries match these filters" in none
+
+
+def case_events(server, case_id: int) -> list[tuple]:
+    with server.sessions() as session:
+        rows = session.scalars(
+            select(m.CaseEvent).where(m.CaseEvent.case_id == case_id).order_by(m.CaseEvent.id)
+        )
+        return [(e.kind, e.from_state, e.to_state, e.actor, e.note) for e in rows]
+
+
+def test_case_buttons_acknowledge_snooze_resolve_and_reopen_with_the_csrf_token(
+    dashboard_server,
+):
+    client = sign_in(dashboard_server, "admin")
+    page = client.get("/outreach").text
+    token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    case_id = int(re.search(r'data-entry-id="(\d+)"', page).group(1))
+    for action in ("acknowledge", "snooze", "resolve"):
+        assert f'action="/outreach/{case_id}/{action}"' in page
+
+    assert client.post(f"/outreach/{case_id}/acknowledge", data={}).status_code == 403
+    assert entry_status(dashboard_server, case_id)[0] == "open"
+    back = "/outreach?status=unresolved"
+    done = client.post(f"/outreach/{case_id}/acknowledge", data={"csrf": token, "next": back})
+    assert done.status_code == 303
+    assert done.headers["location"] == f"{back}&saved={case_id}#entry-{case_id}"
+    assert entry_status(dashboard_server, case_id)[0] == "acknowledged"
+
+    past = client.post(f"/outreach/{case_id}/snooze", data={"csrf": token, "until": "2001-01-01"})
+    assert past.status_code == 400 and "must be in the future" in past.text
+    assert entry_status(dashboard_server, case_id)[0] == "acknowledged"
+    soon = (NOW + timedelta(days=3)).date().isoformat()
+    client.post(f"/outreach/{case_id}/snooze", data={"csrf": token, "until": soon})
+    with dashboard_server.sessions() as session:
+        case = session.get(m.OutreachEntry, case_id)
+        assert case.status == "snoozed" and case.snoozed_until.date().isoformat() == soon
+    assert "Snoozed until" in client.get("/outreach").text
+    # The entry form of a snoozed case sends no status (its option is disabled): it stays.
+    kept = client.post(f"/outreach/{case_id}", data={"csrf": token, "owner": "Robin", "notes": ""})
+    assert kept.status_code == 303
+    assert entry_status(dashboard_server, case_id)[:2] == ("snoozed", "Robin")
+
+    client.post(f"/outreach/{case_id}/resolve", data={"csrf": token, "note": "renewed <b>"})
+    assert entry_status(dashboard_server, case_id)[0] == "resolved"
+    refused = client.post(f"/outreach/{case_id}/acknowledge", data={"csrf": token})
+    assert refused.status_code == 409 and "reopen it before acknowledging" in refused.text
+    resolved_page = client.get("/outreach", params={"status": "resolved"}).text
+    assert f'action="/outreach/{case_id}/reopen"' in resolved_page
+    assert f'action="/outreach/{case_id}/resolve"' not in resolved_page
+    client.post(f"/outreach/{case_id}/reopen", data={"csrf": token})
+    assert entry_status(dashboard_server, case_id)[0] == "open"
+    assert case_events(dashboard_server, case_id) == [
+        ("acknowledged", "open", "acknowledged", "dashboard:test admin", ""),
+        ("snoozed", "acknowledged", "snoozed", "dashboard:test admin", ""),
+        ("assigned", "snoozed", "snoozed", "dashboard:test admin", ""),
+        ("resolved", "snoozed", "resolved", "dashboard:test admin", "renewed <b>"),
+        ("reopened", "resolved", "open", "dashboard:test admin", ""),
+    ]
+    assert client.post(f"/outreach/{case_id}/explode", data={"csrf": token}).status_code == 404
+    assert client.post("/outreach/99999/resolve", data={"csrf": token}).status_code == 404
+
+    reader = sign_in(dashboard_server, "read")
+    read_token = re.search(r'name="csrf" value="([^"]+)"', reader.get("/outreach").text).group(1)
+    refused = reader.post(f"/outreach/{case_id}/resolve", data={"csrf": read_token})
+    assert refused.status_code == 403 and entry_status(dashboard_server, case_id)[0] == "open"
+
+
+def test_cases_are_listed_by_state_owner_and_age(dashboard_server):
+    with transaction(dashboard_server.sessions) as session:
+        old = session.scalars(select(m.OutreachEntry).order_by(m.OutreachEntry.id)).first()
+        old.owner, old.created_at = "robin", NOW - timedelta(days=20)
+        session.scalars(
+            select(m.OutreachEntry).order_by(m.OutreachEntry.id.desc())
+        ).first().status = "resolved"
+    client = sign_in(dashboard_server, "read")
+    page = client.get("/outreach").text
+    assert metric(page, "unresolved") == "3"
+    assert re.search(r'data-count="resolved">1<', page)
+    assert int(metric(client.get("/outreach", params={"status": "unresolved"}).text, "total")) == 3
+    by_owner = client.get("/outreach", params={"owner": "robin"}).text
+    assert int(metric(by_owner, "total")) == 1 and "(20 days ago)" in by_owner
+    assert int(metric(client.get("/outreach", params={"older": "10"}).text, "total")) == 1
+    oldest = client.get("/outreach", params={"sort": "oldest"}).text
+    assert re.search(r'data-entry-id="(\d+)"', oldest).group(1) == str(old.id)
 
 
 # --- live updates ---------------------------------------------------------------------

@@ -104,6 +104,9 @@ def rules_for(url: str, *extra: dict) -> PlaybookSet:
                 {
                     "name": "critical_alert",
                     "when": [{"kind": "tier", "tiers": ["critical"]}],
+                    # The account has no activity at all, so its score rests on little
+                    # data (confidence ~0.3): this playbook judges it anyway.
+                    "min_confidence": 0,
                     "actions": [
                         {"kind": "outreach", "owner": "csm"},
                         {"kind": "webhook", "url": url, "secret_env": "HEALTHSCORE_HOOK_SECRET"},

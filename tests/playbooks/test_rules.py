@@ -10,6 +10,8 @@ from healthscore.playbooks.rules import (
     Condition,
     Playbook,
     PlaybookError,
+    PlaybookSet,
+    judge,
     load_playbooks,
 )
 
@@ -52,7 +54,23 @@ def state(**changes) -> AccountState:
         ({"kind": "no_login", "days": 7, "segments": ["enterprise"]}, {}, True),
         ({"kind": "no_login", "days": 7, "segments": ["smb"]}, {}, False),
         ({"kind": "no_login", "days": 9}, {}, False),
-        ({"kind": "no_login", "days": 9}, {"days_since_login": None}, True),
+        # Never logged in is not "stopped logging in" (onboarding_not_started's case)…
+        ({"kind": "no_login", "days": 9}, {"days_since_login": None}, False),
+        # …and an account still onboarding is not judged on logins yet.
+        ({"kind": "no_login", "days": 7}, {"stage": "onboarding"}, False),
+        ({"kind": "onboarding_not_started"}, {"days_since_login": None, "age_days": 14.0}, True),
+        ({"kind": "onboarding_not_started"}, {"days_since_login": None, "age_days": 13.9}, False),
+        ({"kind": "onboarding_not_started"}, {"days_since_login": 30.0, "age_days": 60.0}, False),
+        (
+            {"kind": "onboarding_not_started", "grace_days_by_segment": {"enterprise": 30}},
+            {"days_since_login": None, "age_days": 20.0},
+            False,
+        ),
+        (
+            {"kind": "onboarding_not_started", "grace_days_by_segment": {"smb": 30}},
+            {"days_since_login": None, "age_days": 20.0},
+            True,
+        ),
         ({"kind": "payment_failed", "days": 1}, {}, True),
         ({"kind": "payment_failed", "days": 1}, {"failed_payments": {1: 0}}, False),
         ({"kind": "nps_detractor", "days": 1}, {}, False),
@@ -95,6 +113,78 @@ def test_the_bundled_playbooks_include_seed_000_and_seed_001_rules():
 
 
 @pytest.mark.parametrize(
+    "spec",
+    [
+        {"kind": "score_below", "score": 50},
+        {"kind": "tier", "tiers": ["at_risk"]},
+        {"kind": "tier_changed"},
+        {"kind": "score_dropped", "points": 5, "days": 7},
+    ],
+)
+def test_score_and_tier_conditions_never_fire_below_min_confidence(spec):
+    playbook = Playbook.model_validate(
+        {"name": "p", "when": [spec], "actions": [{"kind": "outreach"}]}
+    )
+    assert playbook.evaluate(state(confidence=0.6)) is not None
+    uncertain = judge(playbook, state(confidence=0.59), min_confidence=0.6)
+    assert uncertain.reasons is None
+    assert not uncertain.certain, "not firing for want of data does not mean clear"
+    assert judge(playbook, state(confidence=0.1), min_confidence=0.0).reasons is not None
+
+
+def test_conditions_about_facts_ignore_confidence_and_a_failing_one_is_certain():
+    playbook = Playbook.model_validate(
+        {
+            "name": "p",
+            "when": [{"kind": "score_below", "score": 50}, {"kind": "payment_failed"}],
+            "actions": [{"kind": "outreach"}],
+        }
+    )
+    low = state(confidence=0.2)
+    assert judge(playbook.model_copy(update={"match": "any"}), low, min_confidence=0.6).reasons == [
+        "1 failed payment(s) in 1 day(s)"
+    ]
+    clear = judge(playbook, state(confidence=0.2, failed_payments={1: 0}), min_confidence=0.6)
+    assert clear.reasons is None and clear.certain, "the fact condition alone rules it out"
+
+
+def test_min_confidence_defaults_to_0_6_and_a_playbook_may_set_its_own():
+    rules = load_playbooks()
+    assert rules.min_confidence == 0.6
+    custom = PlaybookSet.model_validate(
+        {
+            "version": 1,
+            "min_confidence": 0.8,
+            "playbooks": [
+                {
+                    "name": "a",
+                    "when": [{"kind": "tier", "tiers": ["critical"]}],
+                    "actions": [{"kind": "outreach"}],
+                },
+                {
+                    "name": "b",
+                    "when": [{"kind": "tier", "tiers": ["critical"]}],
+                    "min_confidence": 0.0,
+                    "actions": [{"kind": "outreach"}],
+                },
+            ],
+        }
+    )
+    assert [custom.min_confidence_of(p) for p in custom.playbooks] == [0.8, 0.0]
+
+
+def test_the_bundled_onboarding_playbook_asks_for_a_kickoff():
+    onboarding = load_playbooks().named("onboarding_not_started")
+    assert onboarding is not None
+    outreach = onboarding.outreach()
+    assert outreach is not None and outreach.owner == "onboarding"
+    assert "kickoff" in outreach.next_step
+    never = state(days_since_login=None, age_days=15.0, confidence=0.0, stage="onboarding")
+    assert onboarding.evaluate(never) is not None
+    assert onboarding.evaluate(state(days_since_login=None, age_days=10.0)) is None
+
+
+@pytest.mark.parametrize(
     ("text", "message"),
     [
         (
@@ -115,6 +205,12 @@ def test_the_bundled_playbooks_include_seed_000_and_seed_001_rules():
             "actions: [{kind: webhook, url: 'ftp://x', secret_env: HEALTHSCORE_X}]}]",
             "playbooks.0.actions.0.webhook.url",
         ),
+        (
+            "version: 1\nplaybooks: [{name: p, when: [{kind: score_below, score: 5}], "
+            "severity: panic, actions: [{kind: outreach}]}]",
+            "playbooks.0.severity",
+        ),
+        ("version: 1\nmin_confidence: 2\nplaybooks: []", "min_confidence"),
     ],
 )
 def test_an_invalid_playbook_file_names_the_field(tmp_path, text, message):

@@ -1,4 +1,5 @@
-"""Playbooks after daily scoring, on a real database: seed 000's story, cooldowns, idempotency."""
+"""Playbooks after daily scoring, on a real database: seed 000's story, one case per
+account and playbook across runs, idempotency."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from healthscore.ingest.bulk import insert_rows
-from healthscore.playbooks.rules import PlaybookSet, load_playbooks
-from healthscore.playbooks.service import run_playbooks
+from healthscore.playbooks.rules import PlaybookSet, ScoreBelow, load_playbooks
+from healthscore.playbooks.service import PlaybookRun, run_playbooks
 from healthscore.scoring.scorecard import load_scorecard
 from healthscore.scoring.service import backfill_days, score_accounts
 from healthscore.storage import models as m
@@ -59,35 +60,63 @@ def enterprise_that_goes_silent(session) -> None:
 
 
 def entries(session) -> list[m.OutreachEntry]:
-    return list(session.scalars(select(m.OutreachEntry).order_by(m.OutreachEntry.created_at)))
+    session.expire_all()
+    return list(
+        session.scalars(
+            select(m.OutreachEntry).order_by(m.OutreachEntry.created_at, m.OutreachEntry.id)
+        )
+    )
 
 
-def daily(session, rules: PlaybookSet, days: range) -> None:
+def events(session, kind: str | None = None) -> list[m.CaseEvent]:
+    query = select(m.CaseEvent).order_by(m.CaseEvent.id)
+    if kind:
+        query = query.where(m.CaseEvent.kind == kind)
+    return list(session.scalars(query))
+
+
+def only(name: str, **changes) -> PlaybookSet:
+    rules = load_playbooks()
+    return PlaybookSet(
+        version=1,
+        playbooks=[p.model_copy(update=changes) for p in rules.playbooks if p.name == name],
+    )
+
+
+def daily(session, rules: PlaybookSet, days: range) -> list[PlaybookRun]:
     card = load_scorecard("default")
+    runs = []
     for d in days:
         as_of = START + timedelta(days=d)
         run = score_accounts(session, card, as_of=as_of)
-        run_playbooks(session, rules, run.scores, as_of=as_of)
+        runs.append(run_playbooks(session, rules, run.scores, as_of=as_of))
         session.commit()
+    return runs
 
 
-def test_an_enterprise_account_that_stops_logging_in_is_flagged_after_7_days_once(session):
+def test_an_enterprise_account_that_stops_logging_in_gets_one_case_kept_up_to_date(session):
     enterprise_that_goes_silent(session)
-    rules = load_playbooks()
-    only_no_login = PlaybookSet(
-        version=1, playbooks=[p for p in rules.playbooks if p.name == "enterprise_no_login"]
-    )
-    daily(session, only_no_login, range(30, LAST_LOGIN_DAY + 20))
+    runs = daily(session, only("enterprise_no_login"), range(30, LAST_LOGIN_DAY + 20))
     logged = entries(session)
     assert len(logged) == 1, [(e.playbook, e.created_at) for e in logged]
     entry = logged[0]
     assert entry.customer_id == "ent" and entry.playbook == "enterprise_no_login"
     # The last login was on day 40 around 09:00-16:00; midnight scoring of day 48 is the
     # first at which 7 full days have passed.
-    assert entry.created_at == START + timedelta(days=LAST_LOGIN_DAY + 8)
+    opened = START + timedelta(days=LAST_LOGIN_DAY + 8)
+    assert entry.created_at == opened
     assert entry.reason.startswith("no login for 7 days")
     assert entry.owner == "executive_sponsor" and entry.status == "open"
     assert entry.snapshot["days_since_login"] >= 7
+    # Every later run updated the same case: evidence per run, last seen moved.
+    last = START + timedelta(days=LAST_LOGIN_DAY + 19)
+    assert entry.last_seen_at == last
+    assert [e["asOf"] for e in entry.evidence] == [
+        (opened + timedelta(days=d)).isoformat() for d in range(12)
+    ]
+    assert entry.evidence[-1]["reason"] == "no login for 18 days"
+    assert [r.logged for r in runs].count(1) == 1 and sum(r.logged for r in runs) == 1
+    assert [e.kind for e in events(session)] == ["opened"]
 
 
 def test_rerunning_the_same_day_never_logs_a_second_entry(session):
@@ -97,26 +126,39 @@ def test_rerunning_the_same_day_never_logs_a_second_entry(session):
     first = len(entries(session))
     assert first >= 1
     # Same day again, e.g. a retried job: the idempotency key holds.
+    before = [(e.id, list(e.evidence), e.severity) for e in entries(session)]
     daily(session, rules, range(LAST_LOGIN_DAY + 8, LAST_LOGIN_DAY + 9))
     assert len(entries(session)) == first
+    assert [(e.id, list(e.evidence), e.severity) for e in entries(session)] == before
 
 
-def test_a_lasting_low_score_logs_one_entry_per_cooldown_window(session):
+def test_a_lasting_low_score_keeps_one_case_that_escalates_as_the_score_falls(session):
+    """Before cases, this logged a new entry every cooldown (10 days here) while the
+    score stayed low; now it is one case, escalated once per level."""
     enterprise_that_goes_silent(session)
-    rules = load_playbooks()
-    downgrade = PlaybookSet(
-        version=1,
-        playbooks=[
-            p.model_copy(update={"cooldown_days": 10})
-            for p in rules.playbooks
-            if p.name == "score_below_threshold"
-        ],
+    rules = only("score_below_threshold", cooldown_days=10)
+    rules = rules.model_copy(
+        update={
+            "playbooks": [
+                rules.playbooks[0].model_copy(
+                    update={"when": [ScoreBelow(kind="score_below", score=70)]}
+                )
+            ]
+        }
     )
-    # The score falls below 40 about a month after the last login and stays there.
-    daily(session, downgrade, range(LAST_LOGIN_DAY + 25, LAST_LOGIN_DAY + 50))
-    logged = [e for e in entries(session) if e.playbook == "score_below_threshold"]
-    assert len(logged) == 2, [e.created_at for e in logged]
-    assert logged[1].created_at - logged[0].created_at == timedelta(days=10)
+    # The score falls from 77 to 49 in the week after the last login and stays there.
+    runs = daily(session, rules, range(LAST_LOGIN_DAY, LAST_LOGIN_DAY + 28))
+    [case] = entries(session)
+    assert case.playbook == "score_below_threshold" and case.status == "open"
+    fired = [r for r in runs if r.firings]
+    assert len(fired) >= 20 and len(case.evidence) == len(fired)
+    assert case.snapshot["score"] - case.evidence[-1]["score"] >= 15
+    # 68 at opening (monitor); 15 points lower and one tier worse is one step, once.
+    escalations = events(session, "escalated")
+    assert [e.detail["severity"] for e in escalations] == [["normal", "high"]]
+    assert escalations[0].detail["score"] <= case.snapshot["score"] - 15
+    assert case.severity == escalations[-1].detail["severity"][1]
+    assert all(e.actor == "system" for e in events(session))
 
 
 def test_payment_failures_and_detractors_fire_the_next_day(session):
@@ -153,13 +195,12 @@ def test_backfill_days_are_midnights():
     assert days == [START - timedelta(days=1), START]
 
 
-def test_tier_downgrades_log_one_entry_per_cooldown_window(session):
+def test_each_tier_downgrade_lands_in_the_case_of_its_time_never_in_two_at_once(session):
+    """Before cases, each downgrade outside a 7-day cooldown logged an entry; now a
+    downgrade updates (or escalates) the open case, and a new case opens only after the
+    previous one resolved itself (condition clear for its auto_resolve_days)."""
     enterprise_that_goes_silent(session)
-    rules = load_playbooks()
-    downgrades = PlaybookSet(
-        version=1, playbooks=[p for p in rules.playbooks if p.name == "tier_downgrade"]
-    )
-    cooldown = downgrades.playbooks[0].cooldown_days
+    downgrades = only("tier_downgrade", auto_resolve_days=5)
     card = load_scorecard("default")
     tiers = []
     for d in range(LAST_LOGIN_DAY - 3, LAST_LOGIN_DAY + 45):
@@ -173,13 +214,11 @@ def test_tier_downgrades_log_one_entry_per_cooldown_window(session):
         for i in range(1, len(tiers))
         if tiers[i][1] != tiers[i - 1][1] and tiers[i][1] in ("at_risk", "critical")
     ]
-    logged = [e.created_at for e in entries(session) if e.playbook == "tier_downgrade"]
     assert moves, "the silent account moves down the tiers"
-    assert logged and logged[0] == moves[0]
-    # Every logged downgrade is a real move, and two entries are never within a cooldown.
-    assert set(logged) <= set(moves)
-    assert all(b - a >= timedelta(days=cooldown) for a, b in itertools.pairwise(logged))
-    # A move inside the cooldown of the previous entry is suppressed, not lost silently.
-    suppressed = [t for t in moves if t not in logged]
-    for t in suppressed:
-        assert any(timedelta(0) < t - e < timedelta(days=cooldown) for e in logged)
+    cases = entries(session)
+    assert cases[0].created_at == moves[0]
+    seen = sorted(datetime.fromisoformat(e["asOf"]) for c in cases for e in c.evidence)
+    assert seen == moves, "every move is evidence of exactly one case"
+    for earlier, later in itertools.pairwise(cases):
+        assert earlier.status == "resolved" and earlier.resolution == "cleared"
+        assert earlier.resolved_at < later.created_at and later.previous_id == earlier.id

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from healthscore.ingest.bulk import insert_rows
 from healthscore.ingest.demo import generate_demo
 from healthscore.playbooks.rules import load_playbooks
 from healthscore.rescoring.listeners import ScoreListeners
@@ -15,9 +16,9 @@ from healthscore.rescoring.service import Rescoring
 from healthscore.scoring.scorecard import load_scorecard
 from healthscore.storage import models as m
 from healthscore.storage.database import transaction
-from tests.jobs.support import critical_account
 
 NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
+QUIET = "gone_quiet"
 HISTORY = [NOW - timedelta(days=d) for d in range(10, 0, -1)]
 
 
@@ -40,8 +41,46 @@ def rows(session: Session, model: type[m.Base]) -> int:
 
 
 def quiet_account(sessions: sessionmaker[Session]) -> str:
-    """A new account with no activity at all: critical, never alerted before."""
-    return critical_account(sessions, now=NOW)
+    """An enterprise account whose 10 seats logged in daily until 10 days ago: it fires
+    ``enterprise_no_login`` (with a Redis message), never alerted before."""
+    created = NOW - timedelta(days=300)
+    with transaction(sessions) as session:
+        insert_rows(
+            session,
+            m.Customer,
+            [
+                {
+                    "id": QUIET,
+                    "name": "Gone Quiet Inc",
+                    "segment": "enterprise",
+                    "plan": "enterprise",
+                    "created_at": created,
+                    "traits": {},
+                }
+            ],
+        )
+        insert_rows(
+            session,
+            m.User,
+            [
+                {"customer_id": "gone_quiet", "user_id": f"u{u}", "created_at": created}
+                for u in range(10)
+            ],
+        )
+        insert_rows(
+            session,
+            m.Session,
+            [
+                {
+                    "customer_id": "gone_quiet",
+                    "user_id": f"u{u}",
+                    "ts": NOW - timedelta(days=d, hours=3),
+                }
+                for d in range(10, 200)
+                for u in range(10)
+            ],
+        )
+    return QUIET
 
 
 @pytest.fixture

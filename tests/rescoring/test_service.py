@@ -28,7 +28,7 @@ def test_a_rescore_commits_then_enqueues_its_deliveries_once_then_tells_listener
             seen_committed.append(rows(session, m.HealthScoreHistory))
 
     rescoring.listeners.append(committed_first)
-    quiet_account(sessions)  # fires, with redis deliveries; the book is in its cooldowns
+    quiet_account(sessions)  # opens a case, with redis deliveries; the book's cases update
     before = counted("healthscore_rescored_accounts_total", "nightly-test")
     rescored = rescoring.rescore(kind="nightly-test", as_of=NOW)
 
@@ -86,7 +86,7 @@ def test_a_failing_listener_does_not_stop_the_others(book, rescoring: Rescoring,
     assert recorder.heard == [rescored.changed]
 
 
-def test_a_replay_logs_outreach_but_delivers_nothing_and_announces_once(
+def test_a_replay_opens_cases_but_delivers_nothing_and_announces_once(
     sessions, rescoring: Rescoring, recorder: Recorder
 ):
     from healthscore.ingest.demo import generate_demo

@@ -28,6 +28,8 @@ CUSTOMERS = ("a", "b")
 
 # Minutes before BASE: whole days and odd minutes, so events fall on midnights too.
 moments = st.integers(min_value=0, max_value=40 * 1440).map(lambda m: BASE - timedelta(minutes=m))
+SEATS = ("u1",)
+"""Users with a seat on every account; ``u2`` logs in without one (kept out of seat counts)."""
 sessions = st.tuples(st.sampled_from(CUSTOMERS), moments, st.sampled_from([None, "u1", "u2"]))
 features = st.tuples(st.sampled_from(CUSTOMERS), moments, st.sampled_from(["x", "y", "z"]))
 api_calls = st.tuples(st.sampled_from(CUSTOMERS), moments, st.integers(1, 500))
@@ -53,8 +55,10 @@ def brute_force(events: dict[str, list[tuple]], aggregate: Aggregate, as_of: dat
                 continue
             if aggregate.measure == "logins":
                 result[cid] = len(rows)
-            elif aggregate.measure == "active_users":
-                result[cid] = len({user for _, user in rows if user})
+            elif aggregate.measure == "active_users":  # seats only: u1 is one, u2 is not
+                result[cid] = len({user for _, user in rows if user in SEATS})
+            elif aggregate.measure == "active_seat_days":
+                result[cid] = len({(user, ts.date()) for ts, user in rows if user in SEATS})
             else:
                 result[cid] = (as_of - max(ts for ts, _ in rows)).total_seconds() / 86400
         elif aggregate.source == "feature_usage":
@@ -65,9 +69,11 @@ def brute_force(events: dict[str, list[tuple]], aggregate: Aggregate, as_of: dat
                 len(rows) if aggregate.measure == "feature_events" else len({f for _, f in rows})
             )
         else:
-            rows = [n for c, ts, n in events["api"] if c == cid and inside(ts)]
-            if rows:
-                result[cid] = sum(rows)
+            rows = [(ts, n) for c, ts, n in events["api"] if c == cid and inside(ts)]
+            if rows and aggregate.measure == "api_days":
+                result[cid] = len({ts.date() for ts, n in rows if n > 0})
+            elif rows:
+                result[cid] = sum(n for _, n in rows)
     return result
 
 
@@ -78,6 +84,15 @@ def store_customers(session) -> None:
         [
             {"id": cid, "name": cid, "created_at": BASE - timedelta(days=400), "traits": {}}
             for cid in CUSTOMERS
+        ],
+    )
+    insert_rows(
+        session,
+        m.User,
+        [
+            {"customer_id": cid, "user_id": user, "created_at": BASE - timedelta(days=400)}
+            for cid in CUSTOMERS
+            for user in SEATS
         ],
     )
 
@@ -129,10 +144,12 @@ def test_rolled_up_aggregates_equal_a_count_of_the_raw_events(
         for source, measure in [
             ("sessions", "logins"),
             ("sessions", "active_users"),
+            ("sessions", "active_seat_days"),
             ("sessions", "last_age_days"),
             ("feature_usage", "distinct_features"),
             ("feature_usage", "feature_events"),
             ("api_usage", "api_calls"),
+            ("api_usage", "api_days"),
         ]
         for window, offset in WINDOWS
     ]

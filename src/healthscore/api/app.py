@@ -18,6 +18,7 @@ from healthscore.api.headers import SecurityHeaders
 from healthscore.api.limits import BodySizeLimit
 from healthscore.api.routes import (
     backtests,
+    cases,
     customers,
     engagement,
     nps,
@@ -203,6 +204,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         nps,
         engagement,
         outreach,
+        cases,
         playbooks,
         backtests,
         customers,

@@ -59,11 +59,34 @@ class Driver(ApiModel):
     delta: float = Field(description="points gained (+) or lost (-) since the reference score")
 
 
+class ChurnProbability(ApiModel):
+    """The score as a probability of churn, from a validated calibration of the scorecard
+    that produced it (``healthscore tune --calibrate``)."""
+
+    days30: float | None = Field(
+        description="probability (0-1) that the account churns within 30 days; null without "
+        "a validated 30-day calibration"
+    )
+    days90: float | None = Field(
+        description="probability (0-1) that the account churns within 90 days; null without "
+        "a validated 90-day calibration"
+    )
+    months_of_history: float = Field(description="months of history the calibration rests on")
+    calibration_ids: list[int] = Field(description="the calibrations used")
+
+
 @pydantic_dataclass(frozen=True, config=API_CONFIG)
 class HealthScoreSummary(reports.AccountScore):
     change: Annotated[int | None, Field(description="score - previous_score over the trend window")]
     components: dict[str, float]
     as_of: datetime
+    churn_probability: Annotated[
+        ChurnProbability | None,
+        Field(
+            description="only when a validated calibration of the scorecard that produced "
+            "this score exists; null otherwise"
+        ),
+    ]
 
 
 @pydantic_dataclass(frozen=True, config=API_CONFIG)
@@ -224,6 +247,8 @@ class TicketInput(InputModel):
 
 
 class OutreachEntryOut(ApiModel):
+    """An outreach entry is a case (``/api/v1/cases``): ``status`` is its state."""
+
     id: int
     customer_id: str
     playbook: str
@@ -231,10 +256,15 @@ class OutreachEntryOut(ApiModel):
     snapshot: dict[str, Any]
     owner: str | None
     next_step: str
-    status: str
+    status: str = Field(description="open, acknowledged, snoozed or resolved")
     notes: str
     created_at: datetime
     updated_at: datetime
+    severity: str = Field(description="normal, high or urgent")
+    resolution: str | None = Field(description="done, dismissed, cleared or merged")
+    last_seen_at: datetime | None
+    snoozed_until: datetime | None
+    resolved_at: datetime | None
 
 
 # --- data quality ----------------------------------------------------------------------

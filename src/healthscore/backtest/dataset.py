@@ -11,7 +11,7 @@ database without touching history or latest scores.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 import numpy as np
@@ -185,6 +185,25 @@ def build_snapshots(
             )
         )
     return snapshots
+
+
+def relabelled(
+    session: Session, snapshots: Sequence[Snapshot], *, horizon_days: int
+) -> list[Snapshot]:
+    """The same snapshots (same scores) labelled for another horizon: one query each."""
+    data_end = data_span(session).last
+    result = []
+    for s in snapshots:
+        churners = churned_between(session, s.as_of, s.as_of + timedelta(days=horizon_days))
+        result.append(
+            replace(
+                s,
+                horizon_days=horizon_days,
+                churned=np.array([cid in churners for cid in s.customer_ids], dtype=bool),
+                labels_complete=labels_complete(s.as_of, horizon_days, data_end),
+            )
+        )
+    return result
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from markupsafe import Markup
 
 from healthscore import formats
 from healthscore.backtest.evaluate import AucResult, roc_points
+from healthscore.backtest.report_tuning import tuning_sections
 from healthscore.backtest.service import BacktestResult
 from healthscore.backtest.tune import TuningResult
 from healthscore.charts.framed import (
@@ -26,6 +27,7 @@ from healthscore.charts.framed import (
     bar_chart,
     histogram,
     line_chart,
+    reliability_chart,
 )
 
 
@@ -99,9 +101,17 @@ above the dashed coin-flip line, the better the score.</p>
 <table><tr><th>tier</th><th>accounts</th><th>churned</th><th>churn rate</th><th>lift</th></tr>
 {% for t in ev.by_tier %}<tr><td>{{ t.tier }}</td><td>{{ t.accounts }}</td><td>{{ t.churned }}</td>
 <td>{{ pct(t.rate, 1) }}</td><td>{{ num(t.lift) }}x</td></tr>{% endfor %}</table>
+<p class="{{ "explain" if bt.tier_order.monotone else "warn" }}">Tiers:
+{{ bt.tier_order.text }}.</p>
 <p class="explain">If tiers mean what they say, churn rates fall from critical to healthy.
 <b>Lift</b> compares a tier's churn rate with the overall rate: 3x means accounts in that
 tier churned three times as often as average.</p>
+
+{% if bt.calibration %}
+<h2>Churn probability on these cut-offs</h2>
+{{ calibration_chart }}
+<p class="explain">{{ calibration_text }}</p>
+{% endif %}
 
 <h2>Flagging a tier: how right, how complete</h2>
 <table><tr><th>flag accounts that are…</th><th>flagged</th><th>precision</th><th>recall</th></tr>
@@ -141,9 +151,10 @@ zero is a measurement).</p>
 <p class="explain">We replayed the score for every day from {{ lt.first_day }} to
 {{ lt.last_day }} ({{ "read from the saved daily history" if lt.source == "history" else
 "recomputed from the raw data, as of midnight each day" }}) and applied the alert rule
-<b>{{ lt.rule }}</b>: {{ lt.rule_description }}. For each of the {{ lt.churners|length }}
-accounts that churned in that period we took the first alert in the
-{{ lt.lookback_days }} days before it churned.
+<b>{{ lt.rule }}</b>: {{ lt.rule_description }} ({{ lt.alerts_raised }} alerts raised). For
+each of the {{ lt.churners|length }} accounts that churned in that period we took the first
+alert in the {{ lt.lookback_days }} days before it churned (an alert still standing when that
+window opens counts from its first day).
 {{ lt_alerted }} of churners were alerted at all; the median alerted churner was flagged
 {{ lt_median }} days ahead, and {{ lt_early }} of churners watched for at least
 {{ lt.early_days }} days ({{ lt.churners_observed_early }}) were flagged at least
@@ -168,9 +179,10 @@ is what alerting at random would achieve.</p>
 <table><tr><th>signal</th><th>group</th><th>default weight</th><th>tuned weight</th></tr>
 {% for w in tuning.weights %}<tr><td>{{ w.name }}</td><td>{{ w.group }}</td>
 <td>{{ pct(w.default, 1) }}</td><td>{{ pct(w.tuned, 1) }}</td></tr>{% endfor %}</table>
-<p class="explain">How: {{ tuning.method }} Signals, thresholds and tiers are unchanged, so
+<p class="explain">How: {{ tuning.method }} Signals and thresholds are unchanged, so
 the tuned score stays 0-100 and every point is still explained by a signal. A weight of 0
 means the signal did not help predict churn on the training period.</p>
+{{ tuning_sections }}
 {% endif %}
 </body></html>
 """
@@ -265,6 +277,35 @@ def _backtest_context(backtest: BacktestResult) -> dict[str, object]:
             reference_label="average",
         ),
     }
+    check = backtest.calibration
+    if check:
+        j = check.judgement
+        context.update(
+            calibration_chart=reliability_chart(
+                [
+                    Series(
+                        f"calibration {check.calibration_id}",
+                        [(b.predicted, b.observed) for b in j.reliability],
+                        PRIMARY,
+                    )
+                ],
+                title=f"Reliability, {check.horizon_days} days",
+            ),
+            calibration_text=(
+                f"The probability shown beside scores of {backtest.scorecard} comes from "
+                f"calibration {check.calibration_id} (trained on cut-offs up to "
+                f"{formats.day(check.train_until)}). On these cut-offs its Brier score is "
+                f"{formats.decimal(j.brier, 4)} against {formats.decimal(j.brier_base_rate, 4)} "
+                f"for always predicting the churn rate ({formats.percent(j.base_rate, 1)}): "
+                + ("it still holds." if j.validated else f"it no longer holds ({j.reason}).")
+                + (
+                    " Some of these cut-offs fall in its training period, so this is not an "
+                    "out-of-time check."
+                    if check.overlaps_training
+                    else ""
+                )
+            ),
+        )
     lead = backtest.lead_time
     if lead:
         context.update(
@@ -325,6 +366,7 @@ def _tuning_context(tuning: TuningResult) -> dict[str, object]:
         diagonal=True,
     )
     return {
+        "tuning_sections": tuning_sections(tuning),
         "subtitle": (
             f"Scorecard {tuning.base.identity} tuned into {tuning.tuned.identity}, "
             f"horizon {tuning.horizon_days} days."

@@ -18,25 +18,25 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
+from healthscore.backtest.alert_rules import SEED000_ALERT, AlertRule
+from healthscore.backtest.calibration import Judgement, judge
+from healthscore.backtest.calibrations import validated_calibration
 from healthscore.backtest.dataset import (
     LABEL_SLACK,
     WARMUP_DAYS,
     DataSpan,
+    Pooled,
     build_snapshots,
     data_span,
     pool,
 )
 from healthscore.backtest.evaluate import AucResult, Evaluation, auc_with_ci, evaluate, pr_auc
-from healthscore.backtest.lead_time import (
-    DEFAULT_LOOKBACK_DAYS,
-    SEED000_ALERT,
-    AlertRule,
-    DayProgress,
-    LeadTimeResult,
-    measure_lead_time,
-)
+from healthscore.backtest.lead_time import DEFAULT_LOOKBACK_DAYS, LeadTimeResult, measure_lead_time
+from healthscore.backtest.replay import DayProgress
+from healthscore.backtest.tiers import TierOrder, tier_order
 from healthscore.scoring.scorecard import Scorecard
 from healthscore.timeutc import utc
 
@@ -64,6 +64,20 @@ class ScorecardComparison:
     pr_auc: float | None
 
 
+@dataclass(frozen=True)
+class CalibrationCheck:
+    """The scorecard's saved calibration for this horizon, judged on these cut-offs: does
+    the probability shown beside scores still hold?"""
+
+    calibration_id: int
+    horizon_days: int
+    train_until: datetime
+    overlaps_training: bool
+    """Some cut-off's horizon reaches back into the calibration's training period: this is
+    then not an out-of-time check."""
+    judgement: Judgement
+
+
 @dataclass
 class BacktestResult:
     """Everything ``healthscore backtest`` prints, exports as JSON and renders as HTML."""
@@ -72,7 +86,10 @@ class BacktestResult:
     horizon_days: int
     cutoffs: list[CutoffSummary]
     evaluation: Evaluation
+    tier_order: TierOrder
+    """Whether churn falls from critical to healthy, in a sentence."""
     lead_time: LeadTimeResult | None = None
+    calibration: CalibrationCheck | None = None
     comparisons: list[ScorecardComparison] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -83,7 +100,10 @@ class BacktestResult:
 
 
 def jsonable(value: Any) -> Any:
-    """Dataclasses, dates, enums and numpy values as plain JSON types (NaN → null)."""
+    """Dataclasses, pydantic models (tier cut-offs), dates, enums and numpy values as plain
+    JSON types (NaN → null)."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, dict):
@@ -213,10 +233,32 @@ def run_backtest(
         horizon_days=horizon_days,
         cutoffs=summaries,
         evaluation=evaluation,
+        tier_order=tier_order(evaluation.by_tier),
         lead_time=lead,
+        calibration=_check_calibration(session, scorecard, pooled, cutoffs, horizon_days),
         comparisons=comparisons,
         warnings=warnings,
         seconds=time.perf_counter() - clock,
+    )
+
+
+def _check_calibration(
+    session: Session,
+    scorecard: Scorecard,
+    pooled: Pooled,
+    cutoffs: Sequence[datetime],
+    horizon_days: int,
+) -> CalibrationCheck | None:
+    stored = validated_calibration(session, scorecard, horizon_days)
+    if stored is None or not len(pooled):
+        return None
+    first = min(cutoffs)
+    return CalibrationCheck(
+        calibration_id=stored.id,
+        horizon_days=horizon_days,
+        train_until=stored.train_until,
+        overlaps_training=first <= stored.train_until + timedelta(days=horizon_days),
+        judgement=judge(stored.mapping, pooled.churned, pooled.scores, pooled.customer_ids),
     )
 
 

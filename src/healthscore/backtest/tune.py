@@ -11,10 +11,12 @@ with the most negative coefficient (weight 0), refit, until every coefficient is
 The coefficients are then scaled to sum to 1: since ``score = 100 x Σ weight x value``,
 ranking accounts by the tuned score is ranking them by the fitted churn risk.
 
-Signals, windows, normalisations, tiers and segments are kept; only weights change (a
-segment's own weight override is dropped so weights still sum to 1 everywhere). The
-result is judged on *validation* cut-offs that come after training, never on the data it
-was fitted to.
+Signals, windows, normalisations and segments are kept; weights change (a segment's own
+weight override is dropped so weights still sum to 1 everywhere), and so do the tier
+cut-offs when the ones proposed on the tuned score (``tiers.propose_tiers``) keep churn
+falling from critical to healthy on validation. Tune also fits score → churn-probability
+calibrations of both scorecards (``tune_calibrations``). Everything is judged on
+*validation* cut-offs that come after training, never on the data it was fitted to.
 """
 
 from __future__ import annotations
@@ -32,10 +34,13 @@ from numpy.typing import NDArray
 from sklearn.linear_model import LogisticRegression
 from sqlalchemy.orm import Session
 
-from healthscore.backtest.dataset import Pooled, build_snapshots, pool
+from healthscore.backtest.calibration import Method
+from healthscore.backtest.dataset import Pooled, Snapshot, build_snapshots, data_span, pool
 from healthscore.backtest.evaluate import AucResult, auc_with_ci, degenerate_reason, pr_auc
 from healthscore.backtest.service import jsonable
-from healthscore.scoring.scorecard import Scorecard
+from healthscore.backtest.tiers import TierComparison, compare_tiers
+from healthscore.backtest.tune_calibrations import CalibrationAttempt, calibrate_scorecards
+from healthscore.scoring.scorecard import Scorecard, Tiers
 from healthscore.timeutc import utc
 
 WEIGHT_DECIMALS = 4
@@ -94,6 +99,8 @@ class TuningResult:
     validate_pr_tuned: float | None
     weights: list[SignalWeight]
     validation: ValidationScores
+    tiers: TierComparison
+    calibrations: list[CalibrationAttempt]
     method: str = METHOD
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -122,6 +129,8 @@ class TuningResult:
                     "pr_auc_tuned": self.validate_pr_tuned,
                 },
                 "weights": self.weights,
+                "tiers": self.tiers,
+                "calibrations": self.calibrations,
                 "method": self.method,
                 "warnings": self.warnings,
                 "seconds": self.seconds,
@@ -173,14 +182,22 @@ def weighted_scores(values: NDArray[np.float64], weights: NDArray[np.float64]) -
     return scores
 
 
-def tuned_scorecard(base: Scorecard, weights: Sequence[float], description: str) -> Scorecard:
-    """``base`` with new weights, version + 1 and a ``-tuned`` name; everything else kept."""
+def tuned_scorecard(
+    base: Scorecard, weights: Sequence[float], description: str, *, tiers: Tiers | None = None
+) -> Scorecard:
+    """``base`` with new weights (and tiers, if given), version + 1 and a ``-tuned`` name;
+    everything else kept. Segment weight overrides go (weights must sum to 1 everywhere),
+    and so do segment tier overrides when tiers are given (they are fitted on everyone)."""
     data = base.model_dump(mode="json", exclude_none=True)
     for signal, weight in zip(data["signals"], weights, strict=True):
         signal["weight"] = float(weight)
     for segment in data.get("segments", {}).values():
         for override in segment.get("signals", {}).values():
             override.pop("weight", None)
+        if tiers is not None:
+            segment.pop("tiers", None)
+    if tiers is not None:
+        data["tiers"] = tiers.model_dump(mode="json")
     data["version"] = base.version + 1
     data["name"] = base.name if base.name.endswith(TUNED_SUFFIX) else base.name + TUNED_SUFFIX
     data["description"] = description
@@ -220,9 +237,11 @@ def tune(
     horizon_days: int = 30,
     resamples: int = 1000,
     seed: int = 0,
+    calibration_method: Method = "sigmoid",
     progress: Progress | None = None,
 ) -> TuningResult:
-    """Fit weights on ``train_cutoffs``; compare default and tuned on ``validate_cutoffs``."""
+    """Fit weights on ``train_cutoffs`` and propose tier cut-offs and calibrations; compare
+    default and tuned on ``validate_cutoffs``."""
     clock = time.perf_counter()
     train_at = sorted(utc(c) for c in train_cutoffs)
     validate_at = sorted(utc(c) for c in validate_cutoffs)
@@ -263,13 +282,48 @@ def tune(
         auc(validate, validate.scores),
         auc(validate, validate_tuned_scores),
     )
+    tiers = compare_tiers(
+        base.tiers,
+        train_scores=train_tuned_scores,
+        train_churned=train.churned,
+        train_groups=train.customer_ids,
+        validate_churned=validate.churned,
+        validate_current_tiers=validate.tiers,
+        validate_scores=validate_tuned_scores,
+    )
+    warnings.extend(_tier_warnings(base, tiers))
     description = (
         f"{base.identity} with weights fitted by `healthscore tune` on {len(train_at)} "
         f"cut-off(s) {_span(train_at)} (horizon {horizon_days} days). Validation on "
         f"{len(validate_at)} cut-off(s) {_span(validate_at)}: ROC AUC "
         f"{_auc_text(validate_default)} (default) -> {_auc_text(validate_tuned)} (tuned)."
+        + (
+            " Tier cut-offs fitted on the same training cut-offs."
+            if tiers.adopted
+            else " Tier cut-offs kept."
+        )
     )
-    tuned = tuned_scorecard(base, weights.tolist(), description)
+    tuned = tuned_scorecard(
+        base,
+        weights.tolist(),
+        description,
+        tiers=tiers.proposal.tiers if tiers.adopted else None,
+    )
+    if progress:
+        progress("fitting calibrations")
+
+    def tuned_scores(snapshot: Snapshot) -> NDArray[np.int64]:
+        return weighted_scores(snapshot.values, weights)
+
+    calibrations = calibrate_scorecards(
+        session,
+        [(base, lambda snapshot: snapshot.scores), (tuned, tuned_scores)],
+        train=train_snaps,
+        validate=validate_snaps,
+        span=data_span(session),
+        method=calibration_method,
+        seed=seed,
+    )
     return TuningResult(
         base=base,
         tuned=tuned,
@@ -291,6 +345,20 @@ def tune(
             for s, w, c in zip(base.signals, weights, coefficients, strict=True)
         ],
         validation=ValidationScores(validate.churned, validate.scores, validate_tuned_scores),
+        tiers=tiers,
+        calibrations=calibrations,
         warnings=warnings,
         seconds=time.perf_counter() - clock,
     )
+
+
+def _tier_warnings(base: Scorecard, tiers: TierComparison) -> list[str]:
+    proposal = tiers.proposal
+    if proposal.tiers is None:
+        return [f"tier cut-offs kept: {proposal.reason}"]
+    if not tiers.adopted:
+        order = tiers.proposed_order.text if tiers.proposed_order else "not judged"
+        return [f"proposed tier cut-offs not adopted: on validation, {order}"]
+    if any(segment.tiers is not None for segment in base.segments.values()):
+        return ["segment tier overrides were dropped: the proposed tiers apply to all segments"]
+    return []

@@ -182,3 +182,56 @@ def histogram(
         value_format="{:.0f}",
         colours=colours,
     )
+
+
+def reliability_chart(series: Sequence[Series], *, title: str) -> Markup:
+    """Predicted probability (x) against the churn rate observed (y), one dot per bin and
+    a dashed diagonal where the two agree. Both axes run from 0 to just above the largest
+    value, since churn probabilities rarely come near 1 and would crowd a corner."""
+    left, top, width, height = _plot_area()
+    values = [v for line in series for point in line.points for v in point]
+    if not values:
+        return figure(WIDTH, HEIGHT, title, [_text(WIDTH / 2, HEIGHT / 2, "no bins to show")])
+    # A multiple of 4% (20% above 40%), so the four grid steps are whole percentages.
+    top = max(values) * 1.1
+    unit = 0.04 if top <= 0.4 else 0.2
+    peak = min(1.0, max(unit, float(np.ceil(top / unit)) * unit))
+
+    def at(x: float, y: float) -> tuple[float, float]:
+        return left + x / peak * width, top + (1 - y / peak) * height
+
+    parts = [_axes("predicted probability of churn", "share that churned")]
+    for step in range(5):
+        tick = peak * step / 4
+        x, y = at(tick, tick)
+        parts.append(_text(x, top + height + 14, f"{tick:.0%}"))
+        parts.append(_text(left - 6, y + 4, f"{tick:.0%}", anchor="end"))
+        parts.append(_line(left, y, left + width, y, GRID))
+    (x0, y0), (x1, y1) = at(0, 0), at(peak, peak)
+    parts.append(_line(x0, y0, x1, y1, MUTED, **{"stroke-dasharray": "4 4"}))
+    parts.append(_text(x1 - 4, y1 + 14, "perfectly calibrated", anchor="end", fill=MUTED))
+    for i, line in enumerate(series):
+        coords = [at(x, y) for x, y in line.points]
+        parts.append(
+            element(
+                "polyline",
+                {
+                    "points": " ".join(f"{x:.1f},{y:.1f}" for x, y in coords),
+                    "fill": "none",
+                    "stroke": line.colour,
+                    "stroke-width": "1.5",
+                },
+            )
+        )
+        parts.extend(
+            element("circle", {"cx": x, "cy": y, "r": 3.5, "fill": line.colour}) for x, y in coords
+        )
+        legend_y = top + 12 + 16 * i
+        parts.append(
+            element(
+                "rect",
+                {"x": left + 10, "y": legend_y - 9, "width": 10, "height": 10, "fill": line.colour},
+            )
+            + _text(left + 25, legend_y, line.label, anchor="start")
+        )
+    return figure(WIDTH, HEIGHT, title, parts)

@@ -18,6 +18,7 @@ from typer.core import TyperGroup
 from healthscore.cli.commands import (
     backtest,
     backup,
+    calibrations,
     customers,
     demo,
     doctor,
@@ -94,5 +95,5 @@ def configure_logging() -> None:
 # In the order ``healthscore --help`` lists them (command groups come after commands).
 for commands in (init, scoring, importing, demo, doctor, serve, backup, transfer, backtest, tune):
     commands.register(app)
-for group in (export, customers, playbooks, keys):
+for group in (export, customers, playbooks, keys, calibrations):
     group.register(app)

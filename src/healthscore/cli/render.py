@@ -3,17 +3,25 @@ keys, playbooks, and the backtest and tuning results."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from healthscore import formats
 from healthscore.auth.keys import KeyInfo
+from healthscore.backtest.calibrations import ChurnProbability
 from healthscore.backtest.evaluate import AucResult
 from healthscore.backtest.service import BacktestResult
 from healthscore.backtest.tune import TuningResult
+from healthscore.cli.render_calibration import (
+    print_calibration_attempts,
+    print_calibration_check,
+    print_tier_comparison,
+    probability_text,
+)
 from healthscore.playbooks.rules import Firing, PlaybookSet
 from healthscore.scoring.reports import AccountDetail, ScoreRow
 
@@ -57,14 +65,19 @@ def accounts_table(rows: Sequence[ScoreRow], *, title: str) -> Table:
     return table
 
 
-def print_account(console: Console, detail: AccountDetail) -> None:
+def print_account(
+    console: Console, detail: AccountDetail, probability: ChurnProbability | None = None
+) -> None:
+    """One account's score; with a validated calibration of the scorecard that produced
+    it, the probability of churn beside it."""
     row = detail.score
     style = TIER_STYLE.get(row.tier, "")
     previous = "" if row.previous_score is None else f" (was {row.previous_score})"
+    chance = f" · {probability_text(probability)}" if probability else ""
     console.print(
         f"[bold]{row.name}[/] ({row.customer_id}) · {row.segment} · {row.plan} · "
         f"MRR {row.mrr}\n"
-        f"score [bold]{'-' if row.score is None else row.score}[/]{previous} · "
+        f"score [bold]{'-' if row.score is None else row.score}[/]{previous}{chance} · "
         f"[{style}]{row.tier}[/] · {TREND_ARROW.get(row.trend, row.trend)} · "
         f"as of {row.as_of:%Y-%m-%d %H:%M} UTC · scorecard {detail.scorecard}"
     )
@@ -135,18 +148,23 @@ def playbooks_table(rules: PlaybookSet) -> Table:
     return table
 
 
-def firings_table(firings: Sequence[Firing]) -> Table:
+def firings_table(
+    firings: Sequence[Firing], *, outcome: Callable[[Firing], str] | None = None
+) -> Table:
+    """The firings, with what each would do to its case (``outcome``) if given."""
     table = Table(title="Playbooks that would fire")
-    for column in ("playbook", "account", "score", "tier", "reason"):
+    columns = ("playbook", "account", "score", "tier", "reason")
+    for column in (*columns, "case") if outcome else columns:
         table.add_column(column)
     for f in firings:
-        table.add_row(
+        cells = [
             f.playbook.name,
             f"{f.state.name} ({f.state.customer_id})",
             str(f.state.score),
             f.state.tier,
             f.reason,
-        )
+        ]
+        table.add_row(*cells, *([str(outcome(f))] if outcome else []))
     return table
 
 
@@ -221,6 +239,11 @@ def print_backtest(out: Console, result: BacktestResult) -> None:
     for t in ev.by_tier:
         tiers.add_row(t.tier, str(t.accounts), str(t.churned), _pct(t.rate), _num(t.lift) + "x")
     out.print(tiers)
+    order = result.tier_order
+    colour = {True: "green", False: "red", None: "yellow"}[order.monotone]
+    out.print(f"tiers: [{colour}]{escape(order.text)}[/]", soft_wrap=True)
+    if result.calibration:
+        print_calibration_check(out, result.calibration)
 
     cuts = Table(title="Flagging a tier or worse")
     for column in ("flag", "flagged", "precision", "recall"):
@@ -306,6 +329,8 @@ def print_tuning(out: Console, result: TuningResult) -> None:
         weights.add_row(w.name, w.group, f"{w.default:.4f}", f"{w.tuned:.4f}")
     out.print(weights)
     out.print(f"method: {result.method}")
+    print_tier_comparison(out, result.tiers)
+    print_calibration_attempts(out, result.calibrations)
 
 
 def _dates(cutoffs: Sequence[datetime]) -> str:

@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from healthscore.activity import engagement, nps
+from healthscore.backtest.calibrations import churn_probability
 from healthscore.charts.scores import history_chart, meter_rows
 from healthscore.charts.svg import responsive
 from healthscore.dashboard.auth import DashboardUser
@@ -89,6 +90,11 @@ def _account(
         "customer": customer,
         "detail": detail,
         "change": change(detail.score) if detail else None,
+        "probability": (
+            churn_probability(session, card, scorecard=detail.scorecard, score=detail.score.score)
+            if detail
+            else None
+        ),
         "history": history,
         "history_chart": responsive(
             history_chart(points, tier_bands),

@@ -25,7 +25,6 @@ from healthscore.charts.scores import TIER_LABELS, Bands
 from healthscore.dashboard import auth
 from healthscore.dashboard.assets import STATIC_VERSION
 from healthscore.dashboard.auth import DashboardUser
-from healthscore.playbooks import outreach
 from healthscore.scoring import reports
 from healthscore.scoring.scorecard import Group, Scorecard, Trend
 
@@ -77,7 +76,7 @@ def _environment() -> Environment:
         tier_label=tier_label,
         label=label,
     )
-    env.globals.update(static_version=STATIC_VERSION, statuses=outreach.STATUSES)
+    env.globals.update(static_version=STATIC_VERSION)
     return env
 
 

@@ -125,11 +125,20 @@ def _webhook(action: WebhookAction, delivery: jm.Delivery) -> None:
     _post(action.url, body, headers)
 
 
+SLACK_EVENTS = {
+    "opened": ":rotating_light: New case",
+    "escalated": ":arrow_double_up: Escalated",
+    "resolved": ":white_check_mark: Resolved",
+}
+
+
 def slack_message(payload: dict[str, Any]) -> dict[str, Any]:
+    event = payload.get("event", "opened")
+    severity = f" ({payload['severity']})" if payload.get("severity") else ""
     text = (
-        f":rotating_light: *{payload['customerName']}* ({payload['customerId']}) — "
-        f"score {payload['score']}, {payload['riskLevel']}, {payload['trend']}.\n"
-        f"Playbook `{payload['playbook']}`: {payload['reason']}"
+        f"{SLACK_EVENTS.get(event, event)}{severity}: *{payload['customerName']}* "
+        f"({payload['customerId']}) — score {payload['score']}, {payload['riskLevel']}, "
+        f"{payload['trend']}.\nPlaybook `{payload['playbook']}`: {payload['reason']}"
     )
     return {"text": text}
 

@@ -1,10 +1,12 @@
-"""The delivery outbox: actions queued with their outreach entry, sent by workers.
+"""The delivery outbox: a case's messages queued with the case's change, sent by workers.
 
-Why an outbox: the decision to act is committed atomically with the scores and the log
-entry; sending happens after the commit, as often as needed until it succeeds. A worker
-*claims* a delivery with one conditional UPDATE before sending, so two workers never send
-the same delivery at the same time, and a claim that is never finished (worker killed
-mid-send) expires and the delivery is picked up again: at least once, never lost.
+A case sends its playbook's webhook, Slack and Redis messages when it opens, escalates
+and resolves — never while a condition merely persists. Why an outbox: the decision to
+act is committed atomically with the scores and the case; sending happens after the
+commit, as often as needed until it succeeds. A worker *claims* a delivery with one
+conditional UPDATE before sending, so two workers never send the same delivery at the
+same time, and a claim that is never finished (worker killed mid-send) expires and the
+delivery is picked up again: at least once, never lost.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session
 
-from healthscore.playbooks.rules import Firing, OutreachAction
+from healthscore.playbooks.rules import OutreachAction, Playbook
 from healthscore.storage import job_models as jm
 from healthscore.storage.dialect import insert_new_keys
 from healthscore.storage.leases import claim_with_lease, lease_expired
@@ -25,51 +27,99 @@ MAX_ATTEMPTS = 8
 
 
 @dataclass(frozen=True)
-class QueuedFiring:
-    firing: Firing
-    entry_key: str
+class Notice:
+    """One message about a case (opened, escalated, resolved) for its playbook's actions."""
+
+    playbook: Playbook
+    customer_id: str
+    key: str
+    """The message's idempotency key; each action's delivery adds ``:<action index>``."""
+    payload: dict[str, Any]
 
 
-def alert_payload(f: Firing, entry_key: str, as_of: datetime) -> dict[str, Any]:
-    """What receivers get: seed 000's alert fields plus the explanation."""
-    s = f.state
-    return {
+@dataclass(frozen=True)
+class CaseFacts:
+    """What a message says about the case and the account."""
+
+    case_id: int
+    customer_id: str
+    name: str
+    playbook: str
+    severity: str
+    state: str
+    score: int | None
+    tier: str | None
+    trend: str | None
+    reason: str
+    resolution: str | None = None
+
+
+def case_payload(
+    event: str, facts: CaseFacts, *, key: str, as_of: datetime, reopened: bool = False
+) -> dict[str, Any]:
+    """What receivers get: seed 000's alert fields, the case and what happened to it
+    (``event``: ``opened``, ``escalated`` or ``resolved``; an ``opened`` case that is a
+    resolved one opening again says ``reopened: true``)."""
+    payload: dict[str, Any] = {
         "type": "health_alert",
-        "customerId": s.customer_id,
-        "customerName": s.name,
-        "score": s.score,
-        "riskLevel": s.tier,
-        "trend": s.trend,
-        "playbook": f.playbook.name,
-        "reason": f.reason,
+        "event": event,
+        "caseId": facts.case_id,
+        "customerId": facts.customer_id,
+        "customerName": facts.name,
+        "score": facts.score,
+        "riskLevel": facts.tier,
+        "trend": facts.trend,
+        "playbook": facts.playbook,
+        "reason": facts.reason,
+        "severity": facts.severity,
+        "state": facts.state,
         "asOf": as_of.isoformat(),
-        "idempotencyKey": entry_key,
+        "idempotencyKey": key,
     }
+    if facts.resolution:
+        payload["resolution"] = facts.resolution
+    if reopened:
+        payload["reopened"] = True
+    return payload
 
 
-def queue_deliveries(session: Session, queued: list[QueuedFiring], *, as_of: datetime) -> list[int]:
+def notice(
+    playbook: Playbook,
+    event: str,
+    facts: CaseFacts,
+    *,
+    key: str,
+    as_of: datetime,
+    reopened: bool = False,
+) -> Notice:
+    payload = case_payload(event, facts, key=key, as_of=as_of, reopened=reopened)
+    return Notice(playbook, facts.customer_id, key, payload)
+
+
+def queue_deliveries(session: Session, notices: list[Notice]) -> list[int]:
     """Outbox rows for every non-outreach action; returns ids of rows this call created."""
     now = datetime.now(UTC)
     rows = []
-    for q in queued:
-        payload = alert_payload(q.firing, q.entry_key, as_of)
-        for index, action in enumerate(q.firing.playbook.actions):
+    for n in notices:
+        for index, action in enumerate(n.playbook.actions):
             if isinstance(action, OutreachAction):
                 continue
             rows.append(
                 {
-                    "idempotency_key": f"{q.entry_key}:{index}",
-                    "customer_id": q.firing.state.customer_id,
-                    "playbook": q.firing.playbook.name,
+                    "idempotency_key": f"{n.key}:{index}",
+                    "customer_id": n.customer_id,
+                    "playbook": n.playbook.name,
                     "kind": action.kind,
                     "action": action.model_dump(),
-                    "payload": payload,
+                    "payload": n.payload,
                     "status": "pending",
                     "attempts": 0,
                     "last_error": "",
                     "created_at": now,
                 }
             )
+    if not rows:
+        return []
     inserted = insert_new_keys(
         session,
         jm.Delivery.__table__,  # type: ignore[arg-type]

@@ -1,8 +1,12 @@
-"""The outreach log: proactive actions taken (or to take) for an account.
+"""The outreach log (seed 001's operations) over cases: the same rows, the old vocabulary.
 
-The HTTP API and the dashboard read and change the log through these functions, so an
-entry obeys the same rules whichever edge it is edited from; the SQL is in
-``playbooks.repository``.
+An outreach entry is a case (``playbooks.cases``). The log's statuses before cases are
+still accepted on input, as aliases: ``in_progress`` is ``acknowledged``, ``done`` and
+``dismissed`` are ``resolved`` with that resolution; ``open`` is ``open``. Setting a
+status moves the case there through its transitions (a resolved entry set to
+``in_progress`` is reopened, then acknowledged), so the audit trail and the messages are
+the ones the case operations give. The HTTP API's ``updateOutreachEntry`` and the
+dashboard's entry form both call ``update_entry``.
 """
 
 from __future__ import annotations
@@ -13,18 +17,23 @@ from typing import Literal, TypedDict, get_args
 
 from sqlalchemy.orm import Session
 
-from healthscore.playbooks import repository
-from healthscore.playbooks.repository import OutreachFilter
+from healthscore.errors import Problem
+from healthscore.playbooks import case_repository, cases
+from healthscore.playbooks.case_repository import CaseFilter
+from healthscore.playbooks.case_rules import LEGACY_STATUSES
+from healthscore.playbooks.case_steps import event_row
+from healthscore.playbooks.cases import Changed, InvalidCaseChange, Transition
+from healthscore.playbooks.rules import PlaybookSet
 from healthscore.storage import models as m
 
 __all__ = [
     "MAX_NOTES",
     "MAX_OWNER",
     "STATUSES",
+    "Changed",
     "EntryNotFound",
     "InvalidChange",
     "OutreachChanges",
-    "OutreachError",
     "OutreachFilter",
     "OutreachLog",
     "Status",
@@ -33,28 +42,23 @@ __all__ = [
     "update_entry",
 ]
 
-Status = Literal["open", "in_progress", "done", "dismissed"]
+Status = Literal["open", "acknowledged", "resolved", "in_progress", "done", "dismissed"]
+"""What ``status`` may be set to: case states (``snoozed`` needs a date: the case's
+``snooze``) and the old statuses as aliases."""
 STATUSES: tuple[str, ...] = get_args(Status)
-MAX_OWNER = 255
+MAX_OWNER = cases.MAX_OWNER
 MAX_NOTES = 10_000
 
-list_entries = repository.list_entries
+OutreachFilter = CaseFilter
+EntryNotFound = cases.CaseNotFound
+InvalidChange = InvalidCaseChange
 
 
-class OutreachError(Exception):
-    """A change the log refuses; each edge maps it to its own answer (HTTP status, page)."""
-
-
-class EntryNotFound(OutreachError):
-    def __init__(self, entry_id: int) -> None:
-        super().__init__(f"no outreach entry {entry_id}")
-        self.entry_id = entry_id
-
-
-class InvalidChange(OutreachError):
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = problems
+def list_entries(
+    session: Session, f: CaseFilter, *, offset: int = 0, limit: int = 50
+) -> tuple[list[m.OutreachEntry], int]:
+    """One page of entries, newest first, and how many match in all."""
+    return case_repository.list_cases(session, f, offset=offset, limit=limit)
 
 
 class OutreachChanges(TypedDict, total=False):
@@ -65,40 +69,73 @@ class OutreachChanges(TypedDict, total=False):
     notes: str
 
 
-def _problems(changes: OutreachChanges) -> list[str]:
+def _problems(changes: OutreachChanges) -> list[Problem]:
     problems = []
     if "status" in changes and changes["status"] not in STATUSES:
-        problems.append(f"status must be one of {', '.join(STATUSES)}")
+        problems.append(Problem("status", f"status must be one of {', '.join(STATUSES)}"))
     if len(changes.get("owner") or "") > MAX_OWNER:
-        problems.append(f"owner must be at most {MAX_OWNER} characters")
+        problems.append(Problem("owner", f"owner must be at most {MAX_OWNER} characters"))
     if len(changes.get("notes") or "") > MAX_NOTES:
-        problems.append(f"notes must be at most {MAX_NOTES:,} characters")
+        problems.append(Problem("notes", f"notes must be at most {MAX_NOTES:,} characters"))
     return problems
 
 
-def update_entry(
-    session: Session, entry_id: int, changes: OutreachChanges, *, now: datetime | None = None
-) -> m.OutreachEntry:
-    """Move an entry through open → in_progress → done/dismissed; set its owner and notes.
+def _transitions(case: m.OutreachEntry, status: str) -> list[Transition]:
+    """The case transitions that bring ``case`` to ``status`` (an old status or a state)."""
+    state, resolution = LEGACY_STATUSES.get(status, (status, None))
+    if state == "resolved":
+        return [Transition("resolve", resolution=resolution or "done")]
+    steps = [Transition("reopen")] if case.status == "resolved" or state == "open" else []
+    if state == "acknowledged":
+        steps.append(Transition("acknowledge"))
+    return steps
 
-    Raises ``InvalidChange`` before touching the database, ``EntryNotFound`` for an
-    unknown id; flushes, and leaves the commit to the caller.
+
+def update_entry(
+    session: Session,
+    entry_id: int,
+    changes: OutreachChanges,
+    *,
+    actor: str,
+    playbooks: PlaybookSet | None = None,
+    now: datetime | None = None,
+) -> Changed:
+    """Set an entry's status (through the case's transitions), owner and notes.
+
+    Raises ``InvalidChange`` (422) before touching the database, ``EntryNotFound`` (404)
+    for an unknown id, ``cases.InvalidTransition`` (409) for a move the case refuses;
+    flushes, and leaves the commit (then the enqueueing of ``delivery_ids``) to the caller.
     """
     problems = _problems(changes)
     if problems:
         raise InvalidChange(problems)
-    entry = repository.get_entry(session, entry_id)
-    if entry is None:
+    now = now or datetime.now(UTC)
+    case = case_repository.get_case(session, entry_id, lock=True)
+    if case is None:
         raise EntryNotFound(entry_id)
-    if "status" in changes:
-        entry.status = changes["status"]
+    steps = _transitions(case, changes["status"]) if "status" in changes else []
     if "owner" in changes:
-        entry.owner = changes["owner"]
-    if "notes" in changes:
-        entry.notes = changes["notes"]
-    entry.updated_at = now or datetime.now(UTC)
-    session.flush()
-    return entry
+        steps.append(Transition("assign", owner=changes["owner"]))
+    changed, delivery_ids = False, []
+    for step in steps:
+        done = cases.transition(session, entry_id, step, actor=actor, playbooks=playbooks, now=now)
+        changed |= done.changed
+        delivery_ids += done.delivery_ids
+    if "notes" in changes and changes["notes"] != case.notes:
+        event = event_row(
+            case.id,
+            case.customer_id,
+            "noted",
+            case.status,
+            case.status,
+            at=now,
+            actor=actor,
+            note=changes["notes"],
+        )
+        case_repository.add_events(session, [event])
+        case.notes, case.updated_at, changed = changes["notes"], now, True
+        session.flush()
+    return Changed(cases.get_case(session, entry_id), changed, delivery_ids)
 
 
 @dataclass(frozen=True)
@@ -111,18 +148,11 @@ class OutreachLog:
     """Account names of the entries on this page."""
     playbooks: list[str]
     counts: dict[str, int]
-    """Entries per status over the whole log, every status present."""
+    """Entries per case state under the same filters (state aside), every state present."""
 
 
 def outreach_log(
-    session: Session, f: OutreachFilter, *, offset: int = 0, limit: int = 50
+    session: Session, f: CaseFilter, *, offset: int = 0, limit: int = 50
 ) -> OutreachLog:
-    entries, total = repository.list_entries(session, f, offset=offset, limit=limit)
-    counts = repository.status_counts(session)
-    return OutreachLog(
-        entries=entries,
-        total=total,
-        names=repository.customer_names(session, {e.customer_id for e in entries}),
-        playbooks=repository.playbook_names(session),
-        counts={s: counts.get(s, 0) for s in STATUSES},
-    )
+    found = cases.list_cases(session, f, offset=offset, limit=limit)
+    return OutreachLog(found.cases, found.total, found.names, found.playbooks, found.counts)

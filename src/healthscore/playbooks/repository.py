@@ -1,7 +1,7 @@
-"""The playbooks' SQL: what the rules read about accounts, and the outreach log itself.
+"""The playbooks' SQL: what the rules read about accounts, and names for lists.
 
-``playbooks.service`` and ``playbooks.outreach`` hold the rules and call these; nothing
-here commits (the caller's transaction decides).
+``playbooks.service`` holds the rules and calls these; the cases' own SQL is in
+``playbooks.case_repository``. Nothing here commits (the caller's transaction decides).
 """
 
 from __future__ import annotations
@@ -15,68 +15,16 @@ from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from healthscore.storage import models as m
-from healthscore.storage.dialect import insert_new_keys
 from healthscore.storage.rollups import midnight
 from healthscore.timeutc import naive_utc, utc
 
-
-@dataclass(frozen=True)
-class OutreachFilter:
-    customer_id: str | None = None
-    status: str | None = None
-    playbook: str | None = None
-    since: datetime | None = None
-
-    def conditions(self) -> list[ColumnElement[bool]]:
-        o = m.OutreachEntry
-        conditions: list[ColumnElement[bool]] = []
-        if self.customer_id:
-            conditions.append(o.customer_id == self.customer_id)
-        if self.status:
-            conditions.append(o.status == self.status)
-        if self.playbook:
-            conditions.append(o.playbook == self.playbook)
-        if self.since:
-            conditions.append(o.created_at >= self.since)
-        return conditions
-
-
-# --- the outreach log --------------------------------------------------------------------
-
-
-def list_entries(
-    session: Session, f: OutreachFilter, *, offset: int = 0, limit: int = 50
-) -> tuple[list[m.OutreachEntry], int]:
-    """One page of entries, newest first, and how many match in all."""
-    o = m.OutreachEntry
-    where = f.conditions()
-    rows = session.scalars(
-        select(o)
-        .where(*where)
-        .order_by(o.created_at.desc(), o.id.desc())
-        .offset(offset)
-        .limit(limit)
-    )
-    total = session.scalar(select(func.count()).select_from(o).where(*where)) or 0
-    return list(rows), int(total)
-
-
-def get_entry(session: Session, entry_id: int) -> m.OutreachEntry | None:
-    return session.get(m.OutreachEntry, entry_id)
+# --- names for lists -----------------------------------------------------------------
 
 
 def playbook_names(session: Session) -> list[str]:
-    """Every playbook that has logged an entry, for the log's filter."""
+    """Every playbook that has opened a case, for the lists' filters."""
     o = m.OutreachEntry
     return list(session.scalars(select(o.playbook).distinct().order_by(o.playbook)))
-
-
-def status_counts(session: Session) -> dict[str, int]:
-    o = m.OutreachEntry
-    return {
-        status: int(count)
-        for status, count in session.execute(select(o.status, func.count()).group_by(o.status))
-    }
 
 
 def customer_names(session: Session, ids: Collection[str]) -> dict[str, str]:
@@ -84,39 +32,6 @@ def customer_names(session: Session, ids: Collection[str]) -> dict[str, str]:
         return {}
     c = m.Customer
     return {cid: name for cid, name in session.execute(select(c.id, c.name).where(c.id.in_(ids)))}
-
-
-def logged_keys(session: Session, keys: Collection[str]) -> set[str]:
-    """Which of these outreach idempotency keys already have an entry (a run would skip
-    them: the same playbook has logged for that account that day)."""
-    if not keys:
-        return set()
-    key = m.OutreachEntry.idempotency_key
-    return set(session.scalars(select(key).where(key.in_(keys))))
-
-
-def last_logged(
-    session: Session, customer_ids: Collection[str], *, after: datetime, until: datetime
-) -> list[tuple[str, str, datetime]]:
-    """(customer, playbook, newest entry's creation) for entries in ``(after, until]``."""
-    o = m.OutreachEntry
-    rows = session.execute(
-        select(o.customer_id, o.playbook, func.max(o.created_at))
-        .where(o.customer_id.in_(customer_ids), o.created_at > after, o.created_at <= until)
-        .group_by(o.customer_id, o.playbook)
-    )
-    return [(cid, playbook, last) for cid, playbook, last in rows]
-
-
-def insert_entries(session: Session, entries: list[dict[str, Any]]) -> set[str]:
-    """Insert entries whose idempotency key is new; the keys actually inserted."""
-    inserted = insert_new_keys(
-        session,
-        m.OutreachEntry.__table__,  # type: ignore[arg-type]
-        entries,
-        key=["idempotency_key"],
-    )
-    return {key for (key,) in inserted}
 
 
 # --- what the rules read about accounts ----------------------------------------------------

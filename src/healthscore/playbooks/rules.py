@@ -1,14 +1,16 @@
 """Playbook rules as data: when an account needs a CS action, and which actions to take.
 
 A playbook has conditions (all must hold, or any with ``match: any``) over an account's
-state right after it was scored, a cooldown so one decline does not page a CSM every day,
-and actions (outreach log entry, signed webhook, Slack message, Redis queue/channel).
+state right after it was scored, actions (the case in the outreach log, signed webhook,
+Slack message, Redis queue/channel) and the settings of the case it opens: starting
+severity, when it escalates, when it resolves itself (``playbooks.case_rules``).
 Evaluation here is pure: the state is assembled by ``playbooks.service`` from the database.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Collection
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -16,154 +18,63 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from healthscore.scoring.scorecard import Tier, Trend, format_validation_error
+from healthscore.playbooks.conditions import (
+    READS_LOGINS,
+    AccountState,
+    Condition,
+    NoLogin,
+    NpsDetractor,
+    OnboardingNotStarted,
+    PaymentFailed,
+    ScoreBelow,
+    ScoreDropped,
+    SignalBelow,
+    TierChanged,
+    TierIs,
+)
+from healthscore.scoring.scorecard import format_validation_error
+
+__all__ = [
+    "BUNDLED",
+    "DEFAULT_MIN_CONFIDENCE",
+    "SEVERITIES",
+    "AccountState",
+    "Action",
+    "Condition",
+    "Escalation",
+    "Firing",
+    "Judgement",
+    "NoLogin",
+    "NpsDetractor",
+    "OnboardingNotStarted",
+    "OutreachAction",
+    "PaymentFailed",
+    "Playbook",
+    "PlaybookError",
+    "PlaybookSet",
+    "RedisAction",
+    "ScoreBelow",
+    "ScoreDropped",
+    "Severity",
+    "SignalBelow",
+    "SlackAction",
+    "TierChanged",
+    "TierIs",
+    "WebhookAction",
+    "evaluate",
+    "judge",
+    "load_playbooks",
+]
+
+Severity = Literal["normal", "high", "urgent"]
+SEVERITIES: tuple[Severity, ...] = ("normal", "high", "urgent")
+DEFAULT_MIN_CONFIDENCE = 0.6
+"""The scorecard's ``lifecycle.min_confidence`` default: below it a score fires no
+threshold or tier condition."""
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-@dataclass(frozen=True)
-class AccountState:
-    """What the rules can see about one account at evaluation time."""
-
-    customer_id: str
-    name: str
-    segment: str
-    plan: str
-    score: int
-    tier: str
-    trend: str
-    previous_tier: str | None
-    scores_ago: dict[int, int] = field(default_factory=dict)
-    """Score ``d`` days earlier, for each ``d`` the rules ask about (from history)."""
-    signal_values: dict[str, float] = field(default_factory=dict)
-    days_since_login: float | None = None
-    """None: no login ever recorded."""
-    failed_payments: dict[int, int] = field(default_factory=dict)
-    """Failed payments in the last ``d`` days, for each ``d`` the rules ask about."""
-    detractors: dict[int, int] = field(default_factory=dict)
-    """NPS answers 0-6 in the last ``d`` days."""
-    stage: str = "mature"
-    """Lifecycle stage of the score (``scoring.lifecycle``)."""
-    confidence: float = 1.0
-    """Share of the score's weight resting on enough data (0-1)."""
-    age_days: float | None = None
-    """Days since the account was created."""
-
-
-class ScoreBelow(_Strict):
-    kind: Literal["score_below"]
-    score: int = Field(ge=1, le=100)
-
-    def holds(self, s: AccountState) -> str | None:
-        return f"score {s.score} is below {self.score}" if s.score < self.score else None
-
-
-class TierIs(_Strict):
-    """In one of ``tiers``, optionally only with a given trend (seed 000: at_risk + declining)."""
-
-    kind: Literal["tier"]
-    tiers: list[Tier] = Field(min_length=1)
-    trend: Trend | None = None
-
-    def holds(self, s: AccountState) -> str | None:
-        if s.tier not in self.tiers or (self.trend and s.trend != self.trend):
-            return None
-        return f"tier {s.tier}" + (f" and {s.trend}" if self.trend else "")
-
-
-class TierChanged(_Strict):
-    """The tier differs from the previous score's; ``from``/``to`` narrow the transition."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-    kind: Literal["tier_changed"]
-    from_tiers: list[Tier] | None = Field(default=None, alias="from")
-    to_tiers: list[Tier] | None = Field(default=None, alias="to")
-
-    def holds(self, s: AccountState) -> str | None:
-        if s.previous_tier is None or s.previous_tier == s.tier:
-            return None
-        if self.from_tiers and s.previous_tier not in self.from_tiers:
-            return None
-        if self.to_tiers and s.tier not in self.to_tiers:
-            return None
-        return f"tier changed {s.previous_tier} → {s.tier}"
-
-
-class ScoreDropped(_Strict):
-    kind: Literal["score_dropped"]
-    points: int = Field(ge=1, le=100)
-    days: int = Field(ge=1, le=365)
-
-    def holds(self, s: AccountState) -> str | None:
-        before = s.scores_ago.get(self.days)
-        if before is None or before - s.score < self.points:
-            return None
-        return f"score dropped {before - s.score} points in {self.days} days ({before} → {s.score})"
-
-
-class NoLogin(_Strict):
-    """No login for ``days``; optionally only for some segments or plans (seed 000)."""
-
-    kind: Literal["no_login"]
-    days: int = Field(ge=1, le=365)
-    segments: list[str] | None = None
-    plans: list[str] | None = None
-
-    def holds(self, s: AccountState) -> str | None:
-        if self.segments and s.segment not in self.segments:
-            return None
-        if self.plans and s.plan not in self.plans:
-            return None
-        if s.days_since_login is not None and s.days_since_login < self.days:
-            return None
-        if s.days_since_login is None:
-            return "no login ever recorded"
-        return f"no login for {int(s.days_since_login)} days"
-
-
-class PaymentFailed(_Strict):
-    kind: Literal["payment_failed"]
-    days: int = Field(default=1, ge=1, le=365)
-
-    def holds(self, s: AccountState) -> str | None:
-        count = s.failed_payments.get(self.days, 0)
-        return f"{count} failed payment(s) in {self.days} day(s)" if count else None
-
-
-class NpsDetractor(_Strict):
-    kind: Literal["nps_detractor"]
-    days: int = Field(default=1, ge=1, le=365)
-
-    def holds(self, s: AccountState) -> str | None:
-        count = s.detractors.get(self.days, 0)
-        return f"{count} NPS detractor answer(s) in {self.days} day(s)" if count else None
-
-
-class SignalBelow(_Strict):
-    kind: Literal["signal_below"]
-    signal: str
-    value: float = Field(gt=0, le=1, description="normalised value 0-1")
-
-    def holds(self, s: AccountState) -> str | None:
-        current = s.signal_values.get(self.signal)
-        if current is None or current >= self.value:
-            return None
-        return f"{self.signal} at {current:.2f} (below {self.value:g})"
-
-
-Condition = Annotated[
-    ScoreBelow
-    | TierIs
-    | TierChanged
-    | ScoreDropped
-    | NoLogin
-    | PaymentFailed
-    | NpsDetractor
-    | SignalBelow,
-    Field(discriminator="kind"),
-]
 
 
 class OutreachAction(_Strict):
@@ -201,20 +112,51 @@ Action = Annotated[
 ]
 
 
+class Escalation(_Strict):
+    """When an unresolved case gets one step more severe (``normal → high → urgent``):
+    for each ``score_drop`` points the score fell below its value when the case opened,
+    and for each tier it worsened since (``tier_worsened``), whichever is more."""
+
+    score_drop: int | None = Field(default=15, ge=1, le=100)
+    tier_worsened: bool = True
+
+
 class Playbook(_Strict):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)
     description: str = ""
     when: list[Condition] = Field(min_length=1)
     match: Literal["all", "any"] = "all"
-    cooldown_days: int = Field(default=7, ge=0, le=365)
+    cooldown_days: int = Field(
+        default=7,
+        ge=0,
+        le=365,
+        description="a condition back (after clearing) within this many days of its "
+        "case's resolution reopens that case; later, it opens a new one",
+    )
+    severity: Severity = "normal"
+    escalate: Escalation | None = Escalation()
+    """None: the case never escalates."""
+    auto_resolve_days: int | None = Field(
+        default=7,
+        ge=0,
+        le=365,
+        description="resolve the case (actor system) once its condition has been clear "
+        "this many days; null: only people resolve it",
+    )
+    min_confidence: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="this playbook's own floor for score and tier conditions (default: "
+        "the playbook file's min_confidence)",
+    )
     actions: list[Action] = Field(min_length=1)
 
-    def evaluate(self, state: AccountState) -> list[str] | None:
+    def evaluate(
+        self, state: AccountState, *, min_confidence: float = DEFAULT_MIN_CONFIDENCE
+    ) -> list[str] | None:
         """Reasons the playbook fires for ``state``, or None when it does not."""
-        reasons = [c.holds(state) for c in self.when]
-        met = [r for r in reasons if r is not None]
-        fires = len(met) == len(reasons) if self.match == "all" else bool(met)
-        return met if fires else None
+        return judge(self, state, min_confidence=min_confidence).reasons
 
     def lookbacks(self) -> tuple[set[int], set[int], set[int]]:
         """Days of score history, failed payments and detractors the conditions read."""
@@ -223,9 +165,28 @@ class Playbook(_Strict):
         nps = {c.days for c in self.when if isinstance(c, NpsDetractor)}
         return scores, payments, nps
 
+    @property
+    def reads_logins(self) -> bool:
+        return any(isinstance(c, READS_LOGINS) for c in self.when)
+
+    @property
+    def notifies(self) -> bool:
+        """Whether the playbook has actions beyond its case (webhook, Slack, Redis)."""
+        return any(not isinstance(a, OutreachAction) for a in self.actions)
+
+    def outreach(self) -> OutreachAction | None:
+        return next((a for a in self.actions if isinstance(a, OutreachAction)), None)
+
 
 class PlaybookSet(_Strict):
     version: int = Field(ge=1)
+    min_confidence: float = Field(
+        default=DEFAULT_MIN_CONFIDENCE,
+        ge=0,
+        le=1,
+        description="below this score confidence, score_below, tier, tier_changed and "
+        "score_dropped never hold (the scorecard's lifecycle.min_confidence default)",
+    )
     playbooks: list[Playbook] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -235,6 +196,20 @@ class PlaybookSet(_Strict):
         if duplicates:
             raise ValueError(f"duplicate playbook names: {', '.join(duplicates)}")
         return self
+
+    def min_confidence_of(self, playbook: Playbook) -> float:
+        if playbook.min_confidence is not None:
+            return playbook.min_confidence
+        return self.min_confidence
+
+    def named(self, name: str) -> Playbook | None:
+        return next((p for p in self.playbooks if p.name == name), None)
+
+    def only(self, names: Collection[str] | None) -> PlaybookSet:
+        """The same file with only the playbooks ``names`` holds (all for None)."""
+        return self.model_copy(
+            update={"playbooks": [p for p in self.playbooks if names is None or p.name in names]}
+        )
 
     def lookbacks(self) -> tuple[set[int], set[int], set[int]]:
         scores: set[int] = set()
@@ -249,6 +224,24 @@ class PlaybookSet(_Strict):
 
 
 @dataclass(frozen=True)
+class Judgement:
+    """What one playbook says about one account: fires (with reasons), or not; and
+    whether a "not" is certain or only the result of a score too uncertain to judge."""
+
+    playbook: Playbook
+    state: AccountState
+    reasons: list[str] | None
+    certain: bool = True
+    """False when a score or tier condition was skipped for low confidence."""
+    confident: bool = True
+    """The score is at or above the playbook's ``min_confidence`` (escalation uses it)."""
+
+    @property
+    def fires(self) -> bool:
+        return self.reasons is not None
+
+
+@dataclass(frozen=True)
 class Firing:
     playbook: Playbook
     state: AccountState
@@ -259,14 +252,39 @@ class Firing:
         return "; ".join(self.reasons)
 
 
+def judge(playbook: Playbook, state: AccountState, *, min_confidence: float) -> Judgement:
+    """Evaluate every condition; below ``min_confidence`` the score-judging ones count as
+    not holding, and a playbook that then does not fire is not certain to be clear."""
+    confident = state.confidence >= min_confidence
+    judged = [c for c in playbook.when if confident or not c.judges_score]
+    skipped = len(judged) < len(playbook.when)
+    reasons = [c.holds(state) for c in judged]
+    met = [r for r in reasons if r is not None]
+    if playbook.match == "all":
+        fires = not skipped and len(met) == len(judged)
+        # Unknown only if the skipped conditions are all that kept it from firing.
+        certain = fires or len(met) < len(judged) or not skipped
+    else:
+        fires = bool(met)
+        certain = fires or not skipped
+    return Judgement(playbook, state, met if fires else None, certain, confident)
+
+
+def judge_all(playbooks: PlaybookSet, states: list[AccountState]) -> list[Judgement]:
+    """Every (account, playbook) judgement, accounts in order, playbooks in file order."""
+    return [
+        judge(p, s, min_confidence=playbooks.min_confidence_of(p))
+        for s in states
+        for p in playbooks.playbooks
+    ]
+
+
 def evaluate(playbooks: PlaybookSet, states: list[AccountState]) -> list[Firing]:
-    firings = []
-    for state in states:
-        for playbook in playbooks.playbooks:
-            reasons = playbook.evaluate(state)
-            if reasons is not None:
-                firings.append(Firing(playbook, state, reasons))
-    return firings
+    return [
+        Firing(j.playbook, j.state, j.reasons)
+        for j in judge_all(playbooks, states)
+        if j.reasons is not None
+    ]
 
 
 class PlaybookError(ValueError):

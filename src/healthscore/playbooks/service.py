@@ -1,53 +1,81 @@
-"""Run playbooks after a scoring run: assemble account states, fire, log, queue deliveries.
+"""Run playbooks after a scoring run: assemble account states, judge, open or update cases.
 
-The rules live here and in ``playbooks.rules``; the SQL in ``playbooks.repository``.
-Everything is written in the caller's transaction together with the scores, so a
-playbook fires exactly when its scores are committed. Outreach entries carry an
-idempotency key (playbook, account, day): re-running the same day's scoring never logs a
-second entry, and a cooldown per account and playbook keeps one decline from paging a
-CSM every day.
+The rules live here, in ``playbooks.rules`` (conditions) and ``playbooks.case_rules``
+(what a firing does to a case); the SQL in ``playbooks.repository`` and
+``playbooks.case_repository``. Everything is written in the caller's transaction together
+with the scores, so a playbook acts exactly when its scores are committed. A persisting
+condition keeps one case per account and playbook up to date instead of logging a new
+entry: re-running the same moment changes nothing, and a message (webhook, Slack, Redis)
+goes out only when a case opens, escalates or resolves.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from sqlalchemy.orm import Session
 
-from healthscore.observability.metrics import PLAYBOOK_FIRINGS
-from healthscore.playbooks import repository
-from healthscore.playbooks.outbox import QueuedFiring, queue_deliveries
+from healthscore.playbooks import case_repository, repository
+from healthscore.playbooks.case_rules import CaseView, Outcome, Step, decide
+from healthscore.playbooks.case_steps import apply_steps
+from healthscore.playbooks.outbox import queue_deliveries
 from healthscore.playbooks.rules import (
     AccountState,
     Firing,
-    NoLogin,
-    OutreachAction,
     PlaybookSet,
-    evaluate,
+    judge_all,
 )
 from healthscore.scoring.engine import HealthScore
 from healthscore.scoring.lifecycle import age_days
+from healthscore.storage import models as m
 from healthscore.timeutc import utc
+
+
+@dataclass(frozen=True)
+class LoggedEntry:
+    """A case a run opened."""
+
+    customer_id: str
+    playbook: str
+    idempotency_key: str
 
 
 @dataclass
 class PlaybookRun:
     firings: list[Firing]
-    logged: int
-    suppressed: int
+    steps: list[Step] = field(default_factory=list)
+    """What the run did per account and playbook (``case_rules.decide``), in order."""
     logged_entries: list[LoggedEntry] = field(default_factory=list)
+    """The cases this run opened."""
     delivery_ids: list[int] = field(default_factory=list)
     """Outbox rows created; enqueue them (``Jobs.enqueue_deliveries``) after the commit."""
 
+    def count(self, outcome: Outcome) -> int:
+        return Counter(s.outcome for s in self.steps)[outcome]
+
+    @property
+    def logged(self) -> int:
+        """Cases opened."""
+        return len(self.logged_entries)
+
+    @property
+    def suppressed(self) -> int:
+        """Firings that opened no case (an open case was updated or escalated instead,
+        or nothing changed)."""
+        return len(self.firings) - self.logged
+
 
 @dataclass(frozen=True)
-class LoggedEntry:
-    customer_id: str
-    playbook: str
-    idempotency_key: str
+class Plan:
+    """What a run would do, before anything is written (the dry run stops here)."""
+
+    as_of: datetime
+    firings: list[Firing]
+    steps: list[Step]
+    cases: dict[int, m.OutreachEntry]
 
 
 def account_states(
@@ -65,7 +93,7 @@ def account_states(
         d: repository.score_on_or_before(session, ids, today - timedelta(days=d))
         for d in score_days
     }
-    needs_login = any(isinstance(c, NoLogin) for p in playbooks.playbooks for c in p.when)
+    needs_login = any(p.reads_logins for p in playbooks.playbooks)
     last_login = repository.last_login(session, ids, as_of) if needs_login else {}
     failed = {d: repository.failed_payments(session, ids, as_of, d) for d in payment_days}
     detractors = {d: repository.detractor_answers(session, ids, as_of, d) for d in nps_days}
@@ -98,41 +126,42 @@ def account_states(
     return states
 
 
-def entry_key(firing: Firing, as_of: datetime) -> str:
-    """An outreach entry's idempotency key: one per playbook, account and day."""
-    return f"{firing.playbook.name}:{firing.state.customer_id}:{as_of.date()}"
-
-
-def cooling_down(session: Session, firings: list[Firing], as_of: datetime) -> set[tuple[str, str]]:
-    """(customer, playbook) pairs with an entry inside the playbook's cooldown window."""
-    if not firings:
-        return set()
-    longest = max(f.playbook.cooldown_days for f in firings)
-    rows = repository.last_logged(
-        session,
-        {f.state.customer_id for f in firings},
-        after=as_of - timedelta(days=longest),
-        until=as_of,
+def case_view(case: m.OutreachEntry) -> CaseView:
+    snapshot = case.snapshot or {}
+    score = snapshot.get("score")
+    return CaseView(
+        id=case.id,
+        key=case.idempotency_key,
+        state=case.status,
+        severity=case.severity,
+        opened_score=score if isinstance(score, int) else None,
+        opened_tier=snapshot.get("tier"),
+        last_seen_at=case.last_seen_at,
+        cleared_at=case.cleared_at,
+        snoozed_until=case.snoozed_until,
+        resolved_at=case.resolved_at,
     )
-    cooldown = {f.playbook.name: f.playbook.cooldown_days for f in firings}
-    return {
-        (cid, playbook)
-        for cid, playbook, last in rows
-        if playbook in cooldown and last > as_of - timedelta(days=cooldown[playbook])
-    }
 
 
-def snapshot(state: AccountState) -> dict[str, Any]:
-    return {
-        "score": state.score,
-        "tier": state.tier,
-        "trend": state.trend,
-        "previous_tier": state.previous_tier,
-        "signals": {k: round(v, 4) for k, v in state.signal_values.items()},
-        "days_since_login": round(state.days_since_login, 1)
-        if state.days_since_login is not None
-        else None,
-    }
+def plan(
+    session: Session, playbooks: PlaybookSet, scores: list[HealthScore], *, as_of: datetime
+) -> Plan:
+    """Judge every scored account with every playbook and decide, against each account's
+    latest case of each playbook, what the run does. Reads only."""
+    as_of = utc(as_of)
+    states = account_states(session, playbooks, scores, as_of=as_of)
+    judgements = judge_all(playbooks, states)
+    latest = case_repository.latest_cases(
+        session, [s.customer_id for s in states], [p.name for p in playbooks.playbooks]
+    )
+    steps = []
+    for j in judgements:
+        case = latest.get((j.state.customer_id, j.playbook.name))
+        step = decide(j, case_view(case) if case else None, as_of=as_of)
+        if step is not None:
+            steps.append(step)
+    firings = [Firing(j.playbook, j.state, j.reasons) for j in judgements if j.reasons is not None]
+    return Plan(as_of, firings, steps, {c.id: c for c in latest.values()})
 
 
 def run_playbooks(
@@ -144,62 +173,24 @@ def run_playbooks(
     only: Collection[str] | None = None,
     deliver: bool = True,
 ) -> PlaybookRun:
-    """Evaluate ``playbooks`` for freshly scored accounts, log what fires, queue deliveries.
-
-    ``deliver=False`` (replaying history, dry runs) logs outreach entries but queues no
-    webhook, Slack or Redis deliveries.
-    """
-    as_of = utc(as_of)
-    wanted = PlaybookSet(
-        version=playbooks.version,
-        playbooks=[p for p in playbooks.playbooks if only is None or p.name in only],
+    """Judge ``playbooks`` for freshly scored accounts; open, update, escalate, clear,
+    wake or resolve their cases; queue the messages of opened, escalated and resolved
+    cases. ``deliver=False`` (replaying history) changes the cases the same way but
+    queues no webhook, Slack or Redis deliveries."""
+    planned = plan(session, playbooks.only(only), scores, as_of=as_of)
+    applied = apply_steps(
+        session,
+        planned.steps,
+        planned.cases,
+        as_of=planned.as_of,
+        now=datetime.now(UTC),
     )
-    states = account_states(session, wanted, scores, as_of=as_of)
-    firings = evaluate(wanted, states)
-    cooling = cooling_down(session, firings, as_of)
-    fresh = [f for f in firings if (f.state.customer_id, f.playbook.name) not in cooling]
-    now = datetime.now(UTC)
-    entries: list[dict[str, Any]] = []
-    for f in fresh:
-        outreach = next((a for a in f.playbook.actions if isinstance(a, OutreachAction)), None)
-        entries.append(
-            {
-                "customer_id": f.state.customer_id,
-                "playbook": f.playbook.name,
-                "reason": f.reason,
-                "snapshot": snapshot(f.state),
-                "owner": outreach.owner if outreach else None,
-                "next_step": outreach.next_step if outreach else "",
-                "status": "open",
-                "notes": "",
-                "idempotency_key": entry_key(f, as_of),
-                "created_at": as_of,
-                "updated_at": now,
-            }
-        )
-    keys = repository.insert_entries(session, entries)
-    for e in entries:
-        if e["idempotency_key"] in keys:
-            PLAYBOOK_FIRINGS.labels(e["playbook"]).inc()
-    delivery_ids: list[int] = []
-    if deliver and keys:
-        delivery_ids = queue_deliveries(
-            session,
-            [
-                QueuedFiring(f, e["idempotency_key"])
-                for f, e in zip(fresh, entries, strict=True)
-                if e["idempotency_key"] in keys
-            ],
-            as_of=as_of,
-        )
+    delivery_ids = queue_deliveries(session, applied.notices) if deliver else []
     return PlaybookRun(
-        delivery_ids=delivery_ids,
-        firings=firings,
-        logged=len(keys),
-        suppressed=len(firings) - len(keys),
+        firings=planned.firings,
+        steps=applied.steps,
         logged_entries=[
-            LoggedEntry(e["customer_id"], e["playbook"], e["idempotency_key"])
-            for e in entries
-            if e["idempotency_key"] in keys
+            LoggedEntry(c.customer_id, c.playbook, c.idempotency_key) for c in applied.opened
         ],
+        delivery_ids=delivery_ids,
     )

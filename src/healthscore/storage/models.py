@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -319,15 +320,34 @@ class HealthScore(Base):
 
 
 class OutreachEntry(Base):
-    """A proactive outreach action (seed 001's ``proactiveOutreachLog``)."""
+    """A case: one CS action for an account and playbook (seed 001's ``proactiveOutreachLog``).
+
+    ``status`` is the case state (``open``, ``acknowledged``, ``snoozed``, ``resolved``);
+    at most one case per account and playbook is unresolved (the partial unique index).
+    A playbook firing again updates that case (``evidence``, ``last_seen_at``,
+    ``severity``) instead of logging a new entry; ``cleared_at`` is the first run without
+    a firing since ``last_seen_at`` (hysteresis and auto-resolve: ``playbooks.case_rules``).
+    Changes are recorded in ``case_events``.
+    """
 
     __tablename__ = "outreach_log"
+    __table_args__ = (
+        Index(
+            "ux_outreach_log_unresolved_case",
+            "customer_id",
+            "playbook",
+            unique=True,
+            sqlite_where=text("status <> 'resolved'"),
+            postgresql_where=text("status <> 'resolved'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     customer_id: Mapped[str] = mapped_column(customer_fk(), index=True)
     playbook: Mapped[str] = mapped_column(String(128))
     reason: Mapped[str] = mapped_column(Text)
     snapshot: Mapped[dict[str, Any]]
+    """The account when the case opened (score, tier, signals…)."""
     owner: Mapped[str | None] = mapped_column(String(255))
     next_step: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(16), default="open", index=True)
@@ -335,6 +355,44 @@ class OutreachEntry(Base):
     idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
     created_at: Mapped[datetime] = mapped_column(index=True)
     updated_at: Mapped[datetime]
+    severity: Mapped[str] = mapped_column(String(16), default="normal", server_default="normal")
+    evidence: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
+    """Each run that fired for the case: ``{asOf, score, tier, trend, reason}``, oldest first."""
+    last_seen_at: Mapped[datetime | None] = mapped_column(default=None)
+    cleared_at: Mapped[datetime | None] = mapped_column(default=None)
+    snoozed_until: Mapped[datetime | None] = mapped_column(default=None)
+    resolved_at: Mapped[datetime | None] = mapped_column(default=None)
+    resolution: Mapped[str | None] = mapped_column(String(32), default=None)
+    """``done``, ``dismissed``, ``cleared`` (resolved by the system) or ``merged``."""
+    previous_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("outreach_log.id", ondelete="SET NULL"), default=None
+    )
+    """The resolved case of the same account and playbook that this one follows."""
+
+
+class CaseEvent(Base):
+    """One change of a case: who, when, from which state to which, and why.
+
+    The audit trail of cases: written by people (``api:<key name>``,
+    ``dashboard:<key name>``) and by the rules (``system``); never updated.
+    """
+
+    __tablename__ = "case_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("outreach_log.id", ondelete="CASCADE"), index=True
+    )
+    customer_id: Mapped[str] = mapped_column(customer_fk(), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(255))
+    at: Mapped[datetime] = mapped_column(index=True)
+    from_state: Mapped[str | None] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str] = mapped_column(Text, default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    request_key: Mapped[str | None] = mapped_column(String(255), default=None)
+    """The ``Idempotency-Key`` of the request that made the change, if it sent one."""
 
 
 class ApiKey(Base):
@@ -390,3 +448,38 @@ class ClockSkew(Base):
     worst_seconds: Mapped[float]
     """The largest skew seen that day, in seconds (absolute)."""
     last_seen: Mapped[datetime]
+
+
+class Calibration(Base):
+    """A score → churn-probability mapping for one scorecard and horizon (30 or 90 days).
+
+    Written by ``healthscore tune --calibrate``: fitted on the training cut-offs, judged on
+    later validation cut-offs. A probability is shown beside a score only from a
+    ``validated`` row of the scorecard that produced the score: same identity, and same
+    ``scorecard_digest`` (a hash of the recipe), since a name and version can be reused.
+    """
+
+    __tablename__ = "calibrations"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    scorecard: Mapped[str] = mapped_column(String(128), index=True)
+    scorecard_digest: Mapped[str] = mapped_column(String(64))
+    horizon_days: Mapped[int] = mapped_column(Integer)
+    method: Mapped[str] = mapped_column(String(16))
+    mapping: Mapped[dict[str, Any]]
+    """``{"method", "parameters", "probabilities": [p(score 0), …, p(score 100)]}``."""
+    train_from: Mapped[datetime]
+    train_until: Mapped[datetime]
+    validate_from: Mapped[datetime]
+    validate_until: Mapped[datetime]
+    months_of_history: Mapped[float]
+    brier: Mapped[float | None]
+    brier_base_rate: Mapped[float | None]
+    reliability: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    """Validation bins: ``{"predicted", "observed", "accounts"}`` each."""
+    validated: Mapped[bool]
+    reason: Mapped[str | None] = mapped_column(Text)
+    """Why the calibration is not validated (None when it is)."""
+    statistics: Mapped[dict[str, Any]]
+    """Snapshot and churner counts, base rate, Brier skill and its bootstrap bound."""

@@ -1,20 +1,28 @@
-"""Seed 001's outreach log."""
+"""Seed 001's outreach log: the cases, in the log's words (``playbooks.outreach``).
+
+``status`` filters and updates accept the case states and, as aliases, the log's old
+statuses (``in_progress`` = acknowledged; ``done``/``dismissed`` = resolved with that
+resolution). The case operations are in ``routes/cases.py``."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, cast
+from typing import Annotated, Literal, cast
 
 from fastapi import APIRouter, Path, Query
 from pydantic import Field
 
-from healthscore.api.dependencies import DbSession, PageParams
-from healthscore.api.errors import ApiError, ErrorResponse
+from healthscore.api.dependencies import DbSession, JobQueue, PageParams
+from healthscore.api.errors import ErrorResponse
 from healthscore.api.schemas import InputModel, OutreachEntryOut, Page
 from healthscore.api.security import IngestKey, ReadKey
 from healthscore.playbooks import outreach
 from healthscore.playbooks.outreach import Status
 from healthscore.storage import models as m
+
+FilterStatus = Literal[
+    "open", "acknowledged", "snoozed", "resolved", "in_progress", "done", "dismissed"
+]
 
 router = APIRouter(prefix="/api/v1", tags=["outreach"])
 
@@ -37,7 +45,7 @@ def list_outreach_log(
     session: DbSession,
     paging: PageParams,
     customer_id: Annotated[str | None, Query(alias="customerId", max_length=64)] = None,
-    status: Status | None = None,
+    status: FilterStatus | None = None,
     playbook: Annotated[str | None, Query(max_length=128)] = None,
     since: datetime | None = None,
 ) -> Page[OutreachEntryOut]:
@@ -62,22 +70,30 @@ def list_outreach_log(
     "/outreach/{entry_id}",
     operation_id="updateOutreachEntry",
     response_model=OutreachEntryOut,
-    responses={404: {"model": ErrorResponse}},
+    responses={
+        404: {"model": ErrorResponse},
+        409: {"model": ErrorResponse, "description": "the case cannot move to that status"},
+    },
 )
 def update_outreach_entry(
     entry_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
     body: OutreachUpdate,
-    _key: IngestKey,
+    key: IngestKey,
     session: DbSession,
+    jobs: JobQueue,
 ) -> OutreachEntryOut:
-    """Move an entry through open → in_progress → done/dismissed; set owner and notes."""
+    """Set status (open, acknowledged, resolved; old statuses in_progress, done, dismissed
+    are aliases), owner and notes. Each change is recorded as a case event."""
     fields = body.model_dump(exclude_unset=True, exclude_none=True)
     changes = cast(outreach.OutreachChanges, fields)
-    try:
-        with session.begin():
-            out = entry_out(outreach.update_entry(session, entry_id, changes))
-    except outreach.EntryNotFound as error:
-        raise ApiError(404, str(error)) from error
-    except outreach.InvalidChange as error:
-        raise ApiError(422, str(error)) from error
+    with session.begin():
+        done = outreach.update_entry(
+            session,
+            entry_id,
+            changes,
+            actor=f"api:{key.name or key.prefix}",
+            playbooks=jobs.playbooks,
+        )
+        out = entry_out(done.detail.case)
+    jobs.enqueue_deliveries(done.delivery_ids)
     return out

@@ -20,6 +20,7 @@ from healthscore.api.dependencies import (
 )
 from healthscore.api.errors import ApiError, ErrorResponse
 from healthscore.api.schemas import (
+    ChurnProbability,
     Driver,
     HealthScoreDetail,
     HealthScoreSummary,
@@ -29,6 +30,7 @@ from healthscore.api.schemas import (
     SignalDetail,
 )
 from healthscore.api.security import AdminKey, KeyCheck, ReadKey, ReadKeyCheck
+from healthscore.backtest import calibrations
 from healthscore.scoring import reports
 from healthscore.scoring.scorecard import Tier, Trend
 from healthscore.scoring.service import UnknownCustomerError
@@ -79,25 +81,41 @@ async def answer_cached(
     return Response(document, media_type="application/json")
 
 
-def _summary_fields(row: reports.ScoreRow) -> dict[str, Any]:
+DERIVED = {"change", "churn_probability"}
+
+
+def _summary_fields(
+    row: reports.ScoreRow, probability: calibrations.ChurnProbability | None
+) -> dict[str, Any]:
     """The summary's fields: the row's own (declared once, on ``reports.ScoreRow``) plus
-    the change over the trend window."""
+    the change over the trend window and the churn probability, if there is one."""
     change = (
         row.score - row.previous_score
         if row.score is not None and row.previous_score is not None
         else None
     )
-    own = [f.name for f in dataclasses.fields(HealthScoreSummary) if f.name != "change"]
-    return {name: getattr(row, name) for name in own} | {"change": change}
+    own = [f.name for f in dataclasses.fields(HealthScoreSummary) if f.name not in DERIVED]
+    return {name: getattr(row, name) for name in own} | {
+        "change": change,
+        "churn_probability": (
+            ChurnProbability.model_validate(probability, from_attributes=True)
+            if probability
+            else None
+        ),
+    }
 
 
-def summary_of(row: reports.ScoreRow) -> HealthScoreSummary:
-    return HealthScoreSummary(**_summary_fields(row))
+def summary_of(
+    row: reports.ScoreRow, probability: calibrations.ChurnProbability | None = None
+) -> HealthScoreSummary:
+    return HealthScoreSummary(**_summary_fields(row, probability))
 
 
-def detail_of(detail: reports.AccountDetail) -> HealthScoreDetail:
+def detail_of(
+    detail: reports.AccountDetail, probability: calibrations.ChurnProbability | None = None
+) -> HealthScoreDetail:
     return HealthScoreDetail(
-        **_summary_fields(detail.score),
+        **_summary_fields(detail.score, probability),
         scorecard=detail.scorecard,
         signals=[SignalDetail(**vars(s)) for s in detail.signals],
         drivers=[Driver(signal=name, delta=delta) for name, delta in detail.score.drivers.items()],
@@ -112,7 +130,10 @@ def _detail_or_404(
         if session.get(m.Customer, customer_id) is None:
             raise ApiError(404, f"unknown customer {customer_id!r}")
         raise ApiError(404, f"customer {customer_id!r} has not been scored yet", code="not_scored")
-    return detail_of(detail)
+    probability = calibrations.churn_probability(
+        session, card, scorecard=detail.scorecard, score=detail.score.score
+    )
+    return detail_of(detail, probability)
 
 
 @router.get(
@@ -134,6 +155,7 @@ async def list_health_scores(
     order: Literal["asc", "desc"] = "asc",
     *,
     cache: Cache,
+    card: ActiveScorecard,
 ) -> Response:
     """Latest scores, filtered and sorted (lowest score first by default), paginated."""
     f = reports.ScoreFilter(
@@ -154,8 +176,11 @@ async def list_health_scores(
             offset=paging.offset,
             limit=paging.page_size,
         )
+        probabilities = calibrations.churn_probabilities(
+            session, card, [(r.customer_id, r.score) for r in rows]
+        )
         return Page(
-            items=[summary_of(r) for r in rows],
+            items=[summary_of(r, probabilities.get(r.customer_id)) for r in rows],
             total=total,
             page=paging.page,
             page_size=paging.page_size,

@@ -11,13 +11,9 @@ from typing import Annotated
 import typer
 from rich.progress import TaskID
 
+from healthscore.backtest.alert_rules import SEED000_ALERT, AlertRule, PlaybookCases
 from healthscore.backtest.dataset import cutoff_days
-from healthscore.backtest.lead_time import (
-    DEFAULT_LOOKBACK_DAYS,
-    SEED000_ALERT,
-    AlertRule,
-    PlaybookAlert,
-)
+from healthscore.backtest.lead_time import DEFAULT_LOOKBACK_DAYS
 from healthscore.backtest.service import run_backtest
 from healthscore.cli.context import (
     HorizonOption,
@@ -89,10 +85,11 @@ def backtest(
         str,
         typer.Option(
             "--alert-rule",
-            help="Lead time: seed000 (critical, or at_risk and declining) or playbooks "
-            "(the configured playbooks' score and tier conditions).",
+            help="Lead time: playbooks (a case opened by the configured playbooks' score, "
+            "tier, tier-change and score-drop conditions) or seed000 (every day an account "
+            "is critical, or at_risk and declining).",
         ),
-    ] = "seed000",
+    ] = "playbooks",
     lookback_days: Annotated[
         int,
         typer.Option(min=1, max=730, help="Lead time: how far before a churn an alert counts."),
@@ -151,12 +148,11 @@ def backtest(
 
 
 def alert_rule_from(name: str) -> AlertRule:
-
     if name == "seed000":
         return SEED000_ALERT
     if name == "playbooks":
-        return PlaybookAlert(playbooks_from(None))
-    raise fail(f"--alert-rule must be seed000 or playbooks, not {name!r}", code=2)
+        return PlaybookCases(playbooks_from(None))
+    raise fail(f"--alert-rule must be playbooks or seed000, not {name!r}", code=2)
 
 
 def register(app: typer.Typer) -> None:

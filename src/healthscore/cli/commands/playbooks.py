@@ -29,16 +29,20 @@ def playbooks_test(
     scorecard: ScorecardOption = None,
     as_of: AsOfOption = None,
 ) -> None:
-    """Dry run: which accounts each rule would fire for now. Nothing is written."""
+    """Dry run: which accounts each rule would fire for now, and what each firing would do
+    to the account's case (open, update, escalate, nothing). Nothing is written."""
     rules = playbooks_from(playbooks)
     card = scorecard_from(scorecard)
     _, sessions = open_database()
     with sessions() as session:
         result = dry_run(session, scorecard=card, playbooks=rules, as_of=as_of_or_now(as_of))
-    console.print(render.firings_table(result.firings))
+    console.print(render.firings_table(result.firings, outcome=result.outcome))
+    counts = result.counts
     console.print(
-        f"{len(result.firings)} firings; {result.logged} would be logged, "
-        f"{result.suppressed} are inside their cooldown"
+        f"{len(result.firings)} firings; {result.logged} would be logged as new cases, "
+        f"{counts['update']} would update an open case, {counts['escalate']} escalate one, "
+        f"{counts['reopen']} reopen a resolved one, {counts['nothing']} change nothing; "
+        f"{counts['resolve']} cases would resolve"
     )
 
 

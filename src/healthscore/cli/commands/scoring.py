@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from sqlalchemy.orm import Session, sessionmaker
 
+from healthscore.backtest.calibrations import churn_probability
 from healthscore.cli import render
 from healthscore.cli.context import (
     AsOfOption,
@@ -27,6 +28,7 @@ from healthscore.cli.context import (
     summarise,
 )
 from healthscore.jobs.queue import Jobs
+from healthscore.playbooks.case_rules import Outcome
 from healthscore.playbooks.rules import PlaybookSet
 from healthscore.scoring import reports
 from healthscore.scoring.engine import raw_event_lookback_days
@@ -83,8 +85,9 @@ def score(
     summarise(rescored.run, sessions, card, show_riskiest=not customer)
     fired = rescored.playbooks
     console.print(
-        f"playbooks: {fired.logged} outreach entries logged, "
-        f"{fired.suppressed} suppressed by cooldown"
+        f"playbooks: {fired.logged} outreach entries logged (new cases), "
+        f"{fired.count(Outcome.update)} cases updated, {fired.count(Outcome.escalate)} "
+        f"escalated, {fired.count(Outcome.resolve)} resolved"
     )
 
 
@@ -215,9 +218,14 @@ def show(
     _, sessions = open_database()
     with sessions() as session:
         detail = reports.account_detail(session, customer, card)
+        probability = (
+            churn_probability(session, card, scorecard=detail.scorecard, score=detail.score.score)
+            if detail
+            else None
+        )
     if detail is None:
         raise fail(f"no score for customer {customer!r} (unknown id, or not scored yet)")
-    render.print_account(console, detail)
+    render.print_account(console, detail, probability)
 
 
 def register(app: typer.Typer) -> None:

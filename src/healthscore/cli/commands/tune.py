@@ -8,10 +8,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy.orm import Session, sessionmaker
 
+from healthscore.backtest.calibration import METHODS, Method
+from healthscore.backtest.calibrations import save_calibrations
 from healthscore.backtest.dataset import LABEL_SLACK, WARMUP_DAYS, cutoff_days, data_span
 from healthscore.backtest.service import jsonable
-from healthscore.backtest.tune import TuningError, tune, write_scorecard
+from healthscore.backtest.tune import TuningError, TuningResult, tune, write_scorecard
 from healthscore.cli.context import (
     HorizonOption,
     HtmlOption,
@@ -22,11 +25,13 @@ from healthscore.cli.context import (
     console,
     errors,
     fail,
+    invalidate_cache,
     open_database,
     progress_bar,
     scorecard_from,
 )
 from healthscore.cli.render import print_tuning
+from healthscore.storage.database import transaction
 from healthscore.storage.rollups import midnight
 from healthscore.timeutc import utc
 
@@ -69,12 +74,31 @@ def tune_command(
     resamples: ResamplesOption = 1000,
     json_output: JsonOption = False,
     html: HtmlOption = None,
+    calibrate: Annotated[
+        bool,
+        typer.Option(
+            "--calibrate",
+            help="Save the churn-probability calibrations (30 and 90 days) of both scorecards "
+            "to the database; validated ones are shown beside scores of their scorecard.",
+        ),
+    ] = False,
+    calibration_method: Annotated[
+        str,
+        typer.Option(
+            "--calibration-method",
+            help="sigmoid (Platt scaling: two parameters, robust with few churners) or "
+            "isotonic (any non-increasing shape; needs many churners).",
+        ),
+    ] = "sigmoid",
 ) -> None:
-    """Fit signal weights to this data's churn; compare with the scorecard on later cut-offs.
+    """Fit signal weights and tier cut-offs to this data's churn, and calibrate the score
+    to a probability of churn; judge all of it on later cut-offs.
 
-    Weights are fitted on the training cut-offs only and judged on the validation ones.
-    The tuned YAML keeps every signal, threshold and tier: only weights change.
+    Everything is fitted on the training cut-offs only and judged on the validation ones.
+    The tuned YAML keeps every signal and threshold: weights change, and tier cut-offs when
+    the proposed ones keep churn falling from critical to healthy on validation.
     """
+    method = _method(calibration_method)
     card = scorecard_from(scorecard)
     _, sessions = open_database()
     with sessions() as session:
@@ -103,7 +127,7 @@ def tune_command(
                 code=2,
             )
         with progress_bar() as bar:
-            task = bar.add_task("tuning", total=len(train_at) + len(validate_at) + 1)
+            task = bar.add_task("tuning", total=len(train_at) + len(validate_at) + 2)
             try:
                 result = tune(
                     session,
@@ -112,6 +136,7 @@ def tune_command(
                     validate_cutoffs=validate_at,
                     horizon_days=horizon_days,
                     resamples=resamples,
+                    calibration_method=method,
                     progress=lambda message: bar.update(task, advance=1, description=message),
                 )
             except TuningError as error:
@@ -122,6 +147,8 @@ def tune_command(
     )
     write_scorecard(result.tuned, out, header=header)
     errors.print(f"wrote {result.tuned.identity} to {out}")
+    if calibrate:
+        _save_calibrations(sessions, result)
     if html:
         from healthscore.backtest.report import write_report
 
@@ -131,6 +158,25 @@ def tune_command(
         print(json.dumps(jsonable(result.summary()), indent=2))
         return
     print_tuning(console, result)
+
+
+def _method(name: str) -> Method:
+    for method in METHODS:
+        if method == name:
+            return method
+    raise fail(f"--calibration-method must be sigmoid or isotonic, not {name!r}", code=2)
+
+
+def _save_calibrations(sessions: sessionmaker[Session], result: TuningResult) -> None:
+    fitted = [a.calibration for a in result.calibrations if a.calibration is not None]
+    with transaction(sessions) as session:
+        ids = save_calibrations(session, fitted)
+    invalidate_cache()  # cached scores now may carry a probability
+    validated = sum(c.validated for c in fitted)
+    errors.print(
+        f"saved {len(ids)} calibration(s) ({validated} validated): "
+        f"{', '.join(str(i) for i in ids) or 'none'}; see `healthscore calibrations list`"
+    )
 
 
 def register(app: typer.Typer) -> None:

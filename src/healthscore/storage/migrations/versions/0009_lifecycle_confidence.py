@@ -29,7 +29,7 @@ def upgrade() -> None:
     for name in ("health_scores", "health_score_history"):
         with op.batch_alter_table(name) as table:
             table.add_column(sa.Column("stage", sa.String(length=16), nullable=True))
-            table.add_column(sa.Column("confidence", sa.Float(), nullable=True))
+            table.add_column(sa.Column("confidence", sa.Double(), nullable=True))
 
 
 def downgrade() -> None:

@@ -38,7 +38,7 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("day", sa.Date(), nullable=False),
         sa.Column("events", sa.BigInteger(), nullable=False),
-        sa.Column("worst_seconds", sa.Float(), nullable=False),
+        sa.Column("worst_seconds", sa.Double(), nullable=False),
         sa.Column("last_seen", healthscore.storage.types.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("source", "kind", "day", name=op.f("pk_ingest_clock_skew")),
     )

@@ -1,0 +1,51 @@
+"""The cases' reads on a real database: each account's latest case per playbook, in
+chunks of accounts below, at and above the chunk size."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from healthscore.playbooks import case_repository
+from healthscore.storage import models as m
+
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+def cases(session, accounts: int) -> dict[tuple[str, str], int]:
+    """Per account: an old resolved case and a newer resolved one of ``a``; of ``b`` an
+    unresolved case older than a resolved one (reopened by hand). The expected pick."""
+    expected = {}
+    for n in range(accounts):
+        cid = f"c{n}"
+        session.add(m.Customer(id=cid, name=cid, created_at=NOW, traits={}))
+        rows = [("a", "resolved"), ("a", "resolved"), ("b", "acknowledged"), ("b", "resolved")]
+        made = []
+        for i, (playbook, status) in enumerate(rows):
+            case = m.OutreachEntry(
+                customer_id=cid,
+                playbook=playbook,
+                reason="r",
+                snapshot={},
+                status=status,
+                idempotency_key=f"{cid}:{i}",
+                created_at=NOW - timedelta(days=10 - i),
+                updated_at=NOW,
+            )
+            session.add(case)
+            session.flush()
+            made.append(case.id)
+        expected[(cid, "a")] = made[1]
+        expected[(cid, "b")] = made[2]
+    return expected
+
+
+@pytest.mark.parametrize("accounts", [2, 3, 4])
+def test_the_latest_case_prefers_the_unresolved_one_in_every_chunk(session, monkeypatch, accounts):
+    monkeypatch.setattr(case_repository, "LATEST_CHUNK", 3)
+    expected = cases(session, accounts)
+    found = case_repository.latest_cases(session, [f"c{n}" for n in range(accounts)], ["a", "b"])
+    assert {pair: case.id for pair, case in found.items()} == expected
+    assert case_repository.latest_cases(session, ["c0"], ["nope"]) == {}
+    assert case_repository.latest_cases(session, [], ["a"]) == {}
