@@ -146,7 +146,7 @@ def _point_in_time(source: Source, measure: str, description: str, unit: str) ->
 WEEK = 7
 
 
-WEEKLY_LEVEL_FLOOR = 5.0
+WEEKLY_LEVEL_FLOOR = 8.0
 """The least weekly level a weekly change is measured against: below it, a handful of
 events would make a steep slope out of noise."""
 RECENT_WEEKS = 2
@@ -161,8 +161,8 @@ def _weekly_change(base: Metric, description: str) -> Metric:
     least-squares slope of the weekly totals divided by their mean (floored at
     ``WEEKLY_LEVEL_FLOOR``). -0.1 is "falling 10% a week". A decline counts only while it
     lasts: it counts fully while the last two weeks are at half the earlier weeks' level or
-    less, not at all once they are back to it (an account back to normal after a dip is not
-    "declining"). Little activity
+    less (half the floor, for a small account), not at all once they are back to it (an
+    account back to normal after a dip is not "declining"). Little activity
     over the whole window is itself a sign: below ``WEEKLY_EVIDENCE`` the change is pulled
     towards ``-WEEKLY_DECLINE`` (all the way with none at all), one event at a time, so the
     first event after a long silence cannot swing the score. A sustained slope, unlike one
@@ -185,7 +185,8 @@ def _weekly_change(base: Metric, description: str) -> Metric:
         # at all once they are back to it, in proportion between (no cliff at the edge).
         recent = counts[:, :RECENT_WEEKS].mean(axis=1)
         earlier = counts[:, RECENT_WEEKS:].mean(axis=1)
-        still_down = np.clip((earlier - recent) / np.maximum(0.5 * earlier, 1e-9), 0.0, 1.0)
+        half = np.maximum(0.5 * earlier, 0.5 * WEEKLY_LEVEL_FLOOR)
+        still_down = np.clip((earlier - recent) / half, 0.0, 1.0)
         change = np.where(change < 0, change * still_down, change)
         evidence = np.clip(counts.sum(axis=1) / WEEKLY_EVIDENCE, 0.0, 1.0)
         result: Column = change - (1.0 - evidence) * WEEKLY_DECLINE
