@@ -29,7 +29,7 @@ DemoProfile = StrEnum("DemoProfile", {name: name for name in PROFILES})  # type:
 
 def demo(
     customers: Annotated[int, typer.Option(min=1, max=1_000_000)] = 2000,
-    days: Annotated[int, typer.Option(min=1, max=730, help="Days of activity.")] = 120,
+    days: Annotated[int, typer.Option(min=1, max=730, help="Days of activity.")] = 180,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same data).")] = 7,
     history_days: Annotated[
         int, typer.Option(min=1, max=730, help="Days of score history to backfill.")

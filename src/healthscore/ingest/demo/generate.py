@@ -47,7 +47,7 @@ def generate_demo(
     session: Session,
     *,
     customers: int = 2000,
-    days: int = 120,
+    days: int = 180,
     seed: int = 7,
     now: datetime,
     progress: Callable[[int], None] | None = None,
