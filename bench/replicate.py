@@ -7,7 +7,7 @@ rows per account, not on the rows being different: ``--copies 5`` of the 20,000-
 dataset give 100,000 accounts with the same distribution of activity, archetypes and
 churn, each copy under its own ids (``cust_00001``, ``cust_00001-r1``, …), in minutes.
 
-    python -m bench.replicate --source 20000 --copies 5   # → schema bench_100000_90d
+    python -m bench.replicate --source 20000 --copies 5   # → schema bench_100000_90d_g2
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from datetime import timedelta
 
 from sqlalchemy import text
 
-from bench.run import NOW, database_url
+from bench.run import NOW, database_url, dataset_name
 from healthscore.storage.database import make_engine, upgrade
 from healthscore.storage.partitions import ensure_partitions
 
@@ -50,7 +50,7 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=5)
     parser.add_argument("--days", type=int, default=90)
     args = parser.parse_args()
-    source = f"bench_{args.source}_{args.days}d"
+    source = dataset_name(args.source, args.days)
     target_url = database_url("postgresql", args.source * args.copies, args.days)
     engine = make_engine(target_url)
     upgrade(engine)

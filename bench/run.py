@@ -2,7 +2,8 @@
 side by side with seed 000's per-customer loop on the same PostgreSQL data.
 
 Datasets are generated once with the demo generator and kept (``.bench/*.db`` for SQLite,
-a ``bench_<n>`` schema on PostgreSQL) so later runs only measure scoring. Results are
+a ``bench_<n>_<days>d_g<generator version>`` schema on PostgreSQL) so later runs only
+measure scoring; a new generator version generates them anew. Results are
 printed and appended to ``.bench/results.jsonl``; copy the figures into BENCHMARKS.md.
 
     python -m bench.run [--sizes 2000,20000] [--backends sqlite,postgresql] [--days 90]
@@ -34,7 +35,7 @@ from sqlalchemy import Engine, func, select, text
 
 from bench.baseline import COMPARED_SIGNALS, run_baseline, signal_disagreements
 from bench.copy_dataset import copy_sqlite_to_postgres
-from healthscore.ingest.demo import generate_demo
+from healthscore.ingest.demo import GENERATOR_VERSION, generate_demo
 from healthscore.scoring.scorecard import load_scorecard
 from healthscore.scoring.service import score_accounts
 from healthscore.storage import models as m
@@ -49,12 +50,17 @@ NOW = datetime(2026, 11, 1, tzinfo=UTC)
 console = Console(width=160)
 
 
+def dataset_name(size: int, days: int) -> str:
+    """The cache key of a generated dataset: a new demo generator version makes new ones."""
+    return f"bench_{size}_{days}d_g{GENERATOR_VERSION}"
+
+
 def database_url(backend: str, size: int, days: int) -> str:
     if backend == "sqlite":
         BENCH_DIR.mkdir(exist_ok=True)
-        return f"sqlite:///{BENCH_DIR / f'bench_{size}_{days}d.db'}"
+        return f"sqlite:///{BENCH_DIR / f'{dataset_name(size, days)}.db'}"
     base = os.environ.get("HEALTHSCORE_BENCH_DATABASE_URL", DEFAULT_PG)
-    schema = f"bench_{size}_{days}d"
+    schema = dataset_name(size, days)
     admin = make_engine(base)
     with admin.begin() as connection:
         connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
@@ -81,7 +87,7 @@ def ensure_dataset(engine: Engine, size: int, days: int) -> dict[str, int]:
     sessions = make_sessionmaker(engine)
     with sessions() as session:
         existing = session.scalar(select(func.count()).select_from(m.Customer))
-    sqlite_twin = BENCH_DIR / f"bench_{size}_{days}d.db"
+    sqlite_twin = BENCH_DIR / f"{dataset_name(size, days)}.db"
     if existing != size and engine.dialect.name == "postgresql":
         with engine.begin() as connection:  # raw events go straight to their month
             ensure_partitions(connection, now=NOW, first_month=(NOW - timedelta(days=days)).date())

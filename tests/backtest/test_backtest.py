@@ -1,9 +1,10 @@
 """Backtests against real databases: demo data with a known churn process, leakage, CSV data.
 
-The demo generator's ``churned`` archetype fades out over the 30 days before its churn and
-``declining`` accounts lose activity without churning, so a working score must rank the
-churners low. Generation is seeded: the figures are deterministic, and the bounds below
-are the measured values with a margin (measured figures in the comments).
+The demo generator's churn paths (seats thinning out, a champion leaving, sudden silence,
+accounts that never onboard, failed payments, churn without warning) show their signs
+weeks to months before the churn, and some accounts that look risky stay, so a working
+score must rank the churners low. Generation is seeded: the figures are deterministic, and
+the bounds below are the measured values with a margin (measured figures in the comments).
 """
 
 from __future__ import annotations
@@ -90,13 +91,13 @@ def test_the_default_scorecard_ranks_demo_churners_low_and_writes_nothing(demo_u
     ev = result.evaluation
     assert len(result.cutoffs) == 5 and all(c.labels_complete for c in result.cutoffs)
     assert not result.warnings
-    assert ev.accounts > 1800 and ev.churned > 100  # measured: 1972 snapshots, 153 churned
+    assert ev.accounts > 1800 and ev.churned > 60  # measured: 1891 snapshots, 85 churned
     auc = ev.roc_auc
-    assert auc.auc is not None and auc.auc > 0.70  # measured: 0.746 [0.687-0.790]
+    assert auc.auc is not None and auc.auc > 0.70  # measured: 0.756 [0.664-0.841]
     assert auc.ci_low is not None and auc.ci_high is not None
     assert auc.ci_low < auc.auc < auc.ci_high
     assert ev.pr_auc is not None and ev.churn_rate is not None
-    assert ev.pr_auc > 1.5 * ev.churn_rate  # measured: 0.149 vs 0.078
+    assert ev.pr_auc > 1.5 * ev.churn_rate  # measured: 0.177 vs 0.045
     lifts = [d.lift or 0.0 for d in ev.by_decile]
     assert sum(lifts[:3]) / 3 > 1.5 > 0.5 > sum(lifts[-3:]) / 3  # riskiest deciles churn most
     tiers = {t.tier: t for t in ev.by_tier}
@@ -114,8 +115,8 @@ def test_alert_lead_time_on_demo_data(demo_url):
             session, DEFAULT, first_day=first, last_day=(NOW - timedelta(days=1)).date()
         )
     assert result.source == "replay" and result.rule == SEED000_ALERT.name
-    assert len(result.churners) > 40  # measured: 52 churns in the replayed period
-    # Measured: 31% alerted, median 16.5 days ahead, 10% ≥ 30 days, precision 25% vs 13%.
+    assert len(result.churners) > 25  # measured: 34 churns in the replayed period
+    # Measured: 56% alerted, median 18 days ahead, 17% ≥ 30 days, precision 18% vs 8.7%.
     assert result.share_alerted is not None and 0.15 < result.share_alerted < 0.6
     assert result.median_lead_days is not None and 7 <= result.median_lead_days <= 30
     assert result.share_early is not None and 0.02 < result.share_early < 0.4
@@ -187,7 +188,7 @@ def test_tuning_beats_a_deliberately_bad_scorecard_out_of_time(demo_url, tmp_pat
     # The demo's training cut-offs are too thin to place tiers: they are kept, with a word.
     assert result.warnings == [f"tier cut-offs kept: {result.tiers.proposal.reason}"]
     assert result.tiers.proposal.tiers is None and result.tuned.tiers == bad.tiers
-    # Measured: validation AUC 0.493 (bad) → 0.886 (tuned).
+    # Measured: validation AUC 0.489 (bad) → 0.797 (tuned).
     assert result.validate_default.auc is not None and result.validate_tuned.auc is not None
     assert result.validate_tuned.auc > result.validate_default.auc + 0.2
     assert result.validate_tuned.auc > 0.75
@@ -200,7 +201,7 @@ def test_tuning_beats_a_deliberately_bad_scorecard_out_of_time(demo_url, tmp_pat
     )
     assert abs(sum(s.weight for s in tuned.signals) - 1) < 1e-6
     assert all(s.weight >= 0 for s in tuned.signals)
-    assert "0.493" in tuned.description and "0.886" in tuned.description
+    assert "0.489" in tuned.description and "0.797" in tuned.description
 
     path = tmp_path / "tuned.yaml"
     write_scorecard(tuned, path, header="test")
@@ -259,7 +260,7 @@ def _plant_revealing_future(session, cutoff: datetime, churners: set[str]) -> No
 
 
 def test_no_leakage_planted_post_cutoff_data_leaves_the_backtest_unchanged(session):
-    generate_demo(session, customers=120, days=70, seed=3, now=NOW)
+    generate_demo(session, customers=120, days=70, seed=4, now=NOW)  # 7 churn in the last 25 days
     session.commit()
     cutoffs = [NOW - timedelta(days=35), NOW - timedelta(days=42)]
     later_cutoff = [NOW - timedelta(days=25)]

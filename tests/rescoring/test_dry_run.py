@@ -44,7 +44,8 @@ def test_a_dry_run_fires_and_does_to_cases_exactly_what_the_rescore_then_does(
     assert outcomes(dry.steps) == outcomes(real.steps)
     assert dry.would_log == {(e.customer_id, e.playbook) for e in real.logged_entries}
     assert (dry.logged, dry.suppressed) == (real.logged, real.suppressed)
-    assert quiet in {customer for customer, _ in dry.would_log}, "the account gone quiet"
+    # The planted account is new to the log; demo accounts may newly fire on this day too.
+    assert quiet in {customer for customer, _ in dry.would_log}
     assert dry.counts["update"] > 0, "the book's accounts have open cases to update"
     updated = next(f for f in dry.firings if dry.outcome(f) is Outcome.update)
     assert dry.case_id(updated) is not None and not dry.logs(updated)

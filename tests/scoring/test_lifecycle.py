@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
+from sqlalchemy import select
 
 from healthscore.ingest.demo import generate_demo
 from healthscore.scoring.engine import confidence
@@ -85,5 +86,19 @@ def test_scores_store_their_stage_and_confidence(session):
     assert (latest.stage, latest.confidence) == ("onboarding", by_id["newco"].confidence)
     history = session.get(m.HealthScoreHistory, ("renewing", NOW.date()))
     assert (history.stage, history.confidence) == ("renewal", by_id["renewing"].confidence)
-    old = [s for s in run.scores if s.customer_id.startswith("cust_")]
-    assert old and all(s.stage in (Stage.adopting, Stage.mature) for s in old)
+    # Demo accounts: new ones onboard, annual ones near their renewal are renewing.
+    lifecycle = load_scorecard("default").lifecycle
+    demo = {c.id: c for c in session.scalars(select(m.Customer)) if c.id.startswith("cust_")}
+    stages = {s.customer_id: s.stage for s in run.scores if s.customer_id in demo}
+    assert stages and Stage.mature in stages.values()
+    for cid, stage in stages.items():
+        customer = demo[cid]
+        age = (NOW - customer.created_at).total_seconds() / 86_400
+        if age < lifecycle.onboarding_days_for(customer.segment):
+            assert stage is Stage.onboarding, cid
+        elif customer.renews_at and customer.renews_at - NOW < timedelta(
+            days=lifecycle.renewal_window_days
+        ):
+            assert stage is Stage.renewal, cid
+        else:
+            assert stage in (Stage.adopting, Stage.mature), cid

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -18,13 +19,17 @@ from healthscore.cli.context import (
     scorecard_from,
     summarise,
 )
+from healthscore.ingest.demo.profiles import PROFILES
 from healthscore.scoring.service import backfill_days
 from healthscore.storage.database import transaction
+
+DemoProfile = StrEnum("DemoProfile", {name: name for name in PROFILES})  # type: ignore[misc]
+"""The ``--profile`` choices: typer rejects any other name before anything is written."""
 
 
 def demo(
     customers: Annotated[int, typer.Option(min=1, max=1_000_000)] = 2000,
-    days: Annotated[int, typer.Option(min=1, max=730, help="Days of activity.")] = 90,
+    days: Annotated[int, typer.Option(min=1, max=730, help="Days of activity.")] = 180,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same data).")] = 7,
     history_days: Annotated[
         int, typer.Option(min=1, max=730, help="Days of score history to backfill.")
@@ -33,6 +38,13 @@ def demo(
         bool, typer.Option("--reset", help="Delete existing data in the database first.")
     ] = False,
     scorecard: ScorecardOption = None,
+    profile: Annotated[
+        DemoProfile,
+        typer.Option(
+            help="Kind of customer base: default (mixed B2B), api_heavy (annual contracts, "
+            "API-only integrations, seasonal dips), smb_monthly (small teams, monthly plans)."
+        ),
+    ] = DemoProfile("default"),
 ) -> None:
     """Generate realistic demo accounts, build score history, print who needs attention."""
     from healthscore.ingest.demo import generate_demo
@@ -55,6 +67,7 @@ def demo(
                 days=days,
                 seed=seed,
                 now=now,
+                profile=profile.value,
                 progress=lambda done: progress.update(task, completed=done),
             )
         history = progress.add_task("scoring history", total=history_days)
@@ -65,8 +78,11 @@ def demo(
             scored=lambda _moment: progress.update(history, advance=1),
         )
     console.print(
-        f"generated {summary.customers} accounts ({summary.churned} churned): "
-        + ", ".join(f"{k} {v}" for k, v in summary.archetypes.items())
+        f"generated {summary.customers} {summary.profile} accounts ({summary.churned} churned): "
+        + ", ".join(f"{k} {v}" for k, v in summary.archetypes.items() if v)
+    )
+    console.print(
+        "churned by path: " + ", ".join(f"{k} {v}" for k, v in summary.churned_by_path.items())
     )
     assert run is not None
     summarise(run, sessions, card, show_riskiest=True)
