@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from healthscore.ingest.demo import generate_demo
 from healthscore.scoring.engine import confidence
-from healthscore.scoring.lifecycle import stage_of
+from healthscore.scoring.lifecycle import next_renewal, stage_of
 from healthscore.scoring.scorecard import Lifecycle, Stage, load_scorecard
 from healthscore.scoring.service import score_accounts
 from healthscore.storage import models as m
@@ -37,6 +37,23 @@ LIFECYCLE = Lifecycle(onboarding_days=30, onboarding_days_by_segment={"enterpris
 def test_the_stage_follows_age_segment_and_renewal_date(segment, age, renews_in, stage):
     renews_at = None if renews_in is None else NOW + timedelta(days=renews_in)
     assert stage_of(LIFECYCLE, segment=segment, age=age, renews_at=renews_at, as_of=NOW) is stage
+
+
+def test_the_renewal_window_comes_every_year_from_the_renewal_date_on_record():
+    """A CRM holds the next renewal only; at an earlier moment the next renewal was the
+    anniversary that came first, so a backtest cannot tell a churned account (which keeps
+    the date it left) from a renewed one (which already shows next year's date)."""
+    renews_at = NOW + timedelta(days=400)  # next year's renewal, as a CRM shows it today
+    assert stage_of(LIFECYCLE, segment="smb", age=900, renews_at=renews_at, as_of=NOW) is (
+        Stage.renewal
+    )  # a year earlier it was 35 days away
+    assert (
+        stage_of(
+            LIFECYCLE, segment="smb", age=900, renews_at=renews_at, as_of=NOW - timedelta(days=40)
+        )
+        is Stage.mature
+    )
+    assert next_renewal(datetime(2028, 2, 29, tzinfo=UTC), NOW) == datetime(2027, 2, 28, tzinfo=UTC)
 
 
 def test_confidence_is_the_trusted_weight_with_data_over_a_lived_look_back():

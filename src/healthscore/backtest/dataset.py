@@ -138,10 +138,15 @@ def build_snapshot(
     ids = [cid for batch in batches for cid in batch.customer_ids]
     order = sorted(range(len(ids)), key=ids.__getitem__)
 
-    def stacked(pick: Callable[[ScoredBatch], NDArray[np.float64]]) -> NDArray[np.float64]:
+    def stacked(
+        pick: Callable[[ScoredBatch], NDArray[np.float64]], unmeasured: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
         if not batches:
             return np.empty((0, len(names)))
-        return np.vstack([pick(batch) for batch in batches])[order]
+        rows = [_in_columns(batch, pick(batch), names, unmeasured) for batch in batches]
+        return np.vstack(rows)[order]
+
+    defaults = np.array([s.missing for s in scorecard.signals])
 
     tiers = [tier for batch in batches for tier in batch.tiers]
     trends = [trend for batch in batches for trend in batch.trends]
@@ -158,11 +163,32 @@ def build_snapshot(
         scores=scores[order].astype(np.int64),
         tiers=[tiers[i] for i in order],
         trends=[trends[i] for i in order],
-        values=stacked(lambda b: b.values),
-        has_data=~np.isnan(stacked(lambda b: b.raw)),
+        values=stacked(lambda b: b.values, defaults),
+        has_data=~np.isnan(stacked(lambda b: b.raw, np.full(len(names), np.nan))),
         churned=np.array([cid in churners for cid in sorted_ids], dtype=bool),
         labels_complete=labels_complete(as_of, horizon_days, data_end),
     )
+
+
+def _in_columns(
+    batch: ScoredBatch,
+    matrix: NDArray[np.float64],
+    names: list[str],
+    unmeasured: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """A batch's per-signal ``matrix`` in the base scorecard's columns. A lifecycle stage
+    can judge its accounts on signals of its own (onboarding): a base signal its variant
+    does not have was not measured for them and gets ``unmeasured`` (per column: the
+    signal's ``missing`` value, or ``NaN`` for raw values), as a signal without data does."""
+    own = batch.signal_names
+    if own == names:
+        return matrix
+    at = {name: j for j, name in enumerate(own)}
+    columns = np.tile(unmeasured, (len(batch), 1))
+    for k, name in enumerate(names):
+        if name in at:
+            columns[:, k] = matrix[:, at[name]]
+    return columns
 
 
 def build_snapshots(

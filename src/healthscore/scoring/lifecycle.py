@@ -36,12 +36,33 @@ def stage_of(
     if age < lifecycle.onboarding_days_for(segment):
         return Stage.onboarding
     if renews_at is not None:
-        until = utc(renews_at) - utc(as_of)
+        until = next_renewal(renews_at, as_of) - utc(as_of)
         if timedelta(0) <= until <= timedelta(days=lifecycle.renewal_window_days):
             return Stage.renewal
     if age < lifecycle.mature_after_days:
         return Stage.adopting
     return Stage.mature
+
+
+def next_renewal(renews_at: datetime, as_of: datetime) -> datetime:
+    """The renewal that was next at ``as_of``. ``renews_at`` holds one date, the renewal a
+    CRM shows today; contracts renew yearly, so at an earlier moment the next renewal was
+    the anniversary of that date that came first after it. (A backtest must not learn from
+    today's date whether a past renewal went through: a churned account keeps the date it
+    left, a renewed one already shows next year's.)"""
+    renews_at, as_of = utc(renews_at), utc(as_of)
+    while True:
+        earlier = _years_before(renews_at, 1)
+        if earlier < as_of:
+            return renews_at
+        renews_at = earlier
+
+
+def _years_before(moment: datetime, years: int) -> datetime:
+    try:
+        return moment.replace(year=moment.year - years)
+    except ValueError:  # 29 February
+        return moment.replace(year=moment.year - years, day=28)
 
 
 def coverage(ages: NDArray[np.float64], lookback_days: int) -> NDArray[np.float64]:
