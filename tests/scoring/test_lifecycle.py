@@ -49,7 +49,7 @@ def test_the_renewal_window_comes_every_year_from_the_renewal_date_on_record():
     )  # a year earlier it was 35 days away
     assert (
         stage_of(
-            LIFECYCLE, segment="smb", age=900, renews_at=renews_at, as_of=NOW - timedelta(days=40)
+            LIFECYCLE, segment="smb", age=900, renews_at=renews_at, as_of=NOW - timedelta(days=60)
         )
         is Stage.mature
     )
