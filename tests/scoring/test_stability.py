@@ -61,9 +61,13 @@ class Account:
         return [u["user_id"] for u in self.rows[m.User]]
 
     def product_rows(self, start: datetime, end: datetime) -> int:
-        """Logins and feature uses in ``[start, end)``."""
+        """Logins and feature uses by the account's seats, and API calls, in ``[start, end)``
+        (the activity a score counts: people who are not seats are left out)."""
+        seats = set(self.seats())
         return sum(
-            start <= _aware(r["ts"]) < end for model in PRODUCT[:2] for r in self.rows[model]
+            start <= _aware(r["ts"]) < end and ("user_id" not in r or r["user_id"] in seats)
+            for model in PRODUCT
+            for r in self.rows[model]
         )
 
     def without(self, start: datetime, end: datetime) -> Account:
