@@ -17,7 +17,8 @@ what the case rules then do with it. Reported:
   within ``--horizon`` days of it, averaged over the days), overall and per playbook.
 
     python -m bench.cases [--customers 2000] [--replay-days 30] [--horizon 60]
-                          [--history-days 30] [--seed 7] [--database URL]
+                          [--history-days 90] [--seed 7] [--profile default]
+                          [--playbooks PATH] [--database URL]
 
 The demo data and the scoring change under other work: the figures are a measurement,
 nothing here is tuned to them.
@@ -247,8 +248,15 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=2000)
     parser.add_argument("--replay-days", type=int, default=30)
     parser.add_argument("--horizon", type=int, default=60)
-    parser.add_argument("--history-days", type=int, default=30, help="data before the replay")
+    parser.add_argument(
+        "--history-days",
+        type=int,
+        default=90,
+        help="data before the replay (the default scorecard compares 14 days with the 56 before)",
+    )
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--profile", default="default", help="demo profile (docs/demo.md)")
+    parser.add_argument("--playbooks", default=None, help="a playbooks YAML (default: bundled)")
     parser.add_argument(
         "--database", help="an empty database URL (default: a temporary SQLite file)"
     )
@@ -259,11 +267,18 @@ def main() -> None:
     sessions = make_sessionmaker(engine)
     days = args.history_days + args.replay_days + args.horizon
     with transaction(sessions) as session:
-        generate_demo(session, customers=args.customers, days=days, seed=args.seed, now=NOW)
+        generate_demo(
+            session,
+            customers=args.customers,
+            days=days,
+            seed=args.seed,
+            now=NOW,
+            profile=args.profile,
+        )
     figures = measure(
         sessions,
         scorecard=load_scorecard("default"),
-        playbooks=load_playbooks(),
+        playbooks=load_playbooks(args.playbooks) if args.playbooks else load_playbooks(),
         moments=replay_days(args.replay_days, args.horizon),
         horizon_days=args.horizon,
     )
