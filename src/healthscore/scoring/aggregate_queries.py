@@ -305,6 +305,17 @@ class Read:
     queries: list[Select[Any]]
     merges: list[Callable[[Any, Any], Any]]
     keyed: bool
+    settings: tuple[tuple[str, str], ...] = ()
+    """PostgreSQL planner settings while this read runs (``SEAT_JOIN_SETTINGS``)."""
+
+
+SEAT_JOIN_SETTINGS = (("enable_hashjoin", "off"), ("max_parallel_workers_per_gather", "0"))
+"""How PostgreSQL must join active users to their ``users`` rows: by merging the two
+indexes' (customer_id, user_id) order. It multiplies the two columns' selectivities, so it
+expects a few dozen matches where there are 430,000 (20,000 accounts), hashes the grouped
+side in batches and sorts the result: twice the merge's CPU (measured 0.9 s against
+0.46 s, the read without seats 0.23 s); with parallel workers each recomputes the
+grouped side."""
 
 
 def plan_reads(
@@ -317,8 +328,11 @@ def plan_reads(
     for reader, wanted in by_reader.items():
         if isinstance(reader, RolledUpSql):
             queries = rolled_up_queries(reader, wanted, as_of, customer_ids, dialect)
-            merges = [reader.measures[aggregate.measure].merge for aggregate in wanted]
-            reads.append(Read(wanted, queries, merges, reader.key is not None))
+            measures = [reader.measures[aggregate.measure] for aggregate in wanted]
+            merges = [measure.merge for measure in measures]
+            seats = any(measure.seats_only for measure in measures)
+            settings = SEAT_JOIN_SETTINGS if seats else ()
+            reads.append(Read(wanted, queries, merges, reader.key is not None, settings))
         else:
             queries = [aggregate_query(reader, wanted, as_of, customer_ids, dialect)]
             reads.append(Read(wanted, queries, [], False))
