@@ -3,8 +3,9 @@
 Every query is bounded by ``as_of``, which is what makes as-of scoring and the backtest
 leak-free. A business-record table is read with one GROUP BY (``aggregate_query``), a
 roll-up with one query over whole days plus one over the raw rows of a day an as-of
-moment cuts in two (``rolled_up_queries``); ``plan_reads`` groups the wanted aggregates
-by the table that answers them.
+moment cuts in two (``rolled_up_queries``; an activity roll-up per key, through
+``activity_queries``); ``plan_reads`` groups the wanted aggregates by the table that
+answers them.
 """
 
 from __future__ import annotations
