@@ -20,9 +20,11 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import text
 
 from healthscore.ingest.bulk import insert_rows
 from healthscore.scoring import aggregates
+from healthscore.scoring.aggregate_queries import SEAT_JOIN_SETTINGS
 from healthscore.scoring.aggregates import CONCURRENT_READ_MIN_ACCOUNTS, load_aggregates
 from healthscore.scoring.metrics import Aggregate
 from healthscore.scoring.scorecard import parse_scorecard
@@ -335,3 +337,14 @@ def test_seat_activity_of_a_rescore_around_the_concurrent_read_threshold(session
             assert raw["seat_days_trend"] == pytest.approx(expected_trend), cid
     uses_two = session.get_bind().dialect.name == "postgresql" and n >= CONCURRENT_READ_MIN_ACCOUNTS
     assert bool(concurrent) == uses_two
+
+
+def test_a_seat_read_leaves_the_planner_settings_as_they_were(postgres_url, sessions_for_url):
+    """The read joining active users to their seats plans with hash joins and parallel
+    workers off; the rest of the transaction (the rescore's writes) plans as before."""
+    with sessions_for_url(postgres_url)() as session:
+        store(session, [], [])
+        before = [session.scalar(text(f"SHOW {name}")) for name, _ in SEAT_JOIN_SETTINGS]
+        load_aggregates(session, [Aggregate("sessions", "active_users", 30, 0)], as_of=BASE)
+        after = [session.scalar(text(f"SHOW {name}")) for name, _ in SEAT_JOIN_SETTINGS]
+        assert after == before and "off" not in before

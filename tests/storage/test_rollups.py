@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import BigInteger, func, literal, select
 
 from healthscore.ingest.bulk import insert_rows
 from healthscore.ingest.records import Event, record_events
@@ -20,6 +20,7 @@ from healthscore.scoring.aggregates import load_aggregates
 from healthscore.scoring.metrics import Aggregate
 from healthscore.storage import models as m
 from healthscore.storage.maintenance import delete_all_data
+from healthscore.storage.rollups import ALL_DAYS, days_set_sql
 
 # The 40 days before BASE span two 64-day activity periods (one starts on 2026-06-04)
 # and the day of the sign bit (2026-06-03, bit 63), where bit masks go wrong first.
@@ -163,6 +164,21 @@ def test_rolled_up_aggregates_equal_a_count_of_the_raw_events(
             observed = {cid: v for cid, v in observed.items() if v}
             expected = {cid: v for cid, v in expected.items() if v}
         assert observed == expected, aggregate
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    days=st.integers(-(1 << 63), (1 << 63) - 1) | st.sampled_from([-1, -(1 << 63), 0, 1]),
+    mask=st.integers(0, (1 << 64) - 1) | st.sampled_from([ALL_DAYS, 1 << 63, 1, (1 << 14) - 1]),
+)
+def test_days_set_counts_the_masked_bits_sign_bit_included(session, days, mask):
+    """The popcount each database runs on activity bits (``days`` as stored: a signed
+    BIGINT whose bit 63 is the sign) equals Python's."""
+    dialect = session.get_bind().dialect.name
+    counted = session.scalar(select(days_set_sql(literal(days, BigInteger), mask, dialect)))
+    assert counted == ((days % (1 << 64)) & mask).bit_count()
 
 
 def test_every_writer_keeps_roll_ups_in_step_with_raw_events(session):

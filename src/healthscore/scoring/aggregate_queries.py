@@ -3,8 +3,9 @@
 Every query is bounded by ``as_of``, which is what makes as-of scoring and the backtest
 leak-free. A business-record table is read with one GROUP BY (``aggregate_query``), a
 roll-up with one query over whole days plus one over the raw rows of a day an as-of
-moment cuts in two (``rolled_up_queries``); ``plan_reads`` groups the wanted aggregates
-by the table that answers them.
+moment cuts in two (``rolled_up_queries``; an activity roll-up per key, through
+``activity_queries``); ``plan_reads`` groups the wanted aggregates by the table that
+answers them.
 """
 
 from __future__ import annotations
@@ -15,33 +16,22 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    Integer,
-    Select,
-    and_,
-    case,
-    false,
-    literal,
-    literal_column,
-    or_,
-    select,
-)
+from sqlalchemy import Integer, Select, and_, case, literal, literal_column, or_, select
 
-from healthscore.scoring.aggregate_sources import ROLLED_UP, SOURCES, Part, RolledUpSql, seat_at
+from healthscore.scoring.activity_queries import Words, active_days, period_range
+from healthscore.scoring.aggregate_sources import (
+    ROLLED_UP,
+    SOURCES,
+    Part,
+    RolledMeasure,
+    RolledUpSql,
+    seat_at,
+)
 from healthscore.scoring.metrics import Aggregate, Source
 from healthscore.scoring.selection import Condition, Selection, restrict
 from healthscore.storage import models as m
 from healthscore.storage.dialect import without_index
-from healthscore.storage.rollups import (
-    ALL_DAYS,
-    PERIOD,
-    as_bigint,
-    day_number,
-    days_set_sql,
-    midnight,
-    period_of,
-)
+from healthscore.storage.rollups import midnight
 
 
 def _bounds(aggregate: Aggregate, as_of: datetime) -> tuple[datetime | None, datetime]:
@@ -93,71 +83,79 @@ def _in_days(day: Any, start: datetime | None, end: datetime) -> Condition:
     return inside if start is None else and_(day >= start.date(), inside)
 
 
-def _period_range(start: datetime | None, end: datetime, cut_days: Sequence[date]) -> range:
-    """The activity periods holding the whole days of ``[start, end)``; with no start,
-    from the earliest one a cut day or ``end`` falls in (older ones are wholly inside)."""
-    top = period_of(end.date() - timedelta(days=1))
-    if start is not None:
-        return range(period_of(start.date()), top + 1)
-    return range(min([top, *(period_of(day) for day in cut_days)]), top + 1)
+@dataclass(frozen=True)
+class _Seats:
+    """How a read applies the seat rule (``seat_at`` the window's end) to its seat-based
+    measures: they join each key to its ``users`` row; when every measure is seat-based
+    and all share one window end (the nightly rescore's usual case) the rule is part of
+    the join, otherwise a CASE per measure."""
+
+    measures: Sequence[RolledMeasure]
+    ends: frozenset[datetime]
+
+    @property
+    def joined(self) -> bool:
+        return any(measure.seats_only for measure in self.measures)
+
+    @property
+    def everyone(self) -> bool:
+        """Some measure counts keys that are no seat: keys without a row stay."""
+        return not all(measure.seats_only for measure in self.measures)
+
+    def rule(self, measure: RolledMeasure, end: datetime) -> Condition | None:
+        """The condition ``measure`` must add itself (``None``: the join applies it)."""
+        by_case = self.everyone or len(self.ends) > 1
+        return seat_at(end) if measure.seats_only and by_case else None
+
+    def join(self, query: Select[Any], customer_id: Any, key: Any) -> Select[Any]:
+        if not self.joined:
+            return query
+        on = and_(m.User.customer_id == customer_id, m.User.user_id == key)
+        if not self.everyone and len(self.ends) == 1:
+            on = and_(on, seat_at(next(iter(self.ends))))
+        return query.join(m.User, on, isouter=self.everyone)
 
 
-def _day_masks(
-    start: datetime | None, end: datetime, cut_days: Sequence[date]
-) -> tuple[int | None, list[tuple[int, int]]]:
-    """The whole days of ``[start, end)`` other than a cut day, as activity bits: every
-    period below the first value is wholly inside (``None``: none is), then (period, mask
-    of the wanted days) for each period that has some."""
-    first = None if start is None else day_number(start.date())
-    last = day_number(end.date()) - 1
-    cut = {day_number(day) for day in cut_days}
-    periods = _period_range(start, end, cut_days)
-    masks = []
-    for period in periods:
-        low = period * PERIOD
-        wanted = range(low if first is None else max(low, first), min(low + PERIOD, last + 1))
-        mask = sum(1 << (number - low) for number in wanted if number not in cut)
-        if mask:
-            masks.append((period, mask))
-    return (periods.start if first is None else None), masks
-
-
-def _active_days(
-    rollup: Any, start: datetime | None, end: datetime, cut_days: Sequence[date]
-) -> Condition:
-    """Activity rows with a bit set for a whole day of ``[start, end)`` other than a cut
-    day: per period, ``days`` AND the mask of the wanted days is not zero."""
-    older, masks = _day_masks(start, end, cut_days)
-    conditions = [] if older is None else [rollup.period < older]
-    conditions += [
-        and_(rollup.period == period, rollup.days.bitwise_and(as_bigint(mask)) != 0)
-        for period, mask in masks
-    ]
-    return or_(*conditions) if conditions else false()
-
-
-def _active_day_count(
-    rollup: Any, start: datetime | None, end: datetime, cut_days: Sequence[date], dialect: str
-) -> ColumnElement[Any]:
-    """How many whole days of ``[start, end)`` other than a cut day an activity row has
-    set: the popcount of its bits under its period's mask."""
-    older, masks = _day_masks(start, end, cut_days)
-    whens = [(rollup.period == p, days_set_sql(rollup.days, mask, dialect)) for p, mask in masks]
-    if older is not None:
-        whens.append((rollup.period < older, days_set_sql(rollup.days, ALL_DAYS, dialect)))
-    return case(*whens, else_=0) if whens else literal(0, Integer)
-
-
-def _seat_join(
-    query: Select[Any], customer_id: Any, key: Any, ends: set[datetime], everyone: bool
+def _keyed_query(
+    spec: RolledUpSql,
+    measures: Sequence[RolledMeasure],
+    bounds: Sequence[tuple[datetime | None, datetime]],
+    names: Sequence[str],
+    where: Sequence[Condition],
+    cut_days: Sequence[date],
+    as_of: datetime,
+    customer_ids: Selection,
+    dialect: str,
 ) -> Select[Any]:
-    """Join each key (user) to its ``users`` row. With one window end (the nightly
-    rescore's usual case) the seat rule goes into the join itself; ``everyone`` keeps
-    keys without a row (a read with measures that are not seat-based)."""
-    on = and_(m.User.customer_id == customer_id, m.User.user_id == key)
-    if len(ends) == 1 and not everyone:
-        on = and_(on, seat_at(next(iter(ends))))
-    return query.join(m.User, on, isouter=everyone)
+    """An activity roll-up read per key (``Words``), then per account."""
+    assert spec.key is not None
+    key = spec.columns[spec.key][1]
+    # Every window is exactly the range the WHERE clause reads (the nightly rescore's
+    # 30-day active users): each (account, key) group is then in the window, so a keyed
+    # count needs no per-key value, only the groups (a plain Group node).
+    whole = not cut_days and len(set(bounds)) == 1 and bounds[0][1] == as_of
+    counts_only = all(measure.counts_keys for measure in measures)
+    words = None if whole and counts_only else Words.for_windows(bounds, cut_days, not counts_only)
+    columns = [] if words is None else words.columns(spec.rollup, dialect)
+    per_key = restrict(
+        select(spec.rollup.customer_id, key, *columns).where(*where),
+        spec.rollup.customer_id,
+        customer_ids,
+    )
+    per_key = per_key.group_by(spec.rollup.customer_id, key).subquery()
+    seats = _Seats(measures, frozenset(end for _, end in bounds))
+    values = []
+    for measure, (start, end), name in zip(measures, bounds, names, strict=True):
+        value = (
+            literal_column("1", Integer)
+            if words is None
+            else measure.inner(words.part(per_key, start, end, cut_days, dialect))
+        )
+        rule = seats.rule(measure, end)
+        values.append(measure.outer(value if rule is None else case((rule, value))).label(name))
+    combined = select(per_key.c.customer_id, *values)
+    combined = seats.join(combined, per_key.c.customer_id, per_key.c[spec.key])
+    return combined.group_by(per_key.c.customer_id)
 
 
 def rolled_up_queries(
@@ -173,87 +171,72 @@ def rolled_up_queries(
     (the nightly rescore, backtests: roll-ups alone) or each cuts one day in two, and that
     day is read from raw events instead of its roll-up. Each day comes from exactly one
     side; both queries stream their table's index, neither sorts the other's rows.
-    Seat-based measures join the keys (users) to ``users`` after grouping, once per key.
+    Seat-based measures join the keys (users) to ``users`` once per key (``_Seats``).
     """
     bounds = [_bounds(aggregate, as_of) for aggregate in aggregates]
     cut_days = _cut_days(bounds)
     starts = [start for start, _ in bounds]
     earliest = None if None in starts else min(s for s in starts if s is not None)
     rollup = {name: value for name, (_, value) in spec.columns.items()}
-    raw = {name: value for name, (value, _) in spec.columns.items()}
     measures = [spec.measures[aggregate.measure] for aggregate in aggregates]
     names = [_column_name(aggregate) for aggregate in aggregates]
-    seated = [measure.seats_only for measure in measures]
-    everyone = not all(seated)  # some measure counts keys that are no seat
-    ends = {end for _, end in bounds}
-    by_case = any(seated) and (everyone or len(ends) > 1)  # else the join applies the rule
-
-    def seats_only(measure: Any, end: datetime, value: Any) -> Any:
-        return case((seat_at(end), value)) if by_case and measure.seats_only else value
 
     def full_days(start: datetime | None, end: datetime) -> Condition:
         if spec.activity:
-            return _active_days(spec.rollup, start, end, cut_days)
+            return active_days(spec.rollup, start, end, cut_days)
         day = spec.rollup.day
         inside = _in_days(day, start, end)
         return and_(inside, day.not_in(cut_days)) if cut_days else inside
 
-    def rolled_part(start: datetime | None, end: datetime) -> Part:
-        if not spec.activity:
-            return Part(full_days(start, end), rollup)
-        count = _active_day_count(spec.rollup, start, end, cut_days, dialect)
-        return Part(full_days(start, end), rollup, count)
-
-    # Every window is exactly the range the WHERE clause reads (the nightly rescore's
-    # 30-day active users): each (account, key) group is then in the window, so a keyed
-    # count needs no per-group aggregate, only the groups (a plain Group node; the
-    # per-row CASE + max took a fifth of the largest query).
-    whole = not cut_days and len(set(bounds)) == 1 and bounds[0][1] == as_of
-    inner = [
-        (
-            literal_column("1", Integer)
-            if whole and measure.counts_keys
-            else measure.inner(rolled_part(start, end))
-        ).label(name)
-        for measure, (start, end), name in zip(measures, bounds, names, strict=True)
-    ]
-    rolled = select(spec.rollup.customer_id, *inner)
     if spec.activity:  # the range lets PostgreSQL filter periods inside the key's index
-        periods = _period_range(earliest, as_of, cut_days)
-        rolled = rolled.where(spec.rollup.period < periods.stop, full_days(earliest, as_of))
+        periods = period_range(earliest, as_of, cut_days)
+        where = [spec.rollup.period < periods.stop, full_days(earliest, as_of)]
         if earliest is not None:
-            rolled = rolled.where(spec.rollup.period >= periods.start)
+            where.append(spec.rollup.period >= periods.start)
+        query = _keyed_query(
+            spec, measures, bounds, names, where, cut_days, as_of, customer_ids, dialect
+        )
     else:
+        daily = [
+            measure.inner(Part(full_days(start, end), rollup)).label(name)
+            for measure, (start, end), name in zip(measures, bounds, names, strict=True)
+        ]
+        rolled = select(spec.rollup.customer_id, *daily)
         rolled = rolled.where(_in_days(spec.rollup.day, earliest, as_of))
-    rolled = restrict(rolled, spec.rollup.customer_id, customer_ids)
-    if spec.key is None:
-        queries = [rolled.group_by(spec.rollup.customer_id)]
-    else:
-        keyed = rolled.add_columns(rollup[spec.key]).group_by(
-            spec.rollup.customer_id, rollup[spec.key]
-        )
-        per_key = keyed.subquery()
-        combined = select(
-            per_key.c.customer_id,
-            *[
-                measure.outer(seats_only(measure, end, per_key.c[name])).label(name)
-                for measure, (_, end), name in zip(measures, bounds, names, strict=True)
-            ],
-        )
-        if any(seated):
-            combined = _seat_join(
-                combined, per_key.c.customer_id, per_key.c[spec.key], ends, everyone
-            )
-        queries = [combined.group_by(per_key.c.customer_id)]
+        rolled = restrict(rolled, spec.rollup.customer_id, customer_ids)
+        query = rolled.group_by(spec.rollup.customer_id)
     if not cut_days:
-        return queries
+        return [query]
+    return [
+        query,
+        _cut_query(
+            spec, measures, bounds, names, full_days, cut_days, as_of, customer_ids, dialect
+        ),
+    ]
 
+
+def _cut_query(
+    spec: RolledUpSql,
+    measures: Sequence[RolledMeasure],
+    bounds: Sequence[tuple[datetime | None, datetime]],
+    names: Sequence[str],
+    full_days: Callable[[datetime | None, datetime], Condition],
+    cut_days: Sequence[date],
+    as_of: datetime,
+    customer_ids: Selection,
+    dialect: str,
+) -> Select[Any]:
+    """The raw events of the cut days, each window's part of them."""
+    rollup = {name: value for name, (_, value) in spec.columns.items()}
+    raw = {name: value for name, (value, _) in spec.columns.items()}
+    seats = _Seats(measures, frozenset(end for _, end in bounds))
     ts = spec.raw.ts
     columns = []
     for measure, (low, high), name in zip(measures, bounds, names, strict=True):
         cond = ts < high if low is None else and_(ts >= low, ts < high)
-        if by_case and measure.seats_only:
-            cond = and_(cond, seat_at(high))
+        rule = seats.rule(measure, high)
+        if rule is not None:
+            cond = and_(cond, rule)
         if measure.counts_keys:
             assert spec.key is not None
             seen_on_full_days = (
@@ -277,12 +260,11 @@ def rolled_up_queries(
     )
     if spec.key is not None:  # a login without a user is no active user
         cut = cut.where(raw[spec.key].is_not(None), raw[spec.key] != "")
-        if any(seated):
-            cut = _seat_join(cut, spec.raw.customer_id, raw[spec.key], ends, everyone)
-    cut = restrict(cut, spec.raw.customer_id, customer_ids)
+        cut = seats.join(cut, spec.raw.customer_id, raw[spec.key])
+    restricted: Select[Any] = restrict(cut, spec.raw.customer_id, customer_ids)
     # Grouping by ``+customer_id`` keeps SQLite on the ts index for these few days instead
     # of skip-scanning the customer index over every day.
-    return [*queries, cut.group_by(without_index(spec.raw.customer_id, dialect))]
+    return restricted.group_by(without_index(spec.raw.customer_id, dialect))
 
 
 def _within_day(ts: Any, day: date) -> Condition:
@@ -305,6 +287,17 @@ class Read:
     queries: list[Select[Any]]
     merges: list[Callable[[Any, Any], Any]]
     keyed: bool
+    settings: tuple[tuple[str, str], ...] = ()
+    """PostgreSQL planner settings while this read runs (``SEAT_JOIN_SETTINGS``)."""
+
+
+SEAT_JOIN_SETTINGS = (("enable_hashjoin", "off"), ("max_parallel_workers_per_gather", "0"))
+"""How PostgreSQL must join active users to their ``users`` rows: by merging the two
+indexes' (customer_id, user_id) order. It multiplies the two columns' selectivities, so it
+expects a few dozen matches where there are 430,000 (20,000 accounts), hashes the grouped
+side in batches and sorts the result: twice the merge's CPU (measured 0.9 s against
+0.46 s, the read without seats 0.23 s); with parallel workers each recomputes the
+grouped side."""
 
 
 def plan_reads(
@@ -317,8 +310,11 @@ def plan_reads(
     for reader, wanted in by_reader.items():
         if isinstance(reader, RolledUpSql):
             queries = rolled_up_queries(reader, wanted, as_of, customer_ids, dialect)
-            merges = [reader.measures[aggregate.measure].merge for aggregate in wanted]
-            reads.append(Read(wanted, queries, merges, reader.key is not None))
+            measures = [reader.measures[aggregate.measure] for aggregate in wanted]
+            merges = [measure.merge for measure in measures]
+            seats = any(measure.seats_only for measure in measures)
+            settings = SEAT_JOIN_SETTINGS if seats else ()
+            reads.append(Read(wanted, queries, merges, reader.key is not None, settings))
         else:
             queries = [aggregate_query(reader, wanted, as_of, customer_ids, dialect)]
             reads.append(Read(wanted, queries, [], False))

@@ -132,21 +132,23 @@ class Part:
     """The rows of one query that one aggregate's window takes in."""
 
     cond: Condition
-    """Roll-up side: the row has a whole day of the window; raw side: the event is inside
-    the window (and, for a seat-based measure, its user a seat at the window's end)."""
+    """Daily roll-up: the row is a whole day of the window; activity roll-up: the key
+    has a whole day of it; raw side: the event is inside the window (and, for a
+    seat-based measure, its user a seat at the window's end)."""
     columns: Columns
     day_count: ColumnElement[Any] | None = None
-    """Activity roll-up: how many of the window's whole days the row has set."""
+    """Activity roll-up: on how many of the window's whole days the key was active."""
     cut_days: Sequence[Condition] = ()
     """Raw side: one condition per cut day that overlaps the window."""
 
 
 @dataclass(frozen=True)
 class RolledMeasure:
-    """How one measure is read: ``inner`` aggregates roll-up days for one account (or one
-    account's key: a user, a feature), ``outer`` combines keys; ``cut`` aggregates the raw
-    rows of cut days, and ``merge`` joins the two results. A ``seats_only`` measure
-    counts a key (a user) only if it is a seat at the end of the window (``seat_at``)."""
+    """How one measure is read. ``inner``: on a daily roll-up an aggregate of one
+    account's days; on an activity roll-up the value of one key (user, feature), which
+    ``outer`` combines per account. ``cut`` aggregates the raw rows of cut days, and
+    ``merge`` joins the two results. A ``seats_only`` measure counts a key (a user) only
+    if it is a seat at the end of the window (``seat_at``)."""
 
     inner: Callable[[Part], ColumnElement[Any]]
     outer: Callable[[Any], ColumnElement[Any]]
@@ -175,7 +177,7 @@ def _distinct_keys(key: str, *, seats_only: bool = False) -> RolledMeasure:
     per account (no DISTINCT needed). Cut days: keys the roll-up days did not already
     have, so adding the two counts never counts a key twice."""
     return RolledMeasure(
-        lambda part: func.max(case((part.cond, literal(1)))),
+        lambda part: case((part.cond, literal(1))),
         func.count,
         lambda part: func.count(distinct(case((part.cond, part.columns[key])))),
         lambda a, b: a + b,
@@ -203,10 +205,9 @@ def _days_with(column: str) -> RolledMeasure:
 
 
 def _key_days(key: str) -> RolledMeasure:
-    """(key, day) pairs in the window: on roll-up days the popcount of each activity row's
-    window bits, summed per key; on each cut day the distinct keys of that day's part of
-    the window. A cut day is never a roll-up day of the same query, so no pair counts
-    twice."""
+    """(key, day) pairs in the window: on roll-up days each key's days (a popcount of its
+    window bits); on each cut day the distinct keys of that day's part of the window. A
+    cut day is never a roll-up day of the same query, so no pair counts twice."""
 
     def cut(part: Part) -> ColumnElement[Any]:
         counts = [
@@ -217,7 +218,7 @@ def _key_days(key: str) -> RolledMeasure:
 
     def inner(part: Part) -> ColumnElement[Any]:
         assert part.day_count is not None, "day counts need an activity roll-up"
-        return func.coalesce(func.sum(part.day_count), 0)
+        return part.day_count
 
     return RolledMeasure(inner, func.sum, cut, lambda a, b: a + b, seats_only=True)
 

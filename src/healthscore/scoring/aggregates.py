@@ -140,6 +140,7 @@ def _load(
     connection = session.connection()
     if dialect == "postgresql":  # JIT-compiling these short scans costs more than it saves
         connection.exec_driver_sql("SET LOCAL jit = off")
+        run = _with_settings(run)
     snapshot = exported_snapshot(session) if concurrent and dialect == "postgresql" else None
     if snapshot is None:
         result: dict[Aggregate, T] = {}
@@ -147,6 +148,23 @@ def _load(
             result.update(run(connection, read))
         return result
     return read_concurrently(connection, snapshot, reads, run)
+
+
+def _with_settings(
+    run: Callable[[Connection, Read], dict[Aggregate, T]],
+) -> Callable[[Connection, Read], dict[Aggregate, T]]:
+    """``run`` under the read's planner settings (PostgreSQL), back to the defaults after
+    it: the transaction goes on (the rescore writes in it) with its usual plans."""
+
+    def run_with_settings(connection: Connection, read: Read) -> dict[Aggregate, T]:
+        for name, value in read.settings:
+            connection.exec_driver_sql(f"SET LOCAL {name} = {value}")
+        result = run(connection, read)  # after an error the transaction is over anyway
+        for name, _ in read.settings:
+            connection.exec_driver_sql(f"SET LOCAL {name} TO DEFAULT")
+        return result
+
+    return run_with_settings
 
 
 def _number(value: Any, as_of: datetime) -> float:

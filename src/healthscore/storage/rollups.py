@@ -92,9 +92,7 @@ def days_set_sql(days: ColumnElement[int], mask: int, dialect: str) -> ColumnEle
     for start in range(low, mask.bit_length(), _CHUNK):
         bits = (mask >> start) & ((1 << _CHUNK) - 1)
         if bits:
-            piece = (
-                days.bitwise_rshift(start).bitwise_and(bits) if start else days.bitwise_and(bits)
-            )
+            piece = (days.bitwise_rshift(start) if start else days).bitwise_and(bits)
             counts.append((piece * _SPREAD).bitwise_and(_FIELDS) % 15)
     total = counts[0]
     for count in counts[1:]:
