@@ -97,6 +97,23 @@ def test_show_explains_every_signal_of_an_account(cli, two_accounts):
     assert "min(1, raw / 20)" in result.output
 
 
+def test_show_says_the_stage_the_confidence_and_how_far_a_baseline_was_trusted(
+    cli, two_accounts, db_url
+):
+    engine = make_engine(db_url)
+    with make_sessionmaker(engine)() as session, session.begin():
+        # one earlier login: a baseline of one activity-day, a quarter of the floor of 4
+        old_login = {"customer_id": "busy", "user_id": "u1", "ts": NOW - timedelta(days=20)}
+        insert_rows(session, m.Session, [old_login])
+    engine.dispose()
+    cli("score")
+    result = cli("show", "busy")
+    assert result.exit_code == 0, result.output
+    assert re.search(r"stage (mature|adopting) · confidence \d+%", result.output), result.output
+    trend = next(line for line in result.output.splitlines() if "activity_trend" in line)
+    assert "(25% trusted)" in trend, trend
+
+
 def test_score_for_an_unknown_customer_fails_and_writes_nothing(cli, two_accounts, db_url):
     result = cli("score", "--customer", "nobody")
     assert result.exit_code == 1

@@ -23,7 +23,7 @@ from healthscore.cli.render_calibration import (
     probability_text,
 )
 from healthscore.playbooks.rules import Firing, PlaybookSet
-from healthscore.scoring.reports import AccountDetail, ScoreRow
+from healthscore.scoring.reports import AccountDetail, ScoreRow, SignalDetail
 
 TIER_STYLE = {
     "healthy": "green",
@@ -81,6 +81,9 @@ def print_account(
         f"[{style}]{row.tier}[/] · {TREND_ARROW.get(row.trend, row.trend)} · "
         f"as of {row.as_of:%Y-%m-%d %H:%M} UTC · scorecard {detail.scorecard}"
     )
+    if row.stage:
+        trust = "" if row.confidence is None else f" · confidence {row.confidence:.0%}"
+        console.print(f"stage {row.stage}{trust}")
     if row.components:
         console.print("components: " + ", ".join(f"{g} {v:.0f}" for g, v in row.components.items()))
     if row.drivers:
@@ -107,13 +110,25 @@ def print_account(
             s.name,
             s.group,
             f"{s.window_days}d {s.basis}" if s.window_days else "",
-            "no data" if s.raw is None else f"{s.raw:.3g}",
+            _raw(s),
             s.normalisation or "",
             f"{s.value:.2f}",
             f"{s.weight:.2f}",
             f"{s.contribution:.1f}",
         )
     console.print(table)
+
+
+def _raw(signal: SignalDetail) -> str:
+    """The raw value, marked where it came from a fallback or a still-thin baseline."""
+    if signal.raw is None:
+        return "no data"
+    text = f"{signal.raw:.3g}"
+    if signal.fallback:
+        text += f" (fallback {signal.fallback})"
+    if signal.credibility < 1:
+        text += f" ({signal.credibility:.0%} trusted)"
+    return text
 
 
 def keys_table(keys: list[KeyInfo]) -> Table:
