@@ -159,9 +159,9 @@ def test_the_replayed_state_carries_stage_and_confidence(monkeypatch):
     seen: list[AccountState] = []
     evaluate = Playbook.evaluate
 
-    def spy(self: Playbook, state: AccountState) -> list[str] | None:
+    def spy(self: Playbook, state: AccountState, *, min_confidence: float) -> list[str] | None:
         seen.append(state)
-        return evaluate(self, state)
+        return evaluate(self, state, min_confidence=min_confidence)
 
     monkeypatch.setattr(Playbook, "evaluate", spy)
     rule = PlaybookCases(_playbooks({"kind": "score_below", "score": 50}))
@@ -171,6 +171,16 @@ def test_the_replayed_state_carries_stage_and_confidence(monkeypatch):
         (30, None, "onboarding", pytest.approx(0.4)),
         (30, "at_risk", "onboarding", pytest.approx(0.4)),
     ]
+
+
+def test_the_replay_judges_confidence_against_the_playbook_files_threshold():
+    """A score below the file's ``min_confidence`` fires nothing, as in the product; a file
+    that trusts every score (0) fires on it."""
+    low = replayed([[30, 30, 30]], confidence=0.2, stage=Stage.mature)
+    strict = _playbooks({"kind": "score_below", "score": 50})
+    trusting = strict.model_copy(update={"min_confidence": 0.0})
+    assert not PlaybookCases(strict).fires(low)["p"].any()
+    assert PlaybookCases(trusting).fires(low)["p"].all()
 
 
 def test_a_case_opens_once_and_closes_after_the_cooldown_without_firing():

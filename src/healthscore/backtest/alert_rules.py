@@ -202,7 +202,15 @@ class PlaybookCases:
             for key, c in zip(keys[first].tolist(), confidence[first].tolist(), strict=True)
         ]
         verdicts = np.array(
-            [[p.evaluate(state) is not None for p in replayed] for state in states], dtype=bool
+            [
+                [
+                    p.evaluate(state, min_confidence=self.playbooks.min_confidence_of(p))
+                    is not None
+                    for p in replayed
+                ]
+                for state in states
+            ],
+            dtype=bool,
         ).reshape(len(first), len(replayed))
         fired = verdicts[inverse]
         result: dict[str, Days] = {}

@@ -118,9 +118,16 @@ class Snapshot:
     has_data: NDArray[np.bool_]
     churned: NDArray[np.bool_]
     labels_complete: bool
+    own_signals: NDArray[np.bool_] | None = None
+    """True where the account's lifecycle stage judged it on signals of its own (the
+    base signals' columns then hold their ``missing`` values); None: nowhere."""
 
     def __len__(self) -> int:
         return len(self.customer_ids)
+
+    @property
+    def judged_on_own_signals(self) -> NDArray[np.bool_]:
+        return np.zeros(len(self), bool) if self.own_signals is None else self.own_signals
 
 
 def build_snapshot(
@@ -147,6 +154,9 @@ def build_snapshot(
         return np.vstack(rows)[order]
 
     defaults = np.array([s.missing for s in scorecard.signals])
+    own = np.concatenate(
+        [np.full(len(b), b.signal_names != names, bool) for b in batches] or [np.empty(0, bool)]
+    )
 
     tiers = [tier for batch in batches for tier in batch.tiers]
     trends = [trend for batch in batches for trend in batch.trends]
@@ -167,6 +177,7 @@ def build_snapshot(
         has_data=~np.isnan(stacked(lambda b: b.raw, np.full(len(names), np.nan))),
         churned=np.array([cid in churners for cid in sorted_ids], dtype=bool),
         labels_complete=labels_complete(as_of, horizon_days, data_end),
+        own_signals=own[order] if own.any() else None,
     )
 
 
@@ -248,6 +259,8 @@ class Pooled:
     values: NDArray[np.float64]
     has_data: NDArray[np.bool_]
     churned: NDArray[np.bool_]
+    own_signals: NDArray[np.bool_]
+    """Rows judged on a lifecycle stage's own signals (``Snapshot.own_signals``)."""
 
     def __len__(self) -> int:
         return len(self.customer_ids)
@@ -265,6 +278,7 @@ def pool(snapshots: Sequence[Snapshot]) -> Pooled:
             values=np.empty((0, 0)),
             has_data=np.empty((0, 0), bool),
             churned=np.empty(0, bool),
+            own_signals=np.empty(0, bool),
         )
     names = snapshots[0].signal_names
     if any(s.signal_names != names for s in snapshots):
@@ -278,4 +292,5 @@ def pool(snapshots: Sequence[Snapshot]) -> Pooled:
         values=np.vstack([s.values for s in snapshots]),
         has_data=np.vstack([s.has_data for s in snapshots]),
         churned=np.concatenate([s.churned for s in snapshots]),
+        own_signals=np.concatenate([s.judged_on_own_signals for s in snapshots]),
     )

@@ -173,6 +173,17 @@ def round_weights(weights: NDArray[np.float64]) -> NDArray[np.float64]:
     return result
 
 
+def _tuned(
+    values: NDArray[np.float64],
+    scores: NDArray[np.int64],
+    own_signals: NDArray[np.bool_],
+    weights: NDArray[np.float64],
+) -> NDArray[np.int64]:
+    """Scores with the tuned weights; rows judged on a stage's own signals keep theirs."""
+    tuned: NDArray[np.int64] = np.where(own_signals, scores, weighted_scores(values, weights))
+    return tuned
+
+
 def weighted_scores(values: NDArray[np.float64], weights: NDArray[np.float64]) -> NDArray[np.int64]:
     """Scores from normalised values exactly as the engine computes them (same rounding)."""
     total = np.zeros(values.shape[0])
@@ -265,7 +276,12 @@ def tune(
     train, validate = pool(train_snaps), pool(validate_snaps)
     if progress:
         progress("fitting weights")
-    weights, coefficients = fit_nonnegative_weights(train.values, train.churned)
+    # Accounts a lifecycle stage judges on signals of its own (onboarding) keep their
+    # scores: tuning fits, and changes, only the base signals' weights.
+    base_rows = ~train.own_signals
+    weights, coefficients = fit_nonnegative_weights(
+        train.values[base_rows], train.churned[base_rows]
+    )
     if any(o.weight is not None for s in base.segments.values() for o in s.signals.values()):
         warnings.append(
             "segment weight overrides were dropped: tuned weights apply to all segments"
@@ -276,8 +292,8 @@ def tune(
             rows.churned, scores, groups=rows.customer_ids, resamples=resamples, seed=seed
         )
 
-    train_tuned_scores = weighted_scores(train.values, weights)
-    validate_tuned_scores = weighted_scores(validate.values, weights)
+    train_tuned_scores = _tuned(train.values, train.scores, train.own_signals, weights)
+    validate_tuned_scores = _tuned(validate.values, validate.scores, validate.own_signals, weights)
     validate_default, validate_tuned = (
         auc(validate, validate.scores),
         auc(validate, validate_tuned_scores),
@@ -313,7 +329,7 @@ def tune(
         progress("fitting calibrations")
 
     def tuned_scores(snapshot: Snapshot) -> NDArray[np.int64]:
-        return weighted_scores(snapshot.values, weights)
+        return _tuned(snapshot.values, snapshot.scores, snapshot.judged_on_own_signals, weights)
 
     calibrations = calibrate_scorecards(
         session,
