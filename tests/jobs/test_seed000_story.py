@@ -32,6 +32,10 @@ def test_silence_is_caught_after_7_days_with_one_entry_and_one_signed_webhook(
                     "name": "enterprise_no_login",
                     "when": [{"kind": "no_login", "days": 7, "segments": ["enterprise"]}],
                     "cooldown_days": 14,
+                    # Seed 000's playbook knows no escalation; as the silence goes on the
+                    # tier worsens, which would send "escalated" messages for the same case
+                    # (tests/playbooks/test_notifications.py covers those).
+                    "escalate": None,
                     "actions": [
                         {"kind": "outreach", "owner": "executive_sponsor"},
                         {

@@ -68,7 +68,12 @@ def test_messages_go_out_on_open_escalate_and_resolve_only(session, receiver):
     deliver_all(session)
     fired = [r for r in silent if r.firings]
     assert len(fired) >= 15, "the condition persists for weeks"
-    assert [json.loads(body)["event"] for _, body in receiver.received] == ["opened", "escalated"]
+    # One message per step: opened in monitor, escalated at at_risk and again at critical.
+    assert [json.loads(body)["event"] for _, body in receiver.received] == [
+        "opened",
+        "escalated",
+        "escalated",
+    ]
 
     # Logins come back: the score recovers, the condition clears, the case resolves.
     insert_rows(
@@ -85,15 +90,15 @@ def test_messages_go_out_on_open_escalate_and_resolve_only(session, receiver):
     deliver_all(session)
     assert sum(r.count(Outcome.resolve) for r in back) == 1
     events = [json.loads(body) for _, body in receiver.received]
-    assert [e["event"] for e in events] == ["opened", "escalated", "resolved"]
+    assert [e["event"] for e in events] == ["opened", "escalated", "escalated", "resolved"]
     [case] = entries(session)
     assert {e["caseId"] for e in events} == {case.id}
-    assert [e["severity"] for e in events] == ["normal", "high", "high"]
-    assert events[2]["state"] == "resolved" and events[2]["resolution"] == "cleared"
+    assert [e["severity"] for e in events] == ["normal", "high", "urgent", "urgent"]
+    assert events[3]["state"] == "resolved" and events[3]["resolution"] == "cleared"
     for headers, body in receiver.received:
         assert verify(SECRET, headers["X-Healthscore-Signature"], body)
     keys = [h["X-Healthscore-Idempotency-Key"] for h, _ in receiver.received]
-    assert keys[0] == f"{case.idempotency_key}:1" and len(set(keys)) == 3
+    assert keys[0] == f"{case.idempotency_key}:1" and len(set(keys)) == 4
 
 
 def test_a_resolved_case_whose_condition_comes_back_soon_reopens_with_a_message(session, receiver):
