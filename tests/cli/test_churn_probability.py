@@ -113,7 +113,7 @@ def test_calibrations_are_listed_and_shown(cli, sessions):
     assert listed.exit_code == 0, listed.output
     rows = [line for line in listed.output.splitlines() if "seed000@v1" in line]
     assert len(rows) == 2 and "not validated" in rows[0] and str(refused) in rows[0]
-    assert json.loads(cli("calibrations", "list", "--json").output)[1]["id"] == kept
+    assert json.loads(cli("calibrations", "list", "--json").stdout)[1]["id"] == kept
     assert "seed000@v1" not in cli("calibrations", "list", "--scorecard", "default@v1").output
 
     one = cli("calibrations", "show", str(refused))

@@ -142,7 +142,7 @@ def test_export_scores_as_csv_and_json(cli, two_accounts):
     rows = list(csv.DictReader(io.StringIO(as_csv.output)))
     assert {r["customer_id"] for r in rows} == {"busy", "quiet"}
     assert {"score", "tier", "trend", "component_engagement"} <= set(rows[0])
-    as_json = json.loads(cli("export", "scores", "--format", "json").output)
+    as_json = json.loads(cli("export", "scores", "--format", "json").stdout)
     by_id = {r["customer_id"]: r for r in as_json}
     assert by_id["busy"]["score"] > by_id["quiet"]["score"]
     assert cli("export", "scores", "--format", "xml").exit_code == 2

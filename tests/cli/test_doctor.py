@@ -32,7 +32,7 @@ def test_a_clean_database_exits_0(doctor: Any) -> None:
     result = doctor()
     assert result.exit_code == 0, result.output
     assert "No finding needs action." in result.output
-    assert json.loads(doctor("--json").output)["clean"] is True
+    assert json.loads(doctor("--json").stdout)["clean"] is True
 
 
 def test_findings_worth_action_exit_1_with_tables_and_advice(live_server: Any, doctor: Any) -> None:
@@ -51,7 +51,7 @@ def test_the_json_has_the_apis_shape_and_numbers(live_server: Any, doctor: Any) 
     plant(live_server)
     result = doctor("--json")
     assert result.exit_code == 1
-    printed = json.loads(result.output)
+    printed = json.loads(result.stdout)
     with live_server.client("read") as api:
         served = api.get("/api/v1/data-quality").json()
     for report in (printed, served):

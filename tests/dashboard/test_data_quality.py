@@ -53,7 +53,7 @@ def test_the_page_the_api_and_the_cli_agree(
     with live_server.client("read") as api:
         served = api.get("/api/v1/data-quality").json()
     monkeypatch.setenv("HEALTHSCORE_DATABASE_URL", db_url)
-    printed = json.loads(CliRunner().invoke(app, ["doctor", "--json"]).output)
+    printed = json.loads(CliRunner().invoke(app, ["doctor", "--json"]).stdout)
     shown = {code: int(metric(text, code).replace(",", "")) for code in EXPECTED}
     assert shown == {f["code"]: f["count"] for f in served["findings"]} == EXPECTED
     assert shown == {f["code"]: f["count"] for f in printed["findings"]}
