@@ -38,16 +38,17 @@ wrk:
 
 # The whole suite, in two steps on TEST_WORKERS processes (one per core): everything but
 # the `slow` end-to-end runs, then those alone, each step time-boxed and printing its 15
-# slowest tests. Files are kept whole on one worker so a module-scoped fixture (Chromium,
-# a demo database) is built once. A plain `.venv/bin/pytest` runs it all in one process.
+# slowest tests. In the first step files are kept whole on one worker so a module-scoped
+# fixture (Chromium, a demo database) is built once; the slow step's tests share nothing,
+# so they are spread one by one (its longest test alone takes a third of the step).
+# A plain `.venv/bin/pytest` runs it all in one process.
 TEST_WORKERS ?= auto
 TEST_MINUTES ?= 20
-PYTEST_STEP := timeout -k 30 $(TEST_MINUTES)m $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile \
-	--durations=15
+PYTEST := timeout -k 30 $(TEST_MINUTES)m $(BIN)/pytest -n $(TEST_WORKERS) --durations=15
 
 test: install chromium
-	$(PYTEST_STEP) -m "not slow"
-	$(PYTEST_STEP) -m slow
+	$(PYTEST) --dist loadfile -m "not slow"
+	$(PYTEST) --dist load -m slow
 
 lint: install
 	$(BIN)/ruff check src tests bench scripts
