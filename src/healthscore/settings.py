@@ -52,6 +52,13 @@ class Settings(BaseSettings):
         description="How long a worker owns a delivery it is sending; after that, another "
         "worker may retry it (a worker that died mid-send loses nothing).",
     )
+    delivery_retry_seconds: float = Field(
+        default=2.0,
+        ge=0.1,
+        le=600,
+        description="Wait before a failed delivery's first retry; doubled on each further "
+        "attempt, at most 10 minutes.",
+    )
     allow_private_webhook_targets: bool = Field(
         default=False,
         description="Let playbook webhooks reach private/loopback addresses (development "

@@ -32,5 +32,6 @@ def queue_settings(db_url, redis_url, monkeypatch) -> Settings:
         redis_url=redis_url,
         queue_name=f"test-{uuid.uuid4().hex[:8]}",
         delivery_claim_seconds=2,
+        delivery_retry_seconds=0.2,  # retries after 0.2 s, 0.4 s (by default 2 s, 4 s)
         allow_private_webhook_targets=True,  # the receivers listen on 127.0.0.1
     )

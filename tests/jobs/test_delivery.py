@@ -65,7 +65,8 @@ def test_several_workers_on_one_redis_send_each_delivery_once(
         for w in workers:  # the same delivery enqueued by everyone, several times
             w.enqueue_deliveries(ids * 3)
         wait_for(lambda: len(receiver.received) >= 1)
-        time.sleep(3)
+        # Every copy taken off the shared queue; the graceful stop waits for those running.
+        wait_for(lambda: not workers[0].huey.pending_count())
     finally:
         for c in consumers:
             c.stop(graceful=True)

@@ -184,11 +184,12 @@ class Jobs:
                 DELIVERIES.labels(kind, "skipped").inc()
                 return f"skipped: {error}"
             except delivery.DeliveryError as error:
-                retry = outbox.mark_failed(session, claimed, str(error))
+                first = self.settings.delivery_retry_seconds
+                retry = outbox.mark_failed(session, claimed, str(error), first_retry=first)
                 DELIVERIES.labels(kind, "failed" if retry else "gave_up").inc()
                 log.warning("delivery %s (%s) failed: %s", delivery_id, kind, error)
                 if retry:
-                    wait = outbox.backoff(claimed.attempts).total_seconds()
+                    wait = outbox.backoff(claimed.attempts, first).total_seconds()
                     self.deliver.schedule(args=(delivery_id,), delay=wait)
                 return f"attempt {claimed.attempts} failed: {error}"
             outbox.mark_delivered(session, delivery_id)

@@ -179,12 +179,15 @@ def mark_skipped(session: Session, delivery_id: int, reason: str) -> None:
     session.commit()
 
 
-def backoff(attempts: int) -> timedelta:
-    """Exponential: 2 s, 4 s, 8 s … capped at 10 minutes."""
-    return timedelta(seconds=min(600, 2**attempts))
+def backoff(attempts: int, first: float = 2.0) -> timedelta:
+    """Exponential after ``attempts`` failures: ``first``, twice that, four times… (2 s,
+    4 s, 8 s by default), capped at 10 minutes."""
+    return timedelta(seconds=min(600.0, first * 2 ** max(0, attempts - 1)))
 
 
-def mark_failed(session: Session, delivery: jm.Delivery, error: str) -> bool:
+def mark_failed(
+    session: Session, delivery: jm.Delivery, error: str, *, first_retry: float = 2.0
+) -> bool:
     """Record a failed attempt. Returns True if it will be retried (after ``backoff``)."""
     final = delivery.attempts >= MAX_ATTEMPTS
     session.execute(
@@ -194,7 +197,9 @@ def mark_failed(session: Session, delivery: jm.Delivery, error: str) -> bool:
             status="failed" if final else "pending",
             last_error=error[:2000],
             # While pending, claimed_until doubles as "not before": the backoff.
-            claimed_until=None if final else datetime.now(UTC) + backoff(delivery.attempts),
+            claimed_until=None
+            if final
+            else datetime.now(UTC) + backoff(delivery.attempts, first_retry),
         )
     )
     session.commit()
