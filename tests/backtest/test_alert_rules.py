@@ -90,6 +90,7 @@ def test_the_default_playbooks_replay_their_score_conditions_and_name_the_others
         "score_below_threshold",
         "tier_downgrade",
         "sharp_drop",
+        "slow_decline",
     ]
     assert rule.skipped == {
         "enterprise_no_login": "no_login",
@@ -98,8 +99,8 @@ def test_the_default_playbooks_replay_their_score_conditions_and_name_the_others
         "nps_detractor": "nps_detractor",
     }
     assert "not replayable: enterprise_no_login (no_login)" in rule.description
-    # sharp_drop compares with the score 7 days ago, or up to 3 days before that.
-    assert rule.warmup_days == 10
+    # slow_decline compares with the score 28 days ago, or up to 3 days before that.
+    assert rule.warmup_days == 31
 
 
 def _playbooks(*when: dict[str, object], match: str = "all", cooldown: int = 0) -> PlaybookSet:
