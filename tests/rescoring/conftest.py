@@ -101,8 +101,8 @@ def rescoring(sessions: sessionmaker[Session], recorder: Recorder) -> Rescoring:
 
 @pytest.fixture
 def book(sessions: sessionmaker[Session], rescoring: Rescoring, recorder: Recorder) -> None:
-    """80 demo accounts, scored (with their playbooks) on each of the ten days before NOW."""
+    """40 demo accounts, scored (with their playbooks) on each of the ten days before NOW."""
     with transaction(sessions) as session:
-        generate_demo(session, customers=80, days=45, seed=3, now=NOW)
+        generate_demo(session, customers=40, days=45, seed=3, now=NOW)
     rescoring.replay(HISTORY, playbooks=True)
     recorder.__init__()  # type: ignore[misc]
