@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from healthscore.accounts.repository import upsert_customer
+from healthscore.storage import job_models as jm
 from healthscore.storage import models as m
 from healthscore.storage import schema
 from healthscore.storage.database import transaction
@@ -38,13 +39,13 @@ def changed(before: dict[str, int], after: dict[str, int]) -> set[str]:
 
 def unknown(server: Any) -> dict[tuple[str, str], int]:
     with server.sessions() as session:
-        rows = session.scalars(select(m.UnknownAccountEvents))
+        rows = session.scalars(select(jm.UnknownAccountEvents))
         return {(r.source, r.account_key): r.events for r in rows}
 
 
 def skew(server: Any) -> dict[tuple[str, str], tuple[int, float]]:
     with server.sessions() as session:
-        rows = session.scalars(select(m.ClockSkew))
+        rows = session.scalars(select(jm.ClockSkew))
         return {(r.source, r.kind): (r.events, r.worst_seconds) for r in rows}
 
 
@@ -86,7 +87,7 @@ def test_a_segment_batch_refused_for_unknown_accounts_changes_nothing_but_its_co
         assert client.post("/v1/track", json=batch[1]).status_code == 400
     assert unknown(live_server) == {("segment", "ghost"): 3, ("segment", ""): 1}
     with live_server.sessions() as session:
-        ghost = session.get(m.UnknownAccountEvents, ("segment", "ghost"))
+        ghost = session.get(jm.UnknownAccountEvents, ("segment", "ghost"))
         assert ghost is not None and ghost.first_seen <= ghost.last_seen
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from healthscore.ingest import journal
 from healthscore.settings import Settings
+from healthscore.storage import job_models as jm
 from healthscore.storage import models as m
 from tests.api.test_segment import score, sdk, segment_http, track
 
@@ -93,7 +94,7 @@ def test_a_refused_request_is_not_journaled(live_server, db_url):
     assert answer.json()["error"]["details"][0]["field"] == "batch.0.context.groupId"
     assert waiting(live_server, db_url) == 0
     with live_server.sessions() as session:  # counted for the data-quality view all the same
-        counted = session.scalars(select(m.UnknownAccountEvents)).one()
+        counted = session.scalars(select(jm.UnknownAccountEvents)).one()
         assert (counted.source, counted.account_key, counted.events) == ("segment", "nobody", 1)
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from healthscore.ingest import anomalies
 from healthscore.ingest.csv_import import ImportFailed, import_folder
+from healthscore.storage import job_models as jm
 from healthscore.storage import models as m
 from healthscore.storage import schema
 
@@ -43,8 +44,8 @@ def rows(session: Session) -> dict[str, int]:
 
 
 def counters(session: Session) -> tuple[dict[str, int], dict[str, tuple[int, float]]]:
-    unknown = {r.account_key: r.events for r in session.scalars(select(m.UnknownAccountEvents))}
-    skew = {r.kind: (r.events, r.worst_seconds) for r in session.scalars(select(m.ClockSkew))}
+    unknown = {r.account_key: r.events for r in session.scalars(select(jm.UnknownAccountEvents))}
+    skew = {r.kind: (r.events, r.worst_seconds) for r in session.scalars(select(jm.ClockSkew))}
     return unknown, skew
 
 
@@ -109,6 +110,6 @@ def test_sent_at_skew_counts_only_beyond_the_threshold() -> None:
     assert seen.sent_at == [limit.total_seconds() + 1, 2 * limit.total_seconds()]
 
 
-def _unknown_rows(sessions: sessionmaker[Session]) -> list[m.UnknownAccountEvents]:
+def _unknown_rows(sessions: sessionmaker[Session]) -> list[jm.UnknownAccountEvents]:
     with sessions() as session:
-        return list(session.scalars(select(m.UnknownAccountEvents)))
+        return list(session.scalars(select(jm.UnknownAccountEvents)))

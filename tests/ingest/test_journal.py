@@ -21,7 +21,7 @@ from healthscore.accounts.repository import upsert_customer
 from healthscore.accounts.service import delete_customer
 from healthscore.ingest import journal, segment_messages
 from healthscore.ingest import segment as seg
-from healthscore.scoring.scorecard import EventMapping
+from healthscore.scoring.event_mapping import EventMapping
 from healthscore.storage import job_models as jm
 from healthscore.storage import models as m
 from healthscore.storage.database import transaction

@@ -15,7 +15,7 @@ from healthscore.accounts.repository import upsert_customer
 from healthscore.ingest import segment as seg
 from healthscore.ingest import segment_messages
 from healthscore.ingest.records import UnknownAccount
-from healthscore.scoring.scorecard import EventMapping
+from healthscore.scoring.event_mapping import EventMapping
 from healthscore.storage import models as m
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)

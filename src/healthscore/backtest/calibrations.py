@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from healthscore.backtest.calibration import Judgement, ReliabilityBin, ScoreMapping
 from healthscore.scoring.scorecard import Scorecard
+from healthscore.storage import job_models as jm
 from healthscore.storage import models as m
 
 SHOWN_HORIZONS = (30, 90)
@@ -87,7 +88,7 @@ def save_calibrations(session: Session, calibrations: Sequence[Calibration]) -> 
     for c in calibrations:
         j = c.judgement
         rows.append(
-            m.Calibration(
+            jm.Calibration(
                 created_at=now,
                 scorecard=c.scorecard,
                 scorecard_digest=c.scorecard_digest,
@@ -121,7 +122,7 @@ def save_calibrations(session: Session, calibrations: Sequence[Calibration]) -> 
     return [row.id for row in rows]
 
 
-def _stored(row: m.Calibration) -> StoredCalibration:
+def _stored(row: jm.Calibration) -> StoredCalibration:
     return StoredCalibration(
         id=row.id,
         created_at=row.created_at,
@@ -148,9 +149,11 @@ def list_calibrations(
     session: Session, *, scorecard: str | None = None, limit: int = 50
 ) -> list[StoredCalibration]:
     """Newest first, optionally only one scorecard's."""
-    query = select(m.Calibration).order_by(m.Calibration.created_at.desc(), m.Calibration.id.desc())
+    query = select(jm.Calibration).order_by(
+        jm.Calibration.created_at.desc(), jm.Calibration.id.desc()
+    )
     if scorecard:
-        query = query.where(m.Calibration.scorecard == scorecard)
+        query = query.where(jm.Calibration.scorecard == scorecard)
     return [_stored(row) for row in session.scalars(query.limit(limit))]
 
 
@@ -158,7 +161,7 @@ def validated_calibration(
     session: Session, card: Scorecard, horizon_days: int
 ) -> StoredCalibration | None:
     """The newest validated calibration of exactly ``card`` for ``horizon_days``."""
-    c = m.Calibration
+    c = jm.Calibration
     row = session.scalars(
         select(c)
         .where(
@@ -174,7 +177,7 @@ def validated_calibration(
 
 
 def get_calibration(session: Session, calibration_id: int) -> StoredCalibration | None:
-    row = session.get(m.Calibration, calibration_id)
+    row = session.get(jm.Calibration, calibration_id)
     return _stored(row) if row is not None else None
 
 
@@ -219,7 +222,7 @@ class ProbabilityLookup:
 
 def probability_lookup(session: Session, card: Scorecard) -> ProbabilityLookup | None:
     """The newest validated calibration per shown horizon of exactly ``card``, if any."""
-    c = m.Calibration
+    c = jm.Calibration
     query = (
         select(c.id, c.horizon_days, c.mapping, c.months_of_history)
         .where(

@@ -28,7 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from healthscore.ingest.records import FutureTimestamp, InvalidFact, UnknownAccount
-from healthscore.storage import models as m
+from healthscore.storage import job_models as jm
 from healthscore.storage.dialect import add_or_insert
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ def record(session: Session, source: Source, anomalies: Anomalies, *, now: datet
     if anomalies.unknown:
         add_or_insert(
             session,
-            m.UnknownAccountEvents.__table__,  # type: ignore[arg-type]
+            jm.UnknownAccountEvents.__table__,  # type: ignore[arg-type]
             [
                 {
                     "source": source,
@@ -91,7 +91,7 @@ def record(session: Session, source: Source, anomalies: Anomalies, *, now: datet
     if skews:
         add_or_insert(
             session,
-            m.ClockSkew.__table__,  # type: ignore[arg-type]
+            jm.ClockSkew.__table__,  # type: ignore[arg-type]
             [
                 {
                     "source": source,

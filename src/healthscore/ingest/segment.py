@@ -37,7 +37,7 @@ from healthscore.ingest.records import (
 )
 from healthscore.ingest.segment_facts import Fact, Link, Step, Traits, fact_event, plan_all
 from healthscore.ingest.segment_messages import Rejected, SegmentMessage
-from healthscore.scoring.scorecard import EventMapping
+from healthscore.scoring.event_mapping import EventMapping
 from healthscore.storage import models as m
 
 SOURCE: Source = "segment"

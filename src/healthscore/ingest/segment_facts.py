@@ -33,7 +33,7 @@ from healthscore.ingest.segment_messages import (
     SegmentMessage,
     TrackMessage,
 )
-from healthscore.scoring.scorecard import EventMapping
+from healthscore.scoring.event_mapping import EventMapping
 from healthscore.timeutc import utc
 
 

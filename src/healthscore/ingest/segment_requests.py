@@ -27,7 +27,7 @@ from healthscore.ingest.journal import Journal
 from healthscore.ingest.records import InvalidFact
 from healthscore.ingest.segment_facts import sent_at_skews
 from healthscore.observability.metrics import INGESTED, JOURNALED
-from healthscore.scoring.scorecard import EventMapping
+from healthscore.scoring.event_mapping import EventMapping
 from healthscore.settings import Settings
 from healthscore.storage.pending_rescores import mark_for_rescore
 

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Row, Select, and_, cast, exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from healthscore.storage import job_models as jm
 from healthscore.storage import models as m
 from healthscore.storage.rollups import period_of, utc_day
 
@@ -161,7 +162,7 @@ def unknown_accounts(
 ) -> tuple[list[Rows], int, int]:
     """Account keys refused at ingest, seen since ``since`` and still not accounts, most
     events first; and how many keys and events in all."""
-    k = m.UnknownAccountEvents
+    k = jm.UnknownAccountEvents
     still_unknown = ~exists().where(m.Customer.id == k.account_key)
     where = (k.last_seen >= since, still_unknown)
     query = (
@@ -177,7 +178,7 @@ def unknown_accounts(
 
 def clock_skew(session: Session, *, since: date) -> list[Rows]:
     """``(source, kind, events, worst_seconds, last_seen)`` over the days since ``since``."""
-    s = m.ClockSkew
+    s = jm.ClockSkew
     query = (
         select(
             s.source,

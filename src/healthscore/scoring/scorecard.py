@@ -6,18 +6,18 @@ the field at fault (``signals.2.weight``), so a CS ops person can fix a typo alo
 
 from __future__ import annotations
 
-import re
 from enum import StrEnum
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from healthscore.scoring.metrics import METRICS, Column
+from healthscore.scoring.event_mapping import EventMapping
+from healthscore.scoring.metrics import METRICS
+from healthscore.scoring.normalisations import Normalisation
 
 WEIGHT_TOLERANCE = 1e-6
 BUNDLED = ("default", "seed000")
@@ -70,58 +70,6 @@ class Basis(StrEnum):
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class TargetNormalisation(_Strict):
-    """``min(1, raw / target)``: reaching the target earns full marks (seed 000's caps)."""
-
-    kind: Literal["target"]
-    target: float = Field(gt=0)
-
-    def apply(self, raw: Column) -> Column:
-        return np.clip(raw / self.target, 0.0, 1.0)
-
-    def describe(self) -> str:
-        return f"min(1, raw / {self.target:g})"
-
-
-class RampNormalisation(_Strict):
-    """Linear from ``low`` (0) to ``high`` (1); ``low > high`` makes a falling ramp."""
-
-    kind: Literal["ramp"]
-    low: float
-    high: float
-
-    @model_validator(mode="after")
-    def _distinct_bounds(self) -> RampNormalisation:
-        if self.low == self.high:
-            raise ValueError("low and high must differ")
-        return self
-
-    def apply(self, raw: Column) -> Column:
-        return np.clip((raw - self.low) / (self.high - self.low), 0.0, 1.0)
-
-    def describe(self) -> str:
-        return f"0 at {self.low:g} → 1 at {self.high:g}"
-
-
-class InverseNormalisation(_Strict):
-    """``1 - min(1, raw / cap)``: zero is best, ``cap`` or more is worst (tickets, failures)."""
-
-    kind: Literal["inverse"]
-    cap: float = Field(gt=0)
-
-    def apply(self, raw: Column) -> Column:
-        return 1.0 - np.clip(raw / self.cap, 0.0, 1.0)
-
-    def describe(self) -> str:
-        return f"1 - min(1, raw / {self.cap:g})"
-
-
-Normalisation = Annotated[
-    TargetNormalisation | RampNormalisation | InverseNormalisation,
-    Field(discriminator="kind"),
-]
 
 
 class BaselineFloor(_Strict):
@@ -302,52 +250,6 @@ class StageOverride(_Strict):
     own_signals: list[Signal] | None = Field(default=None, min_length=1)
     signals: dict[str, SignalOverride] = Field(default_factory=dict)
     tiers: Tiers | None = None
-
-
-EventName = Annotated[str, Field(min_length=1, max_length=255)]
-TYPED_KINDS = ("login", "feature_used", "api_call")
-
-
-class EventMapping(_Strict):
-    """Which tracked event names (Segment ``track``) feed the typed scoring signals.
-
-    Product teams name events their own way ("Signed In", "User Logged In"), so the names
-    are configuration, not code. Names are compared by their slug (case, spaces and
-    punctuation ignored: "Signed In" = "signed_in"). A name in no list is kept as an
-    engagement event whose type is that slug.
-    """
-
-    login: list[EventName] = Field(default_factory=lambda: ["Signed In", "Logged In", "Login"])
-    feature_used: list[EventName] = Field(default_factory=lambda: ["Feature Used"])
-    feature_property: str = Field(default="feature", min_length=1, max_length=255)
-    api_call: list[EventName] = Field(default_factory=lambda: ["API Call", "API Calls"])
-    calls_property: str = Field(default="calls", min_length=1, max_length=255)
-
-    @staticmethod
-    def slug(name: str) -> str:
-        """``"Report Exported"`` → ``"report_exported"``; empty if nothing is left."""
-        return re.sub(r"[\W_]+", "_", name.casefold()).strip("_")[:128]
-
-    @model_validator(mode="after")
-    def _each_name_once(self) -> EventMapping:
-        seen: dict[str, str] = {}
-        for kind in TYPED_KINDS:
-            for name in getattr(self, kind):
-                key = self.slug(name)
-                if not key:
-                    raise ValueError(f"{kind}: {name!r} has no letters or digits")
-                if key in seen and seen[key] != kind:
-                    raise ValueError(f"event {name!r} is mapped twice ({seen[key]} and {kind})")
-                seen[key] = kind
-        return self
-
-    @cached_property
-    def _by_slug(self) -> dict[str, str]:
-        return {self.slug(name): kind for kind in TYPED_KINDS for name in getattr(self, kind)}
-
-    def event_type(self, name: str) -> str | None:
-        """``login``, ``feature_used`` or ``api_call`` for a mapped name, else ``None``."""
-        return self._by_slug.get(self.slug(name))
 
 
 class Scorecard(_Strict):

@@ -1,15 +1,16 @@
-"""Tables of the service's own work: messages seen, the ingest journal, the delivery
-outbox, accounts waiting for a rescore, rescore runs and their shards, saved backtests.
+"""Tables of the service's own work: messages seen, the ingest journal and what ingest
+refused or corrected, the delivery outbox, accounts waiting for a rescore, rescore runs and
+their shards, saved backtests and the calibrations fitted from history.
 
 They sit on ``models.Base`` beside the account tables (``schema`` lists them all).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, BigInteger, Date, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from healthscore.storage.models import Base, BigId, customer_fk
@@ -132,3 +133,73 @@ class RescoreShard(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     claimed_until: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+
+
+class UnknownAccountEvents(Base):
+    """Events refused at ingest because the account they name does not exist (or they
+    name none and their user belongs to no account), counted per source and key: the
+    data-quality view's evidence of a client sending ids this service does not know.
+
+    ``account_key`` is the id as sent, ``""`` when none was given. Written in the
+    request's own transaction (``ingest.anomalies``); a small table, one row per key.
+    """
+
+    __tablename__ = "ingest_unknown_accounts"
+
+    source: Mapped[str] = mapped_column(String(16), primary_key=True)
+    account_key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    events: Mapped[int] = mapped_column(BigInteger)
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime]
+
+
+class ClockSkew(Base):
+    """Timestamps a client's clock got wrong, per source, kind and day: ``future``
+    (refused: beyond the allowed skew ahead of the server) and ``sent_at`` (a Segment
+    message whose ``sentAt`` differs from the time it was received by more than the
+    threshold; Segment's correction was applied and the message kept)."""
+
+    __tablename__ = "ingest_clock_skew"
+
+    source: Mapped[str] = mapped_column(String(16), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    events: Mapped[int] = mapped_column(BigInteger)
+    worst_seconds: Mapped[float]
+    """The largest skew seen that day, in seconds (absolute)."""
+    last_seen: Mapped[datetime]
+
+
+class Calibration(Base):
+    """A score → churn-probability mapping for one scorecard and horizon (30 or 90 days).
+
+    Written by ``healthscore tune --calibrate``: fitted on the training cut-offs, judged on
+    later validation cut-offs. A probability is shown beside a score only from a
+    ``validated`` row of the scorecard that produced the score: same identity, and same
+    ``scorecard_digest`` (a hash of the recipe), since a name and version can be reused.
+    """
+
+    __tablename__ = "calibrations"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    scorecard: Mapped[str] = mapped_column(String(128), index=True)
+    scorecard_digest: Mapped[str] = mapped_column(String(64))
+    horizon_days: Mapped[int] = mapped_column(Integer)
+    method: Mapped[str] = mapped_column(String(16))
+    mapping: Mapped[dict[str, Any]]
+    """``{"method", "parameters", "probabilities": [p(score 0), …, p(score 100)]}``."""
+    train_from: Mapped[datetime]
+    train_until: Mapped[datetime]
+    validate_from: Mapped[datetime]
+    validate_until: Mapped[datetime]
+    months_of_history: Mapped[float]
+    brier: Mapped[float | None]
+    brier_base_rate: Mapped[float | None]
+    reliability: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    """Validation bins: ``{"predicted", "observed", "accounts"}`` each."""
+    validated: Mapped[bool]
+    reason: Mapped[str | None] = mapped_column(Text)
+    """Why the calibration is not validated (None when it is)."""
+    statistics: Mapped[dict[str, Any]]
+    """Snapshot and churner counts, base rate, Brier skill and its bootstrap bound."""

@@ -3,8 +3,8 @@
 Raw facts (sessions, feature usage, API usage, payments, tickets, NPS, engagement events)
 are append-only and time-stamped, so any score can be recomputed *as of* a past moment.
 Scores are derived data: ``health_score_history`` keeps one row per account per day and
-``health_scores`` the latest one. The service's own work (journal, outbox, rescore runs)
-is in ``job_models``; ``schema`` holds every table.
+``health_scores`` the latest one. The service's own work (journal, outbox, rescore runs,
+ingest refusals, calibrations) is in ``job_models``; ``schema`` holds every table.
 """
 
 from __future__ import annotations
@@ -413,73 +413,3 @@ class ApiKey(Base):
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
-
-
-class UnknownAccountEvents(Base):
-    """Events refused at ingest because the account they name does not exist (or they
-    name none and their user belongs to no account), counted per source and key: the
-    data-quality view's evidence of a client sending ids this service does not know.
-
-    ``account_key`` is the id as sent, ``""`` when none was given. Written in the
-    request's own transaction (``ingest.anomalies``); a small table, one row per key.
-    """
-
-    __tablename__ = "ingest_unknown_accounts"
-
-    source: Mapped[str] = mapped_column(String(16), primary_key=True)
-    account_key: Mapped[str] = mapped_column(String(255), primary_key=True)
-    events: Mapped[int] = mapped_column(BigInteger)
-    first_seen: Mapped[datetime]
-    last_seen: Mapped[datetime]
-
-
-class ClockSkew(Base):
-    """Timestamps a client's clock got wrong, per source, kind and day: ``future``
-    (refused: beyond the allowed skew ahead of the server) and ``sent_at`` (a Segment
-    message whose ``sentAt`` differs from the time it was received by more than the
-    threshold; Segment's correction was applied and the message kept)."""
-
-    __tablename__ = "ingest_clock_skew"
-
-    source: Mapped[str] = mapped_column(String(16), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
-    day: Mapped[date] = mapped_column(Date, primary_key=True)
-    events: Mapped[int] = mapped_column(BigInteger)
-    worst_seconds: Mapped[float]
-    """The largest skew seen that day, in seconds (absolute)."""
-    last_seen: Mapped[datetime]
-
-
-class Calibration(Base):
-    """A score → churn-probability mapping for one scorecard and horizon (30 or 90 days).
-
-    Written by ``healthscore tune --calibrate``: fitted on the training cut-offs, judged on
-    later validation cut-offs. A probability is shown beside a score only from a
-    ``validated`` row of the scorecard that produced the score: same identity, and same
-    ``scorecard_digest`` (a hash of the recipe), since a name and version can be reused.
-    """
-
-    __tablename__ = "calibrations"
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    created_at: Mapped[datetime] = mapped_column(index=True)
-    scorecard: Mapped[str] = mapped_column(String(128), index=True)
-    scorecard_digest: Mapped[str] = mapped_column(String(64))
-    horizon_days: Mapped[int] = mapped_column(Integer)
-    method: Mapped[str] = mapped_column(String(16))
-    mapping: Mapped[dict[str, Any]]
-    """``{"method", "parameters", "probabilities": [p(score 0), …, p(score 100)]}``."""
-    train_from: Mapped[datetime]
-    train_until: Mapped[datetime]
-    validate_from: Mapped[datetime]
-    validate_until: Mapped[datetime]
-    months_of_history: Mapped[float]
-    brier: Mapped[float | None]
-    brier_base_rate: Mapped[float | None]
-    reliability: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
-    """Validation bins: ``{"predicted", "observed", "accounts"}`` each."""
-    validated: Mapped[bool]
-    reason: Mapped[str | None] = mapped_column(Text)
-    """Why the calibration is not validated (None when it is)."""
-    statistics: Mapped[dict[str, Any]]
-    """Snapshot and churner counts, base rate, Brier skill and its bootstrap bound."""

@@ -37,7 +37,7 @@ from healthscore.ingest import segment as seg
 from healthscore.ingest import segment_messages, segment_requests
 from healthscore.ingest.records import InvalidFact
 from healthscore.jobs.queue import Jobs
-from healthscore.scoring.scorecard import EventMapping
+from healthscore.scoring.event_mapping import EventMapping
 
 MAX_DETAILS = 50
 SUCCESS_BODY = b'{"success":true}'
