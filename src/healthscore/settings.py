@@ -10,7 +10,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from limits import parse_many
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -107,6 +108,26 @@ class Settings(BaseSettings):
         "process trusts a checked key without `keys revoke` telling it otherwise.",
     )
     redis_url: str | None = Field(default=None, description="redis://… for cache/queue.")
+    rate_limit: str | None = Field(
+        default="1000/second;30000/minute",
+        description="Requests allowed per API key, e.g. `100/second;5000/minute`; over it "
+        "the API answers 429 with `Retry-After`. Counted in Redis when configured (shared "
+        "by all API processes), else in memory. Empty: no limit.",
+    )
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate_limit_parses(cls, value: str | None) -> str | None:
+        if value:
+            try:
+                parse_many(value)
+            except ValueError as error:
+                raise ValueError(
+                    f"{value!r} is not a rate limit; write e.g. '1000/second' or "
+                    "'1000/second;20000/minute'"
+                ) from error
+        return value or None
+
     log_format: Literal["text", "json"] = Field(
         default="text",
         description="`json`: one JSON object per log line, with the request id (production).",

@@ -16,6 +16,7 @@ from healthscore import __version__
 from healthscore.api.errors import COMMON_RESPONSES, install_error_handlers
 from healthscore.api.headers import SecurityHeaders
 from healthscore.api.limits import BodySizeLimit
+from healthscore.api.rate_limits import RateLimiter
 from healthscore.api.routes import (
     backtests,
     cases,
@@ -143,6 +144,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.jobs = jobs
     app.state.cache = cache
     app.state.trusted_keys = TrustedKeys(max_age=settings.cache_ttl_seconds)
+    app.state.rate_limiter = RateLimiter.from_settings(
+        settings.rate_limit, settings.redis_url, namespace=f"{settings.queue_name}:api"
+    )
     app.state.known_accounts = KnownAccounts()
     install_error_handlers(app)
     # Added last = outermost: the size limit applies before the body is buffered.

@@ -180,6 +180,7 @@ COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
     409: _documented("conflicts with existing data"),
     413: _documented("request body too large"),
     422: _documented("invalid input; `details` names each field at fault"),
+    429: _documented("this API key is over its rate limit; retry after `Retry-After` seconds"),
     500: _documented("internal error; the request was not applied (`requestId` names it)"),
     503: _documented("the database is unavailable; retry after `Retry-After` seconds"),
 }

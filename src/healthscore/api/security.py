@@ -19,6 +19,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from sqlalchemy.orm import Session
 
 from healthscore.api.errors import ApiError
+from healthscore.api.rate_limits import RateLimiter
 from healthscore.auth.keys import KeyInfo, Scope, authenticate
 
 bearer = HTTPBearer(auto_error=False, description="An API key: `Bearer hs_…`")
@@ -109,8 +110,12 @@ class KeyCheck:
     presented: str | None
     scope: Scope
     trusted: TrustedKeys | None = None
+    limiter: RateLimiter | None = None
 
     def __call__(self, session: Session, *, keys_generation: int | None = None) -> KeyInfo:
+        return self._within_limit(self._admit(session, keys_generation))
+
+    def _admit(self, session: Session, keys_generation: int | None) -> KeyInfo:
         if self.presented is None or self.trusted is None or keys_generation is None:
             return authorize(session, self.presented, self.scope)
         info = self.trusted.get(self.presented, keys_generation)
@@ -119,6 +124,19 @@ class KeyCheck:
             if info is not None:
                 self.trusted.remember(self.presented, info, keys_generation)
         return admitted(info, self.scope)
+
+    def _within_limit(self, info: KeyInfo) -> KeyInfo:
+        """Counted after the key is admitted, so nobody can spend another key's quota by
+        presenting its public prefix."""
+        exceeded = self.limiter.hit(info) if self.limiter else None
+        if exceeded:
+            raise ApiError(
+                429,
+                exceeded.message,
+                code="rate_limited",
+                headers={"Retry-After": str(exceeded.retry_after)},
+            )
+        return info
 
 
 def deferred(scope: Scope) -> Callable[..., Awaitable[KeyCheck]]:
@@ -130,7 +148,8 @@ def deferred(scope: Scope) -> Callable[..., Awaitable[KeyCheck]]:
         _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
         _header: Annotated[str | None, Depends(api_key_header)],
     ) -> KeyCheck:
-        return KeyCheck(presented_key(request), scope, request.app.state.trusted_keys)
+        state = request.app.state
+        return KeyCheck(presented_key(request), scope, state.trusted_keys, state.rate_limiter)
 
     return check
 

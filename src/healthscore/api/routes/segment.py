@@ -31,7 +31,7 @@ from healthscore.api.dependencies import ActiveScorecard, DbSession, JobQueue, K
 from healthscore.api.errors import ApiError, ErrorDetail, ErrorResponse
 from healthscore.api.limits import BodyTooLarge, limit_for
 from healthscore.api.sanitize import json_has_nul
-from healthscore.api.security import IngestKey, authorize, presented_key
+from healthscore.api.security import IngestKey, KeyCheck, presented_key
 from healthscore.auth.keys import Scope
 from healthscore.ingest import segment as seg
 from healthscore.ingest import segment_messages, segment_requests
@@ -117,9 +117,10 @@ class SegmentRoute(APIRoute):
     The endpoint functions below declare their body, key and dependencies as usual, which
     is what OpenAPI publishes. At run time the handler does the same work with fewer
     steps: it reads the (possibly gzipped) body on the event loop, then in **one**
-    worker-thread call opens **one** database session, checks the key in it (401/403
-    exactly as ``security.require``), validates the raw JSON with pydantic-core
-    (``model_validate_json``), and calls the endpoint with that session, so the key
+    worker-thread call opens **one** database session, checks the key in it (401/403,
+    and 429 over the key's rate limit, exactly as ``security.require``), validates the
+    raw JSON with pydantic-core (``model_validate_json``), and calls the endpoint with
+    that session, so the key
     lookup and the ingest share a connection and a transaction. FastAPI's generic path
     would parse the JSON into dicts, validate them again, and hop to the thread pool
     once per dependency and once more for the endpoint, with a second session for the
@@ -132,7 +133,7 @@ class SegmentRoute(APIRoute):
 
         def call(state: State, key: str | None, body: bytes, content_type: str | None) -> None:
             with state.sessions() as session:
-                info = authorize(session, key, Scope.ingest)
+                info = KeyCheck(key, Scope.ingest, limiter=state.rate_limiter)(session)
                 message = parse_body(model, body, content_type)
                 endpoint(
                     body=message,
