@@ -108,6 +108,19 @@ class Settings(BaseSettings):
         "process trusts a checked key without `keys revoke` telling it otherwise.",
     )
     redis_url: str | None = Field(default=None, description="redis://… for cache/queue.")
+    smtp_host: str | None = Field(
+        default=None, description="SMTP server for playbooks' `email` actions; unset: skipped."
+    )
+    smtp_port: int = Field(default=587, ge=1, le=65535, description="SMTP server port.")
+    smtp_security: Literal["starttls", "tls", "none"] = Field(
+        default="starttls",
+        description="`starttls` (port 587), `tls` (implicit TLS, port 465) or `none`.",
+    )
+    smtp_username: str | None = Field(default=None, description="SMTP login, if it needs one.")
+    smtp_password: str | None = Field(default=None, description="SMTP password.")
+    smtp_from: str = Field(
+        default="healthscore@localhost", description="Sender address of playbook emails."
+    )
     rate_limit: str | None = Field(
         default="1000/second;30000/minute",
         description="Requests allowed per API key, e.g. `100/second;5000/minute`; over it "

@@ -25,6 +25,7 @@ from healthscore.ingest.journal import MAX_ENTRIES, SETTLE_SECONDS, Journal
 from healthscore.jobs import shards as sharding
 from healthscore.observability.metrics import DELIVERIES, INGESTED
 from healthscore.playbooks import delivery, outbox
+from healthscore.playbooks.mail import SmtpServer
 from healthscore.playbooks.rules import PlaybookSet, load_playbooks
 from healthscore.rescoring.listeners import ScoreListeners
 from healthscore.rescoring.service import Rescoring
@@ -178,6 +179,7 @@ class Jobs:
                     claimed,
                     redis_url=self.settings.redis_url,
                     allow_private=self.settings.allow_private_webhook_targets,
+                    smtp=SmtpServer.from_settings(self.settings),
                 )
             except delivery.NotConfigured as error:
                 outbox.mark_skipped(session, delivery_id, str(error))

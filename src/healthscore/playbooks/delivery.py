@@ -20,7 +20,8 @@ import httpx
 import orjson
 import redis
 
-from healthscore.playbooks.rules import RedisAction, SlackAction, WebhookAction
+from healthscore.playbooks.mail import MailError, SmtpServer, compose, send_email
+from healthscore.playbooks.rules import EmailAction, RedisAction, SlackAction, WebhookAction
 from healthscore.storage import job_models as jm
 
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
@@ -85,7 +86,13 @@ def check_target(url: str, *, allow_private: bool) -> None:
             )
 
 
-def send(delivery: jm.Delivery, *, redis_url: str | None, allow_private: bool = False) -> None:
+def send(
+    delivery: jm.Delivery,
+    *,
+    redis_url: str | None,
+    allow_private: bool = False,
+    smtp: SmtpServer | None = None,
+) -> None:
     """Send once; raises ``DeliveryError`` on any failure worth retrying."""
     kind = delivery.action.get("kind")
     if kind == "webhook":
@@ -98,6 +105,8 @@ def send(delivery: jm.Delivery, *, redis_url: str | None, allow_private: bool = 
         _slack(slack, delivery.payload)
     elif kind == "redis":
         _redis(RedisAction.model_validate(delivery.action), delivery.payload, redis_url)
+    elif kind == "email":
+        _email(EmailAction.model_validate(delivery.action), delivery, smtp)
     else:
         raise DeliveryError(f"unknown delivery kind {kind!r}")
 
@@ -164,3 +173,15 @@ def _redis(action: RedisAction, payload: dict[str, Any], redis_url: str | None) 
         raise DeliveryError(f"Redis: {error}") from error
     finally:
         client.close()
+
+
+def _email(action: EmailAction, delivery: jm.Delivery, smtp: SmtpServer | None) -> None:
+    if smtp is None:
+        raise NotConfigured("HEALTHSCORE_SMTP_HOST is not set: email actions are skipped")
+    message = compose(
+        action, delivery.payload, sender=smtp.sender, idempotency_key=delivery.idempotency_key
+    )
+    try:
+        send_email(smtp, message)
+    except MailError as error:
+        raise DeliveryError(str(error)) from error

@@ -107,8 +107,20 @@ class RedisAction(_Strict):
     channel: str | None = "healthscore:alerts"
 
 
+class EmailAction(_Strict):
+    """A plain-text email to fixed addresses through the SMTP server in the settings
+    (``HEALTHSCORE_SMTP_HOST`` …); without one configured the message is skipped."""
+
+    kind: Literal["email"]
+    to: list[Annotated[str, Field(pattern=r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")]] = Field(
+        min_length=1, max_length=50
+    )
+    subject_prefix: str = Field(default="[healthscore]", max_length=100)
+
+
 Action = Annotated[
-    OutreachAction | WebhookAction | SlackAction | RedisAction, Field(discriminator="kind")
+    OutreachAction | WebhookAction | SlackAction | RedisAction | EmailAction,
+    Field(discriminator="kind"),
 ]
 
 
