@@ -122,7 +122,7 @@ class Settings(BaseSettings):
         default="healthscore@localhost", description="Sender address of playbook emails."
     )
     rate_limit: str | None = Field(
-        default="1000/second;30000/minute",
+        default="30000/minute",
         description="Requests allowed per API key, e.g. `100/second;5000/minute`; over it "
         "the API answers 429 with `Retry-After`. Counted in Redis when configured (shared "
         "by all API processes), else in memory. Empty: no limit.",
