@@ -29,6 +29,7 @@ from healthscore.api.routes import (
     scores,
     segment,
     stripe,
+    subscriptions,
 )
 from healthscore.api.sanitize import RejectNulCharacters
 from healthscore.api.security import ReadKey, TrustedKeys
@@ -213,6 +214,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         backtests,
         customers,
         quality,
+        subscriptions,
         stripe,
         segment,
     )

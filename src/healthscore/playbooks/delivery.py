@@ -105,6 +105,10 @@ def send(
         _slack(slack, delivery.payload)
     elif kind == "redis":
         _redis(RedisAction.model_validate(delivery.action), delivery.payload, redis_url)
+    elif kind == "subscription":
+        url = str(delivery.action["url"])
+        check_target(url, allow_private=allow_private)
+        _signed_post(url, str(delivery.action["secret"]), delivery)
     elif kind == "email":
         _email(EmailAction.model_validate(delivery.action), delivery, smtp)
     else:
@@ -124,14 +128,18 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> None:
 
 
 def _webhook(action: WebhookAction, delivery: jm.Delivery) -> None:
+    _signed_post(action.url, _secret(action.secret_env), delivery)
+
+
+def _signed_post(url: str, secret: str, delivery: jm.Delivery) -> None:
     body = orjson.dumps(delivery.payload)
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "healthscore-webhooks",
-        "X-Healthscore-Signature": sign(_secret(action.secret_env), int(time.time()), body),
+        "X-Healthscore-Signature": sign(secret, int(time.time()), body),
         "X-Healthscore-Idempotency-Key": delivery.idempotency_key,
     }
-    _post(action.url, body, headers)
+    _post(url, body, headers)
 
 
 SLACK_EVENTS = {

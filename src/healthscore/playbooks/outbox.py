@@ -118,6 +118,11 @@ def queue_deliveries(session: Session, notices: list[Notice]) -> list[int]:
                     "created_at": now,
                 }
             )
+    return insert_deliveries(session, rows)
+
+
+def insert_deliveries(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert outbox rows whose idempotency key is new; ids of the rows inserted."""
     if not rows:
         return []
     inserted = insert_new_keys(

@@ -25,6 +25,7 @@ from healthscore.scoring.scorecard import Scorecard
 from healthscore.scoring.selection import IdRange
 from healthscore.scoring.service import Progress, ScoringRun, score_accounts
 from healthscore.storage.database import transaction
+from healthscore.subscriptions import service as subscriptions
 
 Deliveries = Callable[[list[int]], None]
 """Hands committed outbox rows to the queue (``Jobs.enqueue_deliveries``)."""
@@ -80,6 +81,7 @@ class Rescoring:
         started = time.perf_counter()
         with transaction(self.sessions) as session:
             ids = select_ids(session) if select_ids else customer_ids
+            before = subscriptions.before_rescore(session, ids, id_range)
             run = score_accounts(
                 session,
                 self.scorecard,
@@ -89,13 +91,14 @@ class Rescoring:
                 progress=progress,
             )
             fired = run_playbooks(session, self.playbooks, run.scores, as_of=as_of)
+            changes = subscriptions.queue_changes(session, before, run.scores, as_of=as_of)
             if record:
                 record(session, run)
         RESCORE_SECONDS.labels(kind).observe(time.perf_counter() - started)
         RESCORED.labels(kind).inc(run.scored)
         rescored = Rescored(run, fired)
-        if fired.delivery_ids:
-            self.deliveries(fired.delivery_ids)
+        if fired.delivery_ids or changes:
+            self.deliveries([*fired.delivery_ids, *changes])
         self.listeners.scores_changed(rescored.changed)
         return rescored
 

@@ -203,3 +203,22 @@ class Calibration(Base):
     """Why the calibration is not validated (None when it is)."""
     statistics: Mapped[dict[str, Any]]
     """Snapshot and churner counts, base rate, Brier skill and its bootstrap bound."""
+
+
+class WebhookSubscription(Base):
+    """A receiver of ``score.changed`` / ``tier.changed`` events, without a playbook.
+
+    Created through the API, which shows ``secret`` once; every event is signed with it
+    like playbook webhooks. ``min_score_change``: points a score must move (against the
+    account's previous score) for ``score.changed``.
+    """
+
+    __tablename__ = "webhook_subscriptions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    events: Mapped[list[str]] = mapped_column(JSON)
+    min_score_change: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str] = mapped_column(String(255), default="")
+    secret: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime]

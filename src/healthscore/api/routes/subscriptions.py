@@ -1,0 +1,105 @@
+"""Health-change webhooks: subscribe a URL to ``score.changed`` / ``tier.changed``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from healthscore.api.dependencies import DbSession
+from healthscore.api.security import AdminKey
+from healthscore.storage import job_models as jm
+from healthscore.subscriptions import service
+
+router = APIRouter(prefix="/api/v1", tags=["webhooks"])
+
+Event = Literal["score.changed", "tier.changed"]
+ALL_EVENTS: tuple[Event, ...] = ("score.changed", "tier.changed")
+
+
+class _Camel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class SubscriptionIn(_Camel):
+    url: Annotated[str, Field(pattern=r"^https?://[^\s]+$", max_length=2000)]
+    events: list[Event] = Field(default_factory=lambda: list(ALL_EVENTS), min_length=1)
+    min_score_change: int = Field(
+        default=5, ge=1, le=100, description="points a score must move for score.changed"
+    )
+    description: str = Field(default="", max_length=255)
+
+
+class SubscriptionOut(_Camel):
+    id: int
+    url: str
+    events: list[str]
+    min_score_change: int
+    description: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: jm.WebhookSubscription) -> SubscriptionOut:
+        return cls(
+            id=row.id,
+            url=row.url,
+            events=list(row.events),
+            min_score_change=row.min_score_change,
+            description=row.description,
+            created_at=row.created_at,
+        )
+
+
+class CreatedSubscriptionOut(SubscriptionOut):
+    secret: str = Field(description="verifies X-Healthscore-Signature; shown only in this answer")
+
+
+@router.post(
+    "/webhook-subscriptions",
+    operation_id="createWebhookSubscription",
+    response_model=CreatedSubscriptionOut,
+    response_model_by_alias=True,
+    status_code=201,
+)
+def create_subscription(
+    body: SubscriptionIn, _key: AdminKey, session: DbSession
+) -> CreatedSubscriptionOut:
+    """Send `score.changed` (a score moved at least `minScoreChange` points) and/or
+    `tier.changed` for every account to this URL after each rescore, signed like playbook
+    webhooks with the secret returned here (and never again)."""
+    with session.begin():
+        created = service.subscribe(
+            session,
+            url=body.url,
+            events=body.events,
+            min_score_change=body.min_score_change,
+            description=body.description,
+        )
+        out = SubscriptionOut.of(created.subscription)
+    return CreatedSubscriptionOut(**out.model_dump(), secret=created.secret)
+
+
+@router.get(
+    "/webhook-subscriptions",
+    operation_id="listWebhookSubscriptions",
+    response_model=list[SubscriptionOut],
+    response_model_by_alias=True,
+)
+def list_subscriptions(_key: AdminKey, session: DbSession) -> list[SubscriptionOut]:
+    """Every subscription (without secrets)."""
+    return [SubscriptionOut.of(row) for row in service.subscriptions(session)]
+
+
+@router.delete(
+    "/webhook-subscriptions/{subscription_id}",
+    operation_id="deleteWebhookSubscription",
+    status_code=204,
+)
+def delete_subscription(subscription_id: int, _key: AdminKey, session: DbSession) -> Response:
+    """Stop sending to this subscription (events already queued still go)."""
+    with session.begin():
+        service.unsubscribe(session, subscription_id)
+    return Response(status_code=204)
