@@ -32,6 +32,9 @@ def test_a_subscription_is_created_listed_without_its_secret_and_deleted(live_se
         missing = api.delete(f"/api/v1/webhook-subscriptions/{body['id']}")
         assert missing.status_code == 404
         assert missing.json()["error"]["message"] == f"no webhook subscription {body['id']}"
+        # An id no database can hold is bad input, not a server error.
+        assert api.delete(f"/api/v1/webhook-subscriptions/{2**64}").status_code == 422
+        assert api.delete("/api/v1/webhook-subscriptions/0").status_code == 422
 
 
 @pytest.mark.parametrize(

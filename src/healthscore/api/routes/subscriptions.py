@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
@@ -98,7 +98,9 @@ def list_subscriptions(_key: AdminKey, session: DbSession) -> list[SubscriptionO
     operation_id="deleteWebhookSubscription",
     status_code=204,
 )
-def delete_subscription(subscription_id: int, _key: AdminKey, session: DbSession) -> Response:
+def delete_subscription(
+    subscription_id: Annotated[int, Path(ge=1, le=2**63 - 1)], _key: AdminKey, session: DbSession
+) -> Response:
     """Stop sending to this subscription (events already queued still go)."""
     with session.begin():
         service.unsubscribe(session, subscription_id)
