@@ -151,6 +151,16 @@ def test_health_summary_matches_the_scores(demo_server):
     assert summary["averageComponents"]["engagement"] == pytest.approx(
         sum(engagement) / len(engagement), abs=0.05
     )
+    # Revenue per tier: the customers' MRR summed by their accounts' tiers.
+    with demo_server.client("read") as api:
+        customers, _ = all_pages(api, "/api/v1/customers")
+    mrr = {c["id"]: float(c["mrr"]) for c in customers}
+    by_tier = {
+        t: round(sum(mrr[i["customerId"]] for i in items if i["tier"] == t), 2) for t in tiers
+    }
+    assert summary["mrrByTier"] == pytest.approx(by_tier)
+    assert summary["revenueAtRisk"] == pytest.approx(by_tier["at_risk"] + by_tier["critical"])
+    assert summary["revenueAtRisk"] > 0
 
 
 def test_nps_submit_list_and_summary(demo_server):

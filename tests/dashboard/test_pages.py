@@ -187,6 +187,12 @@ def test_overview_numbers_equal_the_api(dashboard_server):
     assert number(metric(page, "average-score")) == summary["averageScore"]
     assert int(metric(page, "declining")) == summary["declining"]
     assert int(metric(page, "improving")) == summary["improving"]
+    shown_risk = metric(page, "revenue-at-risk")
+    assert float(re.sub(r"[^0-9.]", "", shown_risk)) == round(summary["revenueAtRisk"])
+    assert (
+        summary["revenueAtRisk"]
+        == summary["mrrByTier"]["at_risk"] + summary["mrrByTier"]["critical"]
+    )
     for tier, count in summary["tiers"].items():
         assert int(metric(page, f"tier-{tier}")) == count
     for group, value in summary["averageComponents"].items():

@@ -293,14 +293,27 @@ class Summary:
     declining: int
     improving: int
     as_of: datetime | None
+    mrr_by_tier: dict[str, float]
+    """Monthly recurring revenue of the accounts in each tier."""
+    revenue_at_risk: float
+    """MRR of the at_risk and critical accounts."""
 
 
 def health_summary(session: Session, f: ScoreFilter | None = None) -> Summary:
     """Tier distribution, averages and trend counts over the latest scores."""
     f = f or ScoreFilter()
     h = m.HealthScore
-    base = select(h).join(m.Customer, m.Customer.id == h.customer_id)
+    base = select(h, m.Customer.mrr.label("customer_mrr")).join(
+        m.Customer, m.Customer.id == h.customer_id
+    )
     sub = _filtered(base, f).subquery()
+    mrr: dict[str, float] = {
+        tier: float(total or 0)
+        for tier, total in session.execute(
+            select(sub.c.tier, func.sum(sub.c.customer_mrr)).group_by(sub.c.tier)
+        )
+    }
+    mrr_by_tier = {tier.value: round(mrr.get(tier.value, 0.0), 2) for tier in TIER_ORDER}
     tiers: dict[str, int] = dict(
         session.execute(select(sub.c.tier, func.count()).group_by(sub.c.tier)).all()
     )
@@ -328,6 +341,10 @@ def health_summary(session: Session, f: ScoreFilter | None = None) -> Summary:
         declining=int(trends.get(Trend.declining.value, 0)),
         improving=int(trends.get(Trend.improving.value, 0)),
         as_of=as_of,
+        mrr_by_tier=mrr_by_tier,
+        revenue_at_risk=round(
+            mrr_by_tier[Tier.at_risk.value] + mrr_by_tier[Tier.critical.value], 2
+        ),
     )
 
 

@@ -260,7 +260,8 @@ async def get_health_summary(
     *,
     cache: Cache,
 ) -> Response:
-    """Tier distribution, average score and component scores, declining/improving counts."""
+    """Tier distribution, average score and component scores, declining/improving counts,
+    MRR per tier and revenue at risk (MRR of at_risk and critical accounts)."""
 
     def build(session: Session) -> HealthSummary:
         s = reports.health_summary(session, reports.ScoreFilter(segments=segment))
@@ -274,6 +275,8 @@ async def get_health_summary(
             declining=s.trends.get("declining", 0),
             improving=s.trends.get("improving", 0),
             as_of=s.as_of,
+            mrr_by_tier=s.mrr_by_tier,
+            revenue_at_risk=s.revenue_at_risk,
         )
 
     return await answer_cached(request, check, cache, cache.key("summary", segment), build)
