@@ -98,33 +98,41 @@ def notice(
 
 def queue_deliveries(session: Session, notices: list[Notice]) -> list[int]:
     """Outbox rows for every non-outreach action; returns ids of rows this call created."""
-    now = datetime.now(UTC)
-    rows = []
-    for n in notices:
-        for index, action in enumerate(n.playbook.actions):
-            if isinstance(action, OutreachAction):
-                continue
-            rows.append(
-                {
-                    "idempotency_key": f"{n.key}:{index}",
-                    "customer_id": n.customer_id,
-                    "playbook": n.playbook.name,
-                    "kind": action.kind,
-                    "action": action.model_dump(),
-                    "payload": n.payload,
-                    "status": "pending",
-                    "attempts": 0,
-                    "last_error": "",
-                    "created_at": now,
-                }
-            )
-    return insert_deliveries(session, rows)
+    return insert_deliveries(
+        session,
+        [
+            {
+                "idempotency_key": f"{n.key}:{index}",
+                "customer_id": n.customer_id,
+                "playbook": n.playbook.name,
+                "action": action.model_dump(),
+                "payload": n.payload,
+            }
+            for n in notices
+            for index, action in enumerate(n.playbook.actions)
+            if not isinstance(action, OutreachAction)
+        ],
+    )
 
 
-def insert_deliveries(session: Session, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert outbox rows whose idempotency key is new; ids of the rows inserted."""
-    if not rows:
+def insert_deliveries(session: Session, messages: list[dict[str, Any]]) -> list[int]:
+    """Queue messages (``idempotency_key``, ``customer_id``, ``playbook``, ``action``,
+    ``payload``) as pending outbox rows, each unless its key is already there; ids of the
+    rows inserted. A row's ``kind`` is its action's."""
+    if not messages:
         return []
+    now = datetime.now(UTC)
+    rows = [
+        {
+            **message,
+            "kind": message["action"]["kind"],
+            "status": "pending",
+            "attempts": 0,
+            "last_error": "",
+            "created_at": now,
+        }
+        for message in messages
+    ]
     inserted = insert_new_keys(
         session,
         jm.Delivery.__table__,  # type: ignore[arg-type]

@@ -307,16 +307,13 @@ def health_summary(session: Session, f: ScoreFilter | None = None) -> Summary:
         m.Customer, m.Customer.id == h.customer_id
     )
     sub = _filtered(base, f).subquery()
-    mrr: dict[str, float] = {
-        tier: float(total or 0)
-        for tier, total in session.execute(
-            select(sub.c.tier, func.sum(sub.c.customer_mrr)).group_by(sub.c.tier)
-        )
-    }
+    tiers: dict[str, int] = {}
+    mrr: dict[str, float] = {}
+    for tier, count, total in session.execute(
+        select(sub.c.tier, func.count(), func.sum(sub.c.customer_mrr)).group_by(sub.c.tier)
+    ):
+        tiers[tier], mrr[tier] = count, float(total or 0)
     mrr_by_tier = {tier.value: round(mrr.get(tier.value, 0.0), 2) for tier in TIER_ORDER}
-    tiers: dict[str, int] = dict(
-        session.execute(select(sub.c.tier, func.count()).group_by(sub.c.tier)).all()
-    )
     trends: dict[str, int] = dict(
         session.execute(
             select(sub.c.trend, func.count()).where(sub.c.score.is_not(None)).group_by(sub.c.trend)

@@ -90,7 +90,6 @@ def queue_changes(
     if not changed:
         return []
     names = repository.names(session, [s.customer_id for s, _ in changed])
-    now = datetime.now(UTC)
     rows = []
     for sub in repository.listed(session):
         for score, previous in changed:
@@ -101,7 +100,6 @@ def queue_changes(
                         "idempotency_key": key,
                         "customer_id": score.customer_id,
                         "playbook": "",
-                        "kind": KIND,
                         # The secret travels with the row: a worker signs without
                         # another read, and events queued before an unsubscribe still go.
                         "action": {
@@ -111,10 +109,6 @@ def queue_changes(
                             "secret": sub.secret,
                         },
                         "payload": _payload(event, score, previous, names, key, as_of),
-                        "status": "pending",
-                        "attempts": 0,
-                        "last_error": "",
-                        "created_at": now,
                     }
                 )
     return insert_deliveries(session, rows)

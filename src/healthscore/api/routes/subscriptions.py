@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from healthscore.api.dependencies import DbSession
+from healthscore.api.schemas import ApiModel
 from healthscore.api.security import AdminKey
-from healthscore.storage import job_models as jm
 from healthscore.subscriptions import service
 
 router = APIRouter(prefix="/api/v1", tags=["webhooks"])
@@ -20,11 +20,9 @@ Event = Literal["score.changed", "tier.changed"]
 ALL_EVENTS: tuple[Event, ...] = ("score.changed", "tier.changed")
 
 
-class _Camel(BaseModel):
+class SubscriptionIn(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
-
-class SubscriptionIn(_Camel):
     url: Annotated[str, Field(pattern=r"^https?://[^\s]+$", max_length=2000)]
     events: list[Event] = Field(default_factory=lambda: list(ALL_EVENTS), min_length=1)
     min_score_change: int = Field(
@@ -33,24 +31,17 @@ class SubscriptionIn(_Camel):
     description: str = Field(default="", max_length=255)
 
 
-class SubscriptionOut(_Camel):
+class SubscriptionOut(ApiModel):
+    """Read from the stored subscription's attributes (never its secret)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     url: str
     events: list[str]
     min_score_change: int
     description: str
     created_at: datetime
-
-    @classmethod
-    def of(cls, row: jm.WebhookSubscription) -> SubscriptionOut:
-        return cls(
-            id=row.id,
-            url=row.url,
-            events=list(row.events),
-            min_score_change=row.min_score_change,
-            description=row.description,
-            created_at=row.created_at,
-        )
 
 
 class CreatedSubscriptionOut(SubscriptionOut):
@@ -78,7 +69,7 @@ def create_subscription(
             min_score_change=body.min_score_change,
             description=body.description,
         )
-        out = SubscriptionOut.of(created.subscription)
+        out = SubscriptionOut.model_validate(created.subscription)
     return CreatedSubscriptionOut(**out.model_dump(), secret=created.secret)
 
 
@@ -90,7 +81,7 @@ def create_subscription(
 )
 def list_subscriptions(_key: AdminKey, session: DbSession) -> list[SubscriptionOut]:
     """Every subscription (without secrets)."""
-    return [SubscriptionOut.of(row) for row in service.subscriptions(session)]
+    return [SubscriptionOut.model_validate(row) for row in service.subscriptions(session)]
 
 
 @router.delete(
