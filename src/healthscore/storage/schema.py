@@ -11,9 +11,9 @@ from types import ModuleType
 
 from sqlalchemy import MetaData
 
-from healthscore.storage import job_models, models
+from healthscore.storage import csm_models, job_models, models
 
-TABLE_MODULES: tuple[ModuleType, ...] = (models, job_models)
+TABLE_MODULES: tuple[ModuleType, ...] = (models, job_models, csm_models)
 """Every module that declares tables on ``models.Base``."""
 
 metadata: MetaData = models.Base.metadata

@@ -1,0 +1,1 @@
+"""The audit log: every change a person makes by hand, append-only (``repository``)."""
