@@ -14,6 +14,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -118,6 +119,10 @@ class ScoredBatch:
     drivers: list[list[Driver]]
     stage: Stage
     confidence: NDArray[np.float64]
+    adjustments: list[dict[str, Any]] = field(default_factory=list)
+    """Per account, what changed its score after the signals (``set_score``): products
+    combined, a manual override, a parent's roll-up of its children; stored with the
+    signals so the explanation shows it."""
 
     def __len__(self) -> int:
         return len(self.customer_ids)
@@ -131,6 +136,16 @@ class ScoredBatch:
         weights = np.array([s.weight for s in self.scorecard.signals])
         points: NDArray[np.float64] = np.round(self.values * weights * 100, 2)
         return points
+
+    def set_score(self, i: int, score: int, *, step: str, detail: dict[str, Any]) -> None:
+        """Replace account ``i``'s score after the signals (``step`` names why, ``detail``
+        explains it) and re-derive its tier and trend from the new score."""
+        if not self.adjustments:
+            self.adjustments = [{} for _ in self.customer_ids]
+        self.adjustments[i][step] = detail
+        self.scores[i] = score
+        self.tiers[i] = self.scorecard.tiers.classify(score)
+        self.trends[i] = self.scorecard.trend.classify(score, self.previous_scores[i])
 
     def health_score(self, i: int) -> HealthScore:
         """Account ``i`` as a ``HealthScore`` object (for APIs and explanations)."""

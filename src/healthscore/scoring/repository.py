@@ -190,6 +190,10 @@ def _latest_columns(
             | extra
             for raw, value, extra in zip(raws, values, extras, strict=True)
         ]
+        if batch.adjustments:  # products, override, roll-up (``ScoredBatch.set_score``)
+            for row, adjusted in zip(columns["signals"][-n:], batch.adjustments, strict=True):
+                if adjusted:
+                    row["adjusted"] = adjusted
         columns["drivers"] += [{d.signal: d.delta for d in drivers} for drivers in batch.drivers]
         columns["scorecard"] += [batch.scorecard.identity] * n
         columns["calculated_at"] += [calculated_at] * n

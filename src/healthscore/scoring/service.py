@@ -139,6 +139,8 @@ def _score_accounts(
     lap("read")
     step("scoring")
     batches = score_columns(scorecard, accounts, columns, as_of=as_of, previous=previous)
+    # After the signals, in this order, each through ScoredBatch.set_score: per-product
+    # scores combined into the account's, manual overrides, then parents' roll-ups.
     lap("score")
     step("saving")
     calculated_at = datetime.now(UTC)
