@@ -73,6 +73,11 @@ class Customer(Base):
     """When the contract next renews, if known: the score's renewal-window stage."""
     stripe_customer_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     traits: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    parent_id: Mapped[str | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="SET NULL"), index=True, default=None
+    )
+    """The parent account (a subsidiary's group), whose score rolls up its children's
+    (``scoring.hierarchy``); never a cycle (``accounts.hierarchy``)."""
 
 
 class User(Base):
@@ -103,6 +108,8 @@ class Session(Base):
     customer_id: Mapped[str] = mapped_column(customer_fk())
     user_id: Mapped[str | None] = mapped_column(String(255))
     ts: Mapped[datetime]
+    product: Mapped[str | None] = mapped_column(String(64), default=None)
+    """The product the event is about, if the account uses several (``docs/products.md``)."""
 
 
 class FeatureUsage(Base):
@@ -119,6 +126,8 @@ class FeatureUsage(Base):
     user_id: Mapped[str | None] = mapped_column(String(255))
     feature: Mapped[str] = mapped_column(String(255))
     ts: Mapped[datetime]
+    product: Mapped[str | None] = mapped_column(String(64), default=None)
+    """The product the event is about, if the account uses several (``docs/products.md``)."""
 
 
 class ApiUsage(Base):
@@ -134,6 +143,8 @@ class ApiUsage(Base):
     customer_id: Mapped[str] = mapped_column(customer_fk())
     ts: Mapped[datetime]
     calls: Mapped[int] = mapped_column(Integer, default=1)
+    product: Mapped[str | None] = mapped_column(String(64), default=None)
+    """The product the event is about, if the account uses several (``docs/products.md``)."""
 
 
 class EngagementEvent(Base):
@@ -214,6 +225,26 @@ class DailyApiUsage(Base):
     customer_id: Mapped[str] = mapped_column(customer_fk(), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     calls: Mapped[int] = mapped_column(BigInteger)
+
+
+class ProductScore(Base):
+    """The latest score of each product an account uses (``scoring.products``): written
+    by the run that scored the account, replacing that account's earlier rows. The
+    account's own (global) score, which combines them, stays in ``health_scores``."""
+
+    __tablename__ = "product_scores"
+
+    customer_id: Mapped[str] = mapped_column(customer_fk(), primary_key=True)
+    product: Mapped[str] = mapped_column(String(64), primary_key=True)
+    as_of: Mapped[datetime]
+    score: Mapped[int] = mapped_column(SmallInteger)
+    tier: Mapped[str] = mapped_column(String(16))
+    share: Mapped[float]
+    """The product's weight in the account's mean of product scores (its activity share)."""
+    signals: Mapped[dict[str, Any]]
+    """``{"raw": {signal: value}, "value": {…}, "weight": {…}}``, as ``health_scores``."""
+    confidence: Mapped[float]
+    scorecard: Mapped[str] = mapped_column(String(128))
 
 
 class Payment(Base):
