@@ -121,6 +121,19 @@ class Settings(BaseSettings):
     smtp_from: str = Field(
         default="healthscore@localhost", description="Sender address of playbook emails."
     )
+    sentiment_valid_days: int = Field(
+        default=45,
+        ge=1,
+        le=365,
+        description="Days a CSM sentiment entry counts for unless recorded with its own "
+        "`validDays`; after that the dashboard shows it as stale and scoring ignores it.",
+    )
+    override_max_days: int = Field(
+        default=365,
+        ge=1,
+        le=3650,
+        description="Longest an admin's manual score override may last before it expires.",
+    )
     rate_limit: str | None = Field(
         default="30000/minute",
         description="Requests allowed per API key, e.g. `100/second;5000/minute`; over it "

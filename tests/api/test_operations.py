@@ -85,7 +85,7 @@ def test_get_health_score_explains_every_point(demo_server):
         first = api.get("/api/v1/health-scores", params={"tier": "healthy"}).json()["items"][0]
         detail = api.get(f"/api/v1/health-scores/{first['customerId']}").json()
     assert detail["score"] == first["score"]
-    assert detail["scorecard"] == "default@v2"
+    assert detail["scorecard"] == "default@v3"
     total = sum(s["contribution"] for s in detail["signals"])
     assert abs(total - detail["score"]) <= 0.5 + 1e-9
     for signal in detail["signals"]:

@@ -548,14 +548,14 @@ def test_cli_backtest_and_tune(demo_url, tmp_path, monkeypatch):
     fitted = [c for c in summary["calibrations"] if c["calibration"]]
     # 100 days of demo data: 30-day calibrations of both scorecards; no 90-day horizon fits.
     assert {(c["scorecard"], c["horizon_days"]) for c in fitted} == {
-        ("default@v2", 30),
+        ("default@v3", 30),
         ("default-tuned@v3", 30),
     }
     assert f"saved {len(fitted)} calibration(s)" in calibrated.stderr
     listed = runner.invoke(app, ["calibrations", "list", "--json"])
     saved = json.loads(listed.stdout)
     assert {(c["scorecard"], c["horizon_days"]) for c in saved} == {
-        ("default@v2", 30),
+        ("default@v3", 30),
         ("default-tuned@v3", 30),
     }
     for c in saved:

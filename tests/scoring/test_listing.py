@@ -24,7 +24,7 @@ def scored(session, customer_id: str, days: dict[date, int]) -> None:
                 trend="stable",
                 components={},
                 contributions={},
-                scorecard="default@v2",
+                scorecard="default@v3",
             )
         )
     session.flush()

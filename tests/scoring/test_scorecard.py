@@ -25,9 +25,12 @@ def test_bundled_scorecards_load_and_their_weights_sum_to_one(name):
         assert sum(s.weight for s in variant.signals) == pytest.approx(1)
 
 
-def test_default_covers_both_seeds_and_all_four_groups():
+def test_default_covers_both_seeds_all_four_groups_and_the_csms_sentiment():
     card = load_scorecard("default")
-    assert {s.group.value for s in card.signals} == {"engagement", "payments", "nps", "support"}
+    groups = {s.group.value for s in card.signals}
+    assert groups == {"engagement", "payments", "nps", "support", "csm"}
+    (sentiment,) = [s for s in card.signals if s.group.value == "csm"]
+    assert sentiment.metric == "csm_sentiment" and sentiment.when_missing == "skip"
     metrics = {
         measurement.metric
         for variant in card.all_variants()

@@ -66,3 +66,21 @@ def entries(
         query.order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(limit).offset(offset)
     )
     return list(rows), total
+
+
+def record_if_changed(
+    session: Session, *, kind: str, subject: str, new: Any, actor: str, reason: str
+) -> bool:
+    """Append an entry for a value the service watches (the scorecard in use) when it
+    differs from the one the last entry of ``kind`` recorded; True if it did."""
+    last = session.scalars(
+        select(AuditEntry)
+        .where(AuditEntry.kind == kind, AuditEntry.customer_id.is_(None))
+        .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+        .limit(1)
+    ).first()
+    old = None if last is None else last.new
+    if old == new:
+        return False
+    record(session, actor=actor, kind=kind, subject=subject, old=old, new=new, reason=reason)
+    return True

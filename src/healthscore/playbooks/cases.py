@@ -21,6 +21,7 @@ from typing import Literal, get_args
 
 from sqlalchemy.orm import Session
 
+from healthscore.audit import repository as audit
 from healthscore.errors import Conflict, Invalid, NotFound, Problem
 from healthscore.playbooks import case_repository, repository
 from healthscore.playbooks.case_repository import CaseFilter
@@ -180,6 +181,20 @@ def transition(
     if changed:
         case.updated_at = now
         case_repository.add_events(session, work.events)
+        for event in work.events:  # people's changes of a case are manual changes too
+            detail = event["detail"]
+            assert isinstance(detail, dict)
+            audit.record(
+                session,
+                actor=actor,
+                kind="case",
+                customer_id=case.customer_id,
+                subject=f"case {case.id} ({case.playbook}): {event['kind']}",
+                old=event["from_state"],
+                new={"state": event["to_state"], **detail},
+                reason=change.note,
+                at=now,
+            )
     delivery_ids: list[int] = []
     if work.resolved and playbooks is not None:
         delivery_ids = notify_resolved(session, case, playbooks, now=now)

@@ -9,6 +9,7 @@ refresh and the CLI's commands all rescore through :class:`Rescoring`.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from healthscore.audit import repository as audit
 from healthscore.observability.metrics import RESCORE_SECONDS, RESCORED
 from healthscore.playbooks.rules import PlaybookSet
 from healthscore.playbooks.service import PlaybookRun, run_playbooks
@@ -59,6 +61,7 @@ class Rescoring:
         self.playbooks = playbooks
         self.deliveries = deliveries
         self.listeners = listeners or ScoreListeners()
+        self._scorecard_noted = False
 
     def rescore(
         self,
@@ -81,6 +84,7 @@ class Rescoring:
         started = time.perf_counter()
         with transaction(self.sessions) as session:
             ids = select_ids(session) if select_ids else customer_ids
+            self._note_scorecard(session)
             before = subscriptions.before_rescore(session, ids, id_range)
             run = score_accounts(
                 session,
@@ -101,6 +105,25 @@ class Rescoring:
             self.deliveries([*fired.delivery_ids, *changes])
         self.listeners.scores_changed(rescored.changed)
         return rescored
+
+    def _note_scorecard(self, session: Session) -> None:
+        """A scorecard change is a manual change too: the first rescore with a different
+        scorecard (name, version or any field) writes it to the audit log, once."""
+        if self._scorecard_noted:
+            return
+        text = self.scorecard.model_dump_json()
+        audit.record_if_changed(
+            session,
+            kind="scorecard",
+            subject=self.scorecard.identity,
+            new={
+                "scorecard": self.scorecard.identity,
+                "sha256": hashlib.sha256(text.encode()).hexdigest(),
+            },
+            actor=audit.SYSTEM,
+            reason="the service started scoring with this scorecard",
+        )
+        self._scorecard_noted = True
 
     def replay(
         self,

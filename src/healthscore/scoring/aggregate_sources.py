@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, Integer, and_, case, distinct, func, liter
 
 from healthscore.scoring.metrics import Source
 from healthscore.scoring.selection import Condition
+from healthscore.storage import csm_models
 from healthscore.storage import models as m
 
 MeasureSql = Callable[[Condition, datetime], ColumnElement[Any]]
@@ -40,6 +41,14 @@ def _sum(column: Any, extra: Callable[[datetime], Condition] | None = None) -> M
 def _rated(end: datetime) -> Condition:
     known_at = func.coalesce(m.SupportTicket.resolved_at, m.SupportTicket.opened_at)
     return and_(m.SupportTicket.rating.is_not(None), known_at < end)
+
+
+def _sentiment_in_force(end: datetime) -> Condition:
+    """A sentiment entry counts at ``end`` until it expires or a newer one replaces it."""
+    entry = csm_models.CsmSentiment
+    return and_(
+        entry.valid_until > end, or_(entry.superseded_at.is_(None), entry.superseded_at > end)
+    )
 
 
 def seat_at(moment: datetime) -> Condition:
@@ -119,8 +128,19 @@ SOURCES: dict[Source, SourceSql] = {
             "nps_detractors": _count(lambda: m.NpsResponse.score <= 6),
         },
     ),
+    "sentiment": SourceSql(
+        csm_models.CsmSentiment,
+        csm_models.CsmSentiment.recorded_at,
+        {
+            "sentiment_entries": lambda cond, end: func.count(
+                case((and_(cond, _sentiment_in_force(end)), literal(1)))
+            ),
+            "sentiment_sum": _sum(csm_models.CsmSentiment.value, _sentiment_in_force),
+        },
+    ),
 }
-"""Business records, small enough to aggregate raw: seats, payments, tickets, NPS."""
+"""Business records, small enough to aggregate raw: seats, payments, tickets, NPS, and
+what CSMs record (sentiment)."""
 
 
 Columns = dict[str, Any]

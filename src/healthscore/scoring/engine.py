@@ -119,6 +119,10 @@ class ScoredBatch:
     drivers: list[list[Driver]]
     stage: Stage
     confidence: NDArray[np.float64]
+    effective_weights: NDArray[np.float64] | None = None
+    """(accounts, signals) where a ``when_missing: skip`` signal had no data for some
+    account: its weight there is 0 and the others are scaled up to sum to 1. ``None``:
+    every account has the scorecard's weights."""
     adjustments: list[dict[str, Any]] = field(default_factory=list)
     """Per account, what changed its score after the signals (``set_score``): products
     combined, a manual override, a parent's roll-up of its children; stored with the
@@ -131,10 +135,16 @@ class ScoredBatch:
     def signal_names(self) -> list[str]:
         return [s.name for s in self.scorecard.signals]
 
+    def weights(self) -> NDArray[np.float64]:
+        """The weight of each signal for each account (accounts, signals)."""
+        if self.effective_weights is not None:
+            return self.effective_weights
+        row = np.array([s.weight for s in self.scorecard.signals])
+        return np.broadcast_to(row, self.values.shape)
+
     def contributions(self) -> NDArray[np.float64]:
         """Points per account and signal, rounded to 0.01 as history stores them."""
-        weights = np.array([s.weight for s in self.scorecard.signals])
-        points: NDArray[np.float64] = np.round(self.values * weights * 100, 2)
+        points: NDArray[np.float64] = np.round(self.values * self.weights() * 100, 2)
         return points
 
     def set_score(self, i: int, score: int, *, step: str, detail: dict[str, Any]) -> None:
@@ -147,6 +157,19 @@ class ScoredBatch:
         self.tiers[i] = self.scorecard.tiers.classify(score)
         self.trends[i] = self.scorecard.trend.classify(score, self.previous_scores[i])
 
+    def set_values(
+        self, i: int, values: dict[str, float], *, step: str, detail: dict[str, Any]
+    ) -> None:
+        """Replace some of account ``i``'s signal values (0-1, by signal name) and re-derive
+        its components and score from them (``set_score``)."""
+        for name, value in values.items():
+            self.values[i, self.signal_names.index(name)] = value
+        own = self.weights()[i : i + 1]
+        total = float((self.values[i] * own[0]).sum())
+        effective = None if self.effective_weights is None else own
+        self.components[i] = _components(self.scorecard, self.values[i : i + 1], effective)[0]
+        self.set_score(i, min(100, max(0, round_half_up(total * 100))), step=step, detail=detail)
+
     def health_score(self, i: int) -> HealthScore:
         """Account ``i`` as a ``HealthScore`` object (for APIs and explanations)."""
         signals = [
@@ -155,17 +178,18 @@ class ScoredBatch:
                 group=s.group.value,
                 raw=None if math.isnan(raw) else float(raw),
                 value=float(value),
-                weight=s.weight,
+                weight=float(weight),
                 missing=math.isnan(raw),
                 via=int(via),
                 credibility=float(trusted),
             )
-            for s, raw, value, via, trusted in zip(
+            for s, raw, value, via, trusted, weight in zip(
                 self.scorecard.signals,
                 self.raw[i],
                 self.values[i],
                 self.via[i],
                 self.credibility[i],
+                self.weights()[i],
                 strict=True,
             )
         ]
@@ -214,18 +238,28 @@ def required_aggregates(scorecard: Scorecard) -> set[Aggregate]:
     }
 
 
+def product_aggregates(scorecard: Scorecard) -> set[Aggregate]:
+    """What the scorecard's product signals read, per account and product (none without
+    a ``products`` section)."""
+    if scorecard.products is None:
+        return set()
+    return {a for s in scorecard.products.signals for a in signal_aggregates(s)}
+
+
 RAW_EVENT_SOURCES = frozenset({"sessions", "feature_usage", "api_usage"})
 
 
 def raw_event_lookback_days(scorecard: Scorecard) -> int:
-    """How far back the scorecard reads raw product events: retention must keep them."""
+    """How far back the scorecard reads raw product events: retention must keep them.
+    Product signals and the products' activity shares read raw events only."""
+    shares = scorecard.products.combine.window_days if scorecard.products else 0
     return max(
-        (
+        [shares]
+        + [
             a.window_days + a.offset_days
-            for a in required_aggregates(scorecard)
+            for a in required_aggregates(scorecard) | product_aggregates(scorecard)
             if a.source in RAW_EVENT_SOURCES and a.window_days is not None
-        ),
-        default=0,
+        ]
     )
 
 
@@ -234,13 +268,15 @@ def confidence(
     via: NDArray[np.int8],
     credibility: NDArray[np.float64],
     ages: NDArray[np.float64],
+    weights: NDArray[np.float64] | None = None,
 ) -> NDArray[np.float64]:
     """Per account: the weight of signals that had data (each scaled by its credibility and
     by how much of the look-back of the measurement that gave it the account has lived
-    through), over the total weight (0-1, rounded to 0.01)."""
-    weights = np.array([s.weight for s in scorecard.signals])
-    total = weights.sum()
-    if total <= 0:
+    through), over the total weight (0-1, rounded to 0.01). ``weights`` (accounts,
+    signals): each account's own, where skipped signals changed them."""
+    if weights is None:
+        weights = np.array([s.weight for s in scorecard.signals])
+    if weights.sum() <= 0:
         return np.ones(len(ages))
     lived = np.zeros(via.shape)
     for j, signal in enumerate(scorecard.signals):
@@ -248,8 +284,12 @@ def confidence(
             used = via[:, j] == k
             if used.any():
                 lived[used, j] = coverage(ages[used], measurement.lookback_days)
-    share: NDArray[np.float64] = np.round((lived * credibility) @ weights / total, 2)
-    return share
+    if weights.ndim == 1:
+        share: NDArray[np.float64] = np.round((lived * credibility) @ weights / weights.sum(), 2)
+        return share
+    per_account = (lived * credibility * weights).sum(axis=1) / weights.sum(axis=1)
+    rounded: NDArray[np.float64] = np.round(per_account, 2)
+    return rounded
 
 
 def score_batch(
@@ -276,6 +316,9 @@ def score_batch(
         raw[:, j], values[:, j], via[:, j], credibility[:, j] = signal_values(signal, get, ages)
         # Accumulate signal by signal, in order, as seed 000 does: same float rounding.
         total += values[:, j] * signal.weight
+    effective = _effective_weights(signals, via)
+    if effective is not None:
+        total = (values * effective).sum(axis=1)
     scores = np.clip(np.floor(total * 100 + 0.5), 0, 100).astype(np.int64)
     previous_scores = [p.score if p else None for p in previous]
     batch = ScoredBatch(
@@ -292,20 +335,45 @@ def score_batch(
             for s, p in zip(scores.tolist(), previous_scores, strict=True)
         ],
         previous_scores=previous_scores,
-        components=_components(scorecard, values),
+        components=_components(scorecard, values, effective),
         drivers=[],
         stage=stage,
         credibility=credibility,
         confidence=confidence(
-            scorecard, via, credibility, np.full(n, np.inf) if ages is None else ages
+            scorecard, via, credibility, np.full(n, np.inf) if ages is None else ages, effective
         ),
+        effective_weights=effective,
     )
     batch.drivers = _drivers(batch, previous)
     return batch
 
 
-def _components(scorecard: Scorecard, values: NDArray[np.float64]) -> list[dict[str, float]]:
-    """Per group (engagement, payments, nps, support): weighted mean value, 0-100."""
+def _effective_weights(
+    signals: Sequence[Signal], via: NDArray[np.int8]
+) -> NDArray[np.float64] | None:
+    """Each account's weights when a ``when_missing: skip`` signal had no data for it
+    (its weight 0, the others scaled up to sum to 1); ``None`` when no account needs it."""
+    skipped = np.zeros(via.shape, dtype=bool)
+    for j, signal in enumerate(signals):
+        if signal.when_missing == "skip":
+            skipped[:, j] = via[:, j] < 0
+    if not skipped.any():
+        return None
+    weights = np.where(skipped, 0.0, np.array([s.weight for s in signals]))
+    totals = weights.sum(axis=1, keepdims=True)
+    scaled: NDArray[np.float64] = np.where(totals > 0, weights / np.where(totals > 0, totals, 1), 0)
+    return scaled
+
+
+def _components(
+    scorecard: Scorecard,
+    values: NDArray[np.float64],
+    effective: NDArray[np.float64] | None = None,
+) -> list[dict[str, float]]:
+    """Per group (engagement, payments, nps, support…): weighted mean value, 0-100; a group
+    whose signals all were skipped for an account is left out of its components."""
+    if effective is not None:
+        return _components_per_account(scorecard, values, effective)
     weights = np.array([s.weight for s in scorecard.signals])
     groups = sorted({s.group.value for s in scorecard.signals})
     columns = {}
@@ -317,6 +385,22 @@ def _components(scorecard: Scorecard, values: NDArray[np.float64]) -> list[dict[
     names = list(columns)
     rows = np.column_stack([columns[g] for g in names]).tolist()
     return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+def _components_per_account(
+    scorecard: Scorecard, values: NDArray[np.float64], weights: NDArray[np.float64]
+) -> list[dict[str, float]]:
+    groups = sorted({s.group.value for s in scorecard.signals})
+    columns = {}
+    for group in groups:
+        mask = np.array([s.group.value == group for s in scorecard.signals])
+        weight = weights[:, mask].sum(axis=1)
+        mean = (values[:, mask] * weights[:, mask]).sum(axis=1) / np.where(weight > 0, weight, 1)
+        columns[group] = np.where(weight > 0, np.round(mean * 100, 1), np.nan).tolist()
+    return [
+        {g: columns[g][i] for g in groups if columns[g][i] == columns[g][i]}
+        for i in range(len(values))
+    ]
 
 
 def _drivers(batch: ScoredBatch, previous: Sequence[PreviousScore | None]) -> list[list[Driver]]:

@@ -21,7 +21,9 @@ from numpy.typing import NDArray
 Column = NDArray[np.float64]
 """One value per account of the batch being scored."""
 
-Source = Literal["sessions", "feature_usage", "api_usage", "users", "payments", "tickets", "nps"]
+Source = Literal[
+    "sessions", "feature_usage", "api_usage", "users", "payments", "tickets", "nps", "sentiment"
+]
 
 
 class Aggregate(NamedTuple):
@@ -139,6 +141,31 @@ def _point_in_time(source: Source, measure: str, description: str, unit: str) ->
         unit,
         False,
         lambda w, o: [Aggregate(source, measure, None, o)],
+        compute,
+    )
+
+
+def _current_sentiment() -> Metric:
+    """The CSM sentiment in force at the moment (1 red … 5 green): the newest entry,
+    only until it expires (``valid_until``) or a newer one replaces it. Stale or none:
+    no data."""
+
+    def needs(window: int, offset: int) -> list[Aggregate]:
+        return [
+            Aggregate("sentiment", "sentiment_sum", None, offset),
+            Aggregate("sentiment", "sentiment_entries", None, offset),
+        ]
+
+    def compute(get: Lookup, window: int, offset: int) -> Column:
+        total, entries = (get(a) for a in needs(window, offset))
+        return np.where(entries > 0, total / np.where(entries > 0, entries, 1.0), np.nan)
+
+    return Metric(
+        "csm_sentiment",
+        "The CSM's sentiment in force (1 red, 3 yellow, 5 green); none or expired: no data",
+        "rating",
+        False,
+        needs,
         compute,
     )
 
@@ -303,6 +330,7 @@ METRICS: dict[str, Metric] = {
         ),
         _count("nps", "nps_detractors", "NPS detractor answers (0-6)", "answers"),
         _count("api_usage", "api_days", "Days with at least one API call", "days"),
+        _current_sentiment(),
         ACTIVITY_DAYS,
         _weekly_change(
             ACTIVITY_DAYS,

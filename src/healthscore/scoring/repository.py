@@ -181,14 +181,21 @@ def _latest_columns(
             extras[i].setdefault("credibility", {})[names[j]] = round(
                 float(batch.credibility[i, j]), 4
             )
+        own_weights: list[dict[str, float]] = [weights] * n
+        if batch.effective_weights is not None:  # a skipped signal changed some rows' weights
+            base = np.array([weights[name] for name in names])
+            changed = ~np.isclose(batch.effective_weights, base).all(axis=1)
+            for i in np.nonzero(changed)[0].tolist():
+                row = np.round(batch.effective_weights[i], 6).tolist()
+                own_weights[i] = dict(zip(names, row, strict=True))
         columns["signals"] += [
             {
                 "raw": dict(zip(names, raw, strict=True)),
                 "value": dict(zip(names, value, strict=True)),
-                "weight": weights,
+                "weight": weight,
             }
             | extra
-            for raw, value, extra in zip(raws, values, extras, strict=True)
+            for raw, value, extra, weight in zip(raws, values, extras, own_weights, strict=True)
         ]
         if batch.adjustments:  # products, override, roll-up (``ScoredBatch.set_score``)
             for row, adjusted in zip(columns["signals"][-n:], batch.adjustments, strict=True):
