@@ -149,6 +149,19 @@ def test_every_transition_and_its_idempotent_repeat(server):
     ]
     snoozed = case["events"][1]
     assert snoozed["detail"]["until"].startswith(f"{tomorrow}T00:00:00")
+    # Every person's change is in the account's audit log too: who, old → new, why.
+    with server.client("read") as api:
+        audit = api.get("/api/v1/customers/acme/audit-log", params={"kind": "case"}).json()
+    oldest_first = list(reversed(audit["items"]))
+    assert [(e["old"], e["new"]["state"], e["reason"]) for e in oldest_first] == [
+        ("open", "acknowledged", "on it"),
+        ("acknowledged", "snoozed", "after the QBR"),
+        ("snoozed", "snoozed", "Dana knows them"),
+        ("snoozed", "resolved", "renewed"),
+        ("resolved", "open", "not after all"),
+    ]
+    assert {e["actor"] for e in oldest_first} == {"api:test admin"}
+    assert oldest_first[2]["new"]["owner"] == ["csm", "dana"]
 
 
 def test_a_resolve_queues_the_playbooks_messages(server):

@@ -82,7 +82,10 @@ def test_zero_api_calls_is_a_count_on_every_channel() -> None:
         {"calls": 0},
     )
     event = Event("acme", "api_call", datetime(2026, 11, 1, tzinfo=UTC), None, {"calls": 0})
-    assert event_rows(event) == (m.ApiUsage, {"customer_id": "acme", "ts": event.ts, "calls": 0})
+    assert event_rows(event) == (
+        m.ApiUsage,
+        {"customer_id": "acme", "ts": event.ts, "product": None, "calls": 0},
+    )
     with pytest.raises(InvalidFact, match="0 or more"):
         event_rows(Event("acme", "api_call", event.ts, None, {"calls": -1}))
 

@@ -14,6 +14,7 @@ from healthscore.ingest.segment import KnownAccounts
 from healthscore.jobs.queue import Jobs
 from healthscore.playbooks.rules import PlaybookSet
 from healthscore.scoring.scorecard import Scorecard
+from healthscore.settings import Settings
 from healthscore.storage.cache import ScoreCache
 
 # Dependencies are ``async`` unless they wait on I/O: FastAPI runs a sync dependency in
@@ -43,6 +44,11 @@ async def active_scorecard(request: Request) -> Scorecard:
 async def active_playbooks(request: Request) -> PlaybookSet:
     rules: PlaybookSet = request.app.state.playbooks
     return rules
+
+
+async def service_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 async def job_queue(request: Request) -> Jobs:
@@ -82,6 +88,7 @@ KnownAccountsCache = Annotated[KnownAccounts, Depends(known_accounts)]
 JobQueue = Annotated[Jobs, Depends(job_queue)]
 ActivePlaybooks = Annotated[PlaybookSet, Depends(active_playbooks)]
 ActiveScorecard = Annotated[Scorecard, Depends(active_scorecard)]
+ServiceSettings = Annotated[Settings, Depends(service_settings)]
 
 
 @dataclass(frozen=True)

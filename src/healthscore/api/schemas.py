@@ -6,6 +6,7 @@ input is accepted too. Inputs forbid unknown fields so a typo is an error, not s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Generic, Literal, TypeVar
@@ -17,7 +18,7 @@ from pydantic.dataclasses import dataclass as pydantic_dataclass
 from healthscore.activity import engagement
 from healthscore.ingest.records import check_not_future
 from healthscore.quality import findings
-from healthscore.scoring import reports
+from healthscore.scoring import product_reports, reports
 
 API_CONFIG = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 """camelCase out, either spelling in. Response schemas decorated
@@ -95,10 +96,32 @@ class SignalDetail(reports.SignalDetail):
 
 
 @pydantic_dataclass(frozen=True, config=API_CONFIG)
+class ProductSignalDetail(product_reports.ProductSignalDetail):
+    pass
+
+
+@pydantic_dataclass(frozen=True, config=API_CONFIG)
+class ProductScoreDetail(product_reports.ProductScoreDetail):
+    signals: Sequence[ProductSignalDetail]
+
+
+@pydantic_dataclass(frozen=True, config=API_CONFIG)
+class ProductCombination(product_reports.ProductCombination):
+    products: Sequence[ProductScoreDetail]
+
+
+@pydantic_dataclass(frozen=True, config=API_CONFIG)
 class HealthScoreDetail(HealthScoreSummary):
     scorecard: str
     signals: list[SignalDetail]
     drivers: list[Driver]
+    products: Annotated[
+        ProductCombination | None,
+        Field(
+            description="per-product scores and how they made this (global) score; null when "
+            "the scorecard scores no products or the account had no product events"
+        ),
+    ] = None
 
 
 class HistoryPoint(ApiModel):
@@ -167,6 +190,15 @@ class EngagementInput(InputModel):
     event_type: EventType
     metadata: Metadata = Field(default_factory=dict)
     user_id: Text | None = None
+    product: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            max_length=64,
+            description="the product a login, feature_used or api_call is about "
+            "(per-product scores, docs/products.md)",
+        ),
+    ] = None
     timestamp: Annotated[
         datetime | None,
         Field(description="when it happened (default: now); refused if in the future"),

@@ -38,8 +38,7 @@ def record(
         customer_id=customer_id,
         kind=kind,
         subject=subject,
-        old=old,
-        new=new,
+        change={"old": old, "new": new},
         reason=reason,
     )
     session.add(entry)

@@ -28,6 +28,7 @@ from healthscore.cli.commands import (
     keys,
     playbooks,
     scoring,
+    sentiment,
     serve,
     transfer,
     tune,
@@ -95,5 +96,5 @@ def configure_logging() -> None:
 # In the order ``healthscore --help`` lists them (command groups come after commands).
 for commands in (init, scoring, importing, demo, doctor, serve, backup, transfer, backtest, tune):
     commands.register(app)
-for group in (export, customers, playbooks, keys, calibrations):
+for group in (export, customers, sentiment, playbooks, keys, calibrations):
     group.register(app)

@@ -79,6 +79,8 @@ class EventRow(CsvRow):
     name: Name | None = None
     value: Annotated[int, Field(ge=0, le=MAX_COUNT)] | None = None
     """A count: 0 is a day with zero API calls, not a missing value."""
+    product: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    """Optional column: the product a login, feature use or API call is about."""
 
 
 class PaymentRow(CsvRow):

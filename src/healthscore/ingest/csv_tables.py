@@ -52,18 +52,20 @@ def write_rows(
 
 def _write_events(session: Session, batch: list[dict[str, Any]]) -> None:
     """Route events to their typed tables; unknown types stay engagement events. An
-    ``api_call`` without a ``value`` is one call; ``0`` is a day with none (stored as 0)."""
+    ``api_call`` without a ``value`` is one call; ``0`` is a day with none (stored as 0).
+    The optional ``product`` column goes with logins, feature uses and API calls."""
     sessions, features, api, other = [], [], [], []
     for e in batch:
         base = {"customer_id": e["customer_id"], "ts": e["ts"]}
+        typed = {**base, "product": e["product"]}
         if e["type"] == "login":
-            sessions.append({**base, "user_id": e["user_id"]})
+            sessions.append({**typed, "user_id": e["user_id"]})
         elif e["type"] == "feature_used":
-            features.append({**base, "user_id": e["user_id"], "feature": e["name"]})
+            features.append({**typed, "user_id": e["user_id"], "feature": e["name"]})
         elif e["type"] == "api_call":
-            api.append({**base, "calls": 1 if e["value"] is None else e["value"]})
+            api.append({**typed, "calls": 1 if e["value"] is None else e["value"]})
         else:
-            properties = {k: e[k] for k in ("name", "value") if e[k] is not None}
+            properties = {k: e[k] for k in ("name", "value", "product") if e[k] is not None}
             other.append(
                 {**base, "user_id": e["user_id"], "event_type": e["type"], "properties": properties}
             )

@@ -100,16 +100,17 @@ def _encode(events: list[tuple[str | None, Event]]) -> bytes:
     ~30 µs, so the row stays in its page (no TOAST on PostgreSQL) and SQLite writes one
     page instead of four."""
     rows = [
-        (mid, e.customer_id, e.event_type, e.ts.isoformat(), e.user_id, e.properties)
+        (mid, e.customer_id, e.event_type, e.ts.isoformat(), e.user_id, e.properties, e.product)
         for mid, e in events
     ]
     return zlib.compress(orjson.dumps(rows), 1)
 
 
 def _decode(payload: bytes) -> list[tuple[str | None, Event]]:
+    """Entries journaled before events carried a product have six fields, not seven."""
     return [
-        (mid, Event(customer_id, event_type, datetime.fromisoformat(ts), user_id, properties))
-        for mid, customer_id, event_type, ts, user_id, properties in orjson.loads(
+        (mid, Event(customer_id, event_type, datetime.fromisoformat(ts), user_id, props, *product))
+        for mid, customer_id, event_type, ts, user_id, props, *product in orjson.loads(
             zlib.decompress(payload)
         )
     ]

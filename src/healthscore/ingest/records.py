@@ -37,6 +37,9 @@ FUTURE_SKEW = timedelta(minutes=5)
 
 TYPED_EVENTS = {"login", "feature_used", "api_call"}
 
+PRODUCT_MAX = 64
+"""The longest product name (``docs/products.md``)."""
+
 
 class InvalidFact(Invalid, ValueError):
     """A fact that cannot be recorded (422); ``field`` names the input at fault. Also a
@@ -91,21 +94,38 @@ def require_customer(session: Session, customer_id: str, field: str = "customerI
         raise UnknownAccount(field, f"unknown customer {customer_id!r}", account_key=customer_id)
 
 
+def product_name(value: Any, field: str) -> str | None:
+    """The product an event names (text or a number, 1-64 characters once trimmed), or
+    None when it names none; ``InvalidFact`` naming ``field`` otherwise."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value.strip() or len(value.strip()) > PRODUCT_MAX:
+        raise InvalidFact(field, f"must be a product name (text, 1-{PRODUCT_MAX} characters)")
+    return value.strip()
+
+
 @dataclass(frozen=True)
 class Event:
-    """A product event about an account, whatever channel it came through."""
+    """A product event about an account, whatever channel it came through. ``product``:
+    which of the account's products it is about (logins, feature uses and API calls are
+    stored with it; other events keep their properties as sent)."""
 
     customer_id: str
     event_type: str
     ts: datetime
     user_id: str | None = None
     properties: dict[str, Any] | None = None
+    product: str | None = None
 
 
 def event_rows(event: Event) -> tuple[type[m.Base], dict[str, Any]]:
     """The table and row an event is stored as; raises ``InvalidFact`` if incomplete."""
     props = event.properties or {}
     base: dict[str, Any] = {"customer_id": event.customer_id, "ts": event.ts}
+    if event.event_type in TYPED_EVENTS:
+        base["product"] = event.product
     if event.event_type == "login":
         return m.Session, {**base, "user_id": event.user_id}
     if event.event_type == "feature_used":
@@ -118,6 +138,8 @@ def event_rows(event: Event) -> tuple[type[m.Base], dict[str, Any]]:
         if isinstance(calls, bool) or not isinstance(calls, int) or not 0 <= calls <= 10**9:
             raise InvalidFact("metadata.calls", "must be a whole number of calls, 0 or more")
         return m.ApiUsage, {**base, "calls": calls}
+    if event.product is not None and "product" not in props:
+        props = {**props, "product": event.product}
     return m.EngagementEvent, {
         **base,
         "user_id": event.user_id,

@@ -21,6 +21,7 @@ from healthscore.ingest.records import (
     InvalidFact,
     UnknownAccount,
     check_not_future,
+    product_name,
 )
 from healthscore.ingest.segment_messages import (
     ACCOUNT_ID,
@@ -188,6 +189,7 @@ class Fact:
     ts: datetime
     properties: Json | None
     field_name: str
+    product: str | None = None
 
 
 @dataclass
@@ -217,7 +219,15 @@ def plan_message(
     if isinstance(message, TrackMessage):
         event_type, props = track_fact(message, mapping, where)
         named, source = named_account(message, message.properties, where)
-        return [Fact(named, user, event_type, ts, props, source)]
+        product = (
+            product_name(
+                message.properties.get(mapping.product_property),
+                f"{where}properties.{mapping.product_property}",
+            )
+            if event_type in TYPED_EVENTS
+            else None
+        )
+        return [Fact(named, user, event_type, ts, props, source, product)]
     if isinstance(message, PageMessage | ScreenMessage):
         kind = "page_viewed" if isinstance(message, PageMessage) else "screen_viewed"
         named, source = named_account(message, message.properties, where)
@@ -297,7 +307,7 @@ def fact_event(
                 )
             )
             return None
-    return Event(customer_id, step.event_type, step.ts, step.user_id, step.properties)
+    return Event(customer_id, step.event_type, step.ts, step.user_id, step.properties, step.product)
 
 
 def sent_at_skews(

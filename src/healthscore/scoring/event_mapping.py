@@ -35,6 +35,13 @@ class EventMapping(_Strict):
     feature_property: str = Field(default="feature", min_length=1, max_length=255)
     api_call: list[EventName] = Field(default_factory=lambda: ["API Call", "API Calls"])
     calls_property: str = Field(default="calls", min_length=1, max_length=255)
+    product_property: str = Field(
+        default="product",
+        min_length=1,
+        max_length=255,
+        description="the property naming the product a login, feature use or API call is "
+        "about (per-product scores, docs/products.md)",
+    )
 
     @staticmethod
     def slug(name: str) -> str:

@@ -5,7 +5,7 @@ The CLI prints these and the HTTP API serves them, so both show the same numbers
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
@@ -88,6 +88,9 @@ class AccountDetail:
     score: ScoreRow
     scorecard: str
     signals: list[SignalDetail]
+    adjusted: dict[str, Any] = field(default_factory=dict)
+    """What changed the score after its signals (``ScoredBatch.set_score``): ``products``,
+    ``override``, ``rollup``, each with the values computed beside it."""
 
 
 def _score_rows_query() -> Any:
@@ -206,7 +209,8 @@ def account_detail(
                 credibility=float(credibility.get(name, 0.0 if raw is None else 1.0)),
             )
         )
-    return AccountDetail(score=row, scorecard=stored_scorecard, signals=signals)
+    adjusted = dict(stored_signals.get("adjusted", {}))
+    return AccountDetail(score=row, scorecard=stored_scorecard, signals=signals, adjusted=adjusted)
 
 
 @dataclass(frozen=True)

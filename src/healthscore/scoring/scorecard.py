@@ -10,7 +10,7 @@ from enum import StrEnum
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from healthscore.scoring.event_mapping import EventMapping
 from healthscore.scoring.metrics import METRICS
 from healthscore.scoring.normalisations import Normalisation
+from healthscore.scoring.product_metrics import PRODUCT_METRICS
 
 WEIGHT_TOLERANCE = 1e-6
 BUNDLED = ("default", "seed000")
@@ -30,6 +31,8 @@ class Group(StrEnum):
     payments = "payments"
     nps = "nps"
     support = "support"
+    commercial = "commercial"  # MRR and seat changes, the renewal date
+    csm = "csm"  # what the account's CSM records: sentiment
 
 
 class Tier(StrEnum):
@@ -152,6 +155,12 @@ class Signal(Measurement):
     description: str = ""
     weight: float = Field(ge=0, le=1)
     missing: float = Field(default=0.5, ge=0, le=1, description="value when there is no data")
+    when_missing: Literal["value", "skip"] = Field(
+        default="value",
+        description="value: an account without data gets ``missing``; skip: it is scored "
+        "on the other signals, their weights scaled up to sum to 1 (for signals most "
+        "accounts lack, like a CSM's sentiment)",
+    )
     fallback: list[Measurement] = Field(
         default_factory=list,
         max_length=4,
@@ -234,6 +243,7 @@ class SignalOverride(_Strict):
     normalise: Normalisation | None = None
     weight: float | None = None
     missing: float | None = None
+    when_missing: Literal["value", "skip"] | None = None
     fallback: list[Measurement] | None = None
 
 
@@ -252,6 +262,64 @@ class StageOverride(_Strict):
     tiers: Tiers | None = None
 
 
+class ProductCombine(_Strict):
+    """How an account's product scores join its own score into the global one:
+    ``round((1 - weight) * account score + weight * Σ share * product score)``, each
+    product's share being its part of the account's active days over ``window_days``."""
+
+    weight: float = Field(
+        default=0.3, ge=0, le=1, description="part of the global score the products make"
+    )
+    window_days: int = Field(
+        default=30, ge=1, le=365, description="the window of the products' activity shares"
+    )
+
+
+class ProductScoring(_Strict):
+    """Per-product health (``docs/products.md``): signals measured on each product's own
+    events, a score and tier per product an account uses, combined into its score."""
+
+    signals: list[Signal] = Field(min_length=1)
+    combine: ProductCombine = ProductCombine()
+
+    @model_validator(mode="after")
+    def _per_product(self) -> ProductScoring:
+        _check_unique(self.signals, where="signals")
+        _check_weights(self.signals, where="signals")
+        for i, signal in enumerate(self.signals):
+            for k, measured in enumerate(signal.measurements()):
+                where = f"signals.{i}" + (f".fallback.{k - 1}" if k else "")
+                if measured.metric not in PRODUCT_METRICS:
+                    raise ValueError(
+                        f"{where}.metric: {measured.metric} is not measured per product; "
+                        f"product signals may use {', '.join(PRODUCT_METRICS)}"
+                    )
+                if measured.basis is Basis.per_seat:
+                    raise ValueError(
+                        f"{where}.basis: per_seat is not available per product "
+                        "(seats belong to the account)"
+                    )
+        return self
+
+
+class RollupRule(StrEnum):
+    """How a parent account's score is made from its children's (``scoring.hierarchy``)."""
+
+    mrr_weighted_mean = "mrr_weighted_mean"  # each child counts by its MRR
+    mean = "mean"
+    minimum = "minimum"  # the parent is as healthy as its sickest child
+
+
+class Hierarchy(_Strict):
+    """Parent accounts (``customers.parent_id``): their score is a roll-up of their active
+    children's final scores, not their own signals' (``docs/hierarchy.md``)."""
+
+    rollup: RollupRule = Field(
+        default=RollupRule.mrr_weighted_mean,
+        description="mrr_weighted_mean (all children at MRR 0: mean), mean or minimum",
+    )
+
+
 class Scorecard(_Strict):
     """A complete, validated scoring recipe."""
 
@@ -265,6 +333,9 @@ class Scorecard(_Strict):
     lifecycle: Lifecycle = Lifecycle()
     stages: dict[Stage, StageOverride] = Field(default_factory=dict)
     events: EventMapping = EventMapping()
+    hierarchy: Hierarchy = Hierarchy()
+    products: ProductScoring | None = None
+    """Per-product scores and how they combine into the account's; none without it."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Scorecard:

@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
-from healthscore.scoring import aggregates, repository
+from healthscore.scoring import aggregates, products, repository
 from healthscore.scoring.engine import (
     HealthScore,
     PreviousScore,
@@ -141,6 +141,9 @@ def _score_accounts(
     batches = score_columns(scorecard, accounts, columns, as_of=as_of, previous=previous)
     # After the signals, in this order, each through ScoredBatch.set_score: per-product
     # scores combined into the account's, manual overrides, then parents' roll-ups.
+    products.combine_products(
+        session, scorecard, batches, accounts, as_of=as_of, customer_ids=selection, save=True
+    )
     lap("score")
     step("saving")
     calculated_at = datetime.now(UTC)
@@ -191,7 +194,9 @@ def score_without_saving(
         as_of=as_of,
         accounts=[account.id for account in accounts],
     )
-    return score_columns(scorecard, accounts, columns, as_of=as_of, previous=previous or {})
+    batches = score_columns(scorecard, accounts, columns, as_of=as_of, previous=previous or {})
+    products.combine_products(session, scorecard, batches, accounts, as_of=as_of, save=False)
+    return batches
 
 
 def score_columns(

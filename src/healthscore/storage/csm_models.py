@@ -34,9 +34,18 @@ class AuditEntry(Base):
     """``sentiment``, ``override``, ``case``, ``scorecard``, ``hierarchy``…"""
     subject: Mapped[str] = mapped_column(String(255), default="")
     """What changed inside ``kind``: a measure's name, a case id, a scorecard's identity."""
-    old: Mapped[Any] = mapped_column(JSON, default=None)
-    new: Mapped[Any] = mapped_column(JSON, default=None)
+    change: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    """``{"old": …, "new": …}``, JSON values (an object, never a bare number: SQLite would
+    read a JSON column holding just ``2`` back as an integer)."""
     reason: Mapped[str] = mapped_column(Text, default="")
+
+    @property
+    def old(self) -> Any:
+        return self.change.get("old")
+
+    @property
+    def new(self) -> Any:
+        return self.change.get("new")
 
 
 class CsmSentiment(Base):

@@ -42,6 +42,7 @@ def track_engagement(
         ts=body.timestamp or datetime.now(UTC),
         user_id=body.user_id,
         properties=body.metadata,
+        product=body.product,
     )
     with facts.transaction(session):
         recorded = facts.record_event(session, event, idempotency_key=idempotency_key)

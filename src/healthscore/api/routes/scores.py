@@ -27,11 +27,13 @@ from healthscore.api.schemas import (
     HealthSummary,
     HistoryPoint,
     Page,
+    ProductCombination,
+    ProductScoreDetail,
     SignalDetail,
 )
 from healthscore.api.security import AdminKey, KeyCheck, ReadKey, ReadKeyCheck
 from healthscore.backtest import calibrations
-from healthscore.scoring import reports
+from healthscore.scoring import product_reports, reports
 from healthscore.scoring.scorecard import Tier, Trend
 from healthscore.scoring.service import UnknownCustomerError
 from healthscore.storage import models as m
@@ -112,13 +114,20 @@ def summary_of(
 
 
 def detail_of(
-    detail: reports.AccountDetail, probability: calibrations.ChurnProbability | None = None
+    detail: reports.AccountDetail,
+    probability: calibrations.ChurnProbability | None = None,
+    products: product_reports.ProductCombination | None = None,
 ) -> HealthScoreDetail:
     return HealthScoreDetail(
         **_summary_fields(detail.score, probability),
         scorecard=detail.scorecard,
         signals=[SignalDetail(**vars(s)) for s in detail.signals],
         drivers=[Driver(signal=name, delta=delta) for name, delta in detail.score.drivers.items()],
+        products=(
+            ProductCombination.model_validate(products, from_attributes=True)  # type: ignore[attr-defined]
+            if products
+            else None
+        ),
     )
 
 
@@ -133,7 +142,7 @@ def _detail_or_404(
     probability = calibrations.churn_probability(
         session, card, scorecard=detail.scorecard, score=detail.score.score
     )
-    return detail_of(detail, probability)
+    return detail_of(detail, probability, product_reports.product_combination(session, customer_id))
 
 
 @router.get(
@@ -249,6 +258,26 @@ def get_health_score_history(
     return [
         HistoryPoint.model_validate(h, from_attributes=True)
         for h in reports.score_history(session, customer_id, since=since, until=until)
+    ]
+
+
+@router.get(
+    "/health-scores/{customer_id}/products",
+    operation_id="getProductScores",
+    response_model=list[ProductScoreDetail],
+    responses={404: {"model": ErrorResponse, "description": "unknown customer"}},
+)
+def get_product_scores(
+    customer_id: str, _key: ReadKey, session: DbSession
+) -> list[ProductScoreDetail]:
+    """The latest score of each product the account uses, the most used first (empty when
+    the scorecard scores no products or the account has no product events). How they
+    make the account's score: ``products`` in ``getHealthScore``."""
+    if session.get(m.Customer, customer_id) is None:
+        raise ApiError(404, f"unknown customer {customer_id!r}")
+    return [
+        ProductScoreDetail.model_validate(p, from_attributes=True)  # type: ignore[attr-defined]
+        for p in product_reports.product_scores(session, customer_id)
     ]
 
 

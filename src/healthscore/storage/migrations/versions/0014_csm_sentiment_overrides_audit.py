@@ -26,8 +26,7 @@ def upgrade() -> None:
         sa.Column("customer_id", sa.String(length=64), nullable=True),
         sa.Column("kind", sa.String(length=32), nullable=False),
         sa.Column("subject", sa.String(length=255), nullable=False),
-        sa.Column("old", sa.JSON(), nullable=True),
-        sa.Column("new", sa.JSON(), nullable=True),
+        sa.Column("change", sa.JSON(), nullable=False),
         sa.Column("reason", sa.Text(), nullable=False),
         sa.ForeignKeyConstraint(
             ["customer_id"],

@@ -1,0 +1,376 @@
+"""What a CSM records by hand, and the audit log of every manual change.
+
+Sentiment and overrides are written by admin keys (the dashboard's CSMs sign in with
+one); each change is audited in its own transaction and the account is rescored right
+after, so the answer and the dashboard show the new score. Reads need a read key.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query
+from pydantic import Field, model_validator
+
+from healthscore.api.dependencies import (
+    ActiveScorecard,
+    DbSession,
+    JobQueue,
+    PageParams,
+    ServiceSettings,
+)
+from healthscore.api.errors import ErrorResponse
+from healthscore.api.routes.cases import actor
+from healthscore.api.schemas import ApiModel, InputModel, Page
+from healthscore.api.security import AdminKey, ReadKey
+from healthscore.audit import repository as audit
+from healthscore.csm import overrides, sentiment
+from healthscore.errors import NotFound
+from healthscore.scoring.overrides import FINAL_SCORE
+from healthscore.storage.csm_models import CsmSentiment, ScoreOverride
+from healthscore.storage.models import Customer
+from healthscore.timeutc import utc
+
+router = APIRouter(prefix="/api/v1", tags=["csm"])
+
+Colour = Literal["red", "yellow", "green"]
+CustomerPath = Annotated[str, Path(min_length=1, max_length=64)]
+CHANGE_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorResponse, "description": "no such customer"},
+    422: {"model": ErrorResponse, "description": "bad input; nothing changed"},
+}
+AUDIT_KINDS = ("sentiment", "override", "case", "scorecard", "hierarchy")
+
+
+# --- sentiment -------------------------------------------------------------------------
+
+
+class SentimentIn(InputModel):
+    """Either ``value`` (1-5) or ``colour`` (red = 1, yellow = 3, green = 5)."""
+
+    value: int | None = Field(default=None, ge=1, le=5)
+    colour: Colour | None = None
+    note: str = Field(default="", max_length=4000)
+    valid_days: int | None = Field(
+        default=None, ge=1, le=365, description="days it counts (default: the service's)"
+    )
+
+    @model_validator(mode="after")
+    def _one_rating(self) -> SentimentIn:
+        if (self.value is None) == (self.colour is None):
+            raise ValueError("give either value (1-5) or colour (red, yellow, green)")
+        return self
+
+    @property
+    def rating(self) -> int:
+        return self.value if self.value is not None else sentiment.COLOURS[self.colour or ""]
+
+
+class SentimentOut(ApiModel):
+    id: int
+    customer_id: str
+    value: int
+    colour: Colour
+    note: str
+    author: str
+    recorded_at: datetime
+    valid_until: datetime
+    superseded_at: datetime | None
+    state: Literal["in_force", "stale", "superseded"] = Field(
+        description="in_force: counts in the score now; stale: expired; superseded: replaced"
+    )
+
+
+class SentimentHistoryOut(ApiModel):
+    customer_id: str
+    current: SentimentOut | None = Field(description="the entry that counts now, if any")
+    history: list[SentimentOut] = Field(description="every entry, newest first")
+
+
+def sentiment_out(row: CsmSentiment, now: datetime) -> SentimentOut:
+    if row.superseded_at is not None and row.superseded_at <= now:
+        state: Literal["in_force", "stale", "superseded"] = "superseded"
+    elif row.valid_until <= now:
+        state = "stale"
+    else:
+        state = "in_force"
+    return SentimentOut(
+        id=row.id,
+        customer_id=row.customer_id,
+        value=row.value,
+        colour=sentiment.colour_of(row.value),
+        note=row.note,
+        author=row.author,
+        recorded_at=row.recorded_at,
+        valid_until=row.valid_until,
+        superseded_at=row.superseded_at,
+        state=state,
+    )
+
+
+def sentiment_history(session: DbSession, customer_id: str) -> SentimentHistoryOut:
+    if session.get(Customer, customer_id) is None:
+        raise NotFound(f"customer {customer_id!r} not found")
+    now = datetime.now(UTC)
+    history = [sentiment_out(row, now) for row in sentiment.history(session, customer_id)]
+    current = next((entry for entry in history if entry.state == "in_force"), None)
+    return SentimentHistoryOut(customer_id=customer_id, current=current, history=history)
+
+
+@router.post(
+    "/customers/{customer_id}/sentiment",
+    operation_id="recordSentiment",
+    response_model=SentimentOut,
+    status_code=201,
+    responses=CHANGE_ERRORS,
+)
+def record_sentiment(
+    customer_id: CustomerPath,
+    body: SentimentIn,
+    key: AdminKey,
+    session: DbSession,
+    jobs: JobQueue,
+    settings: ServiceSettings,
+) -> SentimentOut:
+    """Record the CSM's sentiment for the account (audited); it counts in the score (signal
+    `csm_sentiment` of the default scorecard) until it expires or a newer one replaces
+    it. The account is rescored before the answer."""
+    now = datetime.now(UTC)
+    valid_days = body.valid_days or settings.sentiment_valid_days
+    with session.begin():
+        row = sentiment.record(
+            session,
+            sentiment.NewSentiment(
+                customer_id, body.rating, body.note, actor(key), now, valid_days
+            ),
+        )
+        out = sentiment_out(row, now)
+    jobs.rescoring.rescore(kind="manual", as_of=datetime.now(UTC), customer_ids=[customer_id])
+    return out
+
+
+@router.get(
+    "/customers/{customer_id}/sentiment",
+    operation_id="getSentimentHistory",
+    response_model=SentimentHistoryOut,
+    responses={404: CHANGE_ERRORS[404]},
+)
+def get_sentiment(
+    customer_id: CustomerPath, _key: ReadKey, session: DbSession
+) -> SentimentHistoryOut:
+    """The sentiment in force (if any) and every entry, with whether it is stale."""
+    return sentiment_history(session, customer_id)
+
+
+# --- overrides -------------------------------------------------------------------------
+
+
+class OverrideIn(InputModel):
+    target: str = Field(
+        min_length=1,
+        max_length=64,
+        description="`score` (the final score) or the name of a signal of the scorecard",
+    )
+    value: float = Field(ge=0, le=100, description="score, or the signal's points of 100")
+    reason: str = Field(min_length=1, max_length=4000)
+    expires_at: datetime = Field(description="when scoring computes it again by itself")
+
+
+class OverrideOut(ApiModel):
+    id: int
+    customer_id: str
+    target: str
+    value: float
+    computed: float | None = Field(description="what the latest run computed beside it")
+    reason: str
+    author: str
+    created_at: datetime
+    expires_at: datetime
+    removed_at: datetime | None
+    removed_by: str | None
+    in_force: bool
+
+
+def override_out(session: DbSession, row: ScoreOverride, now: datetime) -> OverrideOut:
+    live = row.removed_at is None and row.created_at <= now < row.expires_at
+    return OverrideOut(
+        id=row.id,
+        customer_id=row.customer_id,
+        target=row.target,
+        value=row.value,
+        computed=computed_beside(session, row) if live else None,
+        reason=row.reason,
+        author=row.author,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        removed_at=row.removed_at,
+        removed_by=row.removed_by,
+        in_force=live,
+    )
+
+
+def computed_beside(session: DbSession, row: ScoreOverride) -> float | None:
+    """The computed value the latest run kept beside this override."""
+    from healthscore.storage.models import HealthScore
+
+    latest = session.get(HealthScore, row.customer_id)
+    adjusted = (latest.signals.get("adjusted", {}) if latest else {}).get("override", {})
+    if row.target == FINAL_SCORE:
+        found = adjusted.get("score", {})
+    else:
+        found = adjusted.get("measures", {}).get(row.target, {})
+    value = found.get("computed") if found.get("id") == row.id else None
+    return None if value is None else float(value)
+
+
+@router.post(
+    "/customers/{customer_id}/overrides",
+    operation_id="createOverride",
+    response_model=OverrideOut,
+    status_code=201,
+    responses=CHANGE_ERRORS,
+)
+def create_override(
+    customer_id: CustomerPath,
+    body: OverrideIn,
+    key: AdminKey,
+    session: DbSession,
+    card: ActiveScorecard,
+    jobs: JobQueue,
+    settings: ServiceSettings,
+) -> OverrideOut:
+    """Set the account's final score (`target: score`) or one measure by hand, with a
+    reason, until `expiresAt`; every scoring run keeps it and shows the computed value
+    beside it. Replaces an override of the same target (audited as old → new)."""
+    now = datetime.now(UTC)
+    with session.begin():
+        row = overrides.set_override(
+            session,
+            overrides.NewOverride(
+                customer_id, body.target, body.value, body.reason, actor(key), utc(body.expires_at)
+            ),
+            scorecard=card,
+            now=now,
+            max_days=settings.override_max_days,
+        )
+        override_id = row.id
+    jobs.rescoring.rescore(kind="manual", as_of=datetime.now(UTC), customer_ids=[customer_id])
+    with session.begin():
+        stored = session.get(ScoreOverride, override_id)
+        assert stored is not None
+        return override_out(session, stored, datetime.now(UTC))
+
+
+@router.get(
+    "/customers/{customer_id}/overrides",
+    operation_id="listOverrides",
+    response_model=list[OverrideOut],
+    responses={404: CHANGE_ERRORS[404]},
+)
+def list_overrides(
+    customer_id: CustomerPath,
+    _key: ReadKey,
+    session: DbSession,
+    include_ended: Annotated[bool, Query(alias="includeEnded")] = False,
+) -> list[OverrideOut]:
+    """The account's overrides in force (with `includeEnded`, also expired and removed)."""
+    now = datetime.now(UTC)
+    rows = overrides.overrides_of(session, customer_id, now=now, include_ended=include_ended)
+    return [override_out(session, row, now) for row in rows]
+
+
+@router.delete(
+    "/overrides/{override_id}",
+    operation_id="removeOverride",
+    response_model=OverrideOut,
+    responses={
+        404: {"model": ErrorResponse, "description": "no such override"},
+        422: CHANGE_ERRORS[422],
+    },
+)
+def remove_override(
+    override_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    key: AdminKey,
+    session: DbSession,
+    jobs: JobQueue,
+    reason: Annotated[str, Query(max_length=4000)] = "",
+) -> OverrideOut:
+    """End an override before its expiry (audited); the account is rescored at once."""
+    now = datetime.now(UTC)
+    with session.begin():
+        row = overrides.remove_override(
+            session, override_id, actor=actor(key), reason=reason, now=now
+        )
+        customer_id = row.customer_id
+    jobs.rescoring.rescore(kind="manual", as_of=datetime.now(UTC), customer_ids=[customer_id])
+    with session.begin():
+        stored = session.get(ScoreOverride, override_id)
+        assert stored is not None
+        return override_out(session, stored, datetime.now(UTC))
+
+
+# --- audit log -------------------------------------------------------------------------
+
+
+class AuditEntryOut(ApiModel):
+    id: int
+    at: datetime
+    actor: str
+    customer_id: str | None
+    kind: str
+    subject: str
+    old: Any
+    new: Any
+    reason: str
+
+
+def audit_page(
+    session: DbSession, paging: Any, customer_id: str | None, kinds: list[str] | None
+) -> Page[AuditEntryOut]:
+    rows, total = audit.entries(
+        session,
+        customer_id=customer_id,
+        kinds=kinds,
+        limit=paging.page_size,
+        offset=paging.offset,
+    )
+    return Page[AuditEntryOut](
+        items=[AuditEntryOut.model_validate(row, from_attributes=True) for row in rows],
+        total=total,
+        page=paging.page,
+        page_size=paging.page_size,
+    )
+
+
+AuditKind = Literal["sentiment", "override", "case", "scorecard", "hierarchy"]
+
+
+@router.get(
+    "/customers/{customer_id}/audit-log",
+    operation_id="getCustomerAuditLog",
+    response_model=Page[AuditEntryOut],
+    responses={404: CHANGE_ERRORS[404]},
+)
+def customer_audit_log(
+    customer_id: CustomerPath,
+    _key: ReadKey,
+    session: DbSession,
+    paging: PageParams,
+    kind: Annotated[list[AuditKind] | None, Query(max_length=5)] = None,
+) -> Page[AuditEntryOut]:
+    """Every manual change to the account, newest first: who, when, what, old → new, why."""
+    if session.get(Customer, customer_id) is None:
+        raise NotFound(f"customer {customer_id!r} not found")
+    return audit_page(session, paging, customer_id, list(kind) if kind else None)
+
+
+@router.get("/audit-log", operation_id="getAuditLog", response_model=Page[AuditEntryOut])
+def audit_log(
+    _key: AdminKey,
+    session: DbSession,
+    paging: PageParams,
+    kind: Annotated[list[AuditKind] | None, Query(max_length=5)] = None,
+) -> Page[AuditEntryOut]:
+    """Every manual change, all accounts and the scorecard's, newest first (admin)."""
+    return audit_page(session, paging, None, list(kind) if kind else None)
