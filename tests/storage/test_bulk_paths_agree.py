@@ -1,6 +1,7 @@
 """The product's bulk paths give SQLite and PostgreSQL the same answers just below, at and
 just above the row count where PostgreSQL switches to COPY: a CSV import, the journal
-applier, and a scoring run's history and latest scores.
+applier, a scoring run's history and latest scores, and its product scores (events that
+name a product take every one of these paths).
 
 Each test runs the same input through both backends in one go and compares what they
 stored, column by column (ids and write times aside).
@@ -26,7 +27,7 @@ from healthscore.storage import job_models as jm
 from healthscore.storage import models as m
 from healthscore.storage import schema
 from healthscore.storage.database import transaction
-from healthscore.storage.dialect import COPY_THRESHOLD, upsert
+from healthscore.storage.dialect import COPY_INSERT_THRESHOLD, COPY_THRESHOLD, upsert
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 AROUND = [COPY_THRESHOLD - 1, COPY_THRESHOLD, COPY_THRESHOLD + 1]
@@ -87,8 +88,11 @@ def test_a_csv_import_stores_the_same_rows_on_both_backends(both, tmp_path: Path
         )
     )
     (folder / "events.csv").write_text(
-        "customer_id,user_id,ts,type,name,value\n"
-        + "".join(f"c{i % 11},u{i},2026-10-0{i % 9 + 1}T12:00:00Z,login,,\n" for i in range(n))
+        "customer_id,user_id,ts,type,name,value,product\n"
+        + "".join(
+            f"c{i % 11},u{i},2026-10-0{i % 9 + 1}T12:00:00Z,login,,,{'' if i % 3 else 'crm'}\n"
+            for i in range(n)
+        )
     )
     answers = []
     for _, sessions in both:
@@ -101,6 +105,8 @@ def test_a_csv_import_stores_the_same_rows_on_both_backends(both, tmp_path: Path
             }
         )
     assert len(answers[0]["users"]) == n and len(answers[0]["sessions"]) == 2 * n
+    products = [row.product for row in answers[0]["sessions"]]
+    assert products.count("crm") == 2 * len(range(0, n, 3)) and products.count(None) > 0
     assert answers[0] == answers[1]
 
 
@@ -134,6 +140,7 @@ def test_the_journal_applier_stores_the_same_events_on_both_backends(both, n, da
                 else {"calls": i % 9 + 1}
                 if kind == "api_call"
                 else {"i": i},
+                product=[None, "crm", "billing"][i % 3],
             ),
         )
         for i, kind in enumerate(kinds)
@@ -175,6 +182,7 @@ def test_the_journal_applier_stores_the_same_events_on_both_backends(both, n, da
             }
         )
     assert answers[0]["applied"][0] + answers[0]["applied"][1] == n
+    assert {row.product for row in answers[0]["sessions"]} == {None, "crm", "billing"}
     assert answers[0] == answers[1]
 
 
@@ -214,4 +222,39 @@ def test_a_scoring_run_writes_the_same_history_and_latest_scores_on_both_backend
         )
     assert len(answers[0]["health_scores"]) == n
     assert len(answers[0]["health_score_history"]) == 2 * (n - len(range(0, n, 10)))
+    assert answers[0] == answers[1]
+
+
+PRODUCTS_CARD = Path(__file__).parents[2] / "docs" / "products.yaml"
+
+
+@pytest.mark.parametrize("n", [COPY_INSERT_THRESHOLD - 1, COPY_INSERT_THRESHOLD + 1])
+def test_a_run_writes_the_same_product_scores_on_both_backends(both, n):
+    """``n`` (account, product) pairs: two products per account, one more for an odd n."""
+    card = load_scorecard(str(PRODUCTS_CARD))
+    answers = []
+    for _, sessions in both:
+        ids = _customers(sessions, (n + 1) // 2)
+        with transaction(sessions) as session:
+            session.add_all(
+                m.Session(
+                    customer_id=c,
+                    user_id="u1",
+                    ts=NOW - timedelta(days=d + 1, hours=i % 5),
+                    product=product,
+                )
+                for i, c in enumerate(ids)
+                for product in (["crm", "billing"] if i or n % 2 == 0 else ["crm"])
+                for d in range(0, 20, 1 + (i + len(product)) % 6)
+            )
+        with transaction(sessions) as session:
+            score_accounts(session, card, as_of=NOW)
+        answers.append(
+            {
+                model.__tablename__: _stored(sessions, model)
+                for model in (m.ProductScore, m.HealthScore)
+            }
+        )
+    assert len(answers[0]["product_scores"]) == n
+    assert len({row.score for row in answers[0]["product_scores"]}) > 1
     assert answers[0] == answers[1]
