@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
+from pydantic import TypeAdapter
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -124,7 +125,7 @@ def detail_of(
         signals=[SignalDetail(**vars(s)) for s in detail.signals],
         drivers=[Driver(signal=name, delta=delta) for name, delta in detail.score.drivers.items()],
         products=(
-            ProductCombination.model_validate(products, from_attributes=True)  # type: ignore[attr-defined]
+            TypeAdapter(ProductCombination).validate_python(dataclasses.asdict(products))
             if products
             else None
         ),
@@ -275,10 +276,9 @@ def get_product_scores(
     make the account's score: ``products`` in ``getHealthScore``."""
     if session.get(m.Customer, customer_id) is None:
         raise ApiError(404, f"unknown customer {customer_id!r}")
-    return [
-        ProductScoreDetail.model_validate(p, from_attributes=True)  # type: ignore[attr-defined]
-        for p in product_reports.product_scores(session, customer_id)
-    ]
+    return TypeAdapter(list[ProductScoreDetail]).validate_python(
+        [dataclasses.asdict(p) for p in product_reports.product_scores(session, customer_id)]
+    )
 
 
 @router.get("/health-summary", operation_id="getHealthSummary", response_model=HealthSummary)
