@@ -32,7 +32,7 @@ from healthscore.dashboard.pages import (
 )
 from healthscore.jobs.queue import Jobs
 from healthscore.playbooks import outreach
-from healthscore.scoring import listing, reports
+from healthscore.scoring import listing, product_reports, reports
 from healthscore.scoring.service import UnknownCustomerError
 
 router = APIRouter(include_in_schema=False)
@@ -120,6 +120,7 @@ def _account(
         "bands": tier_bands,
         "rescored": request.query_params.get("rescored") == "1",
         "min_confidence": card.lifecycle.min_confidence,
+        "products": product_reports.product_combination(session, customer_id) if detail else None,
     }
 
 

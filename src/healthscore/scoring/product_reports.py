@@ -53,6 +53,12 @@ class ProductCombination:
     rule: str
     products: Sequence[ProductScoreDetail]
 
+    @property
+    def products_mean(self) -> float:
+        """The products' scores weighted by their shares: what ``weight`` applies to."""
+        total = sum(p.share for p in self.products)
+        return sum(p.share * p.score for p in self.products) / (total or 1)
+
 
 def product_scores(session: Session, customer_id: str) -> list[ProductScoreDetail]:
     """The account's latest product scores, the most used product first."""
