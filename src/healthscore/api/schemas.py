@@ -7,6 +7,7 @@ input is accepted too. Inputs forbid unknown fields so a typo is an error, not s
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Generic, Literal, TypeVar
@@ -122,6 +123,15 @@ class HealthScoreDetail(HealthScoreSummary):
             "the scorecard scores no products or the account had no product events"
         ),
     ] = None
+    adjusted: Annotated[
+        dict[str, Any],
+        Field(
+            description="what changed the score after its signals, each with the value "
+            "computed beside it: `products` (per-product scores combined), `override` (an "
+            "admin's manual value: `score` and/or `measures`), `rollup` (a parent's "
+            "children); empty when the score is the signals' alone"
+        ),
+    ] = field(default_factory=dict)
 
 
 class HistoryPoint(ApiModel):
@@ -237,6 +247,10 @@ class CustomerInput(InputModel):
     ] = None
     stripe_customer_id: Text | None = None
     traits: Metadata | None = None
+    parent_id: Annotated[
+        CustomerId | None,
+        Field(description="the parent account (its score rolls up this one's); null: none"),
+    ] = None
 
 
 class CustomerOut(ApiModel):
@@ -250,6 +264,7 @@ class CustomerOut(ApiModel):
     renews_at: datetime | None
     stripe_customer_id: str | None
     traits: Annotated[dict[str, Any], BeforeValidator(lambda traits: traits or {})]
+    parent_id: str | None = None
 
 
 class UserInput(InputModel):

@@ -11,10 +11,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
+from healthscore.accounts import service as accounts
 from healthscore.activity import engagement, nps
 from healthscore.backtest.calibrations import churn_probability
 from healthscore.charts.scores import history_chart, meter_rows
 from healthscore.charts.svg import responsive
+from healthscore.dashboard import csm
 from healthscore.dashboard.auth import DashboardUser
 from healthscore.dashboard.overview import nps_panel
 from healthscore.dashboard.pages import (
@@ -86,6 +88,7 @@ def _account(
         )
         drivers = sorted(detail.score.drivers.items(), key=lambda kv: -abs(float(kv[1])))
     points = [(h.day, float(h.score)) for h in history]
+    hierarchy = accounts.account_hierarchy(session, customer_id)
     return {
         "nav": "accounts",
         "customer": customer,
@@ -121,6 +124,12 @@ def _account(
         "rescored": request.query_params.get("rescored") == "1",
         "min_confidence": card.lifecycle.min_confidence,
         "products": product_reports.product_combination(session, customer_id) if detail else None,
+        **csm.panel(session, customer_id, card, detail.adjusted if detail else {}),
+        "hierarchy": hierarchy,
+        "rollup": hierarchy.rollup,
+        "rollup_weights": {
+            c["id"]: c["weight"] for c in (hierarchy.rollup or {}).get("children", [])
+        },
     }
 
 

@@ -15,6 +15,7 @@ from healthscore.dashboard import (
     account,
     accounts,
     assets,
+    csm,
     events,
     login,
     outreach,
@@ -26,5 +27,5 @@ from healthscore.dashboard.assets import STATIC_DIR
 __all__ = ["STATIC_DIR", "router"]
 
 router = APIRouter(include_in_schema=False)
-for page in (login, overview, accounts, account, outreach, quality, events, assets):
+for page in (login, overview, accounts, account, csm, outreach, quality, events, assets):
     router.include_router(page.router)

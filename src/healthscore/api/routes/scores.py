@@ -129,6 +129,7 @@ def detail_of(
             if products
             else None
         ),
+        adjusted=detail.adjusted,
     )
 
 
