@@ -17,11 +17,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from healthscore.ingest.demo import generate_demo
 from healthscore.ingest.records import Event, record_events
+from healthscore.scoring.aggregates import load_aggregate_columns
 from healthscore.scoring.engine import raw_event_lookback_days
+from healthscore.scoring.metrics import METRICS
+from healthscore.scoring.product_metrics import PRODUCT_MEASURES, PRODUCT_METRICS
+from healthscore.scoring.product_queries import load_product_columns
 from healthscore.scoring.product_rules import activity_shares, global_score
+from healthscore.scoring.repository import active_accounts
 from healthscore.scoring.scorecard import (
     ProductCombine,
     ScorecardError,
@@ -225,3 +231,29 @@ def test_each_run_replaces_the_accounts_product_scores_and_an_earlier_day_keeps_
     session.delete(session.get(m.Customer, "acme"))
     session.commit()
     assert session.scalars(select(m.ProductScore)).all() == []
+
+
+def test_a_product_used_for_every_event_measures_what_the_account_does(session):
+    """Every per-product measure (raw events grouped by product) equals the account's own
+    (roll-ups, raw rows for the cut days) when all events name one product: windows cut
+    in two, baselines, seats at the window's end, days, as of a mid-day moment."""
+    generate_demo(session, customers=30, days=70, seed=5, now=NOW)
+    for model in (m.Session, m.FeatureUsage, m.ApiUsage):
+        session.execute(update(model).values(product="only"))
+    session.commit()
+    wanted = {
+        aggregate
+        for name in PRODUCT_METRICS
+        for window, offset in ((7, 0), (28, 0), (30, 14))
+        if window % METRICS[name].window_step == 0 and window >= METRICS[name].min_window
+        for aggregate in METRICS[name].needs(window, offset)
+    }
+    accounts = [a.id for a in active_accounts(session, as_of=NOW)]
+    own = load_aggregate_columns(session, wanted, as_of=NOW, accounts=accounts)
+    read = load_product_columns(session, wanted, as_of=NOW, share_days=30, accounts=set(accounts))
+    at = [accounts.index(customer_id) for customer_id, _ in read.pairs]
+    assert len(at) > 20 and {product for _, product in read.pairs} == {"only"}
+    assert {a.measure for a in wanted} == {m for ms in PRODUCT_MEASURES.values() for m in ms}
+    for aggregate in wanted:
+        assert (read.columns[aggregate] > 0).any(), aggregate
+        assert read.columns[aggregate] == pytest.approx(own[aggregate][at]), aggregate
