@@ -5,12 +5,13 @@ Functions write inside the caller's transaction and ``flush``; the caller commit
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, delete, func, select
+from sqlalchemy import Table, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from healthscore.storage import models as m
@@ -124,8 +125,11 @@ def customer_tables() -> list[Table]:
 def delete_account_rows(session: Session, customer_id: str) -> dict[str, int]:
     """Delete the account's rows in every table, explicitly rather than trusting
     foreign-key cascades (SQLite only cascades with ``foreign_keys=ON``); rows deleted per
-    table."""
+    table. Its child accounts stay, without a parent."""
     counts: dict[str, int] = {}
+    session.execute(
+        update(m.Customer).where(m.Customer.parent_id == customer_id).values(parent_id=None)
+    )
     for table in customer_tables():
         result = session.execute(delete(table).where(table.c.customer_id == customer_id))
         counts[table.name] = int(result.rowcount or 0)  # type: ignore[attr-defined]
@@ -147,3 +151,65 @@ def account_rows(session: Session, customer_id: str) -> dict[str, list[dict[str,
         rows = session.execute(select(table).where(table.c.customer_id == customer_id))
         found[table.name] = [dict(row._mapping) for row in rows]
     return found
+
+
+# --- hierarchy ------------------------------------------------------------------------
+
+
+def parent_of(session: Session, customer_id: str) -> str | None:
+    """The stored parent of an account (None: a root, or no such account)."""
+    return session.scalar(select(m.Customer.parent_id).where(m.Customer.id == customer_id))
+
+
+def parent_links(session: Session) -> dict[str, str]:
+    """Every stored child → parent link."""
+    c = m.Customer
+    rows = session.execute(select(c.id, c.parent_id).where(c.parent_id.is_not(None)))
+    return {child: parent for child, parent in rows if parent is not None}
+
+
+@dataclass(frozen=True)
+class HierarchyNode:
+    """An account in a hierarchy, with its latest score (None: not scored yet)."""
+
+    id: str
+    name: str
+    mrr: Decimal
+    parent_id: str | None
+    churned_at: datetime | None
+    score: int | None
+    tier: str | None
+
+
+def _nodes(session: Session, condition: Any) -> list[HierarchyNode]:
+    c, h = m.Customer, m.HealthScore
+    query = (
+        select(c.id, c.name, c.mrr, c.parent_id, c.churned_at, h.score, h.tier)
+        .outerjoin(h, h.customer_id == c.id)
+        .where(condition)
+        .order_by(c.id)
+    )
+    return [HierarchyNode(*row) for row in session.execute(query)]
+
+
+def hierarchy_nodes(session: Session, customer_ids: Collection[str]) -> list[HierarchyNode]:
+    """These accounts, each with its latest score."""
+    if not customer_ids:
+        return []
+    return _nodes(session, m.Customer.id.in_(customer_ids))
+
+
+def child_nodes(session: Session, parent_ids: Collection[str]) -> list[HierarchyNode]:
+    """The children of these accounts, each with its latest score, by id."""
+    if not parent_ids:
+        return []
+    return _nodes(session, m.Customer.parent_id.in_(parent_ids))
+
+
+def score_adjustment(session: Session, customer_id: str, step: str) -> dict[str, Any] | None:
+    """What ``step`` (``rollup``…) did to the account's latest score, as stored with it."""
+    signals = session.scalar(
+        select(m.HealthScore.signals).where(m.HealthScore.customer_id == customer_id)
+    )
+    detail = (signals or {}).get("adjusted", {}).get(step)
+    return detail if isinstance(detail, dict) else None

@@ -14,6 +14,10 @@ rows, all files in one transaction. Every rejected row can be written to a CSV f
 Rows that need a rejected row are rejected too: the seats, events, payments, tickets and
 NPS answers of a customer whose ``customers.csv`` row was rejected (and who is not stored
 yet) are rejected with a reason naming that line, and count towards ``max_bad_rows``.
+A customer's optional ``parent_id`` may name a stored customer or one anywhere in the
+file: the links are checked once ``customers.csv`` has been read, and a row naming an
+unknown parent or closing a cycle is rejected (``accounts.hierarchy``), as are the rows
+naming a rejected new customer as their parent.
 
 Re-importing is safe for things with identities: customers are upserted by ``id``, seats
 by ``(customer_id, user_id)`` and tickets by ``(customer_id, ticket_id)`` (a later export
@@ -37,6 +41,8 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from healthscore.accounts.hierarchy import refused_links, unknown_parent
+from healthscore.accounts.repository import parent_links
 from healthscore.ingest import anomalies
 from healthscore.ingest.bulk import BATCH_ROWS
 from healthscore.ingest.csv_rows import FILES, CsvFile, CsvRow, CustomerRow, row_problem
@@ -129,7 +135,9 @@ def import_folder(
         names = ", ".join(spec.name for spec in FILES)
         raise ImportFailed([RowError(str(folder), 0, f"no CSV files found; expected {names}")])
     with sessions() as session:
-        customers = _Customers(set(session.scalars(select(m.Customer.id))))
+        stored = set(session.scalars(select(m.Customer.id)))
+        customers = _Customers(set(stored), stored=frozenset(stored))
+        customers.stored_parents = parent_links(session)
     with ExitStack() as files:
         problems = _Problems()
         if rejects is not None:
@@ -137,9 +145,11 @@ def import_folder(
                 files.enter_context(rejects.open("w", newline="", encoding="utf-8"))
             )
             problems.out.writerow(REJECTS_COLUMNS)
-        plans = {
-            spec.name: _check(folder, spec, now, customers, problems, progress) for spec in present
-        }
+        plans = {}
+        for spec in present:  # customers first: the other files are checked against them
+            plans[spec.name] = _check(folder, spec, now, customers, problems, progress)
+            if spec.name == "customers.csv":
+                plans[spec.name].rejected += _check_parents(customers, problems)
     if problems.unusable or problems.total > max_bad_rows:
         with sessions() as session:  # the data-quality counters alone
             anomalies.record_refusal(session, "csv", problems.seen, now=now)
@@ -165,6 +175,12 @@ class _Customers:
 
     known: set[str]
     rejected: dict[str, int] = field(default_factory=dict)  # id → line of its rejected row
+    stored: frozenset[str] = frozenset()
+    stored_parents: dict[str, str] = field(default_factory=dict)
+    links: dict[str, tuple[int, str | None, tuple[str, ...]]] = field(default_factory=dict)
+    """Accepted rows of a file with ``parent_id``: id → (line, parent, cells if any)."""
+    refused_links: dict[int, str] = field(default_factory=dict)
+    """Lines whose parent link was refused (``_check_parents``) → why."""
 
     def unknown(self, customer_id: str) -> bool:
         """Neither stored nor in this import's customers.csv (not even a rejected row)."""
@@ -265,6 +281,35 @@ class _Record(NamedTuple):
     ahead: float | None = None  # seconds, when refused for a timestamp in the future
 
 
+def _check_parents(customers: _Customers, problems: _Problems) -> int:
+    """After pass one over customers.csv (a parent may come after its children): refuse
+    the rows naming an unknown parent or closing a cycle (``accounts.hierarchy``), and the
+    rows naming as parent a new customer whose row is rejected. How many were refused."""
+    links = {cid: parent for cid, (_, parent, _) in customers.links.items()}
+    refused = refused_links(
+        links,
+        exists=lambda account: account in customers.known,
+        parent_of=customers.stored_parents.get,
+        new=customers.known - customers.stored,
+    )
+    for cid, why in sorted(refused.items(), key=lambda item: customers.links[item[0]][0]):
+        line, parent, cells = customers.links[cid]
+        if parent is not None and why == unknown_parent(parent):
+            rejected_at = customers.rejected.get(parent)
+            if parent in refused:
+                rejected_at = customers.links[parent][0]
+            if rejected_at is not None:
+                why += f": its row, customers.csv:{rejected_at}, was rejected"
+        reason = f"parent_id: {why}"
+        customers.refused_links[line] = reason
+        problems.add(RowError("customers.csv", line, reason, cells))
+    for cid in refused:
+        if cid not in customers.stored:
+            customers.known.discard(cid)
+            customers.rejected.setdefault(cid, customers.links[cid][0])
+    return len(refused)
+
+
 def _check(
     folder: Path,
     spec: CsvFile,
@@ -291,6 +336,10 @@ def _check(
                     customers.rejected.setdefault(cid, record.line)
             elif isinstance(record.row, CustomerRow):
                 customers.known.add(record.row.id)
+                if "parent_id" in record.row.model_fields_set:
+                    parent = record.row.parent_id
+                    cells = record.cells if parent is not None else ()
+                    customers.links[record.row.id] = (record.line, parent, cells)
             elif plan.repeats is not None:
                 plan.repeats.note(record.cells)
             if progress and plan.rows % BATCH_ROWS == 0:
@@ -374,6 +423,8 @@ def _checked(
             elif first[0] != record.line:
                 shown = key if len(key) > 1 else key[0]
                 problem = f"{', '.join(spec.key)}: duplicate {shown!r}, unlike line {first[0]}"
+        if problem is None and not duplicate and isinstance(row, CustomerRow):
+            problem = customers.refused_links.get(record.line)  # pass two: ``_check_parents``
         unknown = None
         if customer_id is not None and customers.unknown(customer_id):
             unknown = customer_id

@@ -61,8 +61,10 @@ class CustomerRow(CsvRow):
     churned_at: Timestamp | None = None
     renews_at: Timestamp | None = None
     """The next contract renewal (may be in the future)."""
+    parent_id: Identifier | None = None
+    """The parent account (``docs/hierarchy.md``): stored or anywhere in the same file."""
 
-    optional_columns: ClassVar[tuple[str, ...]] = ("renews_at",)
+    optional_columns: ClassVar[tuple[str, ...]] = ("renews_at", "parent_id")
 
 
 class UserRow(CsvRow):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Table, bindparam, update
 from sqlalchemy.orm import Session
 
 from healthscore.ingest.bulk import BATCH_ROWS, batched, insert_rows
@@ -29,8 +29,12 @@ def write_rows(
 ) -> int:
     """Write one file's rows in batches; ``on_batch(written so far)`` after each."""
     written = 0
+    parents: dict[str, str | None] = {}
     for batch in batched((r.stored() for r in rows), BATCH_ROWS):
         if spec.name == "customers.csv":
+            for r in batch:
+                if "parent_id" in r:
+                    parents[r["id"]] = r.pop("parent_id")
             upsert(session, _table(m.Customer), [{**r, "traits": {}} for r in batch], key=["id"])
         elif spec.name == "users.csv":
             upsert(session, _table(m.User), batch, key=["customer_id", "user_id"])
@@ -47,7 +51,22 @@ def write_rows(
         written += len(batch)
         if on_batch:
             on_batch(written)
+    _set_parents(session, parents)
     return written
+
+
+def _set_parents(session: Session, parents: dict[str, str | None]) -> None:
+    """Customers' ``parent_id`` once every customer is stored: a parent may come later in
+    the file than its children (the links were checked: ``csv_import``)."""
+    if not parents:
+        return
+    customers = _table(m.Customer)
+    statement = (
+        update(customers)
+        .where(customers.c.id == bindparam("child"))
+        .values(parent_id=bindparam("parent"))
+    )
+    session.execute(statement, [{"child": k, "parent": v} for k, v in parents.items()])
 
 
 def _write_events(session: Session, batch: list[dict[str, Any]]) -> None:

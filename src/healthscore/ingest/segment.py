@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from healthscore.accounts.service import refused_parents, set_parents
 from healthscore.ingest.anomalies import Source
 from healthscore.ingest.records import (
     Event,
@@ -84,6 +85,28 @@ def _apply_group(session: Session, link: Link) -> None:
     existing = session.get(m.Customer, link.customer_id)
     merged = {**((existing.traits or {}) if existing else {}), **link.traits}
     upsert_customer(session, {"id": link.customer_id, **(link.account or {}), "traits": merged})
+
+
+def _parent_links(steps: Sequence[Step]) -> dict[str, tuple[str, str | None]]:
+    """The parent each account's last group call in the request sets: (field, parent)."""
+    return {
+        s.customer_id: s.parent
+        for s in steps
+        if isinstance(s, Link) and s.account is not None and s.parent is not None
+    }
+
+
+def _parent_problems(
+    session: Session, parents: dict[str, tuple[str, str | None]], created: set[str]
+) -> list[InvalidFact]:
+    """Group calls setting an unknown parent or closing a cycle (``accounts.hierarchy``);
+    a parent may be any account stored or grouped in the same request."""
+    if not parents:
+        return []
+    refused = refused_parents(
+        session, {child: parent for child, (_, parent) in parents.items()}, created=created
+    )
+    return [InvalidFact(parents[child][0], why) for child, why in refused.items()]
 
 
 def _merge_user_traits(session: Session, step: Traits) -> None:
@@ -207,6 +230,9 @@ def ingest(
             event = fact_event(step, accounts, users, problems)
             if event is not None:
                 events.append(event)
+    parents = _parent_links(steps)
+    grouped = {s.customer_id for s in steps if isinstance(s, Link) and s.account is not None}
+    problems += _parent_problems(session, parents, grouped)
     if problems:
         raise Rejected(problems)
 
@@ -217,8 +243,12 @@ def ingest(
             _link_user(session, step)
         elif isinstance(step, Traits):
             _merge_user_traits(session, step)
+    # After every group call: a parent may be created later in the request than its child.
+    rolled_up = set_parents(session, {child: parent for child, (_, parent) in parents.items()})
     outcome.events = record_events(session, events)
-    outcome.customers = {e.customer_id for e in events} | {
-        s.customer_id for s in steps if isinstance(s, Link)
-    }
+    outcome.customers = (
+        {e.customer_id for e in events}
+        | {s.customer_id for s in steps if isinstance(s, Link)}
+        | rolled_up
+    )
     return outcome

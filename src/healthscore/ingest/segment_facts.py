@@ -167,6 +167,20 @@ def account_fields(traits: Json, where: str) -> Json:
     return values
 
 
+PARENT_TRAITS = ("parent_id", "parentId")
+"""Group traits naming the account's parent (``docs/hierarchy.md``); the first present wins."""
+
+
+def parent_trait(traits: Json, where: str) -> tuple[str, str | None] | None:
+    """``(field, parent id)`` a group call's traits set (None: clear the parent), or None
+    when they say nothing about the parent."""
+    for name in PARENT_TRAITS:
+        if name in traits:
+            field_name = f"{where}traits.{name}"
+            return field_name, account_ref(traits[name], field_name)
+    return None
+
+
 @dataclass
 class Link:
     """A user joins an account (``group``, or ``identify`` naming a ``groupId``)."""
@@ -177,6 +191,8 @@ class Link:
     field_name: str
     account: Json | None = None  # group: column values and traits to merge; None: identify
     traits: Json = field(default_factory=dict)
+    parent: tuple[str, str | None] | None = None
+    """group: ``(field, parent id or None)`` when its traits set the parent."""
 
 
 @dataclass
@@ -234,8 +250,9 @@ def plan_message(
         return [Fact(named, user, kind, ts, view_properties(message), source)]
     if isinstance(message, GroupMessage):
         account = account_fields(message.traits, where)
+        parent = parent_trait(message.traits, where)
         source = f"{where}groupId"
-        return [Link(message.group_id, user, ts, source, account, message.traits)]
+        return [Link(message.group_id, user, ts, source, account, message.traits, parent)]
     if isinstance(message, IdentifyMessage):
         steps: list[Step] = []
         named, source = named_account(message, message.traits, where)

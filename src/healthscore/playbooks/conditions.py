@@ -46,6 +46,8 @@ class AccountState:
     """Share of the score's weight resting on enough data (0-1)."""
     age_days: float | None = None
     """Days since the account was created."""
+    children: tuple[tuple[float, str], ...] = ()
+    """A parent's active children, each as (MRR, tier), when a rule asks about them."""
 
 
 class ScoreBelow(_Strict):
@@ -190,6 +192,29 @@ class SignalBelow(_Strict):
         return f"{self.signal} at {current:.2f} (below {self.value:g})"
 
 
+class ChildrenMrrAtRisk(_Strict):
+    """A parent account (``docs/hierarchy.md``) with at least ``share`` of its active
+    children's MRR in ``tiers`` (by count when every child is at MRR 0)."""
+
+    kind: Literal["children_mrr_at_risk"]
+    share: float = Field(gt=0, le=1, description="part of the children's MRR, 0-1")
+    tiers: list[Tier] = Field(default=[Tier.at_risk, Tier.critical], min_length=1)
+    judges_score: ClassVar[bool] = False  # the children's scores, not this account's
+
+    def holds(self, s: AccountState) -> str | None:
+        if not s.children:
+            return None
+        total = sum(mrr for mrr, _ in s.children)
+        risky = [mrr for mrr, tier in s.children if tier in self.tiers]
+        share = sum(risky) / total if total > 0 else len(risky) / len(s.children)
+        if share < self.share:
+            return None
+        return (
+            f"{share:.0%} of the children's MRR is {' or '.join(self.tiers)} "
+            f"({len(risky)} of {len(s.children)} children)"
+        )
+
+
 Condition = Annotated[
     ScoreBelow
     | TierIs
@@ -199,7 +224,8 @@ Condition = Annotated[
     | OnboardingNotStarted
     | PaymentFailed
     | NpsDetractor
-    | SignalBelow,
+    | SignalBelow
+    | ChildrenMrrAtRisk,
     Field(discriminator="kind"),
 ]
 

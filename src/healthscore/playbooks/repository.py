@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from healthscore.storage import models as m
@@ -147,3 +147,29 @@ def detractor_answers(
     """NPS answers of 0-6 per account in the ``days`` before ``as_of``."""
     r = m.NpsResponse
     return _count_since(session, r.ts, ids, as_of, days, r.score <= 6)
+
+
+def active_children(
+    session: Session, parent_ids: Collection[str], as_of: datetime
+) -> dict[str, list[tuple[str, float, str | None]]]:
+    """Each parent's children that existed and had not churned at ``as_of``, as (id, MRR,
+    latest stored tier or None), by id."""
+    if not parent_ids:
+        return {}
+    c, h = m.Customer, m.HealthScore
+    moment = naive_utc(as_of)
+    query = (
+        select(c.parent_id, c.id, c.mrr, h.tier)
+        .outerjoin(h, h.customer_id == c.id)
+        .where(
+            c.parent_id.in_(parent_ids),
+            c.created_at < moment,
+            or_(c.churned_at.is_(None), c.churned_at > moment),
+        )
+        .order_by(c.parent_id, c.id)
+    )
+    found: dict[str, list[tuple[str, float, str | None]]] = {}
+    for parent, child, mrr, tier in session.execute(query):
+        if parent is not None:
+            found.setdefault(parent, []).append((child, float(mrr or 0), tier))
+    return found

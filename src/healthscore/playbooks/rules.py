@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from healthscore.playbooks.conditions import (
     READS_LOGINS,
     AccountState,
+    ChildrenMrrAtRisk,
     Condition,
     NoLogin,
     NpsDetractor,
@@ -40,6 +41,7 @@ __all__ = [
     "SEVERITIES",
     "AccountState",
     "Action",
+    "ChildrenMrrAtRisk",
     "Condition",
     "Escalation",
     "Firing",
@@ -180,6 +182,10 @@ class Playbook(_Strict):
     @property
     def reads_logins(self) -> bool:
         return any(isinstance(c, READS_LOGINS) for c in self.when)
+
+    @property
+    def reads_children(self) -> bool:
+        return any(isinstance(c, ChildrenMrrAtRisk) for c in self.when)
 
     @property
     def notifies(self) -> bool:

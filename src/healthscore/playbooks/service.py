@@ -97,6 +97,7 @@ def account_states(
     last_login = repository.last_login(session, ids, as_of) if needs_login else {}
     failed = {d: repository.failed_payments(session, ids, as_of, d) for d in payment_days}
     detractors = {d: repository.detractor_answers(session, ids, as_of, d) for d in nps_days}
+    children = _children(session, playbooks, scores, as_of)
     states = []
     for s in scores:
         profile = customers.get(s.customer_id)
@@ -121,9 +122,27 @@ def account_states(
                 stage=s.stage.value,
                 confidence=s.confidence,
                 age_days=age_days(profile.created_at, as_of) if profile else None,
+                children=children.get(s.customer_id, ()),
             )
         )
     return states
+
+
+def _children(
+    session: Session, playbooks: PlaybookSet, scores: list[HealthScore], as_of: datetime
+) -> dict[str, tuple[tuple[float, str], ...]]:
+    """Each scored parent's active children as (MRR, tier): the tier of this run where it
+    scored the child, else the latest stored one; children never scored are left out.
+    Read only when a playbook asks (``children_mrr_at_risk``)."""
+    if not any(p.reads_children for p in playbooks.playbooks):
+        return {}
+    tiers = {s.customer_id: s.tier.value for s in scores}
+    found = repository.active_children(session, list(tiers), as_of)
+    children: dict[str, tuple[tuple[float, str], ...]] = {}
+    for parent, kids in found.items():
+        known = [(mrr, tiers.get(child) or stored) for child, mrr, stored in kids]
+        children[parent] = tuple((mrr, tier) for mrr, tier in known if tier is not None)
+    return children
 
 
 def case_view(case: m.OutreachEntry) -> CaseView:

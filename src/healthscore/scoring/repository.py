@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import partial
@@ -19,6 +19,7 @@ from sqlalchemy import Table, and_, func, or_, select
 from sqlalchemy.orm import Session as DbSession
 
 from healthscore.scoring.engine import PreviousScore, ScoredBatch
+from healthscore.scoring.hierarchy import Child
 from healthscore.scoring.scorecard import Stage, Tier, Trend
 from healthscore.scoring.selection import Condition, Selection, restrict
 from healthscore.storage import models as m
@@ -298,3 +299,39 @@ def _copy_run(
         upsert_from_staging(
             session, LATEST, LATEST_COLUMNS, key=["customer_id"], unless_newer="as_of"
         )
+
+
+def hierarchy_children(
+    session: DbSession, *, as_of: datetime, parents: Selection = None
+) -> list[Child]:
+    """Every account with a parent among ``parents`` (all, some ids, an id range): its MRR,
+    whether it was active at ``as_of``, and its latest stored score (the roll-up's input)."""
+    c, h = m.Customer, m.HealthScore
+    query = (
+        select(c.id, c.parent_id, c.mrr, _active_at(as_of), h.score)
+        .outerjoin(h, h.customer_id == c.id)
+        .where(c.parent_id.is_not(None))
+    )
+    rows = session.execute(restrict(query, c.parent_id, parents))
+    return [
+        Child(cid, parent, float(mrr or 0), bool(active), score)
+        for cid, parent, mrr, active, score in rows
+    ]
+
+
+def with_ancestors(session: DbSession, customer_ids: Collection[str]) -> list[str]:
+    """``customer_ids`` and every account above them (their parents' roll-ups change with
+    their scores), in the order given, ancestors after."""
+    found = list(dict.fromkeys(customer_ids))
+    seen = set(found)
+    frontier = seen
+    while frontier:
+        parents = session.scalars(
+            select(m.Customer.parent_id).where(
+                m.Customer.id.in_(frontier), m.Customer.parent_id.is_not(None)
+            )
+        )
+        frontier = {p for p in parents if p is not None} - seen
+        seen |= frontier
+        found += sorted(frontier)
+    return found

@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
-from healthscore.scoring import aggregates, products, repository
+from healthscore.scoring import aggregates, hierarchy, products, repository
 from healthscore.scoring.engine import (
     HealthScore,
     PreviousScore,
@@ -29,6 +29,7 @@ from healthscore.scoring.engine import (
 )
 from healthscore.scoring.lifecycle import DAY_SECONDS, stage_of
 from healthscore.scoring.metrics import Aggregate, Column, Lookup
+from healthscore.scoring.overrides import apply_overrides, overrides_in_force
 from healthscore.scoring.scorecard import Scorecard, Stage
 from healthscore.scoring.selection import IdRange, Selection
 from healthscore.storage.rollups import midnight
@@ -122,6 +123,7 @@ def _score_accounts(
 
     if customer_ids is not None:
         _check_known(session, customer_ids)
+        customer_ids = repository.with_ancestors(session, customer_ids)  # parents roll them up
     selection: Selection = customer_ids if customer_ids is not None else id_range
     step("loading accounts")
     accounts = repository.active_accounts(session, as_of=as_of, customer_ids=selection)
@@ -143,6 +145,12 @@ def _score_accounts(
     # scores combined into the account's, manual overrides, then parents' roll-ups.
     products.combine_products(
         session, scorecard, batches, accounts, as_of=as_of, customer_ids=selection, save=True
+    )
+    apply_overrides(batches, overrides_in_force(session, as_of=as_of, customer_ids=selection))
+    hierarchy.roll_up_parents(
+        batches,
+        repository.hierarchy_children(session, as_of=as_of, parents=selection),
+        scorecard.hierarchy.rollup,
     )
     lap("score")
     step("saving")
@@ -196,6 +204,9 @@ def score_without_saving(
     )
     batches = score_columns(scorecard, accounts, columns, as_of=as_of, previous=previous or {})
     products.combine_products(session, scorecard, batches, accounts, as_of=as_of, save=False)
+    hierarchy.roll_up_parents(
+        batches, repository.hierarchy_children(session, as_of=as_of), scorecard.hierarchy.rollup
+    )
     return batches
 
 

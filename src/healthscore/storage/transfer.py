@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, Table, func, select, text
+from sqlalchemy import Engine, Table, bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from healthscore.ingest.journal import Journal
@@ -111,12 +111,35 @@ def _copy(
 def _copy_table(source: Session, target: Session, table: Table, progress: Progress | None) -> int:
     copied = 0
     key = list(table.primary_key.columns)
+    # A row may point at a row of its own table copied later (a customer's parent_id):
+    # such columns are copied empty, then set once every row is there.
+    inward = [fk.parent.name for fk in table.foreign_keys if fk.column.table is table]
+    later: list[dict[str, object]] = []
     result = source.execute(select(table).order_by(*key).execution_options(yield_per=CHUNK_ROWS))
     for chunk in result.partitions():
-        insert_many(target, table, [dict(row._mapping) for row in chunk])
+        rows = [dict(row._mapping) for row in chunk]
+        for row in rows:
+            pointers = {name: row[name] for name in inward if row[name] is not None}
+            if pointers:
+                later.append({f"_{k.name}": row[k.name] for k in key} | pointers)
+                row.update(dict.fromkeys(pointers))
+        insert_many(target, table, rows)
         copied += len(chunk)
         if progress:
             progress(table.name, copied)
+    for name in inward:
+        found = [
+            {f"_{k.name}": row[f"_{k.name}"] for k in key} | {"_value": row[name]}
+            for row in later
+            if name in row
+        ]
+        if found:
+            statement = (
+                table.update()
+                .where(*(k == bindparam(f"_{k.name}") for k in key))
+                .values({name: bindparam("_value")})
+            )
+            target.execute(statement, found)
     return copied
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
+from pydantic import Field
 
 from healthscore.accounts import service as accounts
 from healthscore.api.dependencies import Cache, DbSession, JobQueue, PageParams
 from healthscore.api.errors import ErrorResponse
+from healthscore.api.routes.cases import actor
 from healthscore.api.schemas import (
     Accepted,
     ApiModel,
@@ -23,6 +26,7 @@ from healthscore.api.schemas import (
 from healthscore.api.security import AdminKey, IngestKey, ReadKey
 from healthscore.ingest import facts
 from healthscore.observability.metrics import INGESTED
+from healthscore.scoring.scorecard import Tier
 from healthscore.storage import models as m
 
 router = APIRouter(prefix="/api/v1", tags=["customers"])
@@ -33,6 +37,30 @@ PathName = Annotated[str, Path(min_length=1, max_length=255)]
 class DeletedCustomer(ApiModel):
     id: str
     deleted_rows: dict[str, int]
+
+
+class HierarchyAccountOut(ApiModel):
+    id: str
+    name: str
+    mrr: Decimal
+    score: int | None
+    tier: Tier | None
+
+
+class HierarchyChildOut(HierarchyAccountOut):
+    children: list[HierarchyChildOut]
+
+
+class CustomerHierarchy(ApiModel):
+    account: HierarchyAccountOut
+    parents: list[HierarchyAccountOut] = Field(
+        description="the parent first, then its parent, up to the root"
+    )
+    children: list[HierarchyChildOut] = Field(description="the tree below, each level by id")
+    rollup: dict[str, Any] | None = Field(
+        description="how the account's latest score rolled up its children's (rule, each "
+        "child's score, MRR and weight, the account's own score); null: it did not"
+    )
 
 
 UNKNOWN: dict[int | str, dict[str, Any]] = {
@@ -51,12 +79,18 @@ def customer_out(c: m.Customer) -> CustomerOut:
     responses={422: {"model": ErrorResponse}},
 )
 def upsert_customer(
-    customer_id: PathId, body: CustomerInput, _key: IngestKey, session: DbSession
+    customer_id: PathId, body: CustomerInput, key: IngestKey, session: DbSession, jobs: JobQueue
 ) -> CustomerOut:
-    """Create the account or update the fields given (others stay as they are)."""
+    """Create the account or update the fields given (others stay as they are).
+    ``parentId`` places it under a parent account (``null`` detaches it): an unknown
+    parent or a cycle is a 422 and changes nothing; a change is audited and both parents
+    are rescored."""
     changes = body.model_dump(exclude_unset=True)
     with session.begin():
-        out = customer_out(accounts.save_customer(session, customer_id, changes))
+        before = accounts.parent_of(session, customer_id)
+        out = customer_out(accounts.save_customer(session, customer_id, changes, actor=actor(key)))
+    if out.parent_id != before:
+        jobs.request_rescore()
     return out
 
 
@@ -87,6 +121,29 @@ def list_customers(
 )
 def get_customer(customer_id: PathId, _key: ReadKey, session: DbSession) -> CustomerOut:
     return customer_out(accounts.require_account(session, customer_id))
+
+
+@router.get(
+    "/customers/{customer_id}/hierarchy",
+    operation_id="getCustomerHierarchy",
+    response_model=CustomerHierarchy,
+    responses=UNKNOWN,
+)
+def get_customer_hierarchy(
+    customer_id: PathId, _key: ReadKey, session: DbSession
+) -> CustomerHierarchy:
+    """The account, its parents up to the root and its children's tree, each with its
+    MRR and latest score and tier; and how its own score rolled its children up."""
+    found = accounts.account_hierarchy(session, customer_id)
+    tree = HierarchyChildOut.model_validate(found.account, from_attributes=True)
+    return CustomerHierarchy(
+        account=HierarchyAccountOut.model_validate(found.account, from_attributes=True),
+        parents=[
+            HierarchyAccountOut.model_validate(p, from_attributes=True) for p in found.parents
+        ],
+        children=tree.children,
+        rollup=found.rollup,
+    )
 
 
 @router.put(
