@@ -29,6 +29,7 @@ COMMANDS = [
     "tune",
     "export",
     "customers",
+    "sentiment",
     "playbooks",
     "keys",
     "calibrations",

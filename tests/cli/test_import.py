@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from healthscore.cli.context import RateColumn, progress_bar
+from healthscore.cli.context import progress_bar
 from healthscore.cli.main import app
+from healthscore.cli.progress import RateColumn
 
 CUSTOMERS = "id,name,plan,segment,mrr,created_at,churned_at\n" + "".join(
     f"c{i},Org {i},pro,smb,10,2025-01-01,\n" for i in range(1200)

@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 
 from healthscore.api.errors import ApiError
 from healthscore.api.rate_limits import RateLimiter
-from healthscore.auth.keys import KeyInfo, Scope, authenticate
+from healthscore.auth.keys import KeyInfo, authenticate
+from healthscore.auth.scopes import Scope
 
 bearer = HTTPBearer(auto_error=False, description="An API key: `Bearer hs_…`")
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)

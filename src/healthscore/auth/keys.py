@@ -13,26 +13,17 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import Protocol
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
+from healthscore.auth.scopes import Scope
 from healthscore.storage import models as m
 
 KEY_PREFIX = "hs_"
 TOUCH_EVERY = timedelta(minutes=5)
 """How stale ``last_used_at`` may get before a request refreshes it."""
-
-
-class Scope(StrEnum):
-    read = "read"
-    ingest = "ingest"
-    admin = "admin"
-
-    def allows(self, needed: Scope) -> bool:
-        return self is Scope.admin or self is needed
 
 
 @dataclass(frozen=True)

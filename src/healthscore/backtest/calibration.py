@@ -24,16 +24,13 @@ calibration is **validated** only if all of these hold:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from sklearn.calibration import calibration_curve
-from sklearn.isotonic import IsotonicRegression
-from sklearn.linear_model import LogisticRegression
 
-Method = Literal["sigmoid", "isotonic"]
-METHODS: tuple[Method, ...] = ("sigmoid", "isotonic")
+from healthscore.backtest.defaults import METHODS, Method
+
 MIN_VALIDATION_CHURNERS = 30
 """Distinct churned accounts validation needs: with fewer, a 10-bin reliability curve has a
 few churners per bin and the Brier comparison hangs on a handful of accounts."""
@@ -80,6 +77,9 @@ class ScoreMapping:
 
 def fit_mapping(scores: ArrayLike, churned: ArrayLike, method: Method = "sigmoid") -> ScoreMapping:
     """Fit churn probability as a function of the score (needs both outcomes present)."""
+    from sklearn.isotonic import IsotonicRegression  # loaded for fitting only
+    from sklearn.linear_model import LogisticRegression
+
     x = np.asarray(scores, dtype=np.float64)
     y = np.asarray(churned, dtype=bool)
     if y.all() or not y.any():
@@ -110,6 +110,8 @@ class ReliabilityBin:
 
 def reliability(churned: ArrayLike, predicted: ArrayLike) -> list[ReliabilityBin]:
     """``calibration_curve`` (quantile bins) with the number of snapshots in each bin."""
+    from sklearn.calibration import calibration_curve
+
     y = np.asarray(churned, dtype=bool)
     p = np.asarray(predicted, dtype=np.float64)
     if len(y) == 0:

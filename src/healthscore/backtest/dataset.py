@@ -19,21 +19,13 @@ from numpy.typing import NDArray
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from healthscore.backtest.defaults import LABEL_SLACK
 from healthscore.scoring.engine import ScoredBatch
 from healthscore.scoring.scorecard import Scorecard, Tier, Trend
 from healthscore.scoring.service import score_without_saving
 from healthscore.storage import models as m
 from healthscore.storage.rollups import midnight
 from healthscore.timeutc import utc
-
-WARMUP_DAYS = 35
-"""Days of data a cut-off needs behind it by default: the default scorecard's longest
-activity comparison (logins over 7 days vs the 28 before). Earlier cut-offs would score
-every account on half-empty windows and measure the data's start, not the score."""
-
-LABEL_SLACK = timedelta(days=1)
-"""A horizon may end up to a day after the newest recorded fact and still count as seen
-(data is usually loaded daily, so "now" is within a day of the last fact)."""
 
 Progress = Callable[[str], None]
 

@@ -30,7 +30,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from healthscore.backtest.alert_rules import SEED000_ALERT, AlertRule
-from healthscore.backtest.dataset import LABEL_SLACK, data_span
+from healthscore.backtest.dataset import data_span
+from healthscore.backtest.defaults import DEFAULT_LOOKBACK_DAYS, LABEL_SLACK
 from healthscore.backtest.replay import (
     NOT_SCORED,
     DayProgress,
@@ -44,7 +45,6 @@ from healthscore.scoring.scorecard import Scorecard
 from healthscore.storage import models as m
 from healthscore.timeutc import utc
 
-DEFAULT_LOOKBACK_DAYS = 90
 DEFAULT_EARLY_DAYS = 30
 
 Source = Literal["auto", "replay", "history"]

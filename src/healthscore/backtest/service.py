@@ -25,16 +25,15 @@ from healthscore.backtest.alert_rules import SEED000_ALERT, AlertRule
 from healthscore.backtest.calibration import Judgement, judge
 from healthscore.backtest.calibrations import validated_calibration
 from healthscore.backtest.dataset import (
-    LABEL_SLACK,
-    WARMUP_DAYS,
     DataSpan,
     Pooled,
     build_snapshots,
     data_span,
     pool,
 )
+from healthscore.backtest.defaults import DEFAULT_LOOKBACK_DAYS, LABEL_SLACK, WARMUP_DAYS
 from healthscore.backtest.evaluate import AucResult, Evaluation, auc_with_ci, evaluate, pr_auc
-from healthscore.backtest.lead_time import DEFAULT_LOOKBACK_DAYS, LeadTimeResult, measure_lead_time
+from healthscore.backtest.lead_time import LeadTimeResult, measure_lead_time
 from healthscore.backtest.replay import DayProgress
 from healthscore.backtest.tiers import TierOrder, tier_order
 from healthscore.scoring.scorecard import Scorecard

@@ -34,8 +34,8 @@ from numpy.typing import NDArray
 from sklearn.linear_model import LogisticRegression
 from sqlalchemy.orm import Session
 
-from healthscore.backtest.calibration import Method
 from healthscore.backtest.dataset import Pooled, Snapshot, build_snapshots, data_span, pool
+from healthscore.backtest.defaults import Method
 from healthscore.backtest.evaluate import AucResult, auc_with_ci, degenerate_reason, pr_auc
 from healthscore.backtest.service import jsonable
 from healthscore.backtest.tiers import TierComparison, compare_tiers

@@ -17,9 +17,10 @@ import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
-from healthscore.backtest.calibration import Method, fit_mapping, judge
+from healthscore.backtest.calibration import fit_mapping, judge
 from healthscore.backtest.calibrations import SHOWN_HORIZONS, Calibration, scorecard_digest
 from healthscore.backtest.dataset import DataSpan, Snapshot, pool, relabelled
+from healthscore.backtest.defaults import Method
 from healthscore.scoring.scorecard import Scorecard
 
 DAYS_PER_MONTH = 30.44

@@ -2,47 +2,33 @@
 and playbooks in force, the progress bar, and the summary a scoring command ends with.
 
 Command modules in ``healthscore.cli.commands`` import from here and never from each other
-or from ``healthscore.cli.main``, so the CLI has no import cycle.
+or from ``healthscore.cli.main``, so the CLI has no import cycle. Everything heavier than
+Typer and Rich is imported where it is used: ``healthscore --help`` must start at once.
 """
 
 from __future__ import annotations
 
 import functools
-import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
-from healthscore.cli import render
-from healthscore.jobs.queue import Jobs
-from healthscore.playbooks.rules import PlaybookError, PlaybookSet, load_playbooks
-from healthscore.rescoring.listeners import Listener, ScoreListeners, standard_listeners
-from healthscore.rescoring.service import Rescoring
-from healthscore.scoring import reports
-from healthscore.scoring.scorecard import Scorecard, ScorecardError, load_scorecard
-from healthscore.scoring.service import ScoringRun
-from healthscore.settings import Settings, scorecard_location
-from healthscore.storage.cache import ScoreCache
-from healthscore.storage.database import make_engine, make_sessionmaker, upgrade
-from healthscore.timeutc import utc
+if TYPE_CHECKING:
+    from rich.progress import Progress
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from healthscore.playbooks.rules import PlaybookSet
+    from healthscore.rescoring.listeners import Listener, ScoreListeners
+    from healthscore.rescoring.service import Rescoring
+    from healthscore.scoring.scorecard import Scorecard
+    from healthscore.scoring.service import ScoringRun
+    from healthscore.settings import Settings
 
 console = Console()
 errors = Console(stderr=True)
@@ -99,6 +85,9 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 
 def open_database(*, migrate: bool = True) -> tuple[Engine, sessionmaker[Session]]:
+    from healthscore.settings import Settings
+    from healthscore.storage.database import make_engine, make_sessionmaker, upgrade
+
     engine = make_engine(Settings().database_url)
     if migrate:
         upgrade(engine)
@@ -120,6 +109,10 @@ def live_push(settings: Settings) -> Listener | None:
 @contextmanager
 def score_listeners() -> Iterator[ScoreListeners]:
     """Who this command tells that scores changed: the API's cache and open dashboards."""
+    from healthscore.rescoring.listeners import standard_listeners
+    from healthscore.settings import Settings
+    from healthscore.storage.cache import ScoreCache
+
     settings = Settings()
     cache = ScoreCache.for_settings(settings)
     try:
@@ -141,6 +134,9 @@ def rescoring(
 ) -> Iterator[Rescoring]:
     """The rescoring service for a command: deliveries are queued durably and sent by
     ``healthscore worker`` (or the worker inside ``serve``)."""
+    from healthscore.jobs.queue import Jobs
+    from healthscore.rescoring.service import Rescoring
+    from healthscore.settings import Settings
 
     def enqueue(delivery_ids: list[int]) -> None:
         jobs = Jobs(Settings(), sessions=sessions, scorecard=card, playbooks=rules)
@@ -157,6 +153,9 @@ def rescoring(
 
 
 def playbooks_from(option: str | None) -> PlaybookSet:
+    from healthscore.playbooks.rules import PlaybookError, load_playbooks
+    from healthscore.settings import Settings
+
     location = option or Settings().playbooks
     try:
         return load_playbooks(location)
@@ -165,46 +164,25 @@ def playbooks_from(option: str | None) -> PlaybookSet:
 
 
 def scorecard_from(option: str | None) -> Scorecard:
+    from healthscore.scoring.scorecard import ScorecardError, load_scorecard
+    from healthscore.settings import Settings, scorecard_location
+
     try:
         return load_scorecard(scorecard_location(option or Settings().scorecard))
     except ScorecardError as error:
         raise fail(str(error), code=2) from error
 
 
-class RateColumn(ProgressColumn):
-    """Items per second, averaged over the task so far (steadier than Rich's 30 s window
-    and right at once for a task that ends)."""
+def progress_bar(*, rate: str | None = None) -> AbstractContextManager[Progress]:
+    """The bar long commands show on stderr (``healthscore.cli.progress``)."""
+    from healthscore.cli.progress import progress_bar as bar
 
-    def __init__(self, unit: str) -> None:
-        super().__init__()
-        self.unit = unit
-
-    def render(self, task: Task) -> Text:
-        elapsed = task.finished_time or task.elapsed
-        if not elapsed or not task.completed:
-            return Text("")
-        return Text(f"{task.completed / elapsed:,.0f} {self.unit}/s", style="progress.data.speed")
-
-
-@contextmanager
-def progress_bar(*, rate: str | None = None) -> Iterator[Progress]:
-    """The bar long commands show on stderr; with ``rate`` (a unit, e.g. ``rows``) it also
-    shows that many per second and the time left."""
-    columns: list[ProgressColumn] = [
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-    ]
-    if rate:
-        columns.append(RateColumn(rate))
-    columns.append(TimeElapsedColumn())
-    if rate:
-        columns.append(TimeRemainingColumn())
-    with Progress(*columns, console=errors, transient=not sys.stderr.isatty()) as progress:
-        yield progress
+    return bar(errors, rate=rate)
 
 
 def as_of_or_now(as_of: datetime | None) -> datetime:
+    from healthscore.timeutc import utc
+
     if as_of is None:
         return datetime.now(UTC)
     return utc(as_of)
@@ -218,6 +196,9 @@ def summarise(
     show_riskiest: bool,
 ) -> None:
     """What every scoring command ends with: the tier breakdown and who needs attention."""
+    from healthscore.cli import render
+    from healthscore.scoring import reports
+
     seconds = sum(run.timings.values())
     console.print(
         f"scored {len(run.scores)} accounts ({len(run.churned)} churned) "

@@ -7,11 +7,10 @@ commands from ``healthscore.cli.commands``; what they share lives in ``healthsco
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 from typer import _click as click  # Typer vendors its click: the Context its groups take
 from typer.core import TyperGroup
 
@@ -34,8 +33,9 @@ from healthscore.cli.commands import (
     tune,
 )
 from healthscore.cli.context import errors
-from healthscore.observability.logs import configure as configure_logs
-from healthscore.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.exc import SQLAlchemyError
 
 log = logging.getLogger("healthscore.cli")
 
@@ -43,6 +43,10 @@ log = logging.getLogger("healthscore.cli")
 def database_problem(error: SQLAlchemyError) -> str:
     """One line saying what the database refused and that nothing was written (the
     command's transaction rolled back), without the driver's traceback or SQL."""
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    from healthscore.settings import Settings
+
     cause = str(getattr(error, "orig", None) or error).strip().splitlines()
     detail = cause[0] if cause else type(error).__name__
     if isinstance(error, IntegrityError):
@@ -59,6 +63,8 @@ class Commands(TyperGroup):
     on stderr and exit code 1; the context (command, statement) goes to the log."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        from sqlalchemy.exc import DBAPIError, SQLAlchemyError  # not needed for --help
+
         try:
             return super().invoke(ctx)
         except SQLAlchemyError as error:
@@ -89,6 +95,9 @@ app = typer.Typer(
 @app.callback()
 def configure_logging() -> None:
     """Logs go to stderr at ``HEALTHSCORE_LOG_LEVEL`` (secrets and keys are never logged)."""
+    from healthscore.observability.logs import configure as configure_logs
+    from healthscore.settings import Settings
+
     settings = Settings()
     configure_logs(settings.log_level, settings.log_format)
 

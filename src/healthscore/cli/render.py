@@ -5,25 +5,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from healthscore import formats
-from healthscore.auth.keys import KeyInfo
-from healthscore.backtest.calibrations import ChurnProbability
-from healthscore.backtest.evaluate import AucResult
-from healthscore.backtest.service import BacktestResult
-from healthscore.backtest.tune import TuningResult
-from healthscore.cli.render_calibration import (
-    print_calibration_attempts,
-    print_calibration_check,
-    print_tier_comparison,
-    probability_text,
-)
-from healthscore.playbooks.rules import Firing, PlaybookSet
-from healthscore.scoring.reports import AccountDetail, ScoreRow, SignalDetail
+if TYPE_CHECKING:
+    from healthscore.auth.keys import KeyInfo
+    from healthscore.backtest.calibrations import ChurnProbability
+    from healthscore.backtest.evaluate import AucResult
+    from healthscore.backtest.service import BacktestResult
+    from healthscore.backtest.tune import TuningResult
+    from healthscore.playbooks.rules import Firing, PlaybookSet
+    from healthscore.scoring.reports import AccountDetail, ScoreRow, SignalDetail
+
 
 TIER_STYLE = {
     "healthy": "green",
@@ -70,6 +66,8 @@ def print_account(
 ) -> None:
     """One account's score; with a validated calibration of the scorecard that produced
     it, the probability of churn beside it."""
+    from healthscore.cli.render_calibration import probability_text
+
     row = detail.score
     style = TIER_STYLE.get(row.tier, "")
     previous = "" if row.previous_score is None else f" (was {row.previous_score})"
@@ -184,6 +182,8 @@ def firings_table(
 
 
 def _auc_text(result: AucResult) -> str:
+    from healthscore import formats
+
     return formats.estimate(
         result.auc,
         result.ci_low,
@@ -194,15 +194,21 @@ def _auc_text(result: AucResult) -> str:
 
 
 def _pct(value: float | None, digits: int = 1) -> str:
+    from healthscore import formats
+
     return formats.percent(value, digits)
 
 
 def _num(value: float | None, digits: int = 2) -> str:
+    from healthscore import formats
+
     return formats.decimal(value, digits)
 
 
 def print_backtest(out: Console, result: BacktestResult) -> None:
     """The backtest as Rich tables, most important first."""
+    from healthscore.cli.render_calibration import print_calibration_check
+
     ev = result.evaluation
     for warning in result.warnings:
         out.print(f"[yellow]warning:[/] {warning}")
@@ -317,6 +323,8 @@ def print_backtest(out: Console, result: BacktestResult) -> None:
 
 
 def print_tuning(out: Console, result: TuningResult) -> None:
+    from healthscore.cli.render_calibration import print_calibration_attempts, print_tier_comparison
+
     for warning in result.warnings:
         out.print(f"[yellow]warning:[/] {warning}")
     table = Table(title=f"ROC AUC: {result.base.identity} vs {result.tuned.identity}")

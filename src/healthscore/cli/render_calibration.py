@@ -4,18 +4,19 @@ the saved calibrations, and the churn probability printed beside a score."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from healthscore import formats
-from healthscore.backtest.calibrations import ChurnProbability, StoredCalibration
-from healthscore.backtest.evaluate import RISK_ORDER, TierRate
-from healthscore.backtest.service import CalibrationCheck
-from healthscore.backtest.tiers import TierComparison, TierOrder
-from healthscore.backtest.tune_calibrations import CalibrationAttempt
-from healthscore.scoring.scorecard import Tiers
+if TYPE_CHECKING:
+    from healthscore.backtest.calibrations import ChurnProbability, StoredCalibration
+    from healthscore.backtest.evaluate import TierRate
+    from healthscore.backtest.service import CalibrationCheck
+    from healthscore.backtest.tiers import TierComparison, TierOrder
+    from healthscore.backtest.tune_calibrations import CalibrationAttempt
+    from healthscore.scoring.scorecard import Tiers
 
 
 def probability_text(probability: ChurnProbability) -> str:
@@ -52,6 +53,9 @@ def _order(order: TierOrder | None) -> str:
 
 def print_tier_comparison(out: Console, tiers: TierComparison) -> None:
     """Current vs proposed cut-offs, with share and churn rate per tier on validation."""
+    from healthscore import formats
+    from healthscore.backtest.evaluate import RISK_ORDER
+
     proposal = tiers.proposal
     table = Table(title="Tier cut-offs: churn rate per tier on the validation cut-offs")
     table.add_column("tier")
@@ -85,6 +89,8 @@ def print_tier_comparison(out: Console, tiers: TierComparison) -> None:
 
 def print_calibration_attempts(out: Console, attempts: Sequence[CalibrationAttempt]) -> None:
     """Each scorecard and horizon: Brier vs base rate on validation, validated or why not."""
+    from healthscore import formats
+
     table = Table(title="Churn probability calibrations (judged on validation)")
     for column in ("scorecard", "horizon", "method", "Brier", "base-rate Brier", "verdict"):
         table.add_column(column, justify="right" if "Brier" in column else "left")
@@ -116,6 +122,8 @@ def print_calibration_attempts(out: Console, attempts: Sequence[CalibrationAttem
 
 def print_calibration_check(out: Console, check: CalibrationCheck) -> None:
     """One line: does the probability shown beside scores hold on the backtest's cut-offs?"""
+    from healthscore import formats
+
     j = check.judgement
     verdict = (
         "[green]holds[/]" if j.validated else f"[red]does not hold[/]: {escape(j.reason or '')}"
@@ -130,6 +138,8 @@ def print_calibration_check(out: Console, check: CalibrationCheck) -> None:
 
 
 def calibrations_table(calibrations: Sequence[StoredCalibration]) -> Table:
+    from healthscore import formats
+
     table = Table(title="Calibrations (newest first)")
     for column in ("id", "created", "scorecard", "horizon", "method", "Brier", "base", "state"):
         table.add_column(column, justify="right" if column in {"id", "Brier", "base"} else "left")
@@ -149,6 +159,8 @@ def calibrations_table(calibrations: Sequence[StoredCalibration]) -> Table:
 
 def print_calibration(out: Console, c: StoredCalibration) -> None:
     """One saved calibration: where it comes from, how it did, and its mapping."""
+    from healthscore import formats
+
     state = "[green]validated[/]" if c.validated else f"[red]not validated[/]: {c.reason}"
     stats = c.statistics
     out.print(

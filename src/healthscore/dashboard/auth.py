@@ -23,7 +23,8 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.requests import Request
 from starlette.responses import Response
 
-from healthscore.auth.keys import Scope, live_key
+from healthscore.auth.keys import live_key
+from healthscore.auth.scopes import Scope
 
 COOKIE = "hs_session"
 MAX_AGE = 12 * 60 * 60

@@ -16,6 +16,10 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from healthscore.errors import Invalid
+from healthscore.quality import DEFAULT_DAYS as DEFAULT_DAYS  # the report's bounds, as before
+from healthscore.quality import DEFAULT_LIMIT as DEFAULT_LIMIT
+from healthscore.quality import MAX_DAYS as MAX_DAYS
+from healthscore.quality import MAX_LIMIT as MAX_LIMIT
 from healthscore.quality import repository
 from healthscore.quality.findings import (
     CHECKS,
@@ -33,12 +37,6 @@ from healthscore.quality.findings import (
 from healthscore.quality.repository import Rows
 from healthscore.timeutc import utc
 
-DEFAULT_DAYS = 30
-"""The window of the activity-based checks (unseated users, refusals, clock skew)."""
-MAX_DAYS = 365
-DEFAULT_LIMIT = 20
-"""Items listed per finding (counts are always totals)."""
-MAX_LIMIT = 500
 TOP_USERS = 5
 """Worst user ids shown per account with unseated activity."""
 NEW_ACCOUNT_GRACE = timedelta(days=7)

@@ -6,15 +6,11 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import TaskID
 
-from healthscore.backtest.alert_rules import SEED000_ALERT, AlertRule, PlaybookCases
-from healthscore.backtest.dataset import cutoff_days
-from healthscore.backtest.lead_time import DEFAULT_LOOKBACK_DAYS
-from healthscore.backtest.service import run_backtest
+from healthscore.backtest.defaults import DEFAULT_LOOKBACK_DAYS
 from healthscore.cli.context import (
     HorizonOption,
     HtmlOption,
@@ -30,8 +26,11 @@ from healthscore.cli.context import (
     progress_bar,
     scorecard_from,
 )
-from healthscore.cli.render import print_backtest
-from healthscore.timeutc import utc
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
+
+    from healthscore.backtest.alert_rules import AlertRule
 
 
 @contextmanager
@@ -107,6 +106,11 @@ def backtest(
     Every account active at each cut-off is scored from earlier data only (nothing is
     written) and labelled by whether it churned within the horizon after it.
     """
+    from healthscore.backtest.dataset import cutoff_days
+    from healthscore.backtest.service import run_backtest
+    from healthscore.cli.render import print_backtest
+    from healthscore.timeutc import utc
+
     card = scorecard_from(scorecard)
     others = [scorecard_from(c) for c in compare or []]
     cutoffs = {utc(moment) for moment in as_of}
@@ -148,6 +152,8 @@ def backtest(
 
 
 def alert_rule_from(name: str) -> AlertRule:
+    from healthscore.backtest.alert_rules import SEED000_ALERT, PlaybookCases
+
     if name == "seed000":
         return SEED000_ALERT
     if name == "playbooks":

@@ -8,13 +8,14 @@ from typing import Annotated
 import typer
 
 from healthscore.cli.context import console, fail, invalidate_cache, open_database
-from healthscore.ingest.journal import Journal, journal_file
-from healthscore.settings import Settings
-from healthscore.storage.backup import backup_sqlite, restore_sqlite
 
 
 def backup(destination: Annotated[Path, typer.Argument(help="Backup file to write.")]) -> None:
     """Consistent copy of the embedded SQLite database, safe while it is in use."""
+    from healthscore.ingest.journal import Journal, journal_file
+    from healthscore.settings import Settings
+    from healthscore.storage.backup import backup_sqlite
+
     url = Settings().database_url
     try:
         size = backup_sqlite(url, destination)
@@ -42,6 +43,9 @@ def restore(
     yes: Annotated[bool, typer.Option("--yes", help="Confirm replacing the database.")] = False,
 ) -> None:
     """Replace the embedded SQLite database with a backup (stop serve/worker first)."""
+    from healthscore.settings import Settings
+    from healthscore.storage.backup import restore_sqlite
+
     if not yes:
         raise fail("this replaces the current database; pass --yes to confirm", code=2)
     if not source.is_file():

@@ -7,10 +7,7 @@ from typing import Annotated
 
 import typer
 
-from healthscore.backtest.calibrations import get_calibration, list_calibrations
-from healthscore.backtest.service import jsonable
 from healthscore.cli.context import JsonOption, console, fail, open_database
-from healthscore.cli.render_calibration import calibrations_table, print_calibration
 
 
 def calibrations_list(
@@ -22,6 +19,10 @@ def calibrations_list(
     json_output: JsonOption = False,
 ) -> None:
     """Saved calibrations, newest first: scorecard, horizon, Brier, validated or not."""
+    from healthscore.backtest.calibrations import list_calibrations
+    from healthscore.backtest.service import jsonable
+    from healthscore.cli.render_calibration import calibrations_table
+
     _, sessions = open_database()
     with sessions() as session:
         found = list_calibrations(session, scorecard=scorecard, limit=limit)
@@ -36,6 +37,10 @@ def calibrations_show(
     json_output: JsonOption = False,
 ) -> None:
     """One calibration: its periods, Brier scores, reliability bins and mapping."""
+    from healthscore.backtest.calibrations import get_calibration
+    from healthscore.backtest.service import jsonable
+    from healthscore.cli.render_calibration import print_calibration
+
     _, sessions = open_database()
     with sessions() as session:
         found = get_calibration(session, calibration_id)

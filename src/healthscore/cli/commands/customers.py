@@ -8,9 +8,7 @@ from typing import Annotated
 
 import typer
 
-from healthscore.accounts.service import UnknownAccountError, delete_customer, export_customer
 from healthscore.cli.context import console, errors, fail, invalidate_cache, open_database
-from healthscore.storage.database import transaction
 
 
 def customers_delete(
@@ -18,6 +16,9 @@ def customers_delete(
     yes: Annotated[bool, typer.Option("--yes", help="Confirm: this cannot be undone.")] = False,
 ) -> None:
     """Erase an account and all its personal data (erasure requests)."""
+    from healthscore.accounts.service import UnknownAccountError, delete_customer
+    from healthscore.storage.database import transaction
+
     if not yes:
         raise fail("this deletes the account and all its data; pass --yes to confirm", code=2)
     _, sessions = open_database()
@@ -38,6 +39,8 @@ def customers_export(
     ] = None,
 ) -> None:
     """Everything stored about one account, as JSON (data access requests)."""
+    from healthscore.accounts.service import UnknownAccountError, export_customer
+
     _, sessions = open_database()
     with sessions() as session:
         try:

@@ -20,8 +20,6 @@ from healthscore.cli.context import (
     summarise,
 )
 from healthscore.ingest.demo.profiles import PROFILES
-from healthscore.scoring.service import backfill_days
-from healthscore.storage.database import transaction
 
 DemoProfile = StrEnum("DemoProfile", {name: name for name in PROFILES})  # type: ignore[misc]
 """The ``--profile`` choices: typer rejects any other name before anything is written."""
@@ -48,6 +46,8 @@ def demo(
 ) -> None:
     """Generate realistic demo accounts, build score history, print who needs attention."""
     from healthscore.ingest.demo import generate_demo
+    from healthscore.scoring.service import backfill_days
+    from healthscore.storage.database import transaction
     from healthscore.storage.maintenance import delete_all_data, has_customers
 
     card = scorecard_from(scorecard)

@@ -5,21 +5,21 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic.alias_generators import to_camel
-from pydantic_core import to_jsonable_python
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from healthscore import formats
+from healthscore import quality
 from healthscore.cli.context import JsonOption, console, open_database
-from healthscore.quality import service as quality
-from healthscore.quality.findings import DataQualityReport, Finding, Level
 
-LEVEL_STYLE = {Level.action: "bold red", Level.notice: "yellow"}
+if TYPE_CHECKING:
+    from healthscore.quality.findings import DataQualityReport, Finding
+
+LEVEL_STYLE = {"action": "bold red", "notice": "yellow"}
+"""By ``Level`` (a ``StrEnum``: its members are these strings)."""
 
 
 def doctor(
@@ -42,9 +42,13 @@ def doctor(
     with no seats or no activity, events refused for unknown accounts or future timestamps,
     clock skew, impossible dates. Exit code 0 when no finding needs action, 1 when one
     does (with --strict, when any finding has a count)."""
+    from pydantic_core import to_jsonable_python
+
+    from healthscore.quality.service import data_quality
+
     _, sessions = open_database()
     with sessions() as session:
-        report = quality.data_quality(session, now=datetime.now(UTC), days=days, limit=limit)
+        report = data_quality(session, now=datetime.now(UTC), days=days, limit=limit)
     if json_output:
         print(json.dumps(_camel(to_jsonable_python(report)), indent=2, ensure_ascii=False))
     else:
@@ -55,6 +59,8 @@ def doctor(
 
 def _camel(value: Any) -> Any:
     """The API's JSON shape (camelCase keys), so scripts can read either."""
+    from pydantic.alias_generators import to_camel
+
     if isinstance(value, dict):
         return {to_camel(key): _camel(item) for key, item in value.items()}
     if isinstance(value, list):
@@ -63,6 +69,8 @@ def _camel(value: Any) -> Any:
 
 
 def _print(out: Console, report: DataQualityReport) -> None:
+    from healthscore import formats
+
     out.print(
         f"[bold]Data quality[/] as of {formats.timestamp(report.as_of)} "
         f"(activity checks: the last {report.window_days} days)"
@@ -73,7 +81,7 @@ def _print(out: Console, report: DataQualityReport) -> None:
             out.print(_detail(report, finding))
             out.print(f"  [bold]Why it matters:[/] {escape(finding.why)}", soft_wrap=True)
             out.print(f"  [bold]What to do:[/] {escape(finding.fix)}\n", soft_wrap=True)
-    actions = sum(1 for f in report.findings if f.count and f.level is Level.action)
+    actions = sum(1 for f in report.findings if f.count and f.level == "action")
     if report.clean:
         out.print("[green]No finding needs action.[/]")
     else:
@@ -94,11 +102,15 @@ def _summary(findings: list[Finding]) -> Table:
 
 
 def _when(value: datetime | None) -> str:
+    from healthscore import formats
+
     return formats.timestamp(value) if value else "—"
 
 
 def _detail(report: DataQualityReport, finding: Finding) -> Table:
     """The evidence behind one finding (its first ``limit`` items)."""
+    from healthscore import formats
+
     table = Table(title=f"{finding.title} ({finding.count:,} {finding.unit})")
     rows: list[tuple[str, ...]] = []
     columns: tuple[str, ...]

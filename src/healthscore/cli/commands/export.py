@@ -11,7 +11,6 @@ from typing import Annotated
 import typer
 
 from healthscore.cli.context import errors, fail, open_database
-from healthscore.scoring import reports
 
 
 def export_scores(
@@ -21,6 +20,8 @@ def export_scores(
     ] = None,
 ) -> None:
     """Export every account's latest score with its components."""
+    from healthscore.scoring import reports
+
     if format not in {"csv", "json"}:
         raise fail(f"--format must be csv or json, not {format!r}", code=2)
     _, sessions = open_database()

@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import Progress, TaskID
 
 from healthscore.cli.context import console, errors, fail, open_database, progress_bar
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 if TYPE_CHECKING:
     from healthscore.ingest.csv_import import ImportFailed, ImportReport
@@ -41,7 +43,8 @@ def import_(
         ),
     ] = None,
 ) -> None:
-    """Import customers.csv, users.csv, events.csv, payments.csv, tickets.csv, nps.csv.
+    """Import customers.csv, users.csv, events.csv, payments.csv, tickets.csv, nps.csv,
+    mrr_history.csv.
 
     Every row is checked first; if more than --max-bad-rows rows are bad (default 0),
     nothing is written and every problem is listed as file:line: reason. A line repeated
@@ -69,6 +72,8 @@ def import_(
 
 def _stages(progress: Progress) -> Callable[[str, int, int | None], None]:
     """One bar per stage (checking, then loading, each file), each with its rows/s."""
+    from rich.progress import TaskID
+
     tasks: dict[str, TaskID] = {}
 
     def update(stage: str, done: int, total: int | None) -> None:

@@ -6,12 +6,8 @@ from typing import Annotated
 
 import typer
 
-from healthscore.auth.keys import Scope, UnknownKeyError, create_key, list_keys, revoke_key
-from healthscore.cli import render
+from healthscore.auth.scopes import Scope
 from healthscore.cli.context import console, errors, fail, open_database
-from healthscore.settings import Settings
-from healthscore.storage.cache import ScoreCache
-from healthscore.storage.database import transaction
 
 
 def keys_create(
@@ -21,6 +17,9 @@ def keys_create(
     name: Annotated[str, typer.Option(help="What the key is for.", max=255)] = "",
 ) -> None:
     """Create an API key and print it once (only its hash is stored)."""
+    from healthscore.auth.keys import create_key
+    from healthscore.storage.database import transaction
+
     _, sessions = open_database()
     with transaction(sessions) as session:
         issued = create_key(session, scope=scope, name=name)
@@ -30,6 +29,9 @@ def keys_create(
 
 def keys_list() -> None:
     """List keys (prefix, scope, name, state); secrets are never shown again."""
+    from healthscore.auth.keys import list_keys
+    from healthscore.cli import render
+
     _, sessions = open_database()
     with sessions() as session:
         console.print(render.keys_table(list_keys(session)))
@@ -37,6 +39,11 @@ def keys_list() -> None:
 
 def keys_revoke(key: Annotated[str, typer.Argument(help="Key id or prefix.")]) -> None:
     """Revoke a key; requests with it get 401 from then on."""
+    from healthscore.auth.keys import UnknownKeyError, revoke_key
+    from healthscore.settings import Settings
+    from healthscore.storage.cache import ScoreCache
+    from healthscore.storage.database import transaction
+
     _, sessions = open_database()
     try:
         with transaction(sessions) as session:

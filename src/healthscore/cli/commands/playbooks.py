@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import typer
 
-from healthscore.cli import render
 from healthscore.cli.context import (
     AsOfOption,
     PlaybooksOption,
@@ -15,11 +14,12 @@ from healthscore.cli.context import (
     playbooks_from,
     scorecard_from,
 )
-from healthscore.rescoring.dry_run import dry_run
 
 
 def playbooks_list(playbooks: PlaybooksOption = None) -> None:
     """Show the playbook rules in force."""
+    from healthscore.cli import render
+
     rules = playbooks_from(playbooks)
     console.print(render.playbooks_table(rules))
 
@@ -31,6 +31,9 @@ def playbooks_test(
 ) -> None:
     """Dry run: which accounts each rule would fire for now, and what each firing would do
     to the account's case (open, update, escalate, nothing). Nothing is written."""
+    from healthscore.cli import render
+    from healthscore.rescoring.dry_run import dry_run
+
     rules = playbooks_from(playbooks)
     card = scorecard_from(scorecard)
     _, sessions = open_database()

@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy.orm import Session, sessionmaker
 
-from healthscore.backtest.calibrations import churn_probability
-from healthscore.cli import render
 from healthscore.cli.context import (
     AsOfOption,
     ScorecardOption,
@@ -27,19 +24,12 @@ from healthscore.cli.context import (
     scorecard_from,
     summarise,
 )
-from healthscore.jobs.queue import Jobs
-from healthscore.playbooks.case_rules import Outcome
-from healthscore.playbooks.rules import PlaybookSet
-from healthscore.scoring import reports
-from healthscore.scoring.engine import raw_event_lookback_days
-from healthscore.scoring.scorecard import Scorecard
-from healthscore.scoring.service import UnknownCustomerError, backfill_days
-from healthscore.settings import Settings
-from healthscore.storage.database import transaction
-from healthscore.storage.partitions import RetentionTooShort
-from healthscore.storage.partitions import maintain as maintain_raw_events
-from healthscore.storage.rollups import RawEventsDropped
-from healthscore.storage.rollups import rebuild_rollups as rebuild_from_raw
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from healthscore.playbooks.rules import PlaybookSet
+    from healthscore.scoring.scorecard import Scorecard
 
 
 def score(
@@ -62,6 +52,9 @@ def score(
     ] = 3600,
 ) -> None:
     """Score every active account (or some), save history and latest, run playbooks."""
+    from healthscore.playbooks.case_rules import Outcome
+    from healthscore.scoring.service import UnknownCustomerError
+
     card = scorecard_from(scorecard)
     rules = playbooks_from(None)
     _, sessions = open_database()
@@ -100,7 +93,11 @@ def distributed_rescore(
     as_of: datetime,
     timeout: float,
 ) -> None:
+    from healthscore.cli import render
+    from healthscore.jobs.queue import Jobs
     from healthscore.jobs.shards import progress as run_progress
+    from healthscore.scoring import reports
+    from healthscore.settings import Settings
 
     jobs = Jobs(Settings(), sessions=sessions, scorecard=card, playbooks=rules)
     run_id = jobs.start_sharded_rescore(shards, as_of=as_of)
@@ -129,10 +126,6 @@ def distributed_rescore(
         console.print(render.tier_table(reports.tier_distribution(session)))
 
 
-NO_PLAYBOOKS = PlaybookSet(version=1)
-"""A backfill builds history only: the outreach log is the live rescores' (and the demo's)."""
-
-
 def backfill(
     days: Annotated[int, typer.Option(min=1, max=3650, help="How many days of history.")] = 90,
     until: Annotated[
@@ -145,10 +138,14 @@ def backfill(
     Each day is its own transaction, so an interrupted backfill keeps the days it finished
     and can simply be run again.
     """
+    from healthscore.playbooks.rules import PlaybookSet
+    from healthscore.scoring.service import backfill_days
+
     card = scorecard_from(scorecard)
     _, sessions = open_database()
     last = (until or datetime.now(UTC)).date()
-    with progress_bar() as progress, rescoring(sessions, card, NO_PLAYBOOKS) as rescore:
+    no_playbooks = PlaybookSet(version=1)  # history only: outreach is the live rescores'
+    with progress_bar() as progress, rescoring(sessions, card, no_playbooks) as rescore:
         task = progress.add_task("backfilling", total=days)
         run = rescore.replay(
             backfill_days(days, until=last),
@@ -183,6 +180,14 @@ def maintain(
     """Raw-event housekeeping (also run nightly by the worker): create the coming months'
     partitions on PostgreSQL and drop raw events past retention. Roll-ups are kept, so
     scores do not change; a retention shorter than the scorecard's windows is refused."""
+    from healthscore.scoring.engine import raw_event_lookback_days
+    from healthscore.settings import Settings
+    from healthscore.storage.database import transaction
+    from healthscore.storage.partitions import RetentionTooShort
+    from healthscore.storage.partitions import maintain as maintain_raw_events
+    from healthscore.storage.rollups import RawEventsDropped
+    from healthscore.storage.rollups import rebuild_rollups as rebuild_from_raw
+
     card = scorecard_from(scorecard)
     retention = retention_days or Settings().raw_event_retention_days
     _, sessions = open_database()
@@ -214,6 +219,10 @@ def show(
     scorecard: ScorecardOption = None,
 ) -> None:
     """Explain an account's latest score: every signal, its data, window and weight."""
+    from healthscore.backtest.calibrations import churn_probability
+    from healthscore.cli import render
+    from healthscore.scoring import reports
+
     card = scorecard_from(scorecard)
     _, sessions = open_database()
     with sessions() as session:

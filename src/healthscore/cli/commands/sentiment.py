@@ -7,97 +7,30 @@ nothing if one is bad. Imported and recorded entries mark their accounts for res
 
 from __future__ import annotations
 
-import csv
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from rich.table import Table
 
 from healthscore.cli.context import console, errors, fail, open_database
-from healthscore.csm import sentiment
-from healthscore.errors import DomainError
-from healthscore.settings import Settings
-from healthscore.storage.database import transaction
-from healthscore.storage.pending_rescores import mark_for_rescore
-from healthscore.timeutc import utc
 
 CLI_ACTOR = "cli"
-
-
-class SentimentRow(BaseModel):
-    """One CSV row; ``sentiment`` is 1-5 or a colour."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    customer_id: str = Field(min_length=1, max_length=64)
-    sentiment: int = Field(ge=1, le=5)
-    note: str = Field(default="", max_length=4000)
-    author: str = Field(default=CLI_ACTOR, max_length=255)
-    recorded_at: datetime | None = None
-    valid_days: int | None = Field(default=None, ge=1, le=365)
-
-    @field_validator("sentiment", mode="before")
-    @classmethod
-    def _colour(cls, value: object) -> object:
-        if isinstance(value, str) and value.strip().lower() in sentiment.COLOURS:
-            return sentiment.COLOURS[value.strip().lower()]
-        return value
-
-    @field_validator("recorded_at", "valid_days", mode="before")
-    @classmethod
-    def _blank_is_none(cls, value: object) -> object:
-        return None if value == "" else value
-
-    @field_validator("author", mode="before")
-    @classmethod
-    def _blank_author(cls, value: object) -> object:
-        return CLI_ACTOR if value == "" else value
-
-
-def parse_rows(path: Path, *, now: datetime, default_days: int) -> list[sentiment.NewSentiment]:
-    """Every row checked; all problems raised together as ``file:line: reason``."""
-    entries: list[sentiment.NewSentiment] = []
-    problems: list[str] = []
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        missing = {"customer_id", "sentiment"} - set(reader.fieldnames or [])
-        if missing:
-            raise DomainError(f"{path.name}: missing column(s) {', '.join(sorted(missing))}")
-        for line, raw in enumerate(reader, start=2):
-            try:
-                row = SentimentRow.model_validate({k: v for k, v in raw.items() if k})
-            except ValidationError as error:
-                reasons = "; ".join(
-                    f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
-                )
-                problems.append(f"{path.name}:{line}: {reasons}")
-                continue
-            recorded = utc(row.recorded_at) if row.recorded_at else now
-            if recorded > now:
-                problems.append(f"{path.name}:{line}: recorded_at: is in the future")
-                continue
-            entries.append(
-                sentiment.NewSentiment(
-                    row.customer_id,
-                    row.sentiment,
-                    row.note,
-                    row.author,
-                    recorded,
-                    row.valid_days or default_days,
-                )
-            )
-    if problems:
-        raise DomainError("\n".join(problems))
-    return entries
+"""Who the audit log says made a change from the command line (unless ``--author``)."""
 
 
 def sentiment_import(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV file.")],
 ) -> None:
     """Import sentiment entries from a CSV, all or nothing (each audited)."""
+    from healthscore.csm import sentiment
+    from healthscore.csm.sentiment_csv import parse_rows
+    from healthscore.errors import DomainError
+    from healthscore.settings import Settings
+    from healthscore.storage.database import transaction
+    from healthscore.storage.pending_rescores import mark_for_rescore
+
     now = datetime.now(UTC)
     _, sessions = open_database()
     try:
@@ -123,6 +56,15 @@ def sentiment_record(
     ] = None,
 ) -> None:
     """Record one sentiment entry for an account (audited)."""
+    from pydantic import ValidationError
+
+    from healthscore.csm import sentiment
+    from healthscore.csm.sentiment_csv import SentimentRow
+    from healthscore.errors import DomainError
+    from healthscore.settings import Settings
+    from healthscore.storage.database import transaction
+    from healthscore.storage.pending_rescores import mark_for_rescore
+
     try:
         row = SentimentRow(customer_id=customer_id, sentiment=value, note=note, author=author)
     except ValidationError as error:
@@ -150,6 +92,8 @@ def sentiment_record(
 
 def sentiment_history(customer_id: Annotated[str, typer.Argument(help="Account id.")]) -> None:
     """Every sentiment entry of an account, newest first, with whether it still counts."""
+    from healthscore.csm import sentiment
+
     _, sessions = open_database()
     now = datetime.now(UTC)
     with sessions() as session:

@@ -8,10 +8,6 @@ from typing import Annotated, Any
 import typer
 
 from healthscore.cli.context import console, live_push, open_database
-from healthscore.jobs.queue import Jobs, queue_file
-from healthscore.rescoring.listeners import standard_listeners
-from healthscore.settings import Settings
-from healthscore.storage.cache import ScoreCache
 
 
 def serve(
@@ -25,6 +21,7 @@ def serve(
     import uvicorn
 
     from healthscore.api.processes import APP, serve_processes
+    from healthscore.settings import Settings
 
     open_database()  # migrate once, before any worker accepts requests
     console.print(f"serving on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
@@ -46,7 +43,11 @@ def worker(
     ] = True,
 ) -> None:
     """Process deliveries and scoring jobs from the queue (Redis in production)."""
+    from healthscore.jobs.queue import Jobs, queue_file
     from healthscore.jobs.worker import run_worker
+    from healthscore.rescoring.listeners import standard_listeners
+    from healthscore.settings import Settings
+    from healthscore.storage.cache import ScoreCache
 
     settings = Settings()
     open_database()

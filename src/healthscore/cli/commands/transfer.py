@@ -7,8 +7,6 @@ from typing import Annotated
 import typer
 
 from healthscore.cli.context import console, fail, progress_bar
-from healthscore.settings import Settings
-from healthscore.storage.transfer import TransferRefused, copy_database
 
 
 def copy_database_command(
@@ -27,6 +25,9 @@ def copy_database_command(
     Then point HEALTHSCORE_DATABASE_URL at the target. Stop `serve` and `worker` first,
     so nothing is written to the source meanwhile.
     """
+    from healthscore.settings import Settings
+    from healthscore.storage.transfer import TransferRefused, copy_database
+
     source = Settings().database_url
     with progress_bar() as progress:
         task = progress.add_task("copying", total=None)

@@ -5,16 +5,11 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy.orm import Session, sessionmaker
 
-from healthscore.backtest.calibration import METHODS, Method
-from healthscore.backtest.calibrations import save_calibrations
-from healthscore.backtest.dataset import LABEL_SLACK, WARMUP_DAYS, cutoff_days, data_span
-from healthscore.backtest.service import jsonable
-from healthscore.backtest.tune import TuningError, TuningResult, tune, write_scorecard
+from healthscore.backtest.defaults import LABEL_SLACK, METHODS, WARMUP_DAYS, Method
 from healthscore.cli.context import (
     HorizonOption,
     HtmlOption,
@@ -30,14 +25,17 @@ from healthscore.cli.context import (
     progress_bar,
     scorecard_from,
 )
-from healthscore.cli.render import print_tuning
-from healthscore.storage.database import transaction
-from healthscore.storage.rollups import midnight
-from healthscore.timeutc import utc
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from healthscore.backtest.tune import TuningResult
 
 
 def _first_full_day(moment: datetime) -> datetime:
     """Midnight at or after ``moment``."""
+    from healthscore.storage.rollups import midnight
+
     day = midnight(moment.date())
     return day if day >= moment else day + timedelta(days=1)
 
@@ -98,6 +96,12 @@ def tune_command(
     The tuned YAML keeps every signal and threshold: weights change, and tier cut-offs when
     the proposed ones keep churn falling from critical to healthy on validation.
     """
+    from healthscore.backtest.dataset import cutoff_days, data_span
+    from healthscore.backtest.service import jsonable
+    from healthscore.backtest.tune import TuningError, tune, write_scorecard
+    from healthscore.cli.render import print_tuning
+    from healthscore.timeutc import utc
+
     method = _method(calibration_method)
     card = scorecard_from(scorecard)
     _, sessions = open_database()
@@ -168,6 +172,9 @@ def _method(name: str) -> Method:
 
 
 def _save_calibrations(sessions: sessionmaker[Session], result: TuningResult) -> None:
+    from healthscore.backtest.calibrations import save_calibrations
+    from healthscore.storage.database import transaction
+
     fitted = [a.calibration for a in result.calibrations if a.calibration is not None]
     with transaction(sessions) as session:
         ids = save_calibrations(session, fitted)

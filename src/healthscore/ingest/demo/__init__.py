@@ -10,7 +10,10 @@ contracts that decide when churn can happen. Everything is drawn from one seeded
 ``numpy`` generator: the same seed and profile give the same data.
 """
 
-from healthscore.ingest.demo.generate import DemoSummary, generate_demo
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from healthscore.ingest.demo.profiles import (
     ARCHETYPES,
     CHURN_PATHS,
@@ -20,7 +23,10 @@ from healthscore.ingest.demo.profiles import (
     get_profile,
 )
 
-GENERATOR_VERSION = 2
+if TYPE_CHECKING:
+    from healthscore.ingest.demo.generate import DemoSummary, generate_demo
+
+GENERATOR_VERSION = 3
 """Bumped whenever the same seed stops giving the same data (cached benchmark datasets)."""
 
 __all__ = [
@@ -34,3 +40,13 @@ __all__ = [
     "generate_demo",
     "get_profile",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The generator (numpy, the database layer) loads on first use: importing the
+    profiles, as ``healthscore --help`` does, stays instant."""
+    if name in ("DemoSummary", "generate_demo"):
+        from healthscore.ingest.demo import generate
+
+        return getattr(generate, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
