@@ -4,6 +4,8 @@ a model changed without its migration (or the reverse) fails here, not in produc
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from typing import Any
 
 from alembic.autogenerate import compare_metadata
@@ -30,3 +32,30 @@ def test_the_migrated_database_matches_the_models(engine):
         )
         differences = compare_metadata(context, schema.metadata)
     assert differences == []
+
+
+def test_the_newest_migration_file_is_alembics_head(engine):
+    from alembic.script import ScriptDirectory
+
+    from healthscore.storage.database import alembic_config, head_revision
+
+    assert head_revision() == ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+
+
+CHECK = """
+import sys
+from healthscore.storage.database import make_engine, upgrade_if_behind
+upgrade_if_behind(make_engine(sys.argv[1]))
+print("alembic ran" if "alembic.command" in sys.modules else "alembic skipped")
+"""
+
+
+def test_a_new_database_is_migrated_and_a_current_one_skips_alembic(tmp_path):
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", CHECK, url], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        for _ in range(2)
+    ]
+    assert runs == ["alembic ran", "alembic skipped"]

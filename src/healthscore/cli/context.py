@@ -86,11 +86,11 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 def open_database(*, migrate: bool = True) -> tuple[Engine, sessionmaker[Session]]:
     from healthscore.settings import Settings
-    from healthscore.storage.database import make_engine, make_sessionmaker, upgrade
+    from healthscore.storage.database import make_engine, make_sessionmaker, upgrade_if_behind
 
     engine = make_engine(Settings().database_url)
     if migrate:
-        upgrade(engine)
+        upgrade_if_behind(engine)
     return engine, make_sessionmaker(engine)
 
 

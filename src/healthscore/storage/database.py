@@ -8,14 +8,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -76,6 +78,8 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 
 def alembic_config(engine: Engine) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["engine"] = engine
@@ -84,4 +88,24 @@ def alembic_config(engine: Engine) -> Config:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to ``revision`` (``alembic upgrade``), on either database."""
+    from alembic import command
+
     command.upgrade(alembic_config(engine), revision)
+
+
+def head_revision() -> str:
+    """The newest migration's revision: migrations are numbered ``NNNN_name.py`` with
+    revision ``NNNN``, one after the other (tests check the chain)."""
+    return max(path.name[:4] for path in (MIGRATIONS_DIR / "versions").glob("[0-9]*.py"))
+
+
+def upgrade_if_behind(engine: Engine) -> None:
+    """``upgrade`` unless the database is already at the newest migration: a command on
+    an up-to-date database then skips loading Alembic and every migration script."""
+    try:
+        with engine.connect() as connection:
+            current = connection.exec_driver_sql("SELECT version_num FROM alembic_version").all()
+    except DBAPIError:  # no alembic_version table yet: a new database
+        current = []
+    if [row[0] for row in current] != [head_revision()]:
+        upgrade(engine)
