@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -61,6 +61,33 @@ def accounts_table(rows: Sequence[ScoreRow], *, title: str) -> Table:
     return table
 
 
+def adjustment_lines(adjusted: dict[str, Any]) -> list[str]:
+    """What changed the score after its signals, one line each, with the computed value."""
+    lines = []
+    override = adjusted.get("override", {})
+    if "score" in override:
+        o = override["score"]
+        lines.append(
+            f"set by hand to {o['value']:g} by {o['by']} until {o['until'][:10]} "
+            f"(computed {o['computed']}): {o['reason']}"
+        )
+    for name, o in override.get("measures", {}).items():
+        lines.append(
+            f"{name} set by hand to {o['value']:g}% (computed {o['computed']:g}%) by {o['by']}"
+        )
+    rollup = adjusted.get("rollup")
+    if rollup:
+        lines.append(
+            f"roll-up ({rollup.get('rule')}) of {len(rollup.get('children', []))} children; "
+            f"own signals scored {rollup.get('ownScore')}"
+        )
+    products = adjusted.get("products")
+    if products:
+        each = ", ".join(f"{p['product']} {p['score']}" for p in products.get("products", []))
+        lines.append(f"own signals {products.get('account_score')}, combined with {each}")
+    return lines
+
+
 def print_account(
     console: Console, detail: AccountDetail, probability: ChurnProbability | None = None
 ) -> None:
@@ -84,6 +111,8 @@ def print_account(
         console.print(f"stage {row.stage}{trust}")
     if row.components:
         console.print("components: " + ", ".join(f"{g} {v:.0f}" for g, v in row.components.items()))
+    for line in adjustment_lines(detail.adjusted):
+        console.print(line)
     if row.drivers:
         console.print(
             "drivers of change: "

@@ -14,6 +14,7 @@ from pydantic import Field
 from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.orm import Session
 
+from healthscore.scoring.explain import describe
 from healthscore.scoring.scorecard import Measurement, Scorecard, Signal, Stage, Tier, Trend
 from healthscore.storage import models as m
 
@@ -196,7 +197,7 @@ def account_detail(
                 name=name,
                 group=definition.group.value if definition else "",
                 metric=measured.metric if measured else None,
-                description=definition.description if definition else "",
+                description=describe(definition) if definition else "",
                 window_days=measured.window_days if measured else None,
                 basis=measured.basis.value if measured else None,
                 normalisation=measured.normalise.describe() if measured else None,
