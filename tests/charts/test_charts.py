@@ -180,3 +180,22 @@ def test_responsive_wraps_both_sizes():
     both = responsive(wide, narrow)
     assert 'class="chart-wide"' in both and 'class="chart-narrow"' in both
     assert str(wide) in both and str(narrow) in both
+
+
+def test_the_monthly_chart_has_a_labelled_scale_months_and_values():
+    from datetime import date
+
+    from healthscore.charts.lines import monthly_chart
+
+    svg = str(
+        monthly_chart(
+            [(date(2026, 11, 1), -3.1), (date(2026, 12, 1), None), (date(2027, 1, 1), 21.2)],
+            label="NPS per month",
+        )
+    )
+    for tick in (">-100<", ">-50<", ">0<", ">50<", ">100<"):
+        assert tick in svg
+    assert ">Nov<" in svg and ">Dec<" in svg and ">Jan 27<" in svg
+    assert ">-3.1<" in svg and ">21.2<" in svg
+    assert "monthly-line" not in svg  # a month without answers breaks the line, not zero
+    assert "November 2026 to January 2027: from -3.1 to 21.2" in svg

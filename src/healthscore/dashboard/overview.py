@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from healthscore.activity import nps
 from healthscore.backtest.history import latest_backtest
 from healthscore.charts.bars import Bar, stacked_bar
-from healthscore.charts.lines import sparkline
+from healthscore.charts.lines import monthly_chart
 from healthscore.charts.scores import (
     histogram_bins,
     meter_rows,
@@ -65,15 +65,7 @@ def nps_panel(session: Session, f: nps.NpsFilter) -> dict[str, Any]:
         label="NPS answers by category",
         width=560,
     )
-    trend = sparkline(
-        [p.nps for p in recent],
-        label="NPS per month",
-        low=-100,
-        high=100,
-        width=240,
-        height=56,
-        zero=0,
-    )
+    trend = monthly_chart([(p.period_start, p.nps) for p in recent], label="NPS per month")
     return {
         "stats": overall,
         "periods": recent,

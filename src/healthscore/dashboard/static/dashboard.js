@@ -215,9 +215,9 @@
 
   function connect() {
     if (!("EventSource" in window) || !document.body.hasAttribute("data-live")) {
-      setIndicator("off", "Not live");
-      return;
+      return;  // a page with nothing that changes with scores: no indicator at all
     }
+    if (indicator) indicator.hidden = false;
     setIndicator("connecting", "Connecting…");
     var source = new EventSource(root + "/events");
     var wobble = null;
