@@ -59,3 +59,32 @@ def test_a_new_database_is_migrated_and_a_current_one_skips_alembic(tmp_path):
         for _ in range(2)
     ]
     assert runs == ["alembic ran", "alembic skipped"]
+
+
+def test_upgrading_a_database_with_data_keeps_every_row(tmp_path):
+    """SQLite alters ``customers`` by rebuilding it: with foreign keys enforced, the
+    rebuild once cascade-deleted every fact and case of every account."""
+    from sqlalchemy import text
+
+    from healthscore.storage.database import make_engine, upgrade
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    upgrade(engine, "0014")
+    with engine.begin() as c:
+        c.execute(
+            text(
+                "INSERT INTO customers (id, name, plan, segment, mrr, created_at, traits) "
+                "VALUES ('c1', 'C', 'pro', 'smb', 1, '2026-01-01 00:00:00', '{}')"
+            )
+        )
+        c.execute(
+            text(
+                "INSERT INTO users (customer_id, user_id, created_at) "
+                "VALUES ('c1', 'u1', '2026-01-01 00:00:00')"
+            )
+        )
+    upgrade(engine)
+    with engine.connect() as c:
+        assert c.execute(text("SELECT count(*) FROM users")).scalar() == 1
+        assert c.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    engine.dispose()
