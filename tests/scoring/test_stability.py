@@ -215,9 +215,12 @@ def test_one_extra_event_from_one_user_moves_any_account_by_at_most_5_points(
     user = seats[index % len(seats)] if seat and seats else "someone-not-a-seat"
     ts = NOW - timedelta(minutes=minutes_ago)
     event: tuple[type[m.Base], dict[str, Any]] = {
-        "login": (m.Session, {"user_id": user, "ts": ts}),
-        "feature_used": (m.FeatureUsage, {"user_id": user, "feature": "exports", "ts": ts}),
-        "api_call": (m.ApiUsage, {"ts": ts, "calls": 1}),
+        "login": (m.Session, {"user_id": user, "ts": ts, "product": None}),
+        "feature_used": (
+            m.FeatureUsage,
+            {"user_id": user, "feature": "exports", "ts": ts, "product": None},
+        ),
+        "api_call": (m.ApiUsage, {"ts": ts, "calls": 1, "product": None}),
     }[kind]
     before, _ = scratch.score(account, as_of=NOW)
     after, _ = scratch.score(account.with_rows(event[0], [event[1]]), as_of=NOW)
