@@ -251,9 +251,12 @@ def test_a_retried_request_with_its_idempotency_key_is_applied_once(server):
         retry = {"Idempotency-Key": "resolve-a-1"}
         assert api.post(f"/api/v1/cases/{a}/resolve", headers=retry).json()["state"] == "resolved"
         assert api.post(f"/api/v1/cases/{a}/reopen").json()["state"] == "open"
-        # The client never saw the first answer and retries: it is not applied again.
+        # The client never saw the first answer and retries: it gets that answer again
+        # (Stripe's semantics) and the resolution is not applied again.
         again = api.post(f"/api/v1/cases/{a}/resolve", headers=retry)
-        assert again.status_code == 200 and again.json()["state"] == "open"
+        assert again.status_code == 200 and again.json()["state"] == "resolved"
+        assert again.headers["Idempotent-Replayed"] == "true"
+        assert api.get(f"/api/v1/cases/{a}").json()["state"] == "open"
     with server.sessions() as session:
         keys = session.scalars(select(m.CaseEvent.request_key).order_by(m.CaseEvent.id)).all()
     assert keys == ["resolve-a-1", None]

@@ -261,10 +261,16 @@ def test_a_replay_outside_the_tolerance_is_rejected(live_server):
 
 def test_a_signed_body_that_is_not_an_event_is_rejected(live_server):
     add_account(live_server)
-    for body in ("not json", "[]", json.dumps({"object": "event", "type": "invoice.paid"})):
+    for body in ("[]", json.dumps({"object": "event", "type": "invoice.paid"})):
         answer = deliver(live_server, body)
         assert answer.status_code == 400, body
         assert answer.json()["error"]["code"] == "invalid_payload"
+    not_json = deliver(live_server, '{"id": "evt_1",\n "type": nope}')
+    assert not_json.status_code == 400
+    assert not_json.json()["error"]["code"] == "malformed_json"
+    assert not_json.json()["error"]["message"] == (
+        "malformed JSON at line 2, column 10: Expecting value"
+    )
     assert_nothing_written(live_server)
 
 

@@ -15,15 +15,16 @@ def test_oversized_bodies_are_refused_before_parsing(live_server):
     assert response.json()["error"]["code"] == "payload_too_large"
 
 
-def test_malformed_json_is_a_validation_error(live_server):
+def test_malformed_json_is_a_bad_request_naming_line_and_column(live_server):
     with live_server.client("ingest") as api:
         response = api.post(
             "/api/v1/nps-responses",
             content=b"{not json",
             headers={"Content-Type": "application/json"},
         )
-    assert response.status_code == 422
-    assert response.json()["error"]["code"] == "validation_error"
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "malformed_json"
+    assert response.json()["error"]["message"].startswith("malformed JSON at line 1, column 2: ")
 
 
 def test_bad_query_parameters_name_the_parameter(live_server):

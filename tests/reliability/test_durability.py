@@ -80,6 +80,12 @@ def send_until_acknowledged(call) -> int:
             response = call()
             if response.status_code in (200, 201):
                 return attempts
+            if response.status_code == 409:
+                # Killed between claiming its Idempotency-Key and answering: the claim
+                # lapses (api.idempotency), as Retry-After says; then the retry runs.
+                assert response.json()["error"]["code"] == "idempotency_key_in_use"
+                time.sleep(float(response.headers["Retry-After"]))
+                continue
             assert response.status_code >= 500, response.text  # a 4xx would be our bug
         except httpx.TransportError:
             pass

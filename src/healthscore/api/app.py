@@ -13,8 +13,11 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine, text
 
 from healthscore import __version__
+from healthscore.api import idempotency
 from healthscore.api.errors import COMMON_RESPONSES, install_error_handlers
 from healthscore.api.headers import SecurityHeaders
+from healthscore.api.idempotency import IdempotentReplays
+from healthscore.api.json_bodies import RequireJsonBodies
 from healthscore.api.limits import BodySizeLimit
 from healthscore.api.rate_limits import RateLimiter
 from healthscore.api.routes import (
@@ -65,7 +68,10 @@ DESCRIPTION = """Customer health scores for customer-success teams.
 
 Authenticate with an API key (`healthscore keys create --scope read|ingest|admin`) sent as
 `Authorization: Bearer <key>` or `X-API-Key: <key>`. Errors always have the shape
-`{"error": {"status", "code", "message", "details": [{"field", "message"}]}}`.
+`{"error": {"status", "code", "message", "details": [{"field", "message"}]}}`; a body that
+is not JSON gets 415, one that does not parse 400 `malformed_json` with its line and column.
+Writes accept an `Idempotency-Key` header: a retry gets the first answer again
+(`Idempotent-Replayed: true`), the same key with another body 422 `idempotency_key_reused`.
 """
 
 
@@ -152,7 +158,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.known_accounts = KnownAccounts()
     install_error_handlers(app)
-    # Added last = outermost: the size limit applies before the body is buffered.
+    # Added last = outermost: the size limit applies before the body is buffered; a body
+    # refused for NULs or its media type never claims an Idempotency-Key.
+    app.add_middleware(IdempotentReplays)
+    app.add_middleware(RequireJsonBodies)
     app.add_middleware(RejectNulCharacters)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
@@ -225,6 +234,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in routers:
         app.include_router(module.router, responses=COMMON_RESPONSES)
     app.state.broadcaster = broadcaster
+    idempotency.document(app)
     app.include_router(dashboard.router)
     app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")
     return app

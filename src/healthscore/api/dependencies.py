@@ -73,8 +73,12 @@ async def idempotency_key(
             alias="Idempotency-Key",
             max_length=255,
             pattern=r"^[\x21-\x7e]+$",
-            description="Retry-safe writes: a request repeated with the same key is "
-            "acknowledged but applied only once.",
+            description="Retry-safe writes (Stripe's semantics): a retry with the same "
+            "key and the same request gets the first answer again, with "
+            "`Idempotent-Replayed: true`, and is not applied twice; the same key with "
+            "another body or path gets 422 `idempotency_key_reused`; while the first "
+            "request runs, 409 `idempotency_key_in_use`. Kept 24 hours, per API key "
+            "(`api.idempotency`).",
         ),
     ] = None,
 ) -> str | None:

@@ -2,11 +2,18 @@
 
 ``{"error": {"status": 422, "code": "validation_error", "message": "…",
 "details": [{"field": "score", "message": "…"}]}}``
+
+Messages read once: ``details[].message`` says what is wrong with its ``field`` (no
+pydantic "Value error, " prefix, no field name repeated), and the top-level message
+joins ``field: message`` pairs. A body that is not JSON gets 400 ``malformed_json``
+naming the line and column (``api.json_bodies``).
 """
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -35,6 +42,11 @@ CODES = {
     500: "internal_error",
     503: "service_unavailable",
 }
+OPERATION_ANSWERED = "healthscore.operation_answered"
+"""Set in the ASGI scope when an operation itself refused the request (a rule broken):
+that answer, like a 2xx, is kept for ``Idempotency-Key`` replays (``api.idempotency``)."""
+FASTAPI_UNPARSABLE = "There was an error parsing the body"
+"""FastAPI's 400 when reading a JSON body fails other than by ``JSONDecodeError``."""
 DATABASE_RETRY_SECONDS = 5
 """``Retry-After`` when the database cannot be reached (a restart or fail-over)."""
 
@@ -122,6 +134,15 @@ def _server_error(request: Request, error: Exception, *, status: int, message: s
     return error_response(status, f"{message} (request id {rid})", headers=headers, request_id=rid)
 
 
+def database_error(request: Request, error: SQLAlchemyError) -> JSONResponse:
+    """503 when the database cannot be reached (retry later), else 500."""
+    if isinstance(error, OperationalError):
+        message = "the database is unavailable; the request was not applied, retry later"
+        return _server_error(request, error, status=503, message=message)
+    message = "database error; the request was not applied"
+    return _server_error(request, error, status=500, message=message)
+
+
 def _field(location: tuple[Any, ...] | list[Any]) -> str:
     parts = [str(p) for p in location]
     if parts and parts[0] in {"body", "query", "path", "header"}:
@@ -129,38 +150,122 @@ def _field(location: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts) or "body"
 
 
+PYDANTIC_PREFIXES = ("Value error, ", "Assertion failed, ")
+"""What pydantic puts before the message of a ``ValueError`` / ``assert`` in a validator."""
+
+
+def readable(field: str, problem: Mapping[str, Any]) -> str:
+    """A validation problem's message as it should read beside ``field``: a domain
+    error's own message (``InvalidFact``: "is in the future"), else pydantic's without
+    its "Value error, " prefix or a repeated "field: " (``timestamp: is in the future``,
+    never ``timestamp: Value error, timestamp: is in the future``)."""
+    cause = (problem.get("ctx") or {}).get("error")
+    if isinstance(cause, DomainError) and len(cause.problems) == 1:
+        return cause.problems[0].message
+    message = str(problem.get("msg", ""))
+    for prefix in PYDANTIC_PREFIXES:
+        message = message.removeprefix(prefix)
+    last = field.rpartition(".")[2]
+    for name in (field, last):
+        if name and message.startswith(f"{name}: "):
+            return message[len(name) + 2 :]
+    return message
+
+
+def validation_details(problems: Iterable[Mapping[str, Any]]) -> list[ErrorDetail]:
+    """pydantic's problems as ``details``: each field once, each message readable."""
+    details = []
+    for problem in problems:
+        field = _field(problem.get("loc", ()))
+        details.append(ErrorDetail(field=field, message=readable(field, problem)))
+    return details
+
+
+def summary(details: Sequence[ErrorDetail], limit: int = 5) -> str:
+    """The top-level message of a validation error: ``field: message; …``."""
+    return "; ".join(f"{d.field}: {d.message}" for d in details[:limit])
+
+
+def _api_error(error: DomainError) -> JSONResponse:
+    return error_response(
+        error.status,
+        str(error),
+        code=error.code,
+        details=[ErrorDetail(field=p.field, message=p.message) for p in error.problems],
+        headers=error.headers if isinstance(error, ApiError) else None,
+    )
+
+
+def malformed_json(text: str | bytes, position: int, reason: str) -> ApiError:
+    """400 ``malformed_json``: where in the body (line and column, from 1) and why."""
+    if isinstance(text, bytes):  # a byte offset: count lines in the bytes before it
+        line, column = text.count(b"\n", 0, position) + 1, position - text.rfind(b"\n", 0, position)
+    else:
+        line, column = text.count("\n", 0, position) + 1, position - text.rfind("\n", 0, position)
+    message = f"malformed JSON at line {line}, column {column}: {reason}"
+    return ApiError(
+        400,
+        message,
+        code="malformed_json",
+        details=[ErrorDetail(field="body", message=message)],
+    )
+
+
+def locate_error(body: bytes | str) -> ApiError | None:
+    """The 400 naming where ``body`` stops being JSON (by Python's own parser), or None
+    if it parses."""
+    try:
+        json.loads(body)
+    except UnicodeDecodeError as error:
+        raw = body if isinstance(body, bytes) else body.encode()
+        return malformed_json(raw, error.start, "the bytes are not UTF-8 text")
+    except json.JSONDecodeError as error:
+        return malformed_json(error.doc, error.pos, error.msg)
+    except RecursionError:
+        return ApiError(400, "malformed JSON: nested too deeply", code="malformed_json")
+    return None
+
+
+def unparsable(document: Any, problem: Mapping[str, Any]) -> ApiError:
+    """The 400 for FastAPI's ``json_invalid`` problem: its location holds the character
+    offset into ``document`` (the text FastAPI parsed), its context ``json.loads``' reason."""
+    location = problem.get("loc", ())
+    position = location[1] if len(location) > 1 and isinstance(location[1], int) else 0
+    reason = str((problem.get("ctx") or {}).get("error") or "not JSON")
+    text = document if isinstance(document, str | bytes) else ""
+    return malformed_json(text, min(position, len(text)), reason)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
-    async def _domain_error(_request: Request, error: DomainError) -> JSONResponse:
-        return error_response(
-            error.status,
-            str(error),
-            code=error.code,
-            details=[ErrorDetail(field=p.field, message=p.message) for p in error.problems],
-            headers=error.headers if isinstance(error, ApiError) else None,
-        )
+    async def _domain_error(request: Request, error: DomainError) -> JSONResponse:
+        if not isinstance(error, ApiError):
+            # The operation ran and broke a rule: an answer an Idempotency-Key keeps.
+            request.scope[OPERATION_ANSWERED] = True
+        return _api_error(error)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, error: RequestValidationError) -> JSONResponse:
-        details = [
-            ErrorDetail(field=_field(problem.get("loc", ())), message=str(problem.get("msg")))
-            for problem in error.errors()
-        ]
-        message = "; ".join(f"{d.field}: {d.message}" for d in details[:5]) or "invalid request"
-        return error_response(422, message, details=details)
+        problems = error.errors()
+        for problem in problems:
+            if problem.get("type") == "json_invalid":  # FastAPI's json.loads failed
+                return _api_error(unparsable(error.body, problem))
+        details = validation_details(problems)
+        return error_response(422, summary(details) or "invalid request", details=details)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, error: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        if error.status_code == 400 and error.detail == FASTAPI_UNPARSABLE:
+            # Not a JSONDecodeError (bytes that are not UTF-8, say): locate it the same way.
+            located = locate_error(await request.body())  # read already: kept by the request
+            if located is not None:
+                return _api_error(located)
         headers = dict(error.headers) if error.headers else None
         return error_response(error.status_code, str(error.detail), headers=headers)
 
     @app.exception_handler(SQLAlchemyError)
     async def _database(request: Request, error: SQLAlchemyError) -> JSONResponse:
-        if isinstance(error, OperationalError):
-            message = "the database is unavailable; the request was not applied, retry later"
-            return _server_error(request, error, status=503, message=message)
-        message = "database error; the request was not applied"
-        return _server_error(request, error, status=500, message=message)
+        return database_error(request, error)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:
@@ -173,13 +278,20 @@ def _documented(description: str) -> dict[str, Any]:
 
 
 COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: _documented("malformed request"),
+    400: _documented("malformed request (`malformed_json`: the line and column at fault)"),
     401: _documented("no API key, or an unknown or revoked one"),
     403: _documented("the key lacks the scope this operation needs"),
     404: _documented("not found"),
-    409: _documented("conflicts with existing data"),
+    409: _documented(
+        "conflicts with existing data (`idempotency_key_in_use`: a request with this "
+        "`Idempotency-Key` is still running)"
+    ),
     413: _documented("request body too large"),
-    422: _documented("invalid input; `details` names each field at fault"),
+    415: _documented("the body is not JSON (send `Content-Type: application/json`)"),
+    422: _documented(
+        "invalid input; `details` names each field at fault (`idempotency_key_reused`: "
+        "this `Idempotency-Key` was used for a different request)"
+    ),
     429: _documented("this API key is over its rate limit; retry after `Retry-After` seconds"),
     500: _documented("internal error; the request was not applied (`requestId` names it)"),
     503: _documented("the database is unavailable; retry after `Retry-After` seconds"),

@@ -6,7 +6,8 @@ the account named in ``context.groupId`` (Segment's B2B convention), else
 ``properties.groupId`` or ``context.traits.groupId``, else the account the user was linked
 to by an earlier ``group`` call. Track event names become scoring facts through the
 scorecard's ``events`` mapping (``login``, ``feature_used``, ``api_call``); any other name is
-kept as an engagement event named by its slug.
+kept as an engagement event named by its slug. An ``alias`` merges ``previousId`` into
+``userId`` once the request's events are recorded (``accounts.aliases``).
 
 A request is all or nothing: every message is checked before anything is written, and one
 bad message rejects the request (the caller's transaction rolls back). Messages are
@@ -24,6 +25,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from healthscore.accounts.aliases import merge_identity
 from healthscore.accounts.service import refused_parents, set_parents
 from healthscore.ingest.anomalies import Source
 from healthscore.ingest.records import (
@@ -36,7 +38,15 @@ from healthscore.ingest.records import (
     upsert_customer,
     upsert_user,
 )
-from healthscore.ingest.segment_facts import Fact, Link, Step, Traits, fact_event, plan_all
+from healthscore.ingest.segment_facts import (
+    Alias,
+    Fact,
+    Link,
+    Step,
+    Traits,
+    fact_event,
+    plan_all,
+)
 from healthscore.ingest.segment_messages import Rejected, SegmentMessage
 from healthscore.scoring.event_mapping import EventMapping
 from healthscore.storage import models as m
@@ -146,6 +156,7 @@ def _lookups(
     named = {s.customer_id for s in steps if isinstance(s, Link) and s.account is None}
     named |= {s.named_account for s in steps if isinstance(s, Fact) and s.named_account}
     users = {s.user_id for s in steps if isinstance(s, Fact) and not s.named_account and s.user_id}
+    users |= {s.previous_id for s in steps if isinstance(s, Alias)}
     accounts = known.existing(session, named) if known else known_customers(session, named)
     return accounts, _current_accounts(session, users)
 
@@ -230,6 +241,9 @@ def ingest(
             event = fact_event(step, accounts, users, problems)
             if event is not None:
                 events.append(event)
+        elif isinstance(step, Alias) and step.previous_id in users:
+            # Later events of the new id find the account the previous id belongs to.
+            users.setdefault(step.user_id, users[step.previous_id])
     parents = _parent_links(steps)
     grouped = {s.customer_id for s in steps if isinstance(s, Link) and s.account is not None}
     problems += _parent_problems(session, parents, grouped)
@@ -246,9 +260,14 @@ def ingest(
     # After every group call: a parent may be created later in the request than its child.
     rolled_up = set_parents(session, {child: parent for child, (_, parent) in parents.items()})
     outcome.events = record_events(session, events)
+    merged: set[str] = set()
+    for step in steps:  # after the events: the request's own events of the old id move too
+        if isinstance(step, Alias):
+            merged |= merge_identity(session, step.previous_id, step.user_id)
     outcome.customers = (
         {e.customer_id for e in events}
         | {s.customer_id for s in steps if isinstance(s, Link)}
         | rolled_up
+        | merged
     )
     return outcome

@@ -2,7 +2,8 @@
 
 A ``track``/``page``/``screen`` message becomes a ``Fact`` (a product event waiting for
 its account), a ``group`` or an ``identify`` naming a ``groupId`` a ``Link`` (a user joins
-an account), an ``identify`` with traits a ``Traits`` step. Track event names become
+an account), an ``identify`` with traits a ``Traits`` step, an ``alias`` an ``Alias`` (one
+user id merged into another). Track event names become
 scoring facts through the scorecard's ``events`` mapping; ``plan_all`` checks every
 message of a request and rejects it naming every message at fault.
 """
@@ -25,6 +26,7 @@ from healthscore.ingest.records import (
 )
 from healthscore.ingest.segment_messages import (
     ACCOUNT_ID,
+    AliasMessage,
     GroupMessage,
     IdentifyMessage,
     Json,
@@ -216,7 +218,15 @@ class Traits:
     traits: Json
 
 
-Step = Link | Fact | Traits | None
+@dataclass
+class Alias:
+    """``alias``: ``previous_id``'s events and seats become ``user_id``'s."""
+
+    previous_id: str
+    user_id: str
+
+
+Step = Link | Fact | Traits | Alias | None
 
 
 def plan_message(
@@ -228,6 +238,8 @@ def plan_message(
     where: str = "",
 ) -> list[Step]:
     """What one message will do, checked without touching the database."""
+    if isinstance(message, AliasMessage):
+        return [alias_step(message, received_at, batch_sent_at, where)]
     if not (message.user_id or message.anonymous_id):
         raise InvalidFact(f"{where}userId", "userId or anonymousId is required")
     ts = event_time(message, received_at=received_at, batch_sent_at=batch_sent_at, where=where)
@@ -261,7 +273,19 @@ def plan_message(
         if user and message.traits:
             steps.append(Traits(user, message.traits))
         return steps
-    return []  # alias: acknowledged, nothing to record
+    return []
+
+
+def alias_step(
+    message: AliasMessage, received_at: datetime, batch_sent_at: datetime | None, where: str
+) -> Alias:
+    """An ``alias`` needs both ids (Segment's spec); its timestamp is checked like any."""
+    if not message.user_id:
+        raise InvalidFact(f"{where}userId", "userId is required: the id previousId becomes")
+    if not message.previous_id:
+        raise InvalidFact(f"{where}previousId", "previousId is required: the id to merge")
+    event_time(message, received_at=received_at, batch_sent_at=batch_sent_at, where=where)
+    return Alias(message.previous_id, message.user_id)
 
 
 def plan_all(

@@ -56,6 +56,11 @@ class SegmentMessage(_Model):
     sent_at: datetime | None = None
     context: Context = Field(default_factory=Context)
     integrations: Json = Field(default_factory=dict)
+    write_key: str | None = Field(
+        None,
+        description="An ingest key, as Segment's writeKey: instead of the Authorization "
+        "header (it wins over the header when both are sent).",
+    )
 
 
 class TrackMessage(SegmentMessage):
@@ -90,7 +95,8 @@ class ScreenMessage(SegmentMessage):
 
 
 class AliasMessage(SegmentMessage):
-    """Accepted for compatibility and acknowledged; identity merges are not modelled."""
+    """``previousId`` becomes ``userId``: its events and seats are merged into the new
+    id's (``accounts.aliases``, ``docs/identity.md``)."""
 
     type: Literal["alias"] = "alias"
     previous_id: Id = None
@@ -107,6 +113,11 @@ class Batch(_Model):
 
     batch: list[Message]
     sent_at: datetime | None = None
+    write_key: str | None = Field(
+        None,
+        description="An ingest key, as Segment's writeKey: instead of the Authorization "
+        "header (it wins over the header when both are sent).",
+    )
 
 
 class Rejected(Exception):
@@ -117,10 +128,10 @@ class Rejected(Exception):
         self.problems = problems
 
 
-EVENT_MESSAGES = (TrackMessage, PageMessage, ScreenMessage, AliasMessage)
+EVENT_MESSAGES = (TrackMessage, PageMessage, ScreenMessage)
 
 
 def events_only(messages: Sequence[SegmentMessage]) -> bool:
-    """True when no message changes accounts or users (no ``group``/``identify``), so the
-    request can be checked against the database as it is and journaled."""
+    """True when no message changes accounts or users (no ``group``/``identify``/``alias``),
+    so the request can be checked against the database as it is and journaled."""
     return all(isinstance(message, EVENT_MESSAGES) for message in messages)

@@ -6,6 +6,10 @@ request is checked just as fully and journaled instead (``ingest.journal``), for
 to apply in bulk. Either way the follow-up (a rescore, or the journal's apply) is asked
 of the job queue only once the transaction has committed.
 
+A request with an ``alias`` is always applied; with the journal on, the events already
+journaled are applied first, in its transaction, so that the previous id's acknowledged
+events are merged too.
+
 Anomalies (``ingest.anomalies``) are counted in the same transaction: the ``sentAt`` skew
 of an accepted request commits with its events; a refused request is rolled back and
 only its counters (unknown accounts, timestamps in the future, ``sentAt`` skew) are
@@ -23,7 +27,7 @@ from sqlalchemy.orm import Session
 from healthscore.ingest import anomalies as anomaly
 from healthscore.ingest import segment as seg
 from healthscore.ingest import segment_messages
-from healthscore.ingest.journal import Journal
+from healthscore.ingest.journal import Applied, Journal
 from healthscore.ingest.records import InvalidFact
 from healthscore.ingest.segment_facts import sent_at_skews
 from healthscore.observability.metrics import INGESTED, JOURNALED
@@ -63,7 +67,9 @@ def receive(
     and the session's transaction may already be open: the key was looked up in it (the
     lookup writes nothing, except a coarse ``last_used_at`` it commits itself)."""
     received_at = datetime.now(UTC)
-    journaled = jobs.settings.ingest_ack == "journaled" and segment_messages.events_only(messages)
+    journal_on = jobs.settings.ingest_ack == "journaled"
+    journaled = journal_on and segment_messages.events_only(messages)
+    drained: list[Applied] = []
     seen = anomaly.Anomalies()
     seen.note_sent_at(sent_at_skews(messages, received_at=received_at, batch_sent_at=batch_sent_at))
     try:
@@ -80,6 +86,8 @@ def receive(
             jobs.journal.append(session, seg.SOURCE, events, now=received_at)
             count, touched = len(events), bool(events)
         else:
+            if journal_on and any(isinstance(m, segment_messages.AliasMessage) for m in messages):
+                drained = _drain_journal(session, jobs.journal)
             outcome = seg.ingest(
                 session,
                 messages,
@@ -88,8 +96,9 @@ def receive(
                 batch_sent_at=batch_sent_at,
                 prefix=prefix,
             )
-            mark_for_rescore(session, outcome.customers)
-            count, touched = outcome.events, bool(outcome.customers)
+            customers = outcome.customers.union(*(applied.customers for applied in drained))
+            mark_for_rescore(session, customers)
+            count, touched = outcome.events, bool(customers)
         anomaly.record(session, seg.SOURCE, seen, now=received_at)
         session.commit()
     except (segment_messages.Rejected, InvalidFact) as refused:
@@ -102,6 +111,9 @@ def receive(
     except BaseException:
         session.rollback()
         raise
+    for applied in drained:
+        jobs.journal.prune(applied)
+        INGESTED.labels("segment").inc(applied.events)
     if journaled:
         if touched:
             jobs.request_apply()
@@ -110,3 +122,14 @@ def receive(
         if touched:
             jobs.request_rescore()
         INGESTED.labels("segment").inc(count)
+
+
+def _drain_journal(session: Session, journal: Journal) -> list[Applied]:
+    """Apply every journaled request in the caller's transaction (as the worker would),
+    before an alias merges ids: what each pass applied, for ``prune`` after the commit."""
+    passes: list[Applied] = []
+    while True:
+        applied = journal.apply(session)
+        if not applied.entries:
+            return passes
+        passes.append(applied)

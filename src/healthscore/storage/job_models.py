@@ -222,3 +222,31 @@ class WebhookSubscription(Base):
     description: Mapped[str] = mapped_column(String(255), default="")
     secret: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime]
+
+
+class IdempotentRequest(Base):
+    """A write to the JSON API sent with an ``Idempotency-Key``, and the answer it got:
+    a retry with the same key (and the same request) gets that answer again instead of
+    running twice (``api.idempotency``; Stripe's semantics).
+
+    Keys are per API key (``api_key_id``): two clients may use the same key string.
+    ``status`` is NULL while the first request runs (``claimed_until`` bounds how long a
+    crashed one blocks its key); rows expire after 24 hours and are purged as new ones
+    are claimed.
+    """
+
+    __tablename__ = "idempotent_requests"
+
+    api_key_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("api_keys.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    method: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(String(2048))
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int | None] = mapped_column(Integer)
+    content_type: Mapped[str | None] = mapped_column(String(255))
+    body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]
+    claimed_until: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)

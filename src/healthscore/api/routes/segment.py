@@ -2,8 +2,16 @@
 destinations can send product events straight in.
 
 Authentication is Segment's: Basic auth with an ingest key as the user name and an empty
-password (Bearer and ``X-API-Key`` work too). Accepted requests answer 200
+password (Bearer and ``X-API-Key`` work too), or the key as ``writeKey`` in the body (at
+the top level, or in a batch's messages, as analytics.js sends it). A body ``writeKey``
+wins over the header, like Segment's; either way it is checked and rate limited alike
+(401 unknown, 403 not an ingest key, 429). Accepted requests answer 200
 ``{"success": true}`` after the transaction has committed.
+
+Bodies are JSON, declared ``application/json`` or ``text/plain``: analytics.js sends
+``text/plain`` so that browsers make a simple cross-origin request without a CORS
+preflight. Any other Content-Type gets 415, a body that does not parse 400
+``malformed_json`` with the line and column.
 
 Rejections are all-or-nothing and say which message is at fault: any message that is
 malformed, dated in the future (beyond the allowed clock skew, after Segment's ``sentAt``
@@ -21,6 +29,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime
 from typing import Any, get_type_hints
 
+import orjson
 from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
@@ -28,11 +37,17 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import State
 
 from healthscore.api.dependencies import ActiveScorecard, DbSession, JobQueue, KnownAccountsCache
-from healthscore.api.errors import ApiError, ErrorDetail, ErrorResponse
+from healthscore.api.errors import ApiError, ErrorDetail, ErrorResponse, locate_error, readable
+from healthscore.api.json_bodies import (
+    is_json,
+    malformed_for_pydantic,
+    media_type,
+    unsupported,
+)
 from healthscore.api.limits import BodyTooLarge, limit_for
 from healthscore.api.sanitize import json_has_nul
 from healthscore.api.security import IngestKey, KeyCheck, presented_key
-from healthscore.auth.keys import Scope
+from healthscore.auth.scopes import Scope
 from healthscore.ingest import segment as seg
 from healthscore.ingest import segment_messages, segment_requests
 from healthscore.ingest.records import InvalidFact
@@ -53,7 +68,8 @@ class SegmentRequest(Request):
     async def body(self) -> bytes:
         if not hasattr(self, "_body"):
             raw = await super().body()
-            if self.headers.get("content-encoding", "").strip().lower() == "gzip":
+            gzipped = self.headers.get("content-encoding", "").strip().lower() == "gzip"
+            if gzipped:
                 limit = limit_for(self.url.path, self.app.state.settings.max_request_bytes)
                 inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
                 try:
@@ -64,10 +80,13 @@ class SegmentRequest(Request):
                     ) from None
                 if len(raw) > limit or inflater.unconsumed_tail:
                     raise BodyTooLarge(limit)
-                if json_has_nul(raw):  # the middleware only saw the compressed bytes
-                    raise ApiError(
-                        400, "text may not contain NUL (U+0000) characters", code="invalid_message"
-                    )
+            # RejectNulCharacters saw only compressed bytes, or skipped a text/plain body.
+            declared = self.headers.get("content-type", "")
+            checked = not gzipped and declared.startswith("application/json")
+            if not checked and json_has_nul(raw):
+                raise ApiError(
+                    400, "text may not contain NUL (U+0000) characters", code="invalid_message"
+                )
             self._body = raw
         return self._body
 
@@ -79,34 +98,66 @@ def _field(location: Sequence[Any]) -> str:
     return ".".join(parts) or "body"
 
 
-def _is_json(content_type: str | None) -> bool:
-    """``application/json`` or ``application/*+json`` (parameters such as charset allowed)."""
-    if not content_type:
-        return False
-    media = content_type.partition(";")[0].strip().lower()
-    return media == "application/json" or (
-        media.startswith("application/") and media.endswith("+json")
-    )
+def _is_segment_json(content_type: str | None) -> bool:
+    """JSON, or ``text/plain`` as analytics.js declares it (no CORS preflight that way)."""
+    return is_json(content_type) or media_type(content_type) == "text/plain"
 
 
 def parse_body(model: type[BaseModel], body: bytes, content_type: str | None) -> BaseModel:
     """The request's message(s), parsed and validated from the raw bytes in one pass
     (pydantic-core reads the JSON itself: no intermediate ``dict`` tree); ``ApiError`` 400
-    naming every field at fault otherwise."""
+    naming every field at fault otherwise (415 for a body that is not JSON)."""
     if not body:
         raise _rejection([ErrorDetail(field="body", message="Field required")])
-    if not _is_json(content_type):
-        raise _rejection(
-            [ErrorDetail(field="body", message="must be JSON (Content-Type: application/json)")]
-        )
+    if not _is_segment_json(content_type):
+        raise unsupported(content_type)
     try:
         return model.model_validate_json(body)
     except ValidationError as error:
-        details = [
-            ErrorDetail(field=_field(p.get("loc", ())), message=str(p.get("msg")))
-            for p in error.errors(include_url=False, include_input=False)[:MAX_DETAILS]
-        ]
+        problems = error.errors(include_url=False, include_input=False)
+        if problems and problems[0]["type"] == "json_invalid":
+            raise malformed_for_pydantic(body, problems[0]["msg"]) from None
+        details = []
+        for problem in problems[:MAX_DETAILS]:
+            field = _field(problem.get("loc", ()))
+            details.append(ErrorDetail(field=field, message=readable(field, problem)))
         raise _rejection(details) from None
+
+
+WRITE_KEY = b'"writeKey"'
+
+
+def body_write_key(body: bytes, content_type: str | None) -> str | None:
+    """The ``writeKey`` a body carries: at its top level, else the one its batch's messages
+    share (analytics.js puts it in each message); None without one. Looked for only when
+    the bytes name it, so a body without costs no parse here."""
+    if WRITE_KEY not in body or not _is_segment_json(content_type):
+        return None
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise locate_error(body) or ApiError(400, "malformed JSON", code="malformed_json") from None
+    if not isinstance(data, dict):
+        return None
+    key = data.get("writeKey")
+    if isinstance(key, str) and key:
+        return key
+    batch = data.get("batch")
+    messages = batch if isinstance(batch, list) else []
+    keys = {
+        message["writeKey"]
+        for message in messages
+        if isinstance(message, dict) and isinstance(message.get("writeKey"), str)
+        if message["writeKey"]
+    }
+    if len(keys) > 1:
+        raise ApiError(
+            400,
+            "the batch's messages carry different writeKeys: send one batch per key",
+            code="invalid_message",
+            details=[ErrorDetail(field="batch", message="different writeKeys")],
+        )
+    return keys.pop() if keys else None
 
 
 class SegmentRoute(APIRoute):
@@ -117,8 +168,9 @@ class SegmentRoute(APIRoute):
     The endpoint functions below declare their body, key and dependencies as usual, which
     is what OpenAPI publishes. At run time the handler does the same work with fewer
     steps: it reads the (possibly gzipped) body on the event loop, then in **one**
-    worker-thread call opens **one** database session, checks the key in it (401/403,
-    and 429 over the key's rate limit, exactly as ``security.require``), validates the
+    worker-thread call opens **one** database session, checks the key in it (the body's
+    ``writeKey``, else the header's; 401/403, and 429 over the key's rate limit, exactly
+    as ``security.require``), validates the
     raw JSON with pydantic-core (``model_validate_json``), and calls the endpoint with
     that session, so the key
     lookup and the ingest share a connection and a transaction. FastAPI's generic path
@@ -132,6 +184,7 @@ class SegmentRoute(APIRoute):
         endpoint = self.endpoint
 
         def call(state: State, key: str | None, body: bytes, content_type: str | None) -> None:
+            key = body_write_key(body, content_type) or key
             with state.sessions() as session:
                 info = KeyCheck(key, Scope.ingest, limiter=state.rate_limiter)(session)
                 message = parse_body(model, body, content_type)
@@ -169,6 +222,8 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "no or unknown key"},
     403: {"model": ErrorResponse, "description": "the key lacks the ingest scope"},
     413: {"model": ErrorResponse, "description": "body over 500 KB (batch) or 32 KB (call)"},
+    415: {"model": ErrorResponse, "description": "the body is not JSON (or text/plain)"},
+    429: {"model": ErrorResponse, "description": "the key is over its rate limit"},
 }
 
 
@@ -266,6 +321,21 @@ def segment_group(
     known: KnownAccountsCache,
 ) -> Success:
     """Links the user to the account (created if new) and merges the account's traits."""
+    return _ingest(session, jobs, [body], card.events, known)
+
+
+@router.post("/alias", operation_id="segmentAlias", response_model=Success, responses=RESPONSES)
+def segment_alias(
+    body: segment_messages.AliasMessage,
+    _key: IngestKey,
+    session: DbSession,
+    card: ActiveScorecard,
+    jobs: JobQueue,
+    known: KnownAccountsCache,
+) -> Success:
+    """Merges ``previousId`` into ``userId``: the previous id's events and seats become the
+    new id's in every account the previous id is a seat of or logged in to
+    (``docs/identity.md``)."""
     return _ingest(session, jobs, [body], card.events, known)
 
 

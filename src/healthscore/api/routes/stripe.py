@@ -4,12 +4,15 @@ The signature is the authentication (Stripe cannot send an API key), so the rout
 key dependency and ``security: []`` in the OpenAPI document. It is checked against the raw
 request bytes with the official ``stripe`` library before anything is parsed or written;
 a bad signature, or one older than the tolerance (a replay), gets 400 and writes nothing.
+A signed body declared as something else than ``application/json`` (what Stripe sends)
+gets 415, one that is not JSON 400 ``malformed_json`` with the line and column.
 An accepted event is de-duplicated on its id and applied in one transaction that commits
 before the 200, so Stripe's at-least-once delivery never counts a payment twice.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 import stripe
@@ -17,7 +20,8 @@ from fastapi import APIRouter, Depends, Header, Request
 from pydantic import BaseModel
 
 from healthscore.api.dependencies import DbSession, JobQueue
-from healthscore.api.errors import ApiError, ErrorResponse
+from healthscore.api.errors import ApiError, ErrorResponse, locate_error
+from healthscore.api.json_bodies import is_json, unsupported
 from healthscore.ingest import stripe_events
 from healthscore.observability.metrics import INGESTED
 
@@ -49,6 +53,7 @@ RawBody = Annotated[bytes, Depends(raw_body)]
     response_model=StripeReceipt,
     responses={
         400: {"model": ErrorResponse, "description": "bad signature, replay or payload"},
+        415: {"model": ErrorResponse, "description": "the body is not declared as JSON"},
         503: {"model": ErrorResponse, "description": "no endpoint secret configured"},
     },
     openapi_extra={"security": []},
@@ -69,7 +74,7 @@ def receive_stripe_webhook(
     secret: str | None = request.app.state.settings.stripe_webhook_secret
     if not secret:
         raise ApiError(503, "the Stripe endpoint secret is not configured", code="not_configured")
-    event = _verified_event(body, stripe_signature, secret)
+    event = _verified_event(body, stripe_signature, secret, request.headers.get("content-type"))
     event_id = event.get("id")
     if not isinstance(event_id, str) or not event_id or not isinstance(event.get("type"), str):
         raise ApiError(400, "the event has no id or type", code="invalid_payload")
@@ -81,17 +86,26 @@ def receive_stripe_webhook(
     return StripeReceipt(received=True, applied=outcome.applied, detail=outcome.detail)
 
 
-def _verified_event(body: bytes, signature: str | None, secret: str) -> dict[str, Any]:
-    """The event as plain dicts, once its signature and timestamp check out."""
+def _verified_event(
+    body: bytes, signature: str | None, secret: str, content_type: str | None
+) -> dict[str, Any]:
+    """The event as plain dicts, once its signature and timestamp check out (then its
+    Content-Type and its JSON: nobody unsigned learns more than "invalid signature")."""
     try:
+        stripe.WebhookSignature.verify_header(body, signature, secret, TOLERANCE_SECONDS)
+        if not is_json(content_type):
+            raise unsupported(content_type)
+        # Verifies again (an HMAC of the body: microseconds) and parses.
         event = stripe.Webhook.construct_event(body, signature, secret, tolerance=TOLERANCE_SECONDS)
     except stripe.SignatureVerificationError as error:
         raise ApiError(
             400, f"invalid Stripe signature: {error}", code="invalid_signature"
         ) from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise locate_error(body) or ApiError(400, "malformed JSON", code="malformed_json") from None
     except (ValueError, TypeError, AttributeError):
-        # Only reachable with a valid signature (or undecodable bytes): not JSON, JSON that
-        # is not an object, or a thin (v2) event notification, which is not consumed here.
+        # Only reachable with a valid signature: JSON that is not an object, or a thin
+        # (v2) event notification, which is not consumed here.
         raise ApiError(400, "the body is not a Stripe event", code="invalid_payload") from None
     result: dict[str, Any] = event.to_dict()
     return result
