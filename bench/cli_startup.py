@@ -38,9 +38,9 @@ def _run(args: list[str], env: dict[str, str]) -> float:
     return time.perf_counter() - started
 
 
-def _demo_database(env: dict[str, str]) -> str:
-    """A 50-account demo base, made once; answers the id ``show`` explains."""
-    path = BENCH_DIR / "cli_startup.db"
+def _demo_database(env: dict[str, str], path: Path) -> str:
+    """A 50-account demo base, made once per checkout (each migrates its own schema);
+    answers the id ``show`` explains."""
     env["HEALTHSCORE_DATABASE_URL"] = f"sqlite:///{path.resolve()}"
     if not path.exists():
         BENCH_DIR.mkdir(exist_ok=True)
@@ -64,8 +64,10 @@ def main() -> None:
     env.pop("HEALTHSCORE_SCORECARD", None)
     if args.src:
         env["PYTHONPATH"] = str(args.src.resolve())
-    customer_id = _demo_database(dict(env))
-    env["HEALTHSCORE_DATABASE_URL"] = f"sqlite:///{(BENCH_DIR / 'cli_startup.db').resolve()}"
+    name = f"cli_startup_{args.src.resolve().parent.name}.db" if args.src else "cli_startup.db"
+    database = BENCH_DIR / name
+    customer_id = _demo_database(dict(env), database)
+    env["HEALTHSCORE_DATABASE_URL"] = f"sqlite:///{database.resolve()}"
     results = {}
     for name, command in {"--help": ["--help"], "show ID": ["show", customer_id]}.items():
         _run(command, env)  # warm the caches
