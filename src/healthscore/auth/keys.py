@@ -18,7 +18,7 @@ from typing import Protocol
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
-from healthscore.auth.scopes import Scope
+from healthscore.auth.scopes import Scope as Scope  # keys are issued with one; re-exported
 from healthscore.storage import models as m
 
 KEY_PREFIX = "hs_"

@@ -20,7 +20,12 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.create_table(
         "audit_log",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
         sa.Column("at", healthscore.storage.types.UTCDateTime(), nullable=False),
         sa.Column("actor", sa.String(length=255), nullable=False),
         sa.Column("customer_id", sa.String(length=64), nullable=True),
@@ -41,7 +46,12 @@ def upgrade() -> None:
     op.create_index("ix_audit_log_customer_at", "audit_log", ["customer_id", "at"])
     op.create_table(
         "csm_sentiments",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
         sa.Column("customer_id", sa.String(length=64), nullable=False),
         sa.Column("value", sa.SmallInteger(), nullable=False),
         sa.Column("note", sa.Text(), nullable=False),
@@ -62,7 +72,12 @@ def upgrade() -> None:
     )
     op.create_table(
         "score_overrides",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
         sa.Column("customer_id", sa.String(length=64), nullable=False),
         sa.Column("target", sa.String(length=64), nullable=False),
         sa.Column("value", sa.Float(), nullable=False),
