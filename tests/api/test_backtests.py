@@ -36,7 +36,7 @@ def test_the_latest_backtest_is_served_and_shown(live_server):
     assert latest["rocAuc"] == pytest.approx(auc.auc)
     assert latest["rocAucLow"] == pytest.approx(auc.ci_low)
     assert latest["cutoffs"] == 2 and latest["accounts"] == result.evaluation.accounts
-    assert latest["horizonDays"] == 30 and latest["scorecard"] == "default@v3"
+    assert latest["horizonDays"] == 30 and latest["scorecard"] == "default@v4"
     assert result.lead_time is not None
     assert latest["medianLeadDays"] == result.lead_time.median_lead_days
     assert latest["details"]["evaluation"]["churned"] == result.evaluation.churned

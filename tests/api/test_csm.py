@@ -239,6 +239,6 @@ def test_a_new_scorecard_is_audited_once_when_the_service_starts_scoring_with_it
         ).rescore(kind="full", as_of=datetime.now(UTC))
     with server.client("admin") as api:
         log = api.get("/api/v1/audit-log", params={"kind": "scorecard"}).json()
-    assert [e["new"]["scorecard"] for e in log["items"]] == ["seed000@v1", "default@v3"]
-    assert log["items"][0]["old"]["scorecard"] == "default@v3"
+    assert [e["new"]["scorecard"] for e in log["items"]] == ["seed000@v1", "default@v4"]
+    assert log["items"][0]["old"]["scorecard"] == "default@v4"
     assert {e["actor"] for e in log["items"]} == {"system"}

@@ -85,7 +85,7 @@ def test_get_health_score_explains_every_point(demo_server):
         first = api.get("/api/v1/health-scores", params={"tier": "healthy"}).json()["items"][0]
         detail = api.get(f"/api/v1/health-scores/{first['customerId']}").json()
     assert detail["score"] == first["score"]
-    assert detail["scorecard"] == "default@v3"
+    assert detail["scorecard"] == "default@v4"
     total = sum(s["contribution"] for s in detail["signals"])
     assert abs(total - detail["score"]) <= 0.5 + 1e-9
     for signal in detail["signals"]:
@@ -93,7 +93,7 @@ def test_get_health_score_explains_every_point(demo_server):
         assert signal["contribution"] == pytest.approx(
             signal["value"] * signal["weight"] * 100, abs=0.01
         )
-    assert set(detail["components"]) == {"engagement", "nps", "payments", "support"}
+    assert set(detail["components"]) == {"engagement", "nps", "payments", "support", "commercial"}
     assert detail["previousScore"] is not None
     for driver in detail["drivers"]:
         assert abs(driver["delta"]) >= 0.5

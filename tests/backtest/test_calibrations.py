@@ -42,7 +42,7 @@ def test_a_saved_calibration_reads_back_whole(session):
     session.commit()
     found = get_calibration(session, saved)
     assert found is not None and not found.validated
-    assert (found.scorecard, found.horizon_days, found.method) == ("default@v3", 30, "sigmoid")
+    assert (found.scorecard, found.horizon_days, found.method) == ("default@v4", 30, "sigmoid")
     assert found.scorecard_digest == scorecard_digest(DEFAULT)
     assert found.mapping == MAPPING
     assert found.reason == "its Brier score does not beat always predicting the base rate"
@@ -62,14 +62,14 @@ def test_only_a_validated_calibration_of_the_same_recipe_gives_a_probability(ses
     ninety = save_calibration(session, DEFAULT, horizon_days=90, months=14.2)
     lookup = probability_lookup(session, DEFAULT)
     assert lookup is not None
-    probability = lookup.for_score("default@v3", 38)
+    probability = lookup.for_score("default@v4", 38)
     assert probability is not None
     assert probability.days90 == round(MAPPING.probability(38), 4)
     assert probability.days30 is None
     assert (probability.months_of_history, probability.calibration_ids) == (14.2, [ninety])
     # A score another scorecard produced, or no score at all: no probability.
     assert lookup.for_score("seed000@v1", 38) is None
-    assert lookup.for_score("default@v3", None) is None
+    assert lookup.for_score("default@v4", None) is None
     # The same identity with different weights is another recipe, with its own calibration.
     theirs = probability_lookup(session, reweighted(DEFAULT))
     assert theirs is not None and [i for i, _, _ in theirs.mappings.values()] == [other_recipe]
@@ -83,7 +83,7 @@ def test_the_newest_validated_calibration_per_horizon_is_used(session):
     ninety = save_calibration(session, DEFAULT, horizon_days=90, months=9.0)
     lookup = probability_lookup(session, DEFAULT)
     assert lookup is not None
-    probability = lookup.for_score("default@v3", 50)
+    probability = lookup.for_score("default@v4", 50)
     assert probability is not None
     assert probability.days30 == round(newer.probability(50), 4)
     assert probability.days90 == round(MAPPING.probability(50), 4)
@@ -125,7 +125,7 @@ def test_a_page_of_scores_gets_probabilities_only_for_its_own_scorecards_scores(
     assert other not in churn_probabilities(session, DEFAULT, rows)
     score = dict(rows)[other]
     assert churn_probability(session, DEFAULT, scorecard="x@v9", score=score) is None
-    assert churn_probability(session, DEFAULT, scorecard="default@v3", score=score) is not None
+    assert churn_probability(session, DEFAULT, scorecard="default@v4", score=score) is not None
 
 
 def test_a_backtest_judges_the_saved_calibration_of_its_scorecard_and_horizon(session):

@@ -25,12 +25,15 @@ def test_bundled_scorecards_load_and_their_weights_sum_to_one(name):
         assert sum(s.weight for s in variant.signals) == pytest.approx(1)
 
 
-def test_default_covers_both_seeds_all_four_groups_and_the_csms_sentiment():
+def test_default_covers_both_seeds_all_four_groups_the_csms_sentiment_and_commercial():
     card = load_scorecard("default")
     groups = {s.group.value for s in card.signals}
-    assert groups == {"engagement", "payments", "nps", "support", "csm"}
+    assert groups == {"engagement", "payments", "nps", "support", "csm", "commercial"}
     (sentiment,) = [s for s in card.signals if s.group.value == "csm"]
     assert sentiment.metric == "csm_sentiment" and sentiment.when_missing == "skip"
+    commercial = [s for s in card.signals if s.group.value == "commercial"]
+    assert {s.metric for s in commercial} == {"mrr_change", "seat_change", "days_to_renewal"}
+    assert {s.when_missing for s in commercial} == {"skip"}
     metrics = {
         measurement.metric
         for variant in card.all_variants()

@@ -40,6 +40,7 @@ from healthscore.backtest.evaluate import AucResult, auc_with_ci, degenerate_rea
 from healthscore.backtest.service import jsonable
 from healthscore.backtest.tiers import TierComparison, compare_tiers
 from healthscore.backtest.tune_calibrations import CalibrationAttempt, calibrate_scorecards
+from healthscore.scoring.engine import effective_weights, skipped_signals
 from healthscore.scoring.scorecard import Scorecard, Tiers
 from healthscore.timeutc import utc
 
@@ -178,17 +179,29 @@ def _tuned(
     scores: NDArray[np.int64],
     own_signals: NDArray[np.bool_],
     weights: NDArray[np.float64],
+    skipped: NDArray[np.bool_] | None = None,
 ) -> NDArray[np.int64]:
     """Scores with the tuned weights; rows judged on a stage's own signals keep theirs."""
-    tuned: NDArray[np.int64] = np.where(own_signals, scores, weighted_scores(values, weights))
+    tuned: NDArray[np.int64] = np.where(
+        own_signals, scores, weighted_scores(values, weights, skipped)
+    )
     return tuned
 
 
-def weighted_scores(values: NDArray[np.float64], weights: NDArray[np.float64]) -> NDArray[np.int64]:
-    """Scores from normalised values exactly as the engine computes them (same rounding)."""
+def weighted_scores(
+    values: NDArray[np.float64],
+    weights: NDArray[np.float64],
+    skipped: NDArray[np.bool_] | None = None,
+) -> NDArray[np.int64]:
+    """Scores from normalised values exactly as the engine computes them (same rounding):
+    an account that ``skipped`` a signal (``when_missing: skip``, no data) is scored on the
+    others, their weights scaled up to sum to 1."""
     total = np.zeros(values.shape[0])
     for j, weight in enumerate(weights.tolist()):
         total += values[:, j] * weight
+    if skipped is not None and skipped.any():
+        scaled = (values * effective_weights(weights, skipped)).sum(axis=1)
+        total = np.where(skipped.any(axis=1), scaled, total)
     scores: NDArray[np.int64] = np.clip(np.floor(total * 100 + 0.5), 0, 100).astype(np.int64)
     return scores
 
@@ -274,6 +287,10 @@ def tune(
     if not all(s.labels_complete for s in validate_snaps):
         warnings.append("some validation horizons end after the newest data: churn undercounted")
     train, validate = pool(train_snaps), pool(validate_snaps)
+
+    def skips(has_data: NDArray[np.bool_]) -> NDArray[np.bool_]:
+        return skipped_signals(base.signals, has_data)
+
     if progress:
         progress("fitting weights")
     # Accounts a lifecycle stage judges on signals of its own (onboarding) keep their
@@ -292,8 +309,12 @@ def tune(
             rows.churned, scores, groups=rows.customer_ids, resamples=resamples, seed=seed
         )
 
-    train_tuned_scores = _tuned(train.values, train.scores, train.own_signals, weights)
-    validate_tuned_scores = _tuned(validate.values, validate.scores, validate.own_signals, weights)
+    train_tuned_scores = _tuned(
+        train.values, train.scores, train.own_signals, weights, skips(train.has_data)
+    )
+    validate_tuned_scores = _tuned(
+        validate.values, validate.scores, validate.own_signals, weights, skips(validate.has_data)
+    )
     validate_default, validate_tuned = (
         auc(validate, validate.scores),
         auc(validate, validate_tuned_scores),
@@ -329,7 +350,13 @@ def tune(
         progress("fitting calibrations")
 
     def tuned_scores(snapshot: Snapshot) -> NDArray[np.int64]:
-        return _tuned(snapshot.values, snapshot.scores, snapshot.judged_on_own_signals, weights)
+        return _tuned(
+            snapshot.values,
+            snapshot.scores,
+            snapshot.judged_on_own_signals,
+            weights,
+            skips(snapshot.has_data),
+        )
 
     calibrations = calibrate_scorecards(
         session,

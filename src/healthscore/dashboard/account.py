@@ -16,7 +16,7 @@ from healthscore.activity import engagement, nps
 from healthscore.backtest.calibrations import churn_probability
 from healthscore.charts.scores import history_chart, meter_rows
 from healthscore.charts.svg import responsive
-from healthscore.dashboard import csm
+from healthscore.dashboard import commercial, csm
 from healthscore.dashboard.auth import DashboardUser
 from healthscore.dashboard.overview import nps_panel
 from healthscore.dashboard.pages import (
@@ -125,6 +125,7 @@ def _account(
         "min_confidence": card.lifecycle.min_confidence,
         "products": product_reports.product_combination(session, customer_id) if detail else None,
         **csm.panel(session, customer_id, card, detail.adjusted if detail else {}),
+        **commercial.panel(session, customer),
         "hierarchy": hierarchy,
         "rollup": hierarchy.rollup,
         "rollup_weights": {

@@ -20,9 +20,10 @@ unknown parent or closing a cycle is rejected (``accounts.hierarchy``), as are t
 naming a rejected new customer as their parent.
 
 Re-importing is safe for things with identities: customers are upserted by ``id``, seats
-by ``(customer_id, user_id)`` and tickets by ``(customer_id, ticket_id)`` (a later export
-may carry a resolution or rating). Events, payments and NPS answers have no natural key
-and are appended: importing the same ``events.csv`` twice stores its events twice.
+by ``(customer_id, user_id)``, tickets by ``(customer_id, ticket_id)`` (a later export
+may carry a resolution or rating) and MRR history by ``(customer_id, at)``. Events,
+payments and NPS answers have no natural key and are appended: importing the same
+``events.csv`` twice stores its events twice.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """The CSV contract of ``healthscore import``: one pydantic model per file, and what
 identifies a row of each (customers by ``id``, seats by ``(customer_id, user_id)``, tickets
-by ``(customer_id, ticket_id)``; events, payments and NPS answers have no identity)."""
+by ``(customer_id, ticket_id)``, MRR history by ``(customer_id, at)``; events, payments and
+NPS answers have no identity)."""
 
 from __future__ import annotations
 
@@ -109,6 +110,15 @@ class NpsRow(CsvRow):
     comment: Annotated[str, Field(max_length=10_000)] = ""
 
 
+class MrrRow(CsvRow):
+    """The account's total MRR from ``at`` on (``ingest.mrr``); ``seats`` if known."""
+
+    customer_id: Identifier
+    at: Timestamp
+    mrr: Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
+    seats: Annotated[int, Field(ge=0, le=MAX_COUNT)] | None = None
+
+
 @dataclass(frozen=True)
 class CsvFile:
     name: str
@@ -151,6 +161,13 @@ FILES = [
     ),
     CsvFile(
         "nps.csv", NpsRow, ("customer_id", "user_id", "ts", "score", "comment"), timestamps=("ts",)
+    ),
+    CsvFile(
+        "mrr_history.csv",
+        MrrRow,
+        ("customer_id", "at", "mrr"),
+        ("customer_id", "at"),
+        ("at",),
     ),
 ]
 """In import order: customers first, so every later file can be checked against them."""

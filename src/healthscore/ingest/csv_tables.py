@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, update
 from sqlalchemy.orm import Session
 
+from healthscore.ingest import mrr
 from healthscore.ingest.bulk import BATCH_ROWS, batched, insert_rows
 from healthscore.ingest.csv_rows import CsvFile, CsvRow
 from healthscore.storage import models as m
@@ -42,6 +43,8 @@ def write_rows(
             upsert(session, _table(m.SupportTicket), batch, key=["customer_id", "ticket_id"])
         elif spec.name == "payments.csv":
             insert_rows(session, m.Payment, batch)
+        elif spec.name == "mrr_history.csv":
+            mrr.record_changes(session, [_mrr_change(r) for r in batch])
         elif spec.name == "nps.csv":
             insert_rows(
                 session, m.NpsResponse, [{**r, "comment": r["comment"] or ""} for r in batch]
@@ -67,6 +70,19 @@ def _set_parents(session: Session, parents: dict[str, str | None]) -> None:
         .values(parent_id=bindparam("parent"))
     )
     session.execute(statement, [{"child": k, "parent": v} for k, v in parents.items()])
+
+
+def _mrr_change(row: dict[str, Any]) -> dict[str, Any]:
+    """An ``mrr_history.csv`` row as the account total it is (``ingest.mrr``)."""
+    return {
+        "customer_id": row["customer_id"],
+        "stream": mrr.ACCOUNT,
+        "at": row["at"],
+        "mrr": row["mrr"],
+        "seats": row["seats"],
+        "source": "csv",
+        "external_id": mrr.account_total_key(row["customer_id"], row["at"]),
+    }
 
 
 def _write_events(session: Session, batch: list[dict[str, Any]]) -> None:

@@ -1,5 +1,5 @@
 """The REST API's facts, one per request: a product event, a payment, a support ticket,
-an NPS answer.
+an NPS answer, a change of MRR.
 
 Each function checks the fact, records it inside the caller's transaction and marks its
 account for near-real-time rescoring in the same transaction; the caller commits, then
@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from healthscore.accounts.service import UnknownAccountError, require_account
-from healthscore.ingest import anomalies, records
+from healthscore.ingest import anomalies, mrr, records
 from healthscore.ingest.records import (
     Event,
     FutureTimestamp,
@@ -151,3 +151,31 @@ def record_nps_response(
     )
     mark_for_rescore(session, {customer_id})
     return answer_id
+
+
+def record_mrr_change(
+    session: Session,
+    *,
+    customer_id: str,
+    mrr_amount: Decimal,
+    seats: int | None = None,
+    at: datetime | None = None,
+) -> int:
+    """Record the account's total MRR from ``at`` on (now, unless given; ``ingest.mrr``);
+    the row's id. The same account and moment again replaces that row (a retry, or a
+    correction) and answers its id."""
+    require_customer(session, customer_id)
+    at = at or datetime.now(UTC)
+    key = mrr.account_total_key(customer_id, at)
+    row = {
+        "customer_id": customer_id,
+        "stream": mrr.ACCOUNT,
+        "at": at,
+        "mrr": mrr_amount,
+        "seats": seats,
+        "source": "api",
+        "external_id": key,
+    }
+    mrr.record_changes(session, [row])
+    mark_for_rescore(session, {customer_id})
+    return mrr.change_id(session, key)

@@ -1,4 +1,4 @@
-"""Turning verified Stripe webhook events into payments and churn dates.
+"""Turning verified Stripe webhook events into payments, MRR history and churn dates.
 
 The HTTP layer (``api/routes/stripe.py``) verifies the signature; ``receive`` then
 de-duplicates on the event id and maps one event's ``data.object`` to rows, inside the
@@ -25,6 +25,10 @@ Idempotency beyond the event id: every payment carries a unique ``external_id``
 ``stripe:<invoice id>:attempt-<n>`` for each failed collection attempt), inserted with
 ``ON CONFLICT DO NOTHING``, so even a re-sent copy under a new event id is not counted
 twice; ``churned_at`` is only set when still empty.
+
+Subscriptions (``customer.subscription.created/updated/deleted``) become the account's
+MRR history, one stream per subscription (``stripe_subscriptions``, ``ingest.mrr``); a
+deleted subscription churns the account unless another of its subscriptions still pays.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ from sqlalchemy.orm import Session
 
 from healthscore.accounts.repository import customer_with_stripe_id, get_customer
 from healthscore.ingest.records import claim_messages, release_message
+from healthscore.ingest.stripe_amounts import to_major_units
+from healthscore.ingest.stripe_subscriptions import apply_subscription, other_paying_subscriptions
 from healthscore.storage import models as m
 from healthscore.storage.dialect import insert_new_keys
 from healthscore.storage.pending_rescores import mark_for_rescore
@@ -48,30 +54,6 @@ SOURCE = "stripe"
 
 METADATA_KEY = "healthscore_customer_id"
 """Metadata key on a Stripe object naming the healthscore account it belongs to."""
-
-ZERO_DECIMAL = frozenset(
-    [
-        "bif",
-        "clp",
-        "djf",
-        "gnf",
-        "jpy",
-        "kmf",
-        "krw",
-        "mga",
-        "pyg",
-        "rwf",
-        "ugx",
-        "vnd",
-        "vuv",
-        "xaf",
-        "xof",
-        "xpf",
-    ]
-)
-"""Currencies whose Stripe amounts are already whole units (no cents)."""
-THREE_DECIMAL = frozenset(["bhd", "jod", "kwd", "omr", "tnd"])
-"""Currencies whose Stripe amounts are in thousandths."""
 
 
 @dataclass(frozen=True)
@@ -190,20 +172,48 @@ def _charge(status: str) -> Handler:
     return handle
 
 
-def _subscription_deleted(
-    session: Session, customer: m.Customer, event: Event, obj: Event
-) -> Outcome:
-    """The account churned when its subscription ended (first churn date wins)."""
-    if customer.churned_at is not None:
-        return Outcome(
-            False,
-            f"{customer.id} already churned at {customer.churned_at.isoformat()}",
-            customer.id,
+def _subscription(*, deleted: bool) -> Handler:
+    """``customer.subscription.created`` / ``updated`` / ``deleted``: the subscription's
+    MRR from the event's time on (0 once deleted) and its renewal date
+    (``stripe_subscriptions``); a deletion also churns the account, unless another of its
+    subscriptions still brings in revenue (first churn date wins)."""
+
+    def handle(session: Session, customer: m.Customer, event: Event, obj: Event) -> Outcome:
+        stream = obj.get("id")
+        if not isinstance(stream, str) or not stream:
+            return Outcome(False, "the subscription has no id; ignored", customer.id)
+        if deleted:
+            at = _timestamp(obj.get("ended_at"), obj.get("canceled_at"), event.get("created"))
+        else:
+            at = _timestamp(event.get("created"))
+        changes = apply_subscription(
+            session, customer, obj, event_id=str(event["id"]), at=at, deleted=deleted
         )
-    churned = _timestamp(obj.get("ended_at"), obj.get("canceled_at"), event.get("created"))
-    customer.churned_at = churned
+        if deleted:
+            changes += _churn(session, customer, stream, at, noted=bool(changes))
+        if not changes:
+            if deleted and customer.churned_at is not None:
+                churned = customer.churned_at.isoformat()
+                return Outcome(False, f"{customer.id} already churned at {churned}", customer.id)
+            return Outcome(False, f"{stream}: nothing changed", customer.id)
+        return Outcome(True, f"{customer.id}: {'; '.join(changes)}", customer.id)
+
+    return handle
+
+
+def _churn(
+    session: Session, customer: m.Customer, stream: str, at: datetime, *, noted: bool
+) -> list[str]:
+    """The account churned when its (last paying) subscription ended; ``noted``: say why
+    it did not when other changes are reported."""
+    if customer.churned_at is not None:
+        return []
+    paying = other_paying_subscriptions(session, customer.id, stream)
+    if paying:
+        return [f"not churned: {', '.join(paying)} still paying"] if noted else []
+    customer.churned_at = at
     session.flush()
-    return Outcome(True, f"{customer.id} churned at {churned.isoformat()}", customer.id)
+    return [f"churned at {at.isoformat()}"]
 
 
 def _record_payment(
@@ -241,13 +251,6 @@ def _record_payment(
     return Outcome(True, f"{status} payment {external_id} recorded for {customer.id}", customer.id)
 
 
-def to_major_units(minor: Decimal, currency: str) -> Decimal:
-    """Stripe amounts are in the currency's smallest unit (cents, or yen, or fils)."""
-    if currency in ZERO_DECIMAL:
-        return minor
-    return minor / (1000 if currency in THREE_DECIMAL else 100)
-
-
 def _timestamp(*candidates: object) -> datetime:
     """The first Unix timestamp present; now if none (Stripe always sends ``created``)."""
     for value in candidates:
@@ -275,6 +278,8 @@ HANDLERS: dict[str, Handler] = {
     "invoice.payment_failed": _invoice_failed,
     "charge.succeeded": _charge("succeeded"),
     "charge.failed": _charge("failed"),
-    "customer.subscription.deleted": _subscription_deleted,
+    "customer.subscription.created": _subscription(deleted=False),
+    "customer.subscription.updated": _subscription(deleted=False),
+    "customer.subscription.deleted": _subscription(deleted=True),
 }
 """The event types this service uses; every other type is acknowledged and ignored."""

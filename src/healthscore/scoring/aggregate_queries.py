@@ -64,11 +64,11 @@ def aggregate_query(
         columns.append(spec.measures[aggregate.measure](cond, end).label(_column_name(aggregate)))
     # The outer time filter must not steer SQLite away from the covering index.
     ts = without_index(spec.ts, dialect)
-    query = select(spec.model.customer_id, *columns).where(ts < as_of)
+    query = select(spec.account, *columns).where(ts < as_of)
     if None not in starts:
         query = query.where(ts >= min(s for s in starts if s is not None))
-    grouped: Select[Any] = restrict(query, spec.model.customer_id, customer_ids)
-    return grouped.group_by(spec.model.customer_id)
+    grouped: Select[Any] = restrict(query, spec.account, customer_ids)
+    return grouped.group_by(spec.account)
 
 
 def _cut_days(bounds: Sequence[tuple[datetime | None, datetime]]) -> list[date]:

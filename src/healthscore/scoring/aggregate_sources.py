@@ -68,6 +68,17 @@ class SourceSql:
     model: Any
     ts: Any
     measures: dict[str, MeasureSql]
+    key: Any = None
+    """The column naming the account (default: the table's ``customer_id``)."""
+
+    @property
+    def account(self) -> Any:
+        return self.model.customer_id if self.key is None else self.key
+
+
+def _mrr_in_force(end: datetime) -> Condition:
+    """The MRR history row is its stream's MRR at ``end`` (``ingest.mrr``)."""
+    return or_(m.MrrChange.until.is_(None), m.MrrChange.until >= end)
 
 
 SOURCES: dict[Source, SourceSql] = {
@@ -138,9 +149,21 @@ SOURCES: dict[Source, SourceSql] = {
             "sentiment_sum": _sum(csm_models.CsmSentiment.value, _sentiment_in_force),
         },
     ),
+    "mrr": SourceSql(
+        m.MrrChange,
+        m.MrrChange.at,
+        # Point-in-time (``window_days=None``): the sum of the rows in force at the end.
+        {"mrr": _sum(m.MrrChange.mrr, _mrr_in_force)},
+    ),
+    "customers": SourceSql(
+        m.Customer,
+        m.Customer.created_at,
+        {"renews_at": lambda cond, end: func.max(case((cond, m.Customer.renews_at)))},
+        key=m.Customer.id,
+    ),
 }
-"""Business records, small enough to aggregate raw: seats, payments, tickets, NPS, and
-what CSMs record (sentiment)."""
+"""Business records, small enough to aggregate raw: seats, payments, tickets, NPS, what
+CSMs record (sentiment), MRR history, and the account's own record (its renewal date)."""
 
 
 Columns = dict[str, Any]

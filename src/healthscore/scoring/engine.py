@@ -318,7 +318,9 @@ def score_batch(
         total += values[:, j] * signal.weight
     effective = _effective_weights(signals, via)
     if effective is not None:
-        total = (values * effective).sum(axis=1)
+        # Only accounts that skipped a signal: the others keep seed 000's float rounding,
+        # which ``backtest.tune`` reproduces without knowing how accounts were batched.
+        total = np.where(skipped_any(signals, via), (values * effective).sum(axis=1), total)
     scores = np.clip(np.floor(total * 100 + 0.5), 0, 100).astype(np.int64)
     previous_scores = [p.score if p else None for p in previous]
     batch = ScoredBatch(
@@ -348,21 +350,38 @@ def score_batch(
     return batch
 
 
+def skipped_signals(signals: Sequence[Signal], has_data: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """Per account and signal: a ``when_missing: skip`` signal without data."""
+    skip = np.array([signal.when_missing == "skip" for signal in signals], dtype=bool)
+    result: NDArray[np.bool_] = ~has_data & skip
+    return result
+
+
+def skipped_any(signals: Sequence[Signal], via: NDArray[np.int8]) -> NDArray[np.bool_]:
+    """Per account: whether it skipped any signal (and so is scored on scaled weights)."""
+    result: NDArray[np.bool_] = np.any(skipped_signals(signals, via >= 0), axis=1)
+    return result
+
+
+def effective_weights(
+    weights: NDArray[np.float64], skipped: NDArray[np.bool_]
+) -> NDArray[np.float64]:
+    """Per account: a skipped signal's weight 0, the others scaled up to sum to 1."""
+    kept = np.where(skipped, 0.0, weights)
+    totals = kept.sum(axis=1, keepdims=True)
+    scaled: NDArray[np.float64] = np.where(totals > 0, kept / np.where(totals > 0, totals, 1), 0)
+    return scaled
+
+
 def _effective_weights(
     signals: Sequence[Signal], via: NDArray[np.int8]
 ) -> NDArray[np.float64] | None:
     """Each account's weights when a ``when_missing: skip`` signal had no data for it
     (its weight 0, the others scaled up to sum to 1); ``None`` when no account needs it."""
-    skipped = np.zeros(via.shape, dtype=bool)
-    for j, signal in enumerate(signals):
-        if signal.when_missing == "skip":
-            skipped[:, j] = via[:, j] < 0
+    skipped = skipped_signals(signals, via >= 0)
     if not skipped.any():
         return None
-    weights = np.where(skipped, 0.0, np.array([s.weight for s in signals]))
-    totals = weights.sum(axis=1, keepdims=True)
-    scaled: NDArray[np.float64] = np.where(totals > 0, weights / np.where(totals > 0, totals, 1), 0)
-    return scaled
+    return effective_weights(np.array([s.weight for s in signals]), skipped)
 
 
 def _components(

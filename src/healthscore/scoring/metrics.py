@@ -22,7 +22,16 @@ Column = NDArray[np.float64]
 """One value per account of the batch being scored."""
 
 Source = Literal[
-    "sessions", "feature_usage", "api_usage", "users", "payments", "tickets", "nps", "sentiment"
+    "sessions",
+    "feature_usage",
+    "api_usage",
+    "users",
+    "payments",
+    "tickets",
+    "nps",
+    "sentiment",
+    "mrr",
+    "customers",
 ]
 
 
@@ -45,8 +54,15 @@ NO_LOGIN = -1.0
 """``last_age_days`` of an account with no login in the window."""
 
 
+NO_RENEWAL = float("inf")
+"""``renews_at`` (an age in days) of an account without a renewal date: as if infinitely
+long ago, so it is never upcoming (no data)."""
+
+
 def empty_value(aggregate: Aggregate) -> float:
     """What an aggregate is for an account without a single matching row."""
+    if aggregate.measure == "renews_at":
+        return NO_RENEWAL
     return NO_LOGIN if aggregate.measure == "last_age_days" else 0.0
 
 
@@ -164,6 +180,52 @@ def _current_sentiment() -> Metric:
         "csm_sentiment",
         "The CSM's sentiment in force (1 red, 3 yellow, 5 green); none or expired: no data",
         "rating",
+        False,
+        needs,
+        compute,
+    )
+
+
+def _relative_change(name: str, description: str, level: Callable[[int], Aggregate]) -> Metric:
+    """How much a level at the moment differs from the level ``window`` days earlier,
+    relative to the earlier one: -0.25 is a quarter less, 0.5 half as much again.
+    ``level(offset)`` is the level's point-in-time aggregate. No data where there is
+    nothing to compare with: a level of 0 (or none) ``window`` days ago (a new account, a
+    trial that converted)."""
+
+    def needs(window: int, offset: int) -> list[Aggregate]:
+        return [level(offset), level(offset + window)]
+
+    def compute(get: Lookup, window: int, offset: int) -> Column:
+        now, earlier = (get(a) for a in needs(window, offset))
+        known = earlier > 0
+        return np.where(known, (now - earlier) / np.where(known, earlier, 1.0), np.nan)
+
+    return Metric(name, description, "ratio", False, needs, compute)
+
+
+YEAR_DAYS = 365.2425
+
+
+def _days_to_renewal() -> Metric:
+    """Days from the moment to the account's next renewal (``customers.renews_at``): the
+    date a CRM shows today, rolled back by whole years to the renewal that was next at the
+    moment (annual contracts; ``lifecycle.next_renewal`` does the same by the calendar,
+    this within a day of it). A renewal date before the moment, or none: no data."""
+
+    def needs(window: int, offset: int) -> list[Aggregate]:
+        return [Aggregate("customers", "renews_at", None, offset)]
+
+    def compute(get: Lookup, window: int, offset: int) -> Column:
+        # ``aggregates`` reads a date as its age in days at ``as_of``: negative ahead of it.
+        ahead = offset - get(Aggregate("customers", "renews_at", None, offset))
+        upcoming = np.nan_to_num(ahead, nan=-1.0, neginf=-1.0) >= 0
+        return np.where(upcoming, np.mod(np.where(upcoming, ahead, 0.0), YEAR_DAYS), np.nan)
+
+    return Metric(
+        "days_to_renewal",
+        "Days until the next contract renewal (customers.renews_at); none known: no data",
+        "days",
         False,
         needs,
         compute,
@@ -331,6 +393,19 @@ METRICS: dict[str, Metric] = {
         _count("nps", "nps_detractors", "NPS detractor answers (0-6)", "answers"),
         _count("api_usage", "api_days", "Days with at least one API call", "days"),
         _current_sentiment(),
+        _relative_change(
+            "mrr_change",
+            "Relative change of MRR over the window: MRR now vs MRR then (-0.25 = a quarter "
+            "less); no MRR history then: no data",
+            lambda o: Aggregate("mrr", "mrr", None, o),
+        ),
+        _relative_change(
+            "seat_change",
+            "Relative change of seats over the window: seats now vs seats then (-0.2 = a fifth "
+            "fewer); no seats then: no data",
+            lambda o: Aggregate("users", "seats", None, o),
+        ),
+        _days_to_renewal(),
         ACTIVITY_DAYS,
         _weekly_change(
             ACTIVITY_DAYS,

@@ -301,6 +301,35 @@ class NpsResponse(Base):
     comment: Mapped[str] = mapped_column(Text, default="")
 
 
+class MrrChange(Base):
+    """From ``at`` on, a revenue ``stream`` of the account brings in ``mrr`` a month (and
+    has ``seats``), until the stream's next change (``until``; ``None`` for its newest).
+
+    A stream is a Stripe subscription (``sub_…``) or, as the CSV and the API send it, the
+    account's total (``""``). The account's MRR at a moment t is the sum over its streams
+    of the row in force at t (``at < t <= until``): one range read per account, bounded
+    by t, so a backtest sees the MRR as it was then. ``ingest.mrr`` keeps ``until`` right
+    on every write, a late or backdated row included (ties: the later ``id`` wins).
+    """
+
+    __tablename__ = "mrr_changes"
+    __table_args__ = (Index("ix_mrr_changes_customer_stream_at", "customer_id", "stream", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    customer_id: Mapped[str] = mapped_column(customer_fk())
+    stream: Mapped[str] = mapped_column(String(255), default="")
+    at: Mapped[datetime]
+    until: Mapped[datetime | None] = mapped_column(default=None)
+    mrr: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    """In the currency's major units, a month; 0 from a cancellation on."""
+    seats: Mapped[int | None] = mapped_column(Integer, default=None)
+    source: Mapped[str] = mapped_column(String(16))
+    """``stripe``, ``csv`` or ``api``."""
+    external_id: Mapped[str] = mapped_column(String(255), unique=True)
+    """``stripe:<event id>``; ``account:<customer id>:<at>`` for an account total, so a
+    re-sent total (CSV re-import, API retry) replaces the row instead of adding one."""
+
+
 class HealthScoreHistory(Base):
     """One score per account per day: trends, drivers of change and backtests read it.
 

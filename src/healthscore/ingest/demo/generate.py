@@ -16,6 +16,7 @@ from healthscore.ingest.demo.accounts import draw_account
 from healthscore.ingest.demo.activity import draw_activity
 from healthscore.ingest.demo.clock import weekend_days
 from healthscore.ingest.demo.profiles import ARCHETYPES, CHURN_PATHS, get_profile
+from healthscore.ingest.demo.revenue_rows import mrr_rows
 from healthscore.ingest.demo.usage_rows import Rows, usage_rows
 from healthscore.storage import models as m
 from healthscore.timeutc import naive_utc
@@ -30,6 +31,7 @@ TABLES: list[type[m.Base]] = [
     m.Payment,
     m.SupportTicket,
     m.NpsResponse,
+    m.MrrChange,
 ]
 
 
@@ -81,6 +83,9 @@ def generate_demo(
             rows[m.Payment] += payment_rows(rng, account, base, start)
             rows[m.SupportTicket] += ticket_rows(rng, account, activity, base, start)
             rows[m.NpsResponse] += nps_rows(rng, account, activity, base, start)
+            revenue = mrr_rows(account, activity, start)
+            rows[m.MrrChange] += revenue
+            rows[m.Customer][-1]["mrr"] = revenue[-1]["mrr"]  # what it pays now (or last)
         for model in TABLES:
             counts[model.__tablename__] += insert_rows(session, model, rows[model])
         session.flush()
