@@ -93,7 +93,14 @@ def test_get_health_score_explains_every_point(demo_server):
         assert signal["contribution"] == pytest.approx(
             signal["value"] * signal["weight"] * 100, abs=0.01
         )
-    assert set(detail["components"]) == {"engagement", "nps", "payments", "support", "commercial"}
+    # A component whose signals are all ``when_missing: skip`` and without data is left out.
+    skipped = {
+        group
+        for group in ("commercial", "csm")
+        if all(s["missing"] for s in detail["signals"] if s["group"] == group)
+    }
+    groups = {"engagement", "nps", "payments", "support", "commercial", "csm"}
+    assert set(detail["components"]) == groups - skipped
     assert detail["previousScore"] is not None
     for driver in detail["drivers"]:
         assert abs(driver["delta"]) >= 0.5
