@@ -9,8 +9,9 @@ generic code (``not_found``, ``conflict``…); ``problems`` name the input field
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -55,3 +56,25 @@ class Invalid(DomainError):
     """Input that is well-formed but breaks a rule (a date before another, a null…)."""
 
     status = 422
+
+
+PYDANTIC_PREFIXES = ("Value error, ", "Assertion failed, ")
+"""What pydantic puts before the message of a ``ValueError`` / ``assert`` in a validator."""
+
+
+def validation_message(field: str, problem: Mapping[str, Any]) -> str:
+    """A validation problem's message as it should read beside ``field``: a domain
+    error's own message (``InvalidFact``: "is in the future"), else pydantic's without
+    its "Value error, " prefix or a repeated "field: " (``timestamp: is in the future``,
+    never ``timestamp: Value error, timestamp: is in the future``)."""
+    cause = (problem.get("ctx") or {}).get("error")
+    if isinstance(cause, DomainError) and len(cause.problems) == 1:
+        return cause.problems[0].message
+    message = str(problem.get("msg", ""))
+    for prefix in PYDANTIC_PREFIXES:
+        message = message.removeprefix(prefix)
+    last = field.rpartition(".")[2]
+    for name in (field, last):
+        if name and message.startswith(f"{name}: "):
+            return message[len(name) + 2 :]
+    return message

@@ -17,8 +17,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import stripe
 
-from healthscore.api.errors import readable
 from healthscore.api.idempotency import keeps
+from healthscore.errors import validation_message as readable
 from healthscore.ingest.records import InvalidFact
 from tests.fixtures.server import LiveServer
 

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from healthscore.errors import DomainError, Problem
+from healthscore.errors import DomainError, Problem, validation_message
 from healthscore.observability.logs import REQUEST_ID_KEY
 
 log = logging.getLogger(__name__)
@@ -150,34 +150,12 @@ def _field(location: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts) or "body"
 
 
-PYDANTIC_PREFIXES = ("Value error, ", "Assertion failed, ")
-"""What pydantic puts before the message of a ``ValueError`` / ``assert`` in a validator."""
-
-
-def readable(field: str, problem: Mapping[str, Any]) -> str:
-    """A validation problem's message as it should read beside ``field``: a domain
-    error's own message (``InvalidFact``: "is in the future"), else pydantic's without
-    its "Value error, " prefix or a repeated "field: " (``timestamp: is in the future``,
-    never ``timestamp: Value error, timestamp: is in the future``)."""
-    cause = (problem.get("ctx") or {}).get("error")
-    if isinstance(cause, DomainError) and len(cause.problems) == 1:
-        return cause.problems[0].message
-    message = str(problem.get("msg", ""))
-    for prefix in PYDANTIC_PREFIXES:
-        message = message.removeprefix(prefix)
-    last = field.rpartition(".")[2]
-    for name in (field, last):
-        if name and message.startswith(f"{name}: "):
-            return message[len(name) + 2 :]
-    return message
-
-
 def validation_details(problems: Iterable[Mapping[str, Any]]) -> list[ErrorDetail]:
     """pydantic's problems as ``details``: each field once, each message readable."""
     details = []
     for problem in problems:
         field = _field(problem.get("loc", ()))
-        details.append(ErrorDetail(field=field, message=readable(field, problem)))
+        details.append(ErrorDetail(field=field, message=validation_message(field, problem)))
     return details
 
 

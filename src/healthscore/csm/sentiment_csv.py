@@ -11,7 +11,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from healthscore.csm import sentiment
-from healthscore.errors import DomainError
+from healthscore.errors import DomainError, validation_message
 from healthscore.timeutc import utc
 
 NO_AUTHOR = "cli"
@@ -62,7 +62,9 @@ def parse_rows(path: Path, *, now: datetime, default_days: int) -> list[sentimen
                 row = SentimentRow.model_validate({k: v for k, v in raw.items() if k})
             except ValidationError as error:
                 reasons = "; ".join(
-                    f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
+                    f"{field}: {validation_message(field, e)}"
+                    for e in error.errors()
+                    for field in [".".join(str(p) for p in e["loc"])]
                 )
                 problems.append(f"{path.name}:{line}: {reasons}")
                 continue

@@ -44,6 +44,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from healthscore.accounts.hierarchy import refused_links, unknown_parent
 from healthscore.accounts.repository import parent_links
+from healthscore.errors import validation_message
 from healthscore.ingest import anomalies
 from healthscore.ingest.bulk import BATCH_ROWS
 from healthscore.ingest.csv_rows import FILES, CsvFile, CsvRow, CustomerRow, row_problem
@@ -467,7 +468,8 @@ def _validated(
     except ValidationError as error:
         problem = error.errors()[0]
         column = ".".join(str(p) for p in problem["loc"]) or "row"
-        return _Record(line, cells, values, None, f"{column}: {problem['msg']}")
+        message = validation_message(column, problem)
+        return _Record(line, cells, values, None, f"{column}: {message}")
     late = [c for c in spec.timestamps if (t := getattr(row, c)) and t > now + FUTURE_SKEW]
     if late:
         ahead = (getattr(row, late[0]) - now).total_seconds()

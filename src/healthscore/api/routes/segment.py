@@ -37,7 +37,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import State
 
 from healthscore.api.dependencies import ActiveScorecard, DbSession, JobQueue, KnownAccountsCache
-from healthscore.api.errors import ApiError, ErrorDetail, ErrorResponse, locate_error, readable
+from healthscore.api.errors import ApiError, ErrorDetail, ErrorResponse, locate_error
 from healthscore.api.json_bodies import (
     is_json,
     malformed_for_pydantic,
@@ -48,6 +48,7 @@ from healthscore.api.limits import BodyTooLarge, limit_for
 from healthscore.api.sanitize import json_has_nul
 from healthscore.api.security import IngestKey, KeyCheck, presented_key
 from healthscore.auth.scopes import Scope
+from healthscore.errors import validation_message
 from healthscore.ingest import segment as seg
 from healthscore.ingest import segment_messages, segment_requests
 from healthscore.ingest.records import InvalidFact
@@ -120,7 +121,7 @@ def parse_body(model: type[BaseModel], body: bytes, content_type: str | None) ->
         details = []
         for problem in problems[:MAX_DETAILS]:
             field = _field(problem.get("loc", ()))
-            details.append(ErrorDetail(field=field, message=readable(field, problem)))
+            details.append(ErrorDetail(field=field, message=validation_message(field, problem)))
         raise _rejection(details) from None
 
 
