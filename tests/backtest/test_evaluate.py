@@ -6,8 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from healthscore.backtest.evaluate import (
+    _rank_auc,
     _resampled_rows,
     auc_with_ci,
     churn_by_decile,
@@ -75,6 +77,16 @@ def test_bootstrap_interval_is_seeded_and_contains_the_estimate():
     assert first.resamples == 300
     perfect = auc_with_ci([True, True, False, False], [1, 2, 3, 4], resamples=50)
     assert (perfect.ci_low, perfect.auc, perfect.ci_high) == (1.0, 1.0, 1.0)
+
+
+def test_the_bootstrap_auc_is_roc_auc_score():
+    rng = np.random.default_rng(3)
+    for size in (2, 7, 60, 500):
+        for ties in (True, False):
+            churned = np.arange(size) % 3 == 0
+            rng.shuffle(churned)
+            risk = rng.integers(0, 5, size).astype(float) if ties else rng.normal(size=size)
+            assert _rank_auc(churned, risk) == pytest.approx(roc_auc_score(churned, risk))
 
 
 def test_cluster_bootstrap_resamples_whole_accounts():

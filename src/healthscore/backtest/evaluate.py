@@ -129,6 +129,23 @@ def roc_auc(churned: ArrayLike, scores: ArrayLike) -> AucResult:
     return AucResult(auc=float(roc_auc_score(labels, risk)))
 
 
+def _rank_auc(labels: Bools, risk: Floats) -> float:
+    """ROC AUC as the Mann-Whitney statistic: the share of (churner, retained) pairs in
+    which the churner is the riskier, ties counting half. It equals ``roc_auc_score`` on
+    two classes, without its input checks, which cost ~3 ms a call: a bootstrap calls it
+    a thousand times (tests compare the two)."""
+    order = np.argsort(risk, kind="mergesort")
+    ordered = risk[order]
+    first = np.concatenate(([True], ordered[1:] != ordered[:-1]))  # of each run of ties
+    starts = np.flatnonzero(first)
+    ends = np.append(starts[1:], len(ordered))
+    ranks = np.empty(len(ordered))
+    ranks[order] = ((starts + ends + 1) / 2)[np.cumsum(first) - 1]  # 1-based, ties averaged
+    churners = int(labels.sum())
+    retained = len(labels) - churners
+    return float((ranks[labels].sum() - churners * (churners + 1) / 2) / (churners * retained))
+
+
 def auc_with_ci(
     churned: ArrayLike,
     scores: ArrayLike,
@@ -154,7 +171,7 @@ def auc_with_ci(
         sample = labels[rows]
         if sample.all() or not sample.any():
             continue  # a resample with one class has no AUC; skip it
-        estimates.append(float(roc_auc_score(sample, risk[rows])))
+        estimates.append(_rank_auc(sample, risk[rows]))
     if not estimates:
         return point
     tail = (1 - confidence) / 2 * 100

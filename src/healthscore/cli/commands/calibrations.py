@@ -20,13 +20,14 @@ def calibrations_list(
 ) -> None:
     """Saved calibrations, newest first: scorecard, horizon, Brier, validated or not."""
     from healthscore.backtest.calibrations import list_calibrations
-    from healthscore.backtest.service import jsonable
     from healthscore.cli.render_calibration import calibrations_table
 
     _, sessions = open_database()
     with sessions() as session:
         found = list_calibrations(session, scorecard=scorecard, limit=limit)
     if json_output:
+        from healthscore.backtest.service import jsonable  # scikit-learn: only for JSON
+
         print(json.dumps(jsonable(found), indent=2))
         return
     console.print(calibrations_table(found))
@@ -38,7 +39,6 @@ def calibrations_show(
 ) -> None:
     """One calibration: its periods, Brier scores, reliability bins and mapping."""
     from healthscore.backtest.calibrations import get_calibration
-    from healthscore.backtest.service import jsonable
     from healthscore.cli.render_calibration import print_calibration
 
     _, sessions = open_database()
@@ -47,6 +47,8 @@ def calibrations_show(
     if found is None:
         raise fail(f"no calibration {calibration_id}")
     if json_output:
+        from healthscore.backtest.service import jsonable  # scikit-learn: only for JSON
+
         print(json.dumps(jsonable(found), indent=2))
         return
     print_calibration(console, found)
