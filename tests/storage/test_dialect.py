@@ -125,3 +125,24 @@ def test_new_keys_and_roll_up_additions_are_exact_at_any_size(session, n):
         )
     stored = session.execute(select(m.DailySessions.logins, m.DailySessions.last_at)).all()
     assert len(stored) == n and set(stored) == {(5, T0)}
+
+
+def test_bulk_timestamps_on_sqlite_bind_exactly_as_sqlalchemy_would():
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from sqlalchemy.dialects import sqlite
+
+    from healthscore.storage.dialect import _sqlite_timestamps
+    from healthscore.storage.types import UTCDateTime
+
+    process = UTCDateTime()._cached_bind_processor(sqlite.dialect())
+    assert process is not None
+    moments = [
+        datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        datetime(2026, 1, 2, 3, 4, 5, 123, tzinfo=timezone(timedelta(hours=2))),
+        datetime(2026, 12, 31, 23, 59, 59, 999999, tzinfo=timezone(timedelta(hours=-5))),
+        datetime(1999, 3, 4, 5, 6, 7, 80),  # naive: taken as UTC
+        datetime(1, 1, 1, tzinfo=UTC),
+        None,
+    ]
+    assert _sqlite_timestamps(moments) == [None if m is None else process(m) for m in moments]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Table
@@ -12,6 +13,8 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import UnaryExpression
 from sqlalchemy.sql.operators import custom_op
+
+from healthscore.storage.types import UTCDateTime
 
 BATCH_ROWS = 5000
 COPY_INSERT_THRESHOLD = 500
@@ -156,10 +159,30 @@ def _bound_values(
     columns = list(rows[0])
     values = []
     for name in columns:
-        process = table.c[name].type._cached_bind_processor(dialect)
         column = [row[name] for row in rows]
+        if dialect.name == "sqlite" and isinstance(table.c[name].type, UTCDateTime):
+            values.append(_sqlite_timestamps(column))
+            continue
+        process = table.c[name].type._cached_bind_processor(dialect)
         values.append(_processed(process, column) if process else column)
     return columns, values
+
+
+def _sqlite_timestamps(column: list[Any]) -> list[Any]:
+    """What ``UTCDateTime`` binds on SQLite (naive UTC as ``YYYY-MM-DD HH:MM:SS.ffffff``,
+    SQLAlchemy's storage format), made in C by ``isoformat``: the per-value processors
+    cost more than SQLite's insert itself (tests compare the two)."""
+    out: list[Any] = []
+    for value in column:
+        if value is None:
+            out.append(None)
+            continue
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected datetime, got {type(value).__name__}")
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        out.append(value.isoformat(" ", "microseconds"))
+    return out
 
 
 def _processed(process: Callable[[Any], Any], column: list[Any]) -> list[Any]:

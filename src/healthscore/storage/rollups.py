@@ -37,6 +37,8 @@ def _table(model: type[m.Base]) -> Table:
 
 def utc_day(ts: datetime) -> date:
     """The UTC calendar day of a timestamp (naive timestamps are UTC already)."""
+    if ts.tzinfo is None or ts.tzinfo is UTC:  # the usual case, without a conversion
+        return ts.date()
     return utc(ts).date()
 
 
