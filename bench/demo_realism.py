@@ -9,12 +9,15 @@ generator gives churn away.
     python -m bench.demo_realism [--profiles default,api_heavy,smb_monthly]
                                  [--customers 2000] [--days 150] [--keep DIR]
 
+``--customers`` defaults to ``HEALTHSCORE_DEMO_CUSTOMERS`` when set, as ``healthscore demo``.
+
 ``--keep`` leaves each base in ``DIR/<profile>.db`` for ``healthscore backtest``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import tempfile
 import time
@@ -238,7 +241,9 @@ def _print_mix(name: str, base: Base, days: int, took: float, rows: dict[str, in
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--profiles", default=",".join(PROFILES))
-    parser.add_argument("--customers", type=int, default=2000)
+    parser.add_argument(  # the size of `healthscore demo` too (the docs test sets it)
+        "--customers", type=int, default=int(os.environ.get("HEALTHSCORE_DEMO_CUSTOMERS", 2000))
+    )
     parser.add_argument("--days", type=int, default=150)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", type=Path, help="keep the generated bases in this folder")

@@ -26,11 +26,28 @@ DemoProfile = StrEnum("DemoProfile", {name: name for name in PROFILES})  # type:
 
 
 def demo(
-    customers: Annotated[int, typer.Option(min=1, max=1_000_000)] = 2000,
-    days: Annotated[int, typer.Option(min=1, max=730, help="Days of activity.")] = 180,
+    customers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=1_000_000,
+            envvar="HEALTHSCORE_DEMO_CUSTOMERS",
+            help="Accounts (the first N accounts of a seed are the same whatever the total).",
+        ),
+    ] = 2000,
+    days: Annotated[
+        int,
+        typer.Option(min=1, max=730, envvar="HEALTHSCORE_DEMO_DAYS", help="Days of activity."),
+    ] = 180,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same data).")] = 7,
     history_days: Annotated[
-        int, typer.Option(min=1, max=730, help="Days of score history to backfill.")
+        int,
+        typer.Option(
+            min=1,
+            max=730,
+            envvar="HEALTHSCORE_DEMO_HISTORY_DAYS",
+            help="Days of score history to backfill.",
+        ),
     ] = 30,
     reset: Annotated[
         bool, typer.Option("--reset", help="Delete existing data in the database first.")
