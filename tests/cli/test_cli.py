@@ -255,8 +255,8 @@ def test_demo_replays_history_with_its_playbooks_but_delivers_nothing(cli, db_ur
     result = cli("demo", "--customers", "60", "--days", "40", "--history-days", "3")
     assert result.exit_code == 0, result.output
     assert "10 riskiest accounts" in result.output
-    # midnight of yesterday and of today, then today again at the moment of the run
-    assert rows_in(db_url, "SELECT COUNT(DISTINCT day) FROM health_score_history") == 2
+    # one row per day of --history-days: midnight two days and one day ago, then now
+    assert rows_in(db_url, "SELECT COUNT(DISTINCT day) FROM health_score_history") == 3
     assert rows_in(db_url, "SELECT COUNT(*) FROM outreach_log") > 0
     assert rows_in(db_url, "SELECT COUNT(*) FROM deliveries") == 0
 
