@@ -67,6 +67,8 @@ format: install
 	$(BIN)/ruff format src tests bench scripts
 
 bench: install wrk
+	$(BIN)/python -m bench.cli_startup
+	$(BIN)/python -m bench.demo_start
 	$(BIN)/python -m bench.run --sizes 2000,20000
 	$(BIN)/python -m bench.replicate --source 20000 --copies 5
 	$(BIN)/python -m bench.run --sizes 100000 --backends postgresql
