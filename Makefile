@@ -16,10 +16,11 @@ export HEALTHSCORE_TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 .PHONY: install demo serve test lint format bench clean chromium wrk screenshots
 
 # What the product needs to run (make demo, make serve), then the tools to test and lint
-# it (make test): a demo does not wait for the test tools to install.
+# it (make test): a demo does not wait for the test tools to install, nor for bytecode of
+# every installed module to be compiled (Python compiles what it imports, once).
 $(BIN)/.runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet --no-compile -e .
 	touch $@
 
 $(BIN)/.installed: $(BIN)/.runtime

@@ -82,7 +82,8 @@ def main() -> None:
         finally:
             os.killpg(make.pid, signal.SIGTERM)
             make.wait(timeout=30)
-        marker = clone / ".venv" / "bin" / ".installed"
+        markers = [clone / ".venv" / "bin" / name for name in (".runtime", ".installed")]
+        marker = next(path for path in markers if path.exists())  # .runtime since 2026-12-06
         installed = marker.stat().st_mtime - (time.time() - (time.monotonic() - started))
     result = {
         "install_s": round(installed, 1),
