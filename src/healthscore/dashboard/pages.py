@@ -45,7 +45,7 @@ SECURITY_HEADERS = {
 TIERS = [t.value for t in reports.TIER_ORDER]
 TRENDS = [t.value for t in Trend]
 GROUPS = [g.value for g in Group]
-ACRONYMS = {"nps": "NPS", "api": "API", "mrr": "MRR", "smb": "SMB"}
+ACRONYMS = {"nps": "NPS", "api": "API", "mrr": "MRR", "smb": "SMB", "csm": "CSM"}
 
 
 def tier_label(tier: str) -> str:
