@@ -139,6 +139,18 @@ def overrides_of(
     return list(session.scalars(query.order_by(ScoreOverride.created_at.desc())))
 
 
+def computed_beside(adjusted: dict[str, Any], override: ScoreOverride) -> float | None:
+    """The value the latest run computed beside ``override``, from the stored score's
+    ``adjusted`` (None if that run did not apply this override)."""
+    found = adjusted.get("override", {})
+    if override.target == FINAL_SCORE:
+        found = found.get("score", {})
+    else:
+        found = found.get("measures", {}).get(override.target, {})
+    value = found.get("computed") if found.get("id") == override.id else None
+    return None if value is None else float(value)
+
+
 def computed_value(session: Session, customer_id: str, target: str) -> float | None:
     """The account's latest stored value of ``target`` (score, or a signal's 0-100)."""
     latest = session.get(HealthScore, customer_id)

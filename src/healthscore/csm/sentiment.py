@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,6 +23,17 @@ from healthscore.storage.models import Customer
 
 COLOURS = {"red": 1, "yellow": 3, "green": 5}
 """Traffic-light sentiment, as most CS tools record it, on the 1-5 scale."""
+
+
+EntryState = Literal["in_force", "stale", "superseded"]
+
+
+def state_of(entry: CsmSentiment, now: datetime) -> EntryState:
+    """``in_force`` (counts in the score now), ``superseded`` (a newer entry replaced it)
+    or ``stale`` (expired)."""
+    if entry.superseded_at is not None and entry.superseded_at <= now:
+        return "superseded"
+    return "stale" if entry.valid_until <= now else "in_force"
 
 
 def colour_of(value: int) -> str:

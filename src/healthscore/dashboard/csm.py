@@ -18,7 +18,6 @@ from healthscore.csm import overrides, sentiment
 from healthscore.dashboard.auth import DashboardUser
 from healthscore.dashboard.pages import FormFields, editor, error, redirect, root
 from healthscore.errors import DomainError
-from healthscore.scoring.overrides import FINAL_SCORE
 from healthscore.scoring.scorecard import Scorecard
 
 router = APIRouter(include_in_schema=False)
@@ -33,37 +32,24 @@ def panel(
     """What the account page's CSM panel shows."""
     now = datetime.now(UTC)
     history = sentiment.history(session, customer_id)
-    entries = [{"row": row, "state": _state(row, now)} for row in history[:SENTIMENT_SHOWN]]
+    entries = [
+        {"row": row, "state": sentiment.state_of(row, now)} for row in history[:SENTIMENT_SHOWN]
+    ]
     in_force = overrides.overrides_of(session, customer_id, now=now)
-    beside = adjusted.get("override", {})
     log, log_total = audit.entries(session, customer_id=customer_id, limit=AUDIT_SHOWN)
     return {
         "sentiment_entries": entries,
         "sentiment_total": len(history),
-        "sentiment_now": next((e["row"] for e in entries if e["state"] == "in force"), None),
+        "sentiment_now": next((e["row"] for e in entries if e["state"] == "in_force"), None),
         "sentiment_latest": history[0] if history else None,
         "colour_of": sentiment.colour_of,
         "overrides_in_force": [
-            {"row": row, "computed": _computed(beside, row.target, row.id)} for row in in_force
+            {"row": row, "computed": overrides.computed_beside(adjusted, row)} for row in in_force
         ],
         "override_targets": overrides.targets(card),
         "audit_entries": log,
         "audit_total": log_total,
     }
-
-
-def _state(row: Any, now: datetime) -> str:
-    if row.superseded_at is not None and row.superseded_at <= now:
-        return "superseded"
-    return "stale" if row.valid_until <= now else "in force"
-
-
-def _computed(beside: dict[str, Any], target: str, override_id: int) -> float | None:
-    found = beside.get("score", {}) if target == FINAL_SCORE else None
-    if found is None:
-        found = beside.get("measures", {}).get(target, {})
-    value = found.get("computed") if found.get("id") == override_id else None
-    return None if value is None else float(value)
 
 
 def _actor(user: DashboardUser) -> str:

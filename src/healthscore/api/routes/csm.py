@@ -27,9 +27,8 @@ from healthscore.api.security import AdminKey, ReadKey
 from healthscore.audit import repository as audit
 from healthscore.csm import overrides, sentiment
 from healthscore.errors import NotFound
-from healthscore.scoring.overrides import FINAL_SCORE
 from healthscore.storage.csm_models import CsmSentiment, ScoreOverride
-from healthscore.storage.models import Customer
+from healthscore.storage.models import Customer, HealthScore
 from healthscore.timeutc import utc
 
 router = APIRouter(prefix="/api/v1", tags=["csm"])
@@ -89,12 +88,7 @@ class SentimentHistoryOut(ApiModel):
 
 
 def sentiment_out(row: CsmSentiment, now: datetime) -> SentimentOut:
-    if row.superseded_at is not None and row.superseded_at <= now:
-        state: Literal["in_force", "stale", "superseded"] = "superseded"
-    elif row.valid_until <= now:
-        state = "stale"
-    else:
-        state = "in_force"
+    state = sentiment.state_of(row, now)
     return SentimentOut(
         id=row.id,
         customer_id=row.customer_id,
@@ -210,18 +204,22 @@ def override_out(session: DbSession, row: ScoreOverride, now: datetime) -> Overr
     )
 
 
+def rescored_override(
+    session: DbSession, jobs: JobQueue, customer_id: str, override_id: int
+) -> OverrideOut:
+    """After a change of an override: rescore its account at once, then answer with the
+    override and the value the rescore computed beside it."""
+    jobs.rescoring.rescore(kind="manual", as_of=datetime.now(UTC), customer_ids=[customer_id])
+    with session.begin():
+        stored = session.get(ScoreOverride, override_id)
+        assert stored is not None
+        return override_out(session, stored, datetime.now(UTC))
+
+
 def computed_beside(session: DbSession, row: ScoreOverride) -> float | None:
     """The computed value the latest run kept beside this override."""
-    from healthscore.storage.models import HealthScore
-
     latest = session.get(HealthScore, row.customer_id)
-    adjusted = (latest.signals.get("adjusted", {}) if latest else {}).get("override", {})
-    if row.target == FINAL_SCORE:
-        found = adjusted.get("score", {})
-    else:
-        found = adjusted.get("measures", {}).get(row.target, {})
-    value = found.get("computed") if found.get("id") == row.id else None
-    return None if value is None else float(value)
+    return overrides.computed_beside(latest.signals.get("adjusted", {}) if latest else {}, row)
 
 
 @router.post(
@@ -255,11 +253,7 @@ def create_override(
             max_days=settings.override_max_days,
         )
         override_id = row.id
-    jobs.rescoring.rescore(kind="manual", as_of=datetime.now(UTC), customer_ids=[customer_id])
-    with session.begin():
-        stored = session.get(ScoreOverride, override_id)
-        assert stored is not None
-        return override_out(session, stored, datetime.now(UTC))
+    return rescored_override(session, jobs, customer_id, override_id)
 
 
 @router.get(
@@ -303,11 +297,7 @@ def remove_override(
             session, override_id, actor=actor(key), reason=reason, now=now
         )
         customer_id = row.customer_id
-    jobs.rescoring.rescore(kind="manual", as_of=datetime.now(UTC), customer_ids=[customer_id])
-    with session.begin():
-        stored = session.get(ScoreOverride, override_id)
-        assert stored is not None
-        return override_out(session, stored, datetime.now(UTC))
+    return rescored_override(session, jobs, customer_id, override_id)
 
 
 # --- audit log -------------------------------------------------------------------------

@@ -100,13 +100,7 @@ def sentiment_history(customer_id: Annotated[str, typer.Argument(help="Account i
         rows = sentiment.history(session, customer_id)
     table = Table("recorded", "sentiment", "state", "valid until", "author", "note")
     for row in rows:
-        state = (
-            "superseded"
-            if row.superseded_at is not None and row.superseded_at <= now
-            else "stale"
-            if row.valid_until <= now
-            else "in force"
-        )
+        state = sentiment.state_of(row, now).replace("_", " ")
         table.add_row(
             row.recorded_at.strftime("%Y-%m-%d %H:%M"),
             f"{sentiment.colour_of(row.value)} ({row.value})",
