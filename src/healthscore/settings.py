@@ -100,6 +100,26 @@ class Settings(BaseSettings):
         "partitions on PostgreSQL) in the nightly maintenance; daily roll-ups are kept, so "
         "scores do not change. Must cover the scorecard's longest window. Empty: keep all.",
     )
+    maintenance_cron: str = Field(
+        default="15 * * * *",
+        description="Crontab (UTC) of the worker's database maintenance (docs/maintenance.md): "
+        "partitions ahead and retention, then VACUUM (ANALYZE) of the tables with many dead "
+        "or new rows on PostgreSQL (whether autovacuum is on or off), PRAGMA optimize on "
+        "SQLite. One worker at a time. Empty: never (run `healthscore maintain` yourself).",
+    )
+    vacuum_threshold_rows: int = Field(
+        default=1000,
+        ge=0,
+        description="Maintenance vacuums a table once its dead (or newly inserted) rows exceed "
+        "this plus HEALTHSCORE_VACUUM_SCALE_FACTOR x its live rows, as autovacuum would.",
+    )
+    vacuum_scale_factor: float = Field(
+        default=0.1,
+        ge=0,
+        le=10,
+        description="Share of a table's live rows that may be dead before maintenance "
+        "vacuums it (see HEALTHSCORE_VACUUM_THRESHOLD_ROWS).",
+    )
     cache_ttl_seconds: int = Field(
         default=60,
         ge=1,

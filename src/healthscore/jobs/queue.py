@@ -37,6 +37,7 @@ from healthscore.storage import models as m
 from healthscore.storage.database import make_engine, make_sessionmaker, transaction
 from healthscore.storage.partitions import MaintenanceReport, maintain
 from healthscore.storage.pending_rescores import mark_for_rescore
+from healthscore.storage.vacuum import VacuumReport, maintenance_lock, vacuum_due
 
 log = logging.getLogger(__name__)
 RESCORE_FLAG = "rescore-requested"
@@ -95,6 +96,12 @@ class Jobs:
         self.nightly = self.huey.periodic_task(
             _cron(settings.full_rescore_cron), name="nightly_rescore"
         )(self._nightly)
+        self.maintenance: Any = None
+        """The scheduled maintenance task; None with an empty maintenance_cron."""
+        if settings.maintenance_cron.strip():
+            self.maintenance = self.huey.periodic_task(
+                _cron(settings.maintenance_cron), name="maintenance"
+            )(self._maintenance)
 
     @functools.cached_property
     def journal(self) -> Journal:
@@ -215,27 +222,78 @@ class Jobs:
         return len(ids)
 
     def _nightly(self) -> int:
-        """Partitions ahead and retention first, then the full rescore."""
+        """Partitions ahead and retention first, then the full rescore, then VACUUM of
+        the score tables it has just rewritten (every row of ``health_scores``)."""
         try:
-            self.maintain()
+            self.maintain(vacuum=False)
         except Exception:  # a failed maintenance must not cost the night's scores
             log.exception("raw-event maintenance failed; rescoring anyway")
-        return self._rescore_all()
+        scored = self._rescore_all()
+        try:
+            self.maintain(partitions=False)
+        except Exception:
+            log.exception("maintenance after the full rescore failed")
+        return scored
 
-    def maintain(self) -> MaintenanceReport:
-        with self.sessions() as session, session.begin():
-            report = maintain(
-                session.connection(),
-                retention_days=self.settings.raw_event_retention_days,
-                lookback_days=raw_event_lookback_days(self.scorecard),
-            )
-        log.info(
-            "maintenance: %d partitions created, %d dropped, %d expired raw rows deleted",
-            len(report.created),
-            len(report.dropped),
-            report.deleted_rows,
-        )
-        return report
+    def _maintenance(self) -> bool:
+        """The scheduled pass (``HEALTHSCORE_MAINTENANCE_CRON``); False when another
+        worker was running it."""
+        return self.maintain() is not None
+
+    @property
+    def engine(self) -> Engine:
+        """The engine behind ``sessions`` (VACUUM needs a connection outside a session)."""
+        with self.sessions() as session:
+            bind = session.get_bind()
+        return bind if isinstance(bind, Engine) else bind.engine
+
+    def maintain(
+        self, *, partitions: bool = True, vacuum: bool = True
+    ) -> tuple[MaintenanceReport, VacuumReport] | None:
+        """Database maintenance under the maintenance lock: partitions ahead and raw-event
+        retention, then VACUUM (ANALYZE) of the tables that need it (storage/vacuum.py).
+        None, doing nothing, when another process holds the lock."""
+        engine = self.engine
+        started = time.perf_counter()
+        with maintenance_lock(engine) as taken:
+            if not taken:
+                log.info("maintenance: skipped, another worker is running it")
+                return None
+            report = MaintenanceReport()
+            if partitions:
+                with self.sessions() as session, session.begin():
+                    report = maintain(
+                        session.connection(),
+                        retention_days=self.settings.raw_event_retention_days,
+                        lookback_days=raw_event_lookback_days(self.scorecard),
+                    )
+                log.info(
+                    "maintenance: %d partitions created, %d dropped, %d expired raw rows deleted",
+                    len(report.created),
+                    len(report.dropped),
+                    report.deleted_rows,
+                )
+            vacuumed = VacuumReport()
+            if vacuum:
+                vacuumed = vacuum_due(
+                    engine,
+                    min_rows=self.settings.vacuum_threshold_rows,
+                    scale_factor=self.settings.vacuum_scale_factor,
+                )
+                if vacuumed.note:
+                    log.info("maintenance: %s", vacuumed.note)
+                else:
+                    log.info(
+                        "maintenance: VACUUM (ANALYZE) of %d tables (%d dead rows): %s; "
+                        "ANALYZE of %d: %s",
+                        len(vacuumed.vacuumed),
+                        vacuumed.dead_rows,
+                        ", ".join(vacuumed.vacuumed) or "none due",
+                        len(vacuumed.analyzed),
+                        ", ".join(vacuumed.analyzed) or "none due",
+                    )
+        log.info("maintenance: done in %.1f s", time.perf_counter() - started)
+        return report, vacuumed
 
     def _rescore_all(self) -> int:
         return self.rescoring.rescore(kind="full", as_of=datetime.now(UTC)).run.scored

@@ -176,10 +176,18 @@ def maintain(
             "rows with other tools); refused once retention has dropped raw events.",
         ),
     ] = False,
+    vacuum: Annotated[
+        bool,
+        typer.Option(
+            help="Then VACUUM (ANALYZE) the PostgreSQL tables with many dead or new rows "
+            "(PRAGMA optimize on SQLite).",
+        ),
+    ] = True,
 ) -> None:
-    """Raw-event housekeeping (also run nightly by the worker): create the coming months'
-    partitions on PostgreSQL and drop raw events past retention. Roll-ups are kept, so
-    scores do not change; a retention shorter than the scorecard's windows is refused."""
+    """Database housekeeping (also run by the worker, HEALTHSCORE_MAINTENANCE_CRON): create
+    the coming months' partitions on PostgreSQL, drop raw events past retention, then
+    VACUUM (ANALYZE) what needs it. Roll-ups are kept, so scores do not change; a
+    retention shorter than the scorecard's windows is refused."""
     from healthscore.scoring.engine import raw_event_lookback_days
     from healthscore.settings import Settings
     from healthscore.storage.database import transaction
@@ -189,8 +197,9 @@ def maintain(
     from healthscore.storage.rollups import rebuild_rollups as rebuild_from_raw
 
     card = scorecard_from(scorecard)
-    retention = retention_days or Settings().raw_event_retention_days
-    _, sessions = open_database()
+    settings = Settings()
+    retention = retention_days or settings.raw_event_retention_days
+    engine, sessions = open_database()
     try:
         with transaction(sessions) as session:
             if rebuild_rollups:
@@ -212,6 +221,19 @@ def maintain(
         f"{len(report.created)} partitions created, {len(report.dropped)} dropped, "
         f"{report.deleted_rows:,} expired raw rows deleted; raw events {kept}"
     )
+    if vacuum:
+        from healthscore.storage.vacuum import vacuum_due
+
+        done = vacuum_due(
+            engine,
+            min_rows=settings.vacuum_threshold_rows,
+            scale_factor=settings.vacuum_scale_factor,
+        )
+        console.print(
+            done.note
+            or f"VACUUM (ANALYZE) of {len(done.vacuumed)} tables ({done.dead_rows:,} dead "
+            f"rows), ANALYZE of {len(done.analyzed)}"
+        )
 
 
 def show(
