@@ -66,6 +66,14 @@ class Settings(BaseSettings):
         "only; off, they are refused as a server-side request forgery guard).",
     )
     shard_claim_seconds: int = Field(
+    idempotency_claim_seconds: int = Field(
+        default=30,
+        ge=1,
+        le=3600,
+        description="How long a request sent with an `Idempotency-Key` owns its key; a "
+        "retry meanwhile gets 409 with Retry-After, and the key of a request whose process "
+        "died is free again after this.",
+    )
         default=300,
         ge=5,
         le=86400,

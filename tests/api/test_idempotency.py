@@ -13,14 +13,17 @@ import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import httpx
 from sqlalchemy import func, select
 
-from healthscore.auth.keys import authenticate
+from healthscore.api.app import create_app
+from healthscore.auth.keys import Scope, authenticate, create_key
+from healthscore.settings import Settings
 from healthscore.storage import idempotent_requests as repo
 from healthscore.storage import job_models as jm
 from healthscore.storage import models as m
 from healthscore.storage.database import transaction
-from tests.fixtures.server import LiveServer
+from tests.fixtures.server import LiveServer, free_port, run_server
 
 REPLAYED = "Idempotent-Replayed"
 
@@ -168,3 +171,27 @@ def test_claims_answers_and_expiry_in_the_table(session):
         )
     ).all()
     assert rows == [("k", expired), ("k2", later)]
+
+
+def test_a_claim_lasts_as_long_as_the_setting_says(server_settings: Settings, sessions):
+    settings = server_settings.model_copy(update={"idempotency_claim_seconds": 7})
+    with transaction(sessions) as session:
+        key = create_key(session, scope=Scope.ingest).secret
+        session.add(m.Customer(id="acme", name="Acme", created_at=datetime.now(UTC), traits={}))
+    app = create_app(settings)
+    port = free_port()
+    server, thread = run_server(app, port)
+    try:
+        answer = httpx.post(
+            f"http://127.0.0.1:{port}/api/v1/nps-responses",
+            json={"customerId": "acme", "score": 7},
+            headers={"X-API-Key": key, "Idempotency-Key": "seven"},
+        )
+        assert answer.status_code == 201
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        app.state.engine.dispose()
+    with sessions() as session:
+        row = session.scalars(select(jm.IdempotentRequest)).one()
+        assert row.claimed_until - row.created_at == timedelta(seconds=7)

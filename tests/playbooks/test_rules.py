@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 from pydantic import TypeAdapter
 
 from healthscore.playbooks.rules import (
@@ -11,9 +12,11 @@ from healthscore.playbooks.rules import (
     Playbook,
     PlaybookError,
     PlaybookSet,
+    bundled_playbooks_yaml,
     judge,
     load_playbooks,
 )
+from healthscore.scoring.scorecard import BundledLoader
 
 condition = TypeAdapter(Condition)
 
@@ -218,3 +221,10 @@ def test_an_invalid_playbook_file_names_the_field(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(PlaybookError, match=message.replace(".", r"\.")):
         load_playbooks(path)
+
+
+def test_the_bundled_playbooks_read_by_libyaml_are_what_safe_load_reads(tmp_path):
+    text = bundled_playbooks_yaml()
+    assert yaml.load(text, Loader=BundledLoader) == yaml.safe_load(text)
+    (tmp_path / "playbooks.yaml").write_text(text, encoding="utf-8")
+    assert load_playbooks() == load_playbooks(tmp_path / "playbooks.yaml")

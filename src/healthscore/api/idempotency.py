@@ -11,8 +11,8 @@ with the header:
 * The same key with another body, path or method → 422 ``idempotency_key_reused``, and
   nothing runs.
 * A retry while the first request still runs → 409 ``idempotency_key_in_use`` with
-  ``Retry-After`` (if that first request's process died, the key is free again 30 s
-  after it started).
+  ``Retry-After`` (if that first request's process died, the key is free again
+  ``HEALTHSCORE_IDEMPOTENCY_CLAIM_SECONDS``, 30 by default, after it started).
 * Kept: answers of requests that ran — a 2xx, or a rule the operation found broken (a
   ``DomainError``: 404, 409, 422 of the domain). Not kept, so that the request may be
   corrected and sent again with the same key: refusals before the operation ran
@@ -29,7 +29,7 @@ import hashlib
 import logging
 import math
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
@@ -70,6 +70,7 @@ def _claim(
     method: str,
     path: str,
     digest: str,
+    lease: timedelta,
 ) -> tuple[repo.Fingerprint, repo.Claim] | None:
     """Claim the key for this request (None: no valid API key; the route answers 401)."""
     with sessions() as session:
@@ -77,7 +78,7 @@ def _claim(
         if info is None:
             return None
         fingerprint = repo.Fingerprint(info.id, key, method, path, digest)
-        outcome = repo.claim(session, fingerprint, datetime.now(UTC))
+        outcome = repo.claim(session, fingerprint, datetime.now(UTC), lease=lease)
         session.commit()
         return fingerprint, outcome
 
@@ -181,12 +182,13 @@ class IdempotentReplays:
         if body is None:
             return  # the client is gone: nothing to run, nothing to answer
         sessions: sessionmaker[Session] = scope["app"].state.sessions
+        lease = timedelta(seconds=scope["app"].state.settings.idempotency_claim_seconds)
         query = scope.get("query_string", b"").decode("latin-1")
         path = f"{scope['path']}?{query}" if query else scope["path"]
         digest = hashlib.sha256(body).hexdigest()
         try:
             claimed = await run_in_threadpool(
-                _claim, sessions, presented, key, scope["method"], path, digest
+                _claim, sessions, presented, key, scope["method"], path, digest, lease
             )
         except SQLAlchemyError as error:
             await database_error(Request(scope), error)(scope, receive, send)

@@ -33,7 +33,7 @@ from healthscore.playbooks.conditions import (
     TierChanged,
     TierIs,
 )
-from healthscore.scoring.scorecard import format_validation_error
+from healthscore.scoring.scorecard import BundledLoader, format_validation_error
 
 __all__ = [
     "BUNDLED",
@@ -315,17 +315,25 @@ BUNDLED = "default"
 def load_playbooks(location: str | Path = BUNDLED) -> PlaybookSet:
     """The bundled playbooks (``default``) or a YAML file at ``location``."""
     if isinstance(location, str) and location == BUNDLED:
-        text = resources.files("healthscore.playbooks").joinpath("default.yaml").read_text("utf-8")
-        origin = "bundled playbooks"
-    else:
-        path = Path(location)
-        if not path.is_file():
-            raise PlaybookError(f"playbook file {str(location)!r} not found")
-        text, origin = path.read_text(encoding="utf-8"), str(path)
+        # libyaml for the file we ship (every server start reads it), as for scorecards
+        data: Any = yaml.load(bundled_playbooks_yaml(), Loader=BundledLoader)
+        return _validated(data, origin="bundled playbooks")
+    path = Path(location)
+    if not path.is_file():
+        raise PlaybookError(f"playbook file {str(location)!r} not found")
+    origin = str(path)
     try:
-        data: Any = yaml.safe_load(text)
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
         raise PlaybookError(f"{origin}: not valid YAML: {error}") from error
+    return _validated(data, origin=origin)
+
+
+def bundled_playbooks_yaml() -> str:
+    return resources.files("healthscore.playbooks").joinpath("default.yaml").read_text("utf-8")
+
+
+def _validated(data: Any, *, origin: str) -> PlaybookSet:
     try:
         return PlaybookSet.model_validate(data)
     except ValidationError as error:

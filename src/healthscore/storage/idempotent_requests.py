@@ -85,8 +85,9 @@ def purge_expired(session: Session, now: datetime) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def claim(session: Session, fp: Fingerprint, now: datetime) -> Claim:
-    """Claim ``fp``'s key for this request, or what is already there (the caller commits)."""
+def claim(session: Session, fp: Fingerprint, now: datetime, *, lease: timedelta = CLAIM) -> Claim:
+    """Claim ``fp``'s key for this request for ``lease``, or what is already there (the
+    caller commits)."""
     purge_expired(session, now)
     row = {
         "api_key_id": fp.api_key_id,
@@ -98,7 +99,7 @@ def claim(session: Session, fp: Fingerprint, now: datetime) -> Claim:
         "content_type": None,
         "body": None,
         "created_at": now,
-        "claimed_until": now + CLAIM,
+        "claimed_until": now + lease,
         "expires_at": now + KEEP,
     }
     if insert_new_keys(session, _TABLE, [row], key=["api_key_id", "key"]):
@@ -122,7 +123,7 @@ def claim(session: Session, fp: Fingerprint, now: datetime) -> Claim:
                 jm.IdempotentRequest.claimed_until == found.claimed_until,
             ),
         )
-        .values(claimed_until=now + CLAIM)
+        .values(claimed_until=now + lease)
         .execution_options(synchronize_session=False)
     )
     return Claimed() if getattr(taken, "rowcount", 0) else InFlight(1)
