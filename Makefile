@@ -13,7 +13,7 @@ PORT ?= 8000
 export HEALTHSCORE_TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 export HEALTHSCORE_TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: install demo serve test lint format bench clean chromium wrk screenshots
+.PHONY: install demo serve test lint format bench bench-report clean chromium wrk screenshots
 
 # What the product needs to run (make demo, make serve), then the tools to test and lint
 # it (make test): a demo does not wait for the test tools to install, nor for bytecode of
@@ -44,19 +44,17 @@ chromium:
 wrk:
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 
-# The whole suite, in two steps on TEST_WORKERS processes (one per core): everything but
-# the `slow` end-to-end runs, then those alone, each step time-boxed and printing its 15
-# slowest tests. In the first step files are kept whole on one worker so a module-scoped
-# fixture (Chromium, a demo database) is built once; the slow step's tests share nothing,
-# so they are spread one by one (its longest test alone takes a third of the step).
-# A plain `.venv/bin/pytest` runs it all in one process.
+# The whole suite in one run on TEST_WORKERS processes (one per core), time-boxed,
+# printing its 15 slowest tests. Tests go to whichever worker is free, the `slow`
+# end-to-end runs first (tests/conftest.py), and the tests sharing a module-scoped fixture
+# (a demo base, Chromium) together to one worker. `pytest -m slow` runs those alone;
+# a plain `.venv/bin/pytest` runs it all in one process.
 TEST_WORKERS ?= auto
 TEST_MINUTES ?= 20
 PYTEST := timeout -k 30 $(TEST_MINUTES)m $(BIN)/pytest -n $(TEST_WORKERS) --durations=15
 
 test: install chromium
-	$(PYTEST) --dist loadfile -m "not slow"
-	$(PYTEST) --dist load -m slow
+	$(PYTEST) --dist loadgroup
 
 lint: install
 	$(BIN)/ruff check src tests bench scripts
@@ -67,6 +65,9 @@ format: install
 	$(BIN)/ruff check --fix src tests bench scripts
 	$(BIN)/ruff format src tests bench scripts
 
+# The standard benchmark set. Every bench starts the product through bench/server.py and
+# appends its results to .bench/results.jsonl (bench/results.py); bench.report then
+# rewrites BENCHMARKS.md's generated section from the latest result of each kind.
 bench: install wrk
 	$(BIN)/python -m bench.cli_startup
 	$(BIN)/python -m bench.demo_start
@@ -79,9 +80,15 @@ bench: install wrk
 	$(BIN)/python -m bench.ingest --backend sqlite --batches 2000 --ack journaled
 	$(BIN)/python -m bench.ingest --backend postgresql --batches 2000 --ack journaled
 	$(BIN)/python -m bench.freshness --backend sqlite
+	$(BIN)/python -m bench.freshness --backend postgresql
 	$(BIN)/python -m bench.dashboard --backend sqlite --size 20000
 	$(BIN)/python -m bench.load --backend postgresql --size 20000 --rate 200 --seconds 60 --redis --workers 2
 	$(BIN)/python -m bench.load --backend postgresql --size 20000 --rate 100 --seconds 300 --redis --workers 2 --mix mixed
+	$(BIN)/python -m bench.report
+
+# Only rewrite BENCHMARKS.md's generated section from the results already in .bench/.
+bench-report:
+	$(BIN)/python -m bench.report
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .bench healthscore.db* healthscore-queue.db*
