@@ -12,15 +12,14 @@ Results are printed and appended to ``.bench/results.jsonl``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
+
+from bench.results import record
 
 BENCH_DIR = Path(".bench")
 CLI = "from healthscore.cli.main import app; app()"
@@ -80,17 +79,12 @@ def main() -> None:
             f"healthscore {name:8} median {results[name]['median_s']:.3f} s, "
             f"slowest {results[name]['max_s']:.3f} s ({args.runs} runs)"
         )
-    record = {
-        "bench": "cli_startup",
-        "at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.node()} {os.cpu_count()} cores",
-        "src": str(args.src) if args.src else "this checkout",
-        "runs": args.runs,
-        "results": results,
-    }
-    BENCH_DIR.mkdir(exist_ok=True)
-    with (BENCH_DIR / "results.jsonl").open("a", encoding="utf-8") as out:
-        out.write(json.dumps(record) + "\n")
+    record(
+        "cli_startup",
+        src=str(args.src) if args.src else "this checkout",
+        runs=args.runs,
+        results=results,
+    )
 
 
 if __name__ == "__main__":

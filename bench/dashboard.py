@@ -9,18 +9,15 @@ render + transfer) of the overview, the accounts table and one account's detail 
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 
 import httpx
 from sqlalchemy import func, select
 
+from bench import results
 from bench.run import NOW, database_url, ensure_dataset
+from bench.server import BenchServer
 from healthscore.auth.keys import Scope, create_key
 from healthscore.scoring.scorecard import load_scorecard
 from healthscore.scoring.service import score_accounts
@@ -50,28 +47,10 @@ def main() -> None:
             select(m.HealthScore.customer_id).where(m.HealthScore.score.is_not(None)).limit(1)
         )
     engine.dispose()
-    port = 8768
-    env = {
-        **os.environ,
-        "HEALTHSCORE_DATABASE_URL": url,
-        "HEALTHSCORE_QUEUE_PATH": str(Path(tempfile.mkdtemp()) / "queue.db"),
-        "HEALTHSCORE_LOG_LEVEL": "WARNING",
-    }
-    env.pop("HEALTHSCORE_REDIS_URL", None)
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "healthscore"), "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
     timings: dict[str, list[float]] = {}
-    try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/healthz").is_success:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+    with BenchServer(url, worker="embedded") as server:
+        base = server.url
+        cpu_before = server.cpu_seconds()["server"]
         with httpx.Client(base_url=base, timeout=60) as browser:
             browser.post("/login", data={"key": key, "next": "/"})
             pages = {
@@ -85,15 +64,28 @@ def main() -> None:
                     started = time.perf_counter()
                     browser.get(path).raise_for_status()
                     timings.setdefault(name, []).append(time.perf_counter() - started)
-    finally:
-        server.terminate()
-        server.wait(30)
+        cpu = server.cpu_seconds()["server"] - cpu_before
     for name, values in timings.items():
         print(
             f"{args.backend}, {args.size:,} accounts: {name:<15} median "
             f"{statistics.median(values) * 1000:6.0f} ms, max {max(values) * 1000:6.0f} ms "
             f"({args.runs} loads)"
         )
+    print(f"server CPU {cpu:.1f} s for the page loads (warm-ups included)")
+    results.record(
+        "dashboard",
+        backend=args.backend,
+        accounts=args.size,
+        runs=args.runs,
+        pages={
+            name: {
+                "median_ms": round(statistics.median(values) * 1000, 1),
+                "max_ms": round(max(values) * 1000, 1),
+            }
+            for name, values in timings.items()
+        },
+        server_cpu_s=round(cpu, 2),
+    )
 
 
 if __name__ == "__main__":

@@ -12,16 +12,15 @@ printed and appended to ``.bench/results.jsonl``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import signal
 import subprocess
 import tempfile
 import time
 import urllib.request
-from datetime import UTC, datetime
 from pathlib import Path
+
+from bench.results import record
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 900
@@ -91,16 +90,7 @@ def main() -> None:
         "dashboard_answers_s": round(answered, 1),
     }
     print(f"make demo at {rev}: {result}")
-    record = {
-        "bench": "demo_start",
-        "at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.node()} {os.cpu_count()} cores",
-        "rev": rev,
-        **result,
-    }
-    (ROOT / ".bench").mkdir(exist_ok=True)
-    with (ROOT / ".bench" / "results.jsonl").open("a", encoding="utf-8") as out:
-        out.write(json.dumps(record) + "\n")
+    record("demo_start", measured_rev=rev, **result)
 
 
 if __name__ == "__main__":

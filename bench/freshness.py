@@ -11,18 +11,15 @@ exists. Reports the distribution of that end-to-end delay (goal: ≤ 5 s).
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 
 import httpx
 from sqlalchemy import select
 
+from bench import results
 from bench.run import NOW, database_url, ensure_dataset
+from bench.server import BenchServer
 from healthscore.auth.keys import Scope, create_key
 from healthscore.scoring.scorecard import load_scorecard
 from healthscore.scoring.service import score_accounts
@@ -61,28 +58,10 @@ def main() -> None:
             if cid not in already
         ][: args.trials]
     engine.dispose()
-    port = 8767
-    env = {
-        **os.environ,
-        "HEALTHSCORE_DATABASE_URL": url,
-        "HEALTHSCORE_QUEUE_PATH": str(Path(tempfile.mkdtemp()) / "queue.db"),
-        "HEALTHSCORE_LOG_LEVEL": "WARNING",
-    }
-    env.pop("HEALTHSCORE_REDIS_URL", None)
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "healthscore"), "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
     delays: list[float] = []
-    try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/healthz").is_success:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+    with BenchServer(url, worker="embedded") as server:
+        base = server.url
+        cpu_before = server.cpu_seconds()
         with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=30) as api:
             for cid in candidates:
                 before = api.get(f"/api/v1/health-scores/{cid}").json()["asOf"]
@@ -102,13 +81,23 @@ def main() -> None:
                         raise RuntimeError(f"{cid}: not rescored within 60 s")
                     time.sleep(0.05)
                 delays.append(time.perf_counter() - started)
-    finally:
-        server.terminate()
-        server.wait(30)
+        cpu = server.cpu_seconds()["server"] - cpu_before["server"]
     print(
         f"{args.backend}, {args.size:,} accounts: failed payment → rescored + playbook fired, "
         f"{len(delays)} trials: median {statistics.median(delays):.2f} s, "
-        f"max {max(delays):.2f} s (batching window 2 s)"
+        f"max {max(delays):.2f} s (batching window 2 s); server CPU {cpu:.1f} s"
+    )
+    results.record(
+        "freshness",
+        backend=args.backend,
+        accounts=args.size,
+        trials=len(delays),
+        median_s=round(statistics.median(delays), 3),
+        p90_s=round(statistics.quantiles(delays, n=10, method="inclusive")[-1], 3)
+        if len(delays) > 1
+        else None,
+        max_s=round(max(delays), 3),
+        server_cpu_s=round(cpu, 2),
     )
 
 

@@ -13,13 +13,10 @@ Results are printed and appended to ``.bench/results.jsonl``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
@@ -27,6 +24,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import text
 
+from bench.results import record
 from healthscore.storage.database import make_engine, upgrade
 
 BENCH_DIR = Path(".bench")
@@ -123,43 +121,38 @@ def main() -> None:
         "peak MiB",
     ):
         table.add_column(column, justify="left" if column == "backend" else "right")
-    with (BENCH_DIR / "results.jsonl").open("a") as results:
-        for accounts in (int(s) for s in args.sizes.split(",")):
-            folder, rows = ensure_base(accounts)
-            for backend in args.backends.split(","):
-                console.print(f"[bold]{backend}[/] import of {accounts:,} accounts")
-                seconds, cpu, peak = timed_import(empty_database(backend, accounts), folder)
-                events, total = rows["events.csv"], sum(rows.values())
-                table.add_row(
-                    backend,
-                    f"{accounts:,}",
-                    f"{rows['users.csv']:,}",
-                    f"{events:,}",
-                    f"{rows['tickets.csv']:,}",
-                    f"{seconds:.1f}",
-                    f"{cpu:.1f}",
-                    f"{events / seconds:,.0f}",
-                    f"{total / seconds:,.0f}",
-                    f"{peak:.0f}",
-                )
-                record = {
-                    "bench": "import_csv",
-                    "backend": backend,
-                    "accounts": accounts,
-                    "rows": rows,
-                    "seconds": round(seconds, 2),
-                    "cpu_seconds": round(cpu, 2),
-                    "events_per_second": round(events / seconds),
-                    "peak_rss_mib": round(peak),
-                    "at": datetime.now(UTC).isoformat(),
-                    "machine": platform.processor() or platform.machine(),
-                }
-                results.write(json.dumps(record) + "\n")
-                results.flush()
-                console.print(
-                    f"  {seconds:.1f} s, {cpu:.1f} s CPU, "
-                    f"{events / seconds:,.0f} events/s, {peak:.0f} MiB"
-                )
+    for accounts in (int(s) for s in args.sizes.split(",")):
+        folder, rows = ensure_base(accounts)
+        for backend in args.backends.split(","):
+            console.print(f"[bold]{backend}[/] import of {accounts:,} accounts")
+            seconds, cpu, peak = timed_import(empty_database(backend, accounts), folder)
+            events, total = rows["events.csv"], sum(rows.values())
+            table.add_row(
+                backend,
+                f"{accounts:,}",
+                f"{rows['users.csv']:,}",
+                f"{events:,}",
+                f"{rows['tickets.csv']:,}",
+                f"{seconds:.1f}",
+                f"{cpu:.1f}",
+                f"{events / seconds:,.0f}",
+                f"{total / seconds:,.0f}",
+                f"{peak:.0f}",
+            )
+            record(
+                "import_csv",
+                backend=backend,
+                accounts=accounts,
+                rows=rows,
+                seconds=round(seconds, 2),
+                cpu_seconds=round(cpu, 2),
+                events_per_second=round(events / seconds),
+                peak_rss_mib=round(peak),
+            )
+            console.print(
+                f"  {seconds:.1f} s, {cpu:.1f} s CPU, "
+                f"{events / seconds:,.0f} events/s, {peak:.0f} MiB"
+            )
     console.print(table)
 
 

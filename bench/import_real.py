@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
+
+from bench.results import record
 
 BENCH_DIR = Path(".bench")
 ZERO_COUNTS = 41
@@ -105,19 +104,15 @@ def main() -> None:
         rejected = sum(1 for _ in handle) - 1
     print(f"with {args.bad_rows} bad rows, --max-bad-rows {args.bad_rows}: {tolerant}; "
           f"{rejected} rows in {rejects}")  # fmt: skip
-    record = {
-        "bench": "import_real",
-        "at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.node()} {os.cpu_count()} cores",
-        "events": args.events,
-        "zero_counts": ZERO_COUNTS,
-        "clean": clean,
-        "bad_rows": args.bad_rows,
-        "tolerant": tolerant,
-        "rejected_rows_written": rejected,
-    }
-    with (BENCH_DIR / "results.jsonl").open("a", encoding="utf-8") as out:
-        out.write(json.dumps(record) + "\n")
+    record(
+        "import_real",
+        events=args.events,
+        zero_counts=ZERO_COUNTS,
+        clean=clean,
+        bad_rows=args.bad_rows,
+        tolerant=tolerant,
+        rejected_rows_written=rejected,
+    )
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 """Ingest throughput: events/s through ``POST /v1/batch`` and through ``healthscore import``.
 
-Starts ``healthscore serve`` (one process) on a fresh database with accounts, then sends
-Segment batches of 100 track events from client threads over keep-alive connections, and
-reports acknowledged events per second. Every acknowledged event is then counted in the
-database. The CSV import is timed on a generated ``events.csv`` of the same kind.
+Starts ``healthscore serve`` (one process, through ``bench.server``) on a fresh database
+with accounts, then sends Segment batches of 100 track events from client threads over
+keep-alive connections, and reports acknowledged events per second. Every acknowledged
+event is then counted in the database. The CSV import is timed on a generated
+``events.csv`` of the same kind.
 
 The client shares the machine with the server, so it is kept cheap: request bodies are
 serialised before the clock starts and sent with ``http.client`` (no per-request JSON
@@ -32,8 +33,6 @@ import csv
 import http.client
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -42,11 +41,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
-import httpx
 import orjson
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from bench import results
+from bench.server import BenchServer, cpu_seconds, postgres_pids
 from healthscore.auth.keys import Scope, create_key
 from healthscore.ingest import journal
 from healthscore.ingest.csv_import import import_folder
@@ -133,32 +133,6 @@ def http_throughput(url: str, key: str, *, batches: int, clients: int) -> tuple[
     return started, elapsed, acknowledged
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time of processes so far (Linux /proc)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / ticks
-
-
-def postgres_pids() -> list[int]:
-    """Every PostgreSQL server process on this machine (backends, WAL writer, …)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / "comm").read_text().strip() in {"postgres", "postmaster"}:
-                    pids.append(int(entry.name))
-            except OSError:
-                continue
-    return pids
-
-
 def wait_until_applied(
     sessions: sessionmaker[Session], pending: journal.Journal, timeout: float = 300
 ) -> float:
@@ -233,38 +207,13 @@ def main() -> None:
             m.Customer(id=f"acct-{i}", name=f"Account {i}", created_at=now, traits={})
             for i in range(ACCOUNTS)
         )
-    port = 8765
-    env = {
-        **os.environ,
-        "HEALTHSCORE_DATABASE_URL": url,
-        "HEALTHSCORE_QUEUE_PATH": str(workdir / "queue.db"),
-        "HEALTHSCORE_EMBEDDED_WORKER": "true" if args.worker == "embedded" else "false",
-        "HEALTHSCORE_INGEST_ACK": args.ack,
-    }
-    executable = str(Path(sys.executable).parent / "healthscore")
-    processes = [
-        subprocess.Popen(
-            [executable, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL
-        )
-    ]
-    if args.worker == "separate":
-        processes.append(
-            subprocess.Popen([executable, "worker"], env=env, stdout=subprocess.DEVNULL)
-        )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(200):
-            try:
-                httpx.get(f"{base}/healthz")
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+    with BenchServer(url, worker=args.worker, env={"HEALTHSCORE_INGEST_ACK": args.ack}) as server:
+        base = server.url
         pending = journal.Journal(url)
         http_throughput(base, key, batches=20, clients=2)  # warm-up
         wait_until_applied(sessions, pending)
         watched = {
-            "server": [processes[0].pid],
-            "worker": [p.pid for p in processes[1:]],
+            **server.pids(),
             "postgresql": postgres_pids() if args.backend == "postgresql" else [],
         }
         cpu_before = {name: cpu_seconds(pids) for name, pids in watched.items()}
@@ -273,16 +222,12 @@ def main() -> None:
             base, key, batches=args.batches, clients=args.clients
         )
         rate = acknowledged / elapsed
-        applied_rate = acknowledged / (wait_until_applied(sessions, pending) - started)
+        applied_at = wait_until_applied(sessions, pending)
+        applied_rate = acknowledged / (applied_at - started)
         if args.backend == "postgresql":  # backends connected during the run count whole
             watched["postgresql"] = sorted(set(watched["postgresql"]) | set(postgres_pids()))
         cpu = {name: cpu_seconds(pids) - cpu_before[name] for name, pids in watched.items()}
         cpu["client"] = time.process_time() - client_before
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(30)
     with sessions() as session:
         stored = sum(
             int(session.scalar(select(func.count()).select_from(t)) or 0)
@@ -305,8 +250,25 @@ def main() -> None:
     )
     if stored < acknowledged:
         raise SystemExit(f"only {stored:,} events stored for {acknowledged:,} acknowledged")
-    csv_rate = import_throughput(url, workdir, args.import_rows)
-    print(f"{args.backend}: import {csv_rate:,.0f} events/s ({args.import_rows:,} rows)")
+    csv_rate = import_throughput(url, workdir, args.import_rows) if args.import_rows else None
+    if csv_rate is not None:
+        print(f"{args.backend}: import {csv_rate:,.0f} events/s ({args.import_rows:,} rows)")
+    results.record(
+        "ingest",
+        backend=args.backend,
+        ack=args.ack,
+        worker=args.worker,
+        clients=args.clients,
+        events=acknowledged,
+        seconds=round(elapsed, 3),
+        applied_seconds=round(applied_at - started, 3),
+        events_per_second=round(rate),
+        applied_events_per_second=round(applied_rate),
+        cpu_seconds={name: round(seconds, 3) for name, seconds in cpu.items()},
+        cpu_ms_per_batch=round(sum(cpu.values()) / (acknowledged / 100) * 1000, 3),
+        import_events_per_second=round(csv_rate) if csv_rate is not None else None,
+        import_rows=args.import_rows,
+    )
     engine.dispose()
     shutil.rmtree(workdir, ignore_errors=True)
 

@@ -21,19 +21,17 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
-import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 from sqlalchemy import func, select
 
+from bench import results
 from bench.run import NOW, database_url, ensure_dataset
+from bench.server import BenchServer, cpu_seconds, postgres_pids
 from healthscore.auth.keys import Scope, create_key
 from healthscore.scoring.scorecard import load_scorecard
 from healthscore.scoring.service import score_accounts
@@ -52,20 +50,6 @@ MIXES = {
 }
 MEAN_PAUSE_MS = 200.0
 """Mean pause of one connection between requests; connections = rate share * pause."""
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def tree_rss_mib(pid: int) -> float:
-    """The server and its worker processes (``--workers``)."""
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    kids = [int(c) for c in children.read_text().split()] if children.exists() else []
-    return rss_mib(pid) + sum(rss_mib(k) for k in kids if Path(f"/proc/{k}").exists())
 
 
 def run_wrk(
@@ -139,66 +123,42 @@ def main() -> None:
         )
     engine.dispose()
 
-    port = 8766
     workdir = Path(tempfile.mkdtemp(prefix="hs-load-"))
     ids_file = workdir / "ids.txt"
     ids_file.write_text("\n".join(ids) + "\n")
-    env = {
-        **os.environ,
-        "HEALTHSCORE_DATABASE_URL": url,
-        "HEALTHSCORE_QUEUE_PATH": str(workdir / "queue.db"),
-        "HEALTHSCORE_LOG_LEVEL": "WARNING",
-    }
-    if args.redis:
-        env["HEALTHSCORE_REDIS_URL"] = os.environ.get(
-            "HEALTHSCORE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"
-        )
-        env["HEALTHSCORE_QUEUE_NAME"] = f"load-{uuid.uuid4().hex[:6]}"
-        env["HEALTHSCORE_EMBEDDED_WORKER"] = "false"
     # The production shape: API processes serve, a separate worker process runs the queue
     # (with Redis; without it the API process runs the worker itself, as in `make demo`).
-    worker = (
-        subprocess.Popen(
-            [str(Path(sys.executable).parent / "healthscore"), "worker"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-        )
+    redis_url = (
+        os.environ.get("HEALTHSCORE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
         if args.redis
         else None
     )
-    server = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "healthscore"),
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            str(args.workers),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
+    server = BenchServer(
+        url,
+        worker="separate" if args.redis else "embedded",
+        processes=args.workers,
+        redis_url=redis_url,
     )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/healthz").is_success:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+    with server:
+        base = server.url
         warm_up = run_wrk(base, key, ids_file, rate=40, seconds=5, mix=args.mix)
         answer_ms = {str(r["op"]): float(r["mean"]) for r in warm_up}
-        rss_start = tree_rss_mib(server.pid)
+        rss_start = server.rss_mib("server")
         samples: list[float] = []
         sampling = threading.Event()
 
         def sample() -> None:
             while not sampling.wait(args.seconds / 6):
-                samples.append(tree_rss_mib(server.pid))
+                samples.append(server.rss_mib("server"))
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
-        results = run_wrk(
+        watched = {
+            **server.pids(),
+            "postgresql": postgres_pids() if args.backend == "postgresql" else [],
+        }
+        cpu_before = {name: cpu_seconds(pids) for name, pids in watched.items()}
+        outcome = run_wrk(
             base,
             key,
             ids_file,
@@ -208,28 +168,53 @@ def main() -> None:
             answer_ms=answer_ms,
         )
         sampling.set()
-        rss_end = tree_rss_mib(server.pid)
-    finally:
-        server.terminate()
-        server.wait(30)
-        if worker is not None:
-            worker.terminate()
-            worker.wait(30)
-    total = sum(r["requests"] for r in results)
+        rss_end = server.rss_mib("server")
+        worker_rss = server.rss_mib("worker")
+        if args.backend == "postgresql":  # backends connected during the run count whole
+            watched["postgresql"] = sorted(set(watched["postgresql"]) | set(postgres_pids()))
+        cpu = {name: cpu_seconds(pids) - cpu_before[name] for name, pids in watched.items()}
+    shutil.rmtree(workdir, ignore_errors=True)
+    total = sum(r["requests"] for r in outcome)
     print(
         f"{datetime.now(UTC):%Y-%m-%d} {args.backend}{' + Redis' if args.redis else ''}, "
         f"{args.size:,} accounts, {args.rate:.0f} req/s asked for {args.seconds:.0f} s "
         f"({args.mix}, {args.workers} server process(es), wrk): {total:,} requests "
-        f"({total / args.seconds:.0f}/s), {sum(r['errors'] for r in results)} errors; "
+        f"({total / args.seconds:.0f}/s), {sum(r['errors'] for r in outcome)} errors; "
         f"server RSS {rss_start:.0f} → {rss_end:.0f} MiB "
         f"(every {args.seconds / 6:.0f} s: {', '.join(f'{v:.0f}' for v in samples)})"
     )
-    for r in sorted(results, key=lambda r: str(r["op"])):
+    for r in sorted(outcome, key=lambda r: str(r["op"])):
         print(
             f"  {r['op']:<20} n={r['requests']:>6}  p50 {r['p50']:6.1f} ms  "
             f"p95 {r['p95']:6.1f} ms  p99 {r['p99']:6.1f} ms  max {r['max']:6.1f} ms  "
             f"errors {r['errors']}"
         )
+    print(
+        "  CPU s during the run: "
+        + ", ".join(f"{name} {seconds:.1f}" for name, seconds in cpu.items())
+        + f" (of {2 * args.seconds:.0f} core-seconds on 2 cores)"
+    )
+    results.record(
+        "load",
+        backend=args.backend,
+        accounts=args.size,
+        redis=args.redis,
+        processes=args.workers,
+        mix=args.mix,
+        rate=args.rate,
+        seconds=args.seconds,
+        requests=total,
+        errors=sum(r["errors"] for r in outcome),
+        operations={
+            str(r["op"]): {
+                k: r[k] for k in ("requests", "errors", "p50", "p95", "p99", "max", "mean")
+            }
+            for r in outcome
+        },
+        server_rss_mib={"start": round(rss_start), "end": round(rss_end)},
+        worker_rss_mib=round(worker_rss),
+        cpu_seconds={name: round(seconds, 2) for name, seconds in cpu.items()},
+    )
 
 
 if __name__ == "__main__":

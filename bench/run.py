@@ -3,8 +3,11 @@ side by side with seed 000's per-customer loop on the same PostgreSQL data.
 
 Datasets are generated once with the demo generator and kept (``.bench/*.db`` for SQLite,
 a ``bench_<n>_<days>d_g<generator version>`` schema on PostgreSQL) so later runs only
-measure scoring; a new generator version generates them anew. Results are
-printed and appended to ``.bench/results.jsonl``; copy the figures into BENCHMARKS.md.
+measure scoring; a new generator version generates them anew. Results are printed and
+appended to ``.bench/results.jsonl`` (``bench.results``); ``python -m bench.report``
+writes them into BENCHMARKS.md. Each rescore's CPU time is recorded next to its wall
+time, since the machine is shared: the rescoring process's (``cpu_s``) and PostgreSQL's
+while it ran (``postgres_cpu_s``: every backend's, so other sessions' work too).
 
     python -m bench.run [--sizes 2000,20000] [--backends sqlite,postgresql] [--days 90]
                         [--scorecards default,seed000]
@@ -17,10 +20,8 @@ signals, windows and weights: the same work as the loop it is compared with).
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 import os
-import platform
 import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
@@ -33,8 +34,10 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine, func, select, text
 
+from bench import results as bench_results
 from bench.baseline import COMPARED_SIGNALS, run_baseline, signal_disagreements
 from bench.copy_dataset import copy_sqlite_to_postgres
+from bench.server import postgres_cpu, postgres_cpu_since
 from healthscore.ingest.demo import GENERATOR_VERSION, generate_demo
 from healthscore.scoring.scorecard import load_scorecard
 from healthscore.scoring.service import score_accounts
@@ -42,6 +45,7 @@ from healthscore.storage import models as m
 from healthscore.storage import schema
 from healthscore.storage.database import make_engine, make_sessionmaker, transaction, upgrade
 from healthscore.storage.partitions import ensure_partitions
+from healthscore.storage.vacuum import vacuum_due
 
 BENCH_DIR = Path(".bench")
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -144,26 +148,36 @@ def _rescore_in_child(url: str, scorecard: str, out: Any) -> None:
     engine = make_engine(url)
     sessions = make_sessionmaker(engine)
     card = load_scorecard(scorecard)
-    started = time.perf_counter()
+    postgres = engine.dialect.name == "postgresql"
+    snapshot = postgres_cpu() if postgres else {}
+    started, cpu_started = time.perf_counter(), time.process_time()
     with transaction(sessions) as session:
         run = score_accounts(session, card, as_of=NOW)
-    total = time.perf_counter() - started
+    total, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    # Before dispose: the run's backends (concurrent reads open several) are still alive.
+    figures = {"postgres_cpu_s": postgres_cpu_since(snapshot)} if postgres else {}
     engine.dispose()
     out.send(
-        {"total": total, **run.timings, "accounts": float(run.scored), "peak_mib": peak_rss_mib()}
+        {
+            "total": total,
+            **run.timings,
+            "accounts": float(run.scored),
+            "peak_mib": peak_rss_mib(),
+            "cpu_s": cpu,
+            **figures,
+        }
     )
 
 
 def vacuum_scores(url: str) -> None:
-    """PostgreSQL: VACUUM the two score tables each rescore rewrites. Autovacuum does this
-    on a production server; on this machine's server it is off, and every run would
-    leave ~35,000 more dead rows behind (measured: 0.19 s instead of 0.15 s per upsert at
-    457,000 dead rows)."""
+    """The product's scheduled maintenance VACUUM (``storage.vacuum``, run hourly by the
+    worker and after its nightly rescore) before each run: a rescore leaves one dead row
+    per account in ``health_scores``, and on this machine's server autovacuum is off, so
+    without it every run would find more dead rows than the last (measured: 0.19 s
+    instead of 0.15 s per upsert at 457,000 dead rows)."""
     engine = make_engine(url)
     try:
-        if engine.dialect.name == "postgresql":
-            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
-                c.execute(text("VACUUM ANALYZE health_scores, health_score_history"))
+        vacuum_due(engine)
     finally:
         engine.dispose()
 
@@ -240,6 +254,7 @@ def main() -> None:
         "scorecard",
         "raw event rows",
         "best total s",
+        "CPU s (+ PG)",
         "read s",
         "score s",
         "write s",
@@ -274,6 +289,8 @@ def main() -> None:
                     card,
                     f"{events:,}",
                     f"{best['total']:.2f}",
+                    f"{best['cpu_s']:.2f}"
+                    + (f" (+{best['postgres_cpu_s']:.2f})" if "postgres_cpu_s" in best else ""),
                     f"{best['read']:.2f}",
                     f"{best['score']:.2f}",
                     f"{best['write']:.2f}",
@@ -293,18 +310,8 @@ def main() -> None:
                     }
                 )
     console.print(table)
-    peak_mib = max((r["best"]["peak_mib"] for r in results), default=0)
-    record = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores",
-        "python": platform.python_version(),
-        "days": args.days,
-        "peak_rss_mib": round(peak_mib),
-        "results": results,
-    }
-    BENCH_DIR.mkdir(exist_ok=True)
-    with (BENCH_DIR / "results.jsonl").open("a") as out:
-        out.write(json.dumps(record) + "\n")
+    for result in results:
+        bench_results.record("run", days=args.days, **result)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,395 @@
+"""Write BENCHMARKS.md's generated section from ``.bench/results.jsonl``.
+
+    python -m bench.report [--results .bench/results.jsonl] [--output BENCHMARKS.md]
+
+The section sits between ``BEGIN`` and ``END`` (added before the first ``## `` heading
+when the file has none yet) and is replaced whole on every run: the latest result of
+each kind (bench, backend, size, mode…), each with when it was measured, the commit
+(``+``: with uncommitted changes) and the load average when it started, since the
+machine may be shared. Everything outside the markers — the dated, hand-written
+history — is left as it is. ``make bench`` runs it last.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from bench.results import RESULTS, ROOT, read
+
+BEGIN = "<!-- bench.report: generated section, begin (python -m bench.report) -->"
+END = "<!-- bench.report: generated section, end -->"
+Record = dict[str, Any]
+
+
+def latest(records: Iterable[Record], bench: str, key: Callable[[Record], Any]) -> list[Record]:
+    """The newest record of ``bench`` for each ``key``, in the order keys first appeared."""
+    found: dict[Any, Record] = {}
+    for record in records:
+        if record.get("bench") == bench:
+            found[key(record)] = record
+    return list(found.values())
+
+
+def when(record: Record) -> str:
+    load = record.get("load_average")
+    at = str(record.get("at", "?"))[:16].replace("T", " ")
+    return f"{at} `{record.get('rev', '?')}`" + (f", load {load:.1f}" if load is not None else "")
+
+
+def table(header: list[str], rows: list[list[str]]) -> list[str]:
+    right = ["---:" if i else "---" for i in range(len(header))]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(right) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+def number(value: Any, digits: int = 0, unit: str = "") -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.{digits}f}{unit}"
+
+
+def rescore_section(records: list[Record]) -> list[str]:
+    runs = latest(
+        records, "run", lambda r: (r["backend"], r["accounts"], r["scorecard"], r.get("days"))
+    )
+    if not runs:
+        return []
+    rows = []
+    for r in sorted(runs, key=lambda r: (r["accounts"], r["backend"], r["scorecard"])):
+        best, seed = r["best"], r.get("seed000_baseline")
+        rows.append(
+            [
+                r["backend"],
+                number(r["accounts"]),
+                r["scorecard"],
+                number(best["total"], 2),
+                number(best.get("cpu_s"), 2)
+                + (f" + {best['postgres_cpu_s']:.2f}" if "postgres_cpu_s" in best else ""),
+                f"{best.get('read', 0):.2f} / {best.get('score', 0):.2f} / "
+                f"{best.get('write', 0):.2f}",
+                number(best.get("peak_mib")),
+                number(seed["total"], 1) if seed else "-",
+                f"**{seed['total'] / best['total']:.0f}x**" if seed else "-",
+                when(r),
+            ]
+        )
+    return [
+        "### Full rescore (`python -m bench.run`)",
+        "",
+        "Best of the runs; CPU is the rescoring process's (+ PostgreSQL's while it ran). "
+        "The speed-up divides seed 000's per-customer loop on the same PostgreSQL data.",
+        "",
+        *table(
+            [
+                "backend",
+                "accounts",
+                "scorecard",
+                "wall s",
+                "CPU s (+ PG)",
+                "read / score / write s",
+                "peak MiB",
+                "seed 000 loop s",
+                "speed-up",
+                "measured",
+            ],
+            rows,
+        ),
+    ]
+
+
+def ingest_section(records: list[Record]) -> list[str]:
+    runs = latest(records, "ingest", lambda r: (r["backend"], r["ack"], r["worker"]))
+    if not runs:
+        return []
+    rows = [
+        [
+            r["backend"],
+            f"`{r['ack']}`",
+            r["worker"],
+            number(r["events"]),
+            f"**{number(r['events_per_second'])}**",
+            number(r["applied_events_per_second"]),
+            number(r["cpu_ms_per_batch"], 2),
+            ", ".join(f"{k} {v:.1f}" for k, v in r["cpu_seconds"].items() if v),
+            number(r.get("import_events_per_second")),
+            when(r),
+        ]
+        for r in runs
+    ]
+    return [
+        "### Ingest (`python -m bench.ingest`)",
+        "",
+        "Segment batches of 100 events through `POST /v1/batch`, one API process; CPU of "
+        "every process (server, worker, PostgreSQL, client) per batch.",
+        "",
+        *table(
+            [
+                "backend",
+                "ack",
+                "worker",
+                "events",
+                "acknowledged/s",
+                "applied/s",
+                "CPU ms per batch",
+                "CPU s by process",
+                "CSV import/s",
+                "measured",
+            ],
+            rows,
+        ),
+    ]
+
+
+def freshness_section(records: list[Record]) -> list[str]:
+    runs = latest(records, "freshness", lambda r: (r["backend"], r["accounts"]))
+    if not runs:
+        return []
+    rows = [
+        [
+            r["backend"],
+            number(r["accounts"]),
+            number(r["trials"]),
+            f"**{number(r['median_s'], 2)}**",
+            number(r.get("p90_s"), 2),
+            number(r["max_s"], 2),
+            number(r.get("server_cpu_s"), 1),
+            when(r),
+        ]
+        for r in runs
+    ]
+    return [
+        "### Freshness (`python -m bench.freshness`)",
+        "",
+        "A failed payment through the API → the account rescored and its playbook fired.",
+        "",
+        *table(
+            [
+                "backend",
+                "accounts",
+                "trials",
+                "median s",
+                "p90 s",
+                "max s",
+                "server CPU s",
+                "measured",
+            ],
+            rows,
+        ),
+    ]
+
+
+def load_section(records: list[Record]) -> list[str]:
+    runs = latest(
+        records,
+        "load",
+        lambda r: (r["backend"], r["accounts"], r["redis"], r["processes"], r["mix"], r["rate"]),
+    )
+    if not runs:
+        return []
+    rows = []
+    for r in runs:
+        setup = (
+            f"{r['backend']}{' + Redis' if r['redis'] else ''}, {r['accounts']:,} accounts, "
+            f"{r['processes']} process(es), {r['mix']}, {r['rate']:.0f} req/s x "
+            f"{r['seconds']:.0f} s"
+        )
+        for op, figures in sorted(r["operations"].items()):
+            rows.append(
+                [
+                    setup,
+                    f"`{op}`",
+                    number(figures["requests"]),
+                    f"{figures['p50']:.1f} / {figures['p95']:.1f} / {figures['p99']:.1f}",
+                    number(figures["errors"]),
+                    f"{r['server_rss_mib']['start']} → {r['server_rss_mib']['end']}",
+                    ", ".join(f"{k} {v:.1f}" for k, v in r["cpu_seconds"].items() if v),
+                    when(r),
+                ]
+            )
+            setup = '"'
+    return [
+        "### API under load (`python -m bench.load`, wrk)",
+        "",
+        *table(
+            [
+                "set-up",
+                "operation",
+                "requests",
+                "p50 / p95 / p99 ms",
+                "errors",
+                "server RSS MiB",
+                "CPU s by process",
+                "measured",
+            ],
+            rows,
+        ),
+    ]
+
+
+def dashboard_section(records: list[Record]) -> list[str]:
+    runs = latest(records, "dashboard", lambda r: (r["backend"], r["accounts"]))
+    if not runs:
+        return []
+    rows = [
+        [
+            r["backend"],
+            number(r["accounts"]),
+            *(
+                f"{r['pages'][page]['median_ms']:.0f} / {r['pages'][page]['max_ms']:.0f}"
+                if page in r["pages"]
+                else "-"
+                for page in ("overview", "accounts", "account detail")
+            ),
+            when(r),
+        ]
+        for r in runs
+    ]
+    return [
+        "### Dashboard (`python -m bench.dashboard`)",
+        "",
+        "Full page loads, median / slowest ms.",
+        "",
+        *table(
+            ["backend", "accounts", "overview", "accounts table", "account detail", "measured"],
+            rows,
+        ),
+    ]
+
+
+def import_section(records: list[Record]) -> list[str]:
+    runs = latest(records, "import_csv", lambda r: (r["backend"], r["accounts"]))
+    if not runs:
+        return []
+    rows = [
+        [
+            r["backend"],
+            number(r["accounts"]),
+            number(r["rows"].get("events.csv")),
+            number(r["seconds"], 1),
+            number(r["cpu_seconds"], 1),
+            f"**{number(r['events_per_second'])}**",
+            number(r["peak_rss_mib"]),
+            when(r),
+        ]
+        for r in runs
+    ]
+    return [
+        "### CSV import (`python -m bench.import_csv`)",
+        "",
+        *table(
+            [
+                "backend",
+                "accounts",
+                "events",
+                "wall s",
+                "CPU s",
+                "events/s",
+                "peak MiB",
+                "measured",
+            ],
+            rows,
+        ),
+    ]
+
+
+def startup_section(records: list[Record]) -> list[str]:
+    lines: list[str] = []
+    cli = latest(records, "cli_startup", lambda r: r.get("src"))
+    if cli:
+        rows = [
+            [
+                str(r.get("src")),
+                *(
+                    f"{r['results'][c]['median_s']:.3f} / {r['results'][c]['max_s']:.3f}"
+                    for c in ("--help", "show ID")
+                ),
+                when(r),
+            ]
+            for r in cli
+        ]
+        lines += [
+            "### CLI start-up (`python -m bench.cli_startup`), median / slowest s",
+            "",
+            *table(["code", "`healthscore --help`", "`healthscore show ID`", "measured"], rows),
+        ]
+    demo = latest(records, "demo_start", lambda r: None)
+    if demo:
+        rows = [
+            [
+                f"`{r.get('measured_rev', r.get('rev', '?'))}`",
+                number(r["install_s"], 1),
+                number(r["demo_data_s"], 1),
+                f"**{number(r['dashboard_answers_s'], 1)}**",
+                when(r),
+            ]
+            for r in demo
+        ]
+        lines += [
+            "### `make demo` from a fresh clone (`python -m bench.demo_start`), seconds",
+            "",
+            *table(["code", "install", "demo data", "dashboard answers after", "measured"], rows),
+        ]
+    return lines
+
+
+SECTIONS = (
+    rescore_section,
+    ingest_section,
+    freshness_section,
+    load_section,
+    dashboard_section,
+    import_section,
+    startup_section,
+)
+
+
+def generate(records: list[Record]) -> str:
+    machines = sorted({str(r["machine"]) for r in records if r.get("machine")})
+    body = [
+        "## Latest `make bench` results (generated)",
+        "",
+        "Written by `python -m bench.report` from `.bench/results.jsonl`, the latest result "
+        "of each kind; do not edit by hand (the dated sections below are the history). "
+        "The load generators share the machine's cores with the server, and other work may "
+        "have too (the load average is given), so wall times are noisy: compare CPU times.",
+        "",
+    ]
+    if machines:
+        body += [f"Machine(s): {'; '.join(machines)}.", ""]
+    for section in SECTIONS:
+        body += section(records)
+    if len(body) <= 6 + (2 if machines else 0):
+        body += ["No results yet: run `make bench`.", ""]
+    return "\n".join([BEGIN, *body, END])
+
+
+def write(markdown: str, section: str) -> str:
+    """``markdown`` with its generated section replaced by (or given) ``section``."""
+    if BEGIN in markdown and END in markdown:
+        start = markdown.index(BEGIN)
+        end = markdown.index(END) + len(END)
+        return markdown[:start] + section + markdown[end:]
+    first = markdown.find("\n## ")
+    if first < 0:
+        return markdown.rstrip("\n") + "\n\n" + section + "\n"
+    return markdown[: first + 1] + section + "\n\n" + markdown[first + 1 :]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
+    args = parser.parse_args()
+    section = generate(list(read(args.results)))
+    args.output.write_text(
+        write(args.output.read_text(encoding="utf-8"), section), encoding="utf-8"
+    )
+    print(f"{args.output}: generated section from {args.results} written")
+
+
+if __name__ == "__main__":
+    main()
