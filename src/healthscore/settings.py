@@ -65,7 +65,6 @@ class Settings(BaseSettings):
         description="Let playbook webhooks reach private/loopback addresses (development "
         "only; off, they are refused as a server-side request forgery guard).",
     )
-    shard_claim_seconds: int = Field(
     idempotency_claim_seconds: int = Field(
         default=30,
         ge=1,
@@ -74,6 +73,7 @@ class Settings(BaseSettings):
         "retry meanwhile gets 409 with Retry-After, and the key of a request whose process "
         "died is free again after this.",
     )
+    shard_claim_seconds: int = Field(
         default=300,
         ge=5,
         le=86400,
