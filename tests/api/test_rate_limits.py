@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from limits import parse_many
 from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from healthscore.accounts.repository import upsert_customer
 from healthscore.api.app import create_app
 from healthscore.auth.keys import Scope, create_key
-from healthscore.settings import Settings
+from healthscore.settings import DEFAULT_RATE_LIMIT, Settings
 from healthscore.storage import models as m
 from healthscore.storage.database import transaction
 from tests.fixtures.server import free_port, run_server
@@ -119,6 +120,13 @@ def test_the_limit_is_checked_at_start_up_and_can_be_turned_off(serve):
         Settings(rate_limit="lots")
     assert Settings(rate_limit="").rate_limit is None
     assert Settings(rate_limit="100/second;5000/minute").rate_limit == "100/second;5000/minute"
+
+
+def test_the_default_limit_is_one_the_settings_need_not_check():
+    """Settings skip parsing their default (every CLI command reads them, only the API
+    needs the rate-limit library): it has to be a valid limit."""
+    assert Settings.model_fields["rate_limit"].default == DEFAULT_RATE_LIMIT
+    assert [str(limit) for limit in parse_many(DEFAULT_RATE_LIMIT)] == ["30000 per 1 minute"]
 
 
 def test_segment_calls_count_against_the_write_keys_limit(serve, keys, sessions):

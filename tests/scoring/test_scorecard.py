@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
-from healthscore.scoring.scorecard import ScorecardError, load_scorecard, parse_scorecard
+from healthscore.scoring.scorecard import (
+    BUNDLED,
+    BundledLoader,
+    ScorecardError,
+    bundled_yaml,
+    load_scorecard,
+    parse_scorecard,
+)
 
 GOOD = """
 version: 1
@@ -23,6 +31,13 @@ def test_bundled_scorecards_load_and_their_weights_sum_to_one(name):
     assert sum(s.weight for s in card.signals) == pytest.approx(1)
     for variant in card.all_variants():
         assert sum(s.weight for s in variant.signals) == pytest.approx(1)
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_scorecards_read_by_libyaml_are_what_safe_load_reads(name):
+    text = bundled_yaml(name)
+    assert yaml.load(text, Loader=BundledLoader) == yaml.safe_load(text)
+    assert load_scorecard(name) == parse_scorecard(text)
 
 
 def test_default_covers_both_seeds_all_four_groups_the_csms_sentiment_and_commercial():

@@ -23,13 +23,16 @@ calibration is **validated** only if all of these hold:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from healthscore.backtest.defaults import METHODS, Method
+from healthscore.backtest.calibration_results import (
+    SCORE_COUNT,
+    Judgement,
+    ReliabilityBin,
+    ScoreMapping,
+)
+from healthscore.backtest.defaults import Method
 
 MIN_VALIDATION_CHURNERS = 30
 """Distinct churned accounts validation needs: with fewer, a 10-bin reliability curve has a
@@ -38,41 +41,7 @@ RELIABILITY_BINS = 10
 BOOTSTRAP_RESAMPLES = 1000
 SKILL_QUANTILE = 5.0
 """Percentile of the bootstrapped Brier skill that must stay above 0 (one-sided 95%)."""
-SCORES = np.arange(101)
-
-
-@dataclass(frozen=True)
-class ScoreMapping:
-    """A fitted score → probability mapping, kept as the probability of every score 0-100
-    (scores are integers), plus the fitted parameters for the record."""
-
-    method: Method
-    probabilities: list[float]
-    parameters: dict[str, float]
-
-    def probability(self, score: int) -> float:
-        return self.probabilities[min(100, max(0, int(score)))]
-
-    def apply(self, scores: ArrayLike) -> NDArray[np.float64]:
-        table = np.asarray(self.probabilities, dtype=np.float64)
-        result: NDArray[np.float64] = table[np.clip(np.asarray(scores, dtype=np.int64), 0, 100)]
-        return result
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "method": self.method,
-            "parameters": self.parameters,
-            "probabilities": self.probabilities,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ScoreMapping:
-        method = next((m for m in METHODS if m == data.get("method")), None)
-        probabilities = [float(p) for p in data.get("probabilities") or []]
-        if method is None or len(probabilities) != len(SCORES):
-            raise ValueError("not a stored calibration mapping")
-        parameters = {str(k): float(v) for k, v in (data.get("parameters") or {}).items()}
-        return cls(method, probabilities, parameters)
+SCORES = np.arange(SCORE_COUNT)
 
 
 def fit_mapping(scores: ArrayLike, churned: ArrayLike, method: Method = "sigmoid") -> ScoreMapping:
@@ -99,15 +68,6 @@ def fit_mapping(scores: ArrayLike, churned: ArrayLike, method: Method = "sigmoid
     return ScoreMapping(method, [round(float(p), 6) for p in table], parameters)
 
 
-@dataclass(frozen=True)
-class ReliabilityBin:
-    """Validation snapshots whose predicted probability fell in one quantile bin."""
-
-    predicted: float
-    observed: float
-    accounts: int
-
-
 def reliability(churned: ArrayLike, predicted: ArrayLike) -> list[ReliabilityBin]:
     """``calibration_curve`` (quantile bins) with the number of snapshots in each bin."""
     from sklearn.calibration import calibration_curve
@@ -130,23 +90,6 @@ def reliability(churned: ArrayLike, predicted: ArrayLike) -> list[ReliabilityBin
 def brier(churned: ArrayLike, predicted: ArrayLike) -> float:
     y = np.asarray(churned, dtype=np.float64)
     return float(np.mean((np.asarray(predicted, dtype=np.float64) - y) ** 2))
-
-
-@dataclass(frozen=True)
-class Judgement:
-    """How a mapping did on the validation snapshots, and whether it counts as validated."""
-
-    rows: int
-    churned: int
-    churned_accounts: int
-    base_rate: float | None
-    brier: float | None
-    brier_base_rate: float | None
-    skill: float | None
-    skill_low: float | None
-    reliability: list[ReliabilityBin]
-    validated: bool
-    reason: str | None
 
 
 def _skill_low(

@@ -20,9 +20,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from healthscore.backtest.calibration import Judgement, ReliabilityBin, ScoreMapping
+from healthscore.backtest.calibration_results import Judgement, ReliabilityBin, ScoreMapping
 from healthscore.scoring.scorecard import Scorecard
-from healthscore.storage import job_models as jm
+from healthscore.storage import calibration_models as cm
 from healthscore.storage import models as m
 
 SHOWN_HORIZONS = (30, 90)
@@ -88,7 +88,7 @@ def save_calibrations(session: Session, calibrations: Sequence[Calibration]) -> 
     for c in calibrations:
         j = c.judgement
         rows.append(
-            jm.Calibration(
+            cm.Calibration(
                 created_at=now,
                 scorecard=c.scorecard,
                 scorecard_digest=c.scorecard_digest,
@@ -122,7 +122,7 @@ def save_calibrations(session: Session, calibrations: Sequence[Calibration]) -> 
     return [row.id for row in rows]
 
 
-def _stored(row: jm.Calibration) -> StoredCalibration:
+def _stored(row: cm.Calibration) -> StoredCalibration:
     return StoredCalibration(
         id=row.id,
         created_at=row.created_at,
@@ -149,11 +149,11 @@ def list_calibrations(
     session: Session, *, scorecard: str | None = None, limit: int = 50
 ) -> list[StoredCalibration]:
     """Newest first, optionally only one scorecard's."""
-    query = select(jm.Calibration).order_by(
-        jm.Calibration.created_at.desc(), jm.Calibration.id.desc()
+    query = select(cm.Calibration).order_by(
+        cm.Calibration.created_at.desc(), cm.Calibration.id.desc()
     )
     if scorecard:
-        query = query.where(jm.Calibration.scorecard == scorecard)
+        query = query.where(cm.Calibration.scorecard == scorecard)
     return [_stored(row) for row in session.scalars(query.limit(limit))]
 
 
@@ -161,7 +161,7 @@ def validated_calibration(
     session: Session, card: Scorecard, horizon_days: int
 ) -> StoredCalibration | None:
     """The newest validated calibration of exactly ``card`` for ``horizon_days``."""
-    c = jm.Calibration
+    c = cm.Calibration
     row = session.scalars(
         select(c)
         .where(
@@ -177,7 +177,7 @@ def validated_calibration(
 
 
 def get_calibration(session: Session, calibration_id: int) -> StoredCalibration | None:
-    row = session.get(jm.Calibration, calibration_id)
+    row = session.get(cm.Calibration, calibration_id)
     return _stored(row) if row is not None else None
 
 
@@ -222,7 +222,7 @@ class ProbabilityLookup:
 
 def probability_lookup(session: Session, card: Scorecard) -> ProbabilityLookup | None:
     """The newest validated calibration per shown horizon of exactly ``card``, if any."""
-    c = jm.Calibration
+    c = cm.Calibration
     query = (
         select(c.id, c.horizon_days, c.mapping, c.months_of_history)
         .where(

@@ -22,7 +22,8 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from healthscore.backtest.alert_rules import SEED000_ALERT, AlertRule
-from healthscore.backtest.calibration import Judgement, judge
+from healthscore.backtest.calibration import judge
+from healthscore.backtest.calibration_results import Judgement
 from healthscore.backtest.calibrations import validated_calibration
 from healthscore.backtest.dataset import (
     DataSpan,

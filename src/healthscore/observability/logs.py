@@ -13,13 +13,12 @@ import sys
 import time
 import uuid
 from contextvars import ContextVar
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import orjson
-from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from healthscore.observability.metrics import HTTP_SECONDS
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 REQUEST_ID_KEY = "healthscore.request_id"
@@ -76,6 +75,11 @@ class RequestContext:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Here, not at the top: the CLI configures logging without loading the web stack.
+        from starlette.datastructures import MutableHeaders
+
+        from healthscore.observability.metrics import HTTP_SECONDS
+
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

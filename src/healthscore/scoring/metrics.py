@@ -6,19 +6,22 @@ account at once. Keeping the formulas here, as pure functions, is what lets the 
 tested without a database and lets the backtest replay any moment in time.
 
 Formulas work on numpy arrays (one element per account) so 100,000 accounts are scored in
-one pass; ``NaN`` means "no data" (e.g. a success rate with no payments).
+one pass; ``NaN`` means "no data" (e.g. a success rate with no payments). Each formula
+imports numpy itself: a scorecard is validated against this catalogue, and a command that
+only reads one (``healthscore show``) should not wait for numpy to load.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple, TypeAlias
 
-import numpy as np
-from numpy.typing import NDArray
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
 
-Column = NDArray[np.float64]
+Column: TypeAlias = "NDArray[np.float64]"
 """One value per account of the batch being scored."""
 
 Source = Literal[
@@ -109,6 +112,8 @@ def _ratio(
     """A metric that is undefined (``NaN``) where its denominator is zero."""
 
     def compute(get: Lookup, window: int, offset: int) -> Column:
+        import numpy as np
+
         total = get(denominator(window, offset))
         defined = total > 0
         safe_total = np.where(defined, total, 1.0)
@@ -123,6 +128,8 @@ def _ratio(
 
 def _days_since_last_login() -> Metric:
     def compute(get: Lookup, window: int, offset: int) -> Column:
+        import numpy as np
+
         # ``aggregates`` reports the age in days of the newest login inside the window.
         age = get(Aggregate("sessions", "last_age_days", window, offset))
         return np.where(age == NO_LOGIN, np.nan, age)
@@ -173,6 +180,8 @@ def _current_sentiment() -> Metric:
         ]
 
     def compute(get: Lookup, window: int, offset: int) -> Column:
+        import numpy as np
+
         total, entries = (get(a) for a in needs(window, offset))
         return np.where(entries > 0, total / np.where(entries > 0, entries, 1.0), np.nan)
 
@@ -197,6 +206,8 @@ def _relative_change(name: str, description: str, level: Callable[[int], Aggrega
         return [level(offset), level(offset + window)]
 
     def compute(get: Lookup, window: int, offset: int) -> Column:
+        import numpy as np
+
         now, earlier = (get(a) for a in needs(window, offset))
         known = earlier > 0
         return np.where(known, (now - earlier) / np.where(known, earlier, 1.0), np.nan)
@@ -217,6 +228,8 @@ def _days_to_renewal() -> Metric:
         return [Aggregate("customers", "renews_at", None, offset)]
 
     def compute(get: Lookup, window: int, offset: int) -> Column:
+        import numpy as np
+
         # ``aggregates`` reads a date as its age in days at ``as_of``: negative ahead of it.
         ahead = offset - get(Aggregate("customers", "renews_at", None, offset))
         upcoming = np.nan_to_num(ahead, nan=-1.0, neginf=-1.0) >= 0
@@ -264,6 +277,8 @@ def _weekly_change(base: Metric, description: str) -> Metric:
         return [a for w, o in weekly(window, offset) for a in base.needs(w, o)]
 
     def compute(get: Lookup, window: int, offset: int) -> Column:
+        import numpy as np
+
         counts = np.column_stack([base.compute(get, w, o) for w, o in weekly(window, offset)])
         time = -np.arange(counts.shape[1], dtype=np.float64)
         centred = time - time.mean()
@@ -300,6 +315,8 @@ def _sum(name: str, description: str, unit: str, *parts: tuple[Source, str]) -> 
         return [Aggregate(source, measure, window, offset) for source, measure in parts]
 
     def compute(get: Lookup, window: int, offset: int) -> Column:
+        import numpy as np
+
         total: Column = np.sum([get(a) for a in needs(window, offset)], axis=0)
         return total
 

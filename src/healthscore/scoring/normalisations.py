@@ -1,17 +1,18 @@
 """How a signal's raw value becomes 0 to 1: the three normalisations a scorecard can name.
 
-Each is a small validated model with ``apply`` (vectorised over all accounts) and
-``describe`` (the formula shown beside every number, so a score can be explained).
+Each is a small validated model with ``apply`` (vectorised over all accounts, with the
+arrays' own methods: reading a scorecard does not load numpy) and ``describe`` (the formula
+shown beside every number, so a score can be explained).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from healthscore.scoring.metrics import Column
+if TYPE_CHECKING:
+    from healthscore.scoring.metrics import Column
 
 
 class _Strict(BaseModel):
@@ -25,7 +26,7 @@ class TargetNormalisation(_Strict):
     target: float = Field(gt=0)
 
     def apply(self, raw: Column) -> Column:
-        return np.clip(raw / self.target, 0.0, 1.0)
+        return (raw / self.target).clip(0.0, 1.0)
 
     def describe(self) -> str:
         return f"min(1, raw / {self.target:g})"
@@ -45,7 +46,7 @@ class RampNormalisation(_Strict):
         return self
 
     def apply(self, raw: Column) -> Column:
-        return np.clip((raw - self.low) / (self.high - self.low), 0.0, 1.0)
+        return ((raw - self.low) / (self.high - self.low)).clip(0.0, 1.0)
 
     def describe(self) -> str:
         return f"0 at {self.low:g} → 1 at {self.high:g}"
@@ -58,7 +59,7 @@ class InverseNormalisation(_Strict):
     cap: float = Field(gt=0)
 
     def apply(self, raw: Column) -> Column:
-        return 1.0 - np.clip(raw / self.cap, 0.0, 1.0)
+        return 1.0 - (raw / self.cap).clip(0.0, 1.0)
 
     def describe(self) -> str:
         return f"1 - min(1, raw / {self.cap:g})"

@@ -1,6 +1,7 @@
 """Tables of the service's own work: messages seen, the ingest journal and what ingest
 refused or corrected, the delivery outbox, accounts waiting for a rescore, rescore runs and
-their shards, saved backtests and the calibrations fitted from history.
+their shards, and saved backtests (the calibrations fitted from history are in
+``calibration_models``).
 
 They sit on ``models.Base`` beside the account tables (``schema`` lists them all).
 """
@@ -168,41 +169,6 @@ class ClockSkew(Base):
     worst_seconds: Mapped[float]
     """The largest skew seen that day, in seconds (absolute)."""
     last_seen: Mapped[datetime]
-
-
-class Calibration(Base):
-    """A score → churn-probability mapping for one scorecard and horizon (30 or 90 days).
-
-    Written by ``healthscore tune --calibrate``: fitted on the training cut-offs, judged on
-    later validation cut-offs. A probability is shown beside a score only from a
-    ``validated`` row of the scorecard that produced the score: same identity, and same
-    ``scorecard_digest`` (a hash of the recipe), since a name and version can be reused.
-    """
-
-    __tablename__ = "calibrations"
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    created_at: Mapped[datetime] = mapped_column(index=True)
-    scorecard: Mapped[str] = mapped_column(String(128), index=True)
-    scorecard_digest: Mapped[str] = mapped_column(String(64))
-    horizon_days: Mapped[int] = mapped_column(Integer)
-    method: Mapped[str] = mapped_column(String(16))
-    mapping: Mapped[dict[str, Any]]
-    """``{"method", "parameters", "probabilities": [p(score 0), …, p(score 100)]}``."""
-    train_from: Mapped[datetime]
-    train_until: Mapped[datetime]
-    validate_from: Mapped[datetime]
-    validate_until: Mapped[datetime]
-    months_of_history: Mapped[float]
-    brier: Mapped[float | None]
-    brier_base_rate: Mapped[float | None]
-    reliability: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
-    """Validation bins: ``{"predicted", "observed", "accounts"}`` each."""
-    validated: Mapped[bool]
-    reason: Mapped[str | None] = mapped_column(Text)
-    """Why the calibration is not validated (None when it is)."""
-    statistics: Mapped[dict[str, Any]]
-    """Snapshot and churner counts, base rate, Brier skill and its bootstrap bound."""
 
 
 class WebhookSubscription(Base):

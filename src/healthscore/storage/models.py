@@ -383,24 +383,14 @@ class OutreachEntry(Base):
     """A case: one CS action for an account and playbook (seed 001's ``proactiveOutreachLog``).
 
     ``status`` is the case state (``open``, ``acknowledged``, ``snoozed``, ``resolved``);
-    at most one case per account and playbook is unresolved (the partial unique index).
-    A playbook firing again updates that case (``evidence``, ``last_seen_at``,
-    ``severity``) instead of logging a new entry; ``cleared_at`` is the first run without
-    a firing since ``last_seen_at`` (hysteresis and auto-resolve: ``playbooks.case_rules``).
-    Changes are recorded in ``case_events``.
+    at most one case per account and playbook is unresolved (the partial unique index,
+    declared in ``schema``). A playbook firing again updates that case (``evidence``,
+    ``last_seen_at``, ``severity``) instead of logging a new entry; ``cleared_at`` is the
+    first run without a firing since ``last_seen_at`` (hysteresis and auto-resolve:
+    ``playbooks.case_rules``). Changes are recorded in ``case_events``.
     """
 
     __tablename__ = "outreach_log"
-    __table_args__ = (
-        Index(
-            "ux_outreach_log_unresolved_case",
-            "customer_id",
-            "playbook",
-            unique=True,
-            sqlite_where=text("status <> 'resolved'"),
-            postgresql_where=text("status <> 'resolved'"),
-        ),
-    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     customer_id: Mapped[str] = mapped_column(customer_fk(), index=True)

@@ -9,11 +9,27 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from sqlalchemy import MetaData
+from sqlalchemy import Index, MetaData, text
 
-from healthscore.storage import csm_models, job_models, models
+from healthscore.storage import calibration_models, csm_models, job_models, models
 
-TABLE_MODULES: tuple[ModuleType, ...] = (models, job_models, csm_models)
+TABLE_MODULES: tuple[ModuleType, ...] = (models, job_models, calibration_models, csm_models)
 """Every module that declares tables on ``models.Base``."""
 
 metadata: MetaData = models.Base.metadata
+
+UNRESOLVED_CASE = Index(
+    "ux_outreach_log_unresolved_case",
+    models.OutreachEntry.customer_id,
+    models.OutreachEntry.playbook,
+    unique=True,
+    sqlite_where=text("status <> 'resolved'"),
+    postgresql_where=text("status <> 'resolved'"),
+)
+"""At most one unresolved case per account and playbook (``models.OutreachEntry``).
+
+Declared here, with the whole schema, not on the model: SQLAlchemy checks a
+``postgresql_*`` option by loading its PostgreSQL dialect and every PostgreSQL driver's
+module, which a command on SQLite that reads a few tables (``healthscore show``) should not
+wait for. Only the schema's definition needs the index (migration 0012 creates it; Alembic
+compares the migrations with this ``metadata``); queries never name it."""
