@@ -9,6 +9,12 @@ BIN := $(VENV)/bin
 HS := $(BIN)/healthscore
 PORT ?= 8000
 
+# Python's bytecode cache stays on for everything make runs: on a machine that turns it off
+# (PYTHONDONTWRITEBYTECODE, as some CI images do) every process would compile each module
+# it imports again — each `healthscore` command, each server a test starts (2-3 s of CPU
+# apiece). The first run writes the cache; the next ones read it.
+unexport PYTHONDONTWRITEBYTECODE
+
 # Tests use the local services; override to point elsewhere.
 export HEALTHSCORE_TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 export HEALTHSCORE_TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
