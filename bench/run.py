@@ -6,8 +6,8 @@ a ``bench_<n>_<days>d_g<generator version>`` schema on PostgreSQL) so later runs
 measure scoring; a new generator version generates them anew. Results are printed and
 appended to ``.bench/results.jsonl`` (``bench.results``); ``python -m bench.report``
 writes them into BENCHMARKS.md. Each rescore's CPU time is recorded next to its wall
-time, since the machine is shared: the rescoring process's (``cpu_s``) and PostgreSQL's
-while it ran (``postgres_cpu_s``: every backend's, so other sessions' work too).
+time, since the machine is shared: the rescoring process's (``cpu_s``) and that of the
+PostgreSQL backends it connected (``postgres_cpu_s``; parallel query workers not counted).
 
     python -m bench.run [--sizes 2000,20000] [--backends sqlite,postgresql] [--days 90]
                         [--scorecards default,seed000]
@@ -32,12 +32,12 @@ from urllib.parse import quote
 import psycopg
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, event, func, select, text
 
 from bench import results as bench_results
 from bench.baseline import COMPARED_SIGNALS, run_baseline, signal_disagreements
 from bench.copy_dataset import copy_sqlite_to_postgres
-from bench.server import postgres_cpu, postgres_cpu_since
+from bench.server import cpu_seconds
 from healthscore.ingest.demo import GENERATOR_VERSION, generate_demo
 from healthscore.scoring.scorecard import load_scorecard
 from healthscore.scoring.service import score_accounts
@@ -146,16 +146,26 @@ def peak_rss_mib() -> float:
 
 def _rescore_in_child(url: str, scorecard: str, out: Any) -> None:
     engine = make_engine(url)
+    backends: dict[int, float] = {}
+    if engine.dialect.name == "postgresql":  # the run's own backends, as they connect
+
+        @event.listens_for(engine, "connect")
+        def connected(dbapi_connection: Any, _record: Any) -> None:
+            pid = dbapi_connection.info.backend_pid
+            backends[pid] = cpu_seconds([pid])
+
     sessions = make_sessionmaker(engine)
     card = load_scorecard(scorecard)
-    postgres = engine.dialect.name == "postgresql"
-    snapshot = postgres_cpu() if postgres else {}
     started, cpu_started = time.perf_counter(), time.process_time()
     with transaction(sessions) as session:
         run = score_accounts(session, card, as_of=NOW)
     total, cpu = time.perf_counter() - started, time.process_time() - cpu_started
-    # Before dispose: the run's backends (concurrent reads open several) are still alive.
-    figures = {"postgres_cpu_s": postgres_cpu_since(snapshot)} if postgres else {}
+    # Before dispose, while the backends live (parallel query workers are not counted).
+    figures = (
+        {"postgres_cpu_s": sum(cpu_seconds([pid]) - at for pid, at in backends.items())}
+        if backends
+        else {}
+    )
     engine.dispose()
     out.send(
         {

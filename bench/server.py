@@ -99,18 +99,6 @@ def postgres_pids() -> list[int]:
     return pids
 
 
-def postgres_cpu() -> dict[int, float]:
-    """CPU seconds so far of every PostgreSQL process, by pid: a snapshot that
-    ``postgres_cpu_since`` compares with (backends started after it count whole)."""
-    return {pid: cpu_seconds([pid]) for pid in postgres_pids()}
-
-
-def postgres_cpu_since(snapshot: dict[int, float]) -> float:
-    """PostgreSQL's CPU seconds since ``snapshot``, of the processes alive now: every
-    session's on this server, not only the bench's (a shared server adds noise)."""
-    return sum(cpu_seconds([pid]) - snapshot.get(pid, 0.0) for pid in postgres_pids())
-
-
 class BenchServer:
     """``healthscore serve`` on 127.0.0.1 (``processes`` server processes) with its job
     worker ``embedded``, ``separate`` or ``none``; ``env`` adds or overrides settings."""

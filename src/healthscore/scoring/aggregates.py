@@ -90,15 +90,27 @@ def load_aggregate_columns(
     accounts: Sequence[str],
     customer_ids: Selection = None,
     concurrent: bool = False,
+    snapshot: str | None = None,
 ) -> AggregateColumns:
     """``load_aggregates`` for the accounts being scored, as arrays in ``accounts`` order:
-    what the engine takes, built without a dict per aggregate (the same values)."""
+    what the engine takes, built without a dict per aggregate (the same values).
+    ``snapshot`` (``run_snapshot``): the one a concurrent read shares, when the run
+    exported it before writing."""
     index = {cid: i for i, cid in enumerate(accounts)}
 
     def run(connection: Connection, read: Read) -> AggregateColumns:
         return _run_read_columns(connection, read, as_of, index)
 
-    return _load(session, aggregates, as_of, customer_ids, concurrent, run)
+    return _load(session, aggregates, as_of, customer_ids, concurrent, run, snapshot)
+
+
+def run_snapshot(session: DbSession) -> str | None:
+    """A run that reads and writes in turns (``service._score_in_chunks``) exports its
+    snapshot before it writes anything: a second connection can share it until the
+    transaction ends, where one exported later would miss the run's own writes."""
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    return exported_snapshot(session)
 
 
 CONCURRENT_READ_MIN_ACCOUNTS = 5000
@@ -134,6 +146,7 @@ def _load(
     customer_ids: Selection,
     concurrent: bool,
     run: Callable[[Connection, Read], dict[Aggregate, T]],
+    snapshot: str | None = None,
 ) -> dict[Aggregate, T]:
     dialect = session.get_bind().dialect.name
     reads = plan_reads(aggregates, as_of, customer_ids, dialect)
@@ -141,8 +154,9 @@ def _load(
     if dialect == "postgresql":  # JIT-compiling these short scans costs more than it saves
         connection.exec_driver_sql("SET LOCAL jit = off")
         run = _with_settings(run)
-    snapshot = exported_snapshot(session) if concurrent and dialect == "postgresql" else None
-    if snapshot is None:
+    if concurrent and dialect == "postgresql" and snapshot is None:
+        snapshot = exported_snapshot(session)
+    if not concurrent or snapshot is None:
         result: dict[Aggregate, T] = {}
         for read in reads:
             result.update(run(connection, read))

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session as DbSession
 from healthscore.scoring.engine import PreviousScore, ScoredBatch
 from healthscore.scoring.hierarchy import Child
 from healthscore.scoring.scorecard import Stage, Tier, Trend
-from healthscore.scoring.selection import Condition, Selection, restrict
+from healthscore.scoring.selection import Condition, IdRange, Selection, restrict
 from healthscore.storage import models as m
 from healthscore.storage.copy_format import copy_chunks
 from healthscore.storage.dialect import (
@@ -299,6 +299,22 @@ def _copy_run(
         upsert_from_staging(
             session, LATEST, LATEST_COLUMNS, key=["customer_id"], unless_newer="as_of"
         )
+
+
+def id_chunks(session: DbSession, size: int) -> list[IdRange]:
+    """Every account id (active or not) in consecutive id ranges of ``size`` ids, in the
+    database's order: together they cover every account once."""
+    ids = list(session.scalars(select(m.Customer.id).order_by(m.Customer.id)))
+    return [
+        IdRange(ids[start], ids[min(start + size, len(ids)) - 1])
+        for start in range(0, len(ids), size)
+    ]
+
+
+def parent_ids(session: DbSession) -> frozenset[str]:
+    """The accounts that have children (their scores are their children's roll-ups)."""
+    query = select(m.Customer.parent_id).where(m.Customer.parent_id.is_not(None)).distinct()
+    return frozenset(pid for pid in session.scalars(query) if pid is not None)
 
 
 def hierarchy_children(

@@ -6,7 +6,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, and_
 
 Condition = ColumnElement[bool]
 
@@ -23,9 +23,16 @@ Selection = Collection[str] | IdRange | None
 """Which accounts a query covers: all (None), a list of ids, or an id range."""
 
 
-def restrict(query: Any, column: Any, selection: Selection) -> Any:
+def selected(column: Any, selection: Selection) -> Condition | None:
+    """``column`` (an account id) is in ``selection``; None for all accounts."""
     if selection is None:
-        return query
+        return None
     if isinstance(selection, IdRange):
-        return query.where(column >= selection.first, column <= selection.last)
-    return query.where(column.in_(list(selection)))
+        return and_(column >= selection.first, column <= selection.last)
+    condition: Condition = column.in_(list(selection))
+    return condition
+
+
+def restrict(query: Any, column: Any, selection: Selection) -> Any:
+    condition = selected(column, selection)
+    return query if condition is None else query.where(condition)

@@ -102,6 +102,13 @@ def _cyclic_gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+FULL_RUN_CHUNK = 25_000
+"""A full run over more accounts than this scores them in id-range chunks of about this
+many: each chunk's roll-ups are read, scored and written before the next, so the run's
+memory is that of a chunk (a 100,000-account run held 600 MiB at once); parents, whose
+roll-ups need their children's final scores, are scored last."""
+
+
 def _score_accounts(
     session: Session,
     scorecard: Scorecard,
@@ -112,6 +119,75 @@ def _score_accounts(
     progress: Progress | None,
 ) -> ScoringRun:
     step = progress or (lambda _message: None)
+    if customer_ids is None and id_range is None:
+        chunks = repository.id_chunks(session, FULL_RUN_CHUNK)
+        if len(chunks) > 1:
+            return _score_in_chunks(session, scorecard, as_of=as_of, chunks=chunks, step=step)
+    if customer_ids is not None:
+        _check_known(session, customer_ids)
+        customer_ids = repository.with_ancestors(session, customer_ids)  # parents roll them up
+    selection: Selection = customer_ids if customer_ids is not None else id_range
+    return _score_part(session, scorecard, as_of=as_of, selection=selection, step=step)
+
+
+def _score_in_chunks(
+    session: Session,
+    scorecard: Scorecard,
+    *,
+    as_of: datetime,
+    chunks: list[IdRange],
+    step: Progress,
+) -> ScoringRun:
+    """A full run chunk by chunk (``FULL_RUN_CHUNK``), then the parents. The same scores
+    and rows as one pass: every measure is per account, and a parent's roll-up reads the
+    children's scores that the chunks stored in this transaction. Every chunk reads in the
+    snapshot the run started with (a second connection shares it, as in one pass)."""
+    parents = repository.parent_ids(session)
+    snapshot = aggregates.run_snapshot(session)
+    parts = []
+    for number, chunk in enumerate(chunks, 1):
+        parts.append(
+            _score_part(
+                session,
+                scorecard,
+                as_of=as_of,
+                selection=chunk,
+                step=_numbered(step, number, len(chunks)),
+                skip=parents,
+                snapshot=snapshot,
+            )
+        )
+    if parents:
+        parts.append(
+            _score_part(session, scorecard, as_of=as_of, selection=sorted(parents), step=step)
+        )
+    timings: dict[str, float] = {}
+    for part in parts:
+        for name, seconds in part.timings.items():
+            timings[name] = timings.get(name, 0.0) + seconds
+    return ScoringRun(
+        as_of=as_of,
+        batches=[batch for part in parts for batch in part.batches],
+        churned=[cid for part in parts for cid in part.churned],
+        timings=timings,
+    )
+
+
+def _numbered(step: Progress, number: int, total: int) -> Progress:
+    return lambda message: step(f"{message} ({number}/{total})")
+
+
+def _score_part(
+    session: Session,
+    scorecard: Scorecard,
+    *,
+    as_of: datetime,
+    selection: Selection,
+    step: Progress,
+    skip: frozenset[str] = frozenset(),
+    snapshot: str | None = None,
+) -> ScoringRun:
+    """Score, roll up and write the accounts of ``selection`` but those in ``skip``."""
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -121,13 +197,12 @@ def _score_accounts(
         timings[name] = now - clock
         clock = now
 
-    if customer_ids is not None:
-        _check_known(session, customer_ids)
-        customer_ids = repository.with_ancestors(session, customer_ids)  # parents roll them up
-    selection: Selection = customer_ids if customer_ids is not None else id_range
     step("loading accounts")
     accounts = repository.active_accounts(session, as_of=as_of, customer_ids=selection)
     churned = repository.churned_accounts(session, as_of=as_of, customer_ids=selection)
+    if skip:
+        accounts = [account for account in accounts if account.id not in skip]
+        churned = [cid for cid in churned if cid not in skip]
     step("aggregating signals")
     columns = aggregates.load_aggregate_columns(
         session,
@@ -136,11 +211,13 @@ def _score_accounts(
         accounts=[account.id for account in accounts],
         customer_ids=selection,
         concurrent=len(accounts) >= aggregates.CONCURRENT_READ_MIN_ACCOUNTS,
+        snapshot=snapshot,
     )
     previous = trend_references(session, scorecard, as_of=as_of, customer_ids=selection)
     lap("read")
     step("scoring")
     batches = score_columns(scorecard, accounts, columns, as_of=as_of, previous=previous)
+    del columns
     # After the signals, in this order, each through ScoredBatch.set_score: per-product
     # scores combined into the account's, manual overrides, then parents' roll-ups.
     products.combine_products(
