@@ -54,8 +54,10 @@ def rules(url: str) -> PlaybookSet:
 
 
 def deliver_all(session) -> None:
-    """What the workers do: send every queued delivery once (real HTTP, real signature)."""
-    for delivery in session.scalars(select(jm.Delivery).where(jm.Delivery.status == "pending")):
+    """What the workers do: send every queued delivery once (real HTTP, real signature), in
+    the order they were queued (PostgreSQL returns rows in no set order without one)."""
+    pending = select(jm.Delivery).where(jm.Delivery.status == "pending").order_by(jm.Delivery.id)
+    for delivery in session.scalars(pending):
         send(delivery, redis_url=None, allow_private=True)
         delivery.status = "delivered"
     session.commit()
