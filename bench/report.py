@@ -54,16 +54,28 @@ def number(value: Any, digits: int = 0, unit: str = "") -> str:
 
 def rescore_section(records: list[Record]) -> list[str]:
     runs = latest(
-        records, "run", lambda r: (r["backend"], r["accounts"], r["scorecard"], r.get("days"))
+        records,
+        "run",
+        lambda r: (r["backend"], r["accounts"], r["scorecard"], r.get("days"), r.get("code")),
     )
     if not runs:
         return []
     rows = []
-    for r in sorted(runs, key=lambda r: (r["accounts"], r["backend"], r["scorecard"])):
+    order = {"this checkout": 1}
+    for r in sorted(
+        runs,
+        key=lambda r: (
+            r["accounts"],
+            r["backend"],
+            r["scorecard"],
+            order.get(r.get("code", "this checkout"), 0),
+        ),
+    ):
         best, seed = r["best"], r.get("seed000_baseline")
+        code = r.get("code", "this checkout")
         rows.append(
             [
-                r["backend"],
+                r["backend"] + ("" if code == "this checkout" else f" (`{code}`)"),
                 number(r["accounts"]),
                 r["scorecard"],
                 number(best["total"], 2),

@@ -10,7 +10,7 @@ time, since the machine is shared: the rescoring process's (``cpu_s``) and that 
 PostgreSQL backends it connected (``postgres_cpu_s``; parallel query workers not counted).
 
     python -m bench.run [--sizes 2000,20000] [--backends sqlite,postgresql] [--days 90]
-                        [--scorecards default,seed000]
+                        [--scorecards default,seed000] [--src OTHER_CHECKOUT/src]
 
 Each dataset is rescored with every scorecard named: ``default`` (the product's own,
 more signals, windows and baselines than seed 000) and ``seed000`` (seed 000's six
@@ -251,7 +251,19 @@ def main() -> None:
     parser.add_argument(
         "--generate-only", action="store_true", help="build the datasets, measure nothing"
     )
+    parser.add_argument(
+        "--src",
+        type=Path,
+        help="rescore with another checkout's src (e.g. a git worktree of an older commit), "
+        "for before -> after figures on the same data",
+    )
     args = parser.parse_args()
+    code = "this checkout"
+    if args.src:  # the rescoring children import healthscore from there
+        os.environ["PYTHONPATH"] = os.pathsep.join(
+            [str(args.src.resolve()), *filter(None, [os.environ.get("PYTHONPATH")])]
+        )
+        code = str(args.src)
     sizes = [int(s) for s in args.sizes.split(",")]
     backends = args.backends.split(",")
     # seed000 last: its scores are then the ones compared with the loop's.
@@ -321,7 +333,7 @@ def main() -> None:
                 )
     console.print(table)
     for result in results:
-        bench_results.record("run", days=args.days, **result)
+        bench_results.record("run", days=args.days, code=code, **result)
 
 
 if __name__ == "__main__":

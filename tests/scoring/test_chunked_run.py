@@ -34,6 +34,7 @@ def test_a_chunked_full_run_stores_what_one_pass_stores(demo, monkeypatch):  # n
     expected = stored(demo)
     demo.rollback()
     monkeypatch.setattr(service, "FULL_RUN_CHUNK", 17)  # 80 accounts: 5 chunks, then parents
+    monkeypatch.setattr(service, "CHUNKED_FROM", 17)
     reads.clear()
     chunked = score_accounts(demo, CARD, as_of=NOW)
 

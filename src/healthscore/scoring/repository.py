@@ -301,9 +301,12 @@ def _copy_run(
         )
 
 
-def id_chunks(session: DbSession, size: int) -> list[IdRange]:
+def id_chunks(session: DbSession, size: int, *, more_than: int = 0) -> list[IdRange]:
     """Every account id (active or not) in consecutive id ranges of ``size`` ids, in the
-    database's order: together they cover every account once."""
+    database's order: together they cover every account once. None (``[]``) for a base
+    of at most ``more_than`` accounts."""
+    if (session.scalar(select(func.count()).select_from(m.Customer)) or 0) <= more_than:
+        return []
     ids = list(session.scalars(select(m.Customer.id).order_by(m.Customer.id)))
     return [
         IdRange(ids[start], ids[min(start + size, len(ids)) - 1])
