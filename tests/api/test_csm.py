@@ -180,7 +180,7 @@ def test_a_measure_override_changes_the_score_through_its_weight_and_can_be_remo
         assert removed.status_code == 200 and removed.json()["removedBy"] == "api:test admin"
         assert score_of(api)["score"] == before["score"]
         again = api.delete(f"/api/v1/overrides/{created['id']}")
-        assert again.status_code == 422 and "no longer in force" in again.text
+        assert again.status_code == 409 and "no longer in force" in again.text
         log = api.get("/api/v1/customers/acme/audit-log", params={"kind": "override"}).json()
     assert [e["new"] is None for e in log["items"]] == [True, False]
     assert log["items"][0]["reason"] == "paid"

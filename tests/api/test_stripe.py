@@ -242,7 +242,7 @@ def test_bad_signatures_are_rejected_and_write_nothing(live_server):
             anonymous.post(URL, content=body, headers={"Stripe-Signature": "garbage"}),
         ]
     for answer in answers:
-        assert answer.status_code == 400, answer.text
+        assert answer.status_code == 401, answer.text
         assert answer.json()["error"]["code"] == "invalid_signature"
     assert_nothing_written(live_server)
 
@@ -251,7 +251,7 @@ def test_a_replay_outside_the_tolerance_is_rejected(live_server):
     add_account(live_server)
     event = make_event("invoice.paid", invoice(amount_paid=4900))
     stale = deliver(live_server, event, timestamp=int(time.time()) - 301 - 5)
-    assert stale.status_code == 400
+    assert stale.status_code == 401
     assert stale.json()["error"]["code"] == "invalid_signature"
     assert "tolerance" in stale.json()["error"]["message"]
     assert_nothing_written(live_server)

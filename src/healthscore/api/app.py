@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine, text
 
 from healthscore import __version__
-from healthscore.api import idempotency
+from healthscore.api import idempotency, openapi
 from healthscore.api.errors import COMMON_RESPONSES, install_error_handlers
 from healthscore.api.headers import SecurityHeaders
 from healthscore.api.idempotency import IdempotentReplays
@@ -72,6 +72,13 @@ Authenticate with an API key (`healthscore keys create --scope read|ingest|admin
 is not JSON gets 415, one that does not parse 400 `malformed_json` with its line and column.
 Writes accept an `Idempotency-Key` header: a retry gets the first answer again
 (`Idempotent-Replayed: true`), the same key with another body 422 `idempotency_key_reused`.
+
+Bodies are read as this document types them: unknown fields are refused (Segment's
+endpoints welcome them, as Segment does), a number is not a string nor a string a number,
+date-times are RFC 3339 strings (without an offset: UTC), text is taken as sent and may
+not contain NUL (U+0000; 422). Rules JSON Schema cannot state (an account that must exist,
+a timestamp not in the future, one date not before another) are in the fields'
+descriptions and answered 422 (400 on Segment's endpoints).
 """
 
 
@@ -209,6 +216,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         operation_id="metrics",
         tags=["operations"],
         response_class=PlainTextResponse,
+        responses={status: COMMON_RESPONSES[status] for status in (401, 403, 429, 500)},
     )
     def metrics(_key: ReadKey) -> Response:
         """Prometheus metrics (scrape with a read-scope key as bearer token)."""
@@ -235,6 +243,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router, responses=COMMON_RESPONSES)
     app.state.broadcaster = broadcaster
     idempotency.document(app)
+    openapi.document(app, scorecard)
     app.include_router(dashboard.router)
     app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")
     return app

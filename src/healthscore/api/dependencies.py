@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from healthscore.ingest.segment import KnownAccounts
 from healthscore.jobs.queue import Jobs
+from healthscore.jsontypes import URL_INT
 from healthscore.playbooks.rules import PlaybookSet
 from healthscore.scoring.scorecard import Scorecard
 from healthscore.settings import Settings
@@ -108,8 +109,8 @@ class Paging:
 
 
 async def paging(
-    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
-    page_size: Annotated[int, Query(alias="pageSize", ge=1, le=500)] = 50,
+    page: Annotated[int, Query(ge=1, le=100_000), URL_INT] = 1,
+    page_size: Annotated[int, Query(alias="pageSize", ge=1, le=500), URL_INT] = 50,
 ) -> Paging:
     return Paging(page, page_size)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -21,6 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from healthscore.errors import DomainError, Problem, validation_message
@@ -135,7 +137,14 @@ def _server_error(request: Request, error: Exception, *, status: int, message: s
 
 
 def database_error(request: Request, error: SQLAlchemyError) -> JSONResponse:
-    """503 when the database cannot be reached (retry later), else 500."""
+    """503 when the database cannot be reached (retry later); 409 when a row the request
+    changes was changed or deleted by another request meanwhile (retry); else 500."""
+    if isinstance(error, StaleDataError):
+        return error_response(
+            409,
+            "another request changed or deleted this meanwhile; nothing was applied, retry",
+            code="concurrent_change",
+        )
     if isinstance(error, OperationalError):
         message = "the database is unavailable; the request was not applied, retry later"
         return _server_error(request, error, status=503, message=message)
@@ -214,6 +223,35 @@ def unparsable(document: Any, problem: Mapping[str, Any]) -> ApiError:
     return malformed_json(text, min(position, len(text)), reason)
 
 
+def _documented_methods(app: FastAPI) -> list[tuple[re.Pattern[str], set[str]]]:
+    """Each path of the OpenAPI document as a pattern, with the methods it declares."""
+    known: list[tuple[re.Pattern[str], set[str]]] | None = getattr(app.state, "methods", None)
+    if known is None:
+        known = [
+            (
+                re.compile(re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(path))),
+                {method.upper() for method in operations},
+            )
+            for path, operations in app.openapi().get("paths", {}).items()
+        ]
+        app.state.methods = known
+    return known
+
+
+def allowed_methods(request: Request) -> str | None:
+    """Every method the document declares at the request's path (None: the path is not in
+    the document, a dashboard page say). Starlette's 405 names only the first route it
+    matched, and ``GET`` and ``POST`` of one path are two routes."""
+    path = request.url.path
+    methods = {
+        method
+        for pattern, declared in _documented_methods(request.app)
+        if pattern.fullmatch(path)
+        for method in declared
+    }
+    return ", ".join(sorted(methods)) or None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain_error(request: Request, error: DomainError) -> JSONResponse:
@@ -239,6 +277,9 @@ def install_error_handlers(app: FastAPI) -> None:
             if located is not None:
                 return _api_error(located)
         headers = dict(error.headers) if error.headers else None
+        allowed = allowed_methods(request) if error.status_code == 405 else None
+        if allowed:
+            headers = {**(headers or {}), "Allow": allowed}
         return error_response(error.status_code, str(error.detail), headers=headers)
 
     @app.exception_handler(SQLAlchemyError)

@@ -1,7 +1,9 @@
 """Refuse text no database can store: NUL characters in bodies, paths and query strings.
 
 PostgreSQL rejects U+0000 in text and JSON; rather than a 500 deep inside a transaction
-(or silently altered data), such requests get a 422 before any route runs.
+(or silently altered data), such requests get a 422 before any route runs. Segment's
+routes check their own bodies (they may be gzipped or declared text/plain) and answer
+400 ``invalid_message``, as Segment answers what it refuses.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from healthscore.api.errors import ErrorDetail, error_response
 
 JSON_NUL = b"\\u0000"
+SEGMENT = "/v1/"
 
 
 def contains_nul(value: Any) -> bool:
@@ -49,8 +52,11 @@ class RejectNulCharacters:
             return
         headers = dict(scope.get("headers") or [])
         compressed = headers.get(b"content-encoding", b"identity") not in (b"", b"identity")
-        if compressed or not headers.get(b"content-type", b"").startswith(b"application/json"):
-            # Compressed bodies are checked by the route once inflated (Segment's gzip).
+        segment = scope["path"].startswith(SEGMENT)
+        json_body = headers.get(b"content-type", b"").startswith(b"application/json")
+        if compressed or segment or not json_body:
+            # Segment's routes check their bodies once inflated (gzip), whatever they are
+            # declared as (analytics.js sends text/plain), and answer 400 like Segment.
             await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []

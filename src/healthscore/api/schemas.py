@@ -1,7 +1,11 @@
 """Request and response bodies of the HTTP API.
 
 JSON is camelCase, as in seed 001's examples (``customerId``, ``eventType``); snake_case
-input is accepted too. Inputs forbid unknown fields so a typo is an error, not silence.
+input is accepted too. Inputs forbid unknown fields so a typo is an error, not silence,
+and are read as the OpenAPI document declares them (``healthscore.jsontypes``): text as
+sent (no trimming), date-times as RFC 3339 strings, amounts with at most 2 decimals.
+Rules JSON Schema cannot express (a timestamp not in the future, an account that must
+exist) are in the fields' descriptions.
 """
 
 from __future__ import annotations
@@ -17,7 +21,15 @@ from pydantic.alias_generators import to_camel
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from healthscore.activity import engagement
-from healthscore.ingest.records import check_not_future
+from healthscore.ingest.records import FUTURE_SKEW, check_not_future
+from healthscore.jsontypes import (
+    ACCOUNT_ID,
+    NOT_BLANK,
+    WHOLE_NUMBER,
+    Amount,
+    Instant,
+    NonNegativeAmount,
+)
 from healthscore.quality import findings
 from healthscore.scoring import product_reports, reports
 
@@ -32,14 +44,49 @@ class ApiModel(BaseModel):
 
 
 class InputModel(ApiModel):
+    """A request body: unknown fields refused, and strict types: a number where the
+    document says a number (not ``"5"``, not ``true``), text where it says text."""
+
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", str_strip_whitespace=True
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", strict=True
     )
 
 
-CustomerId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\s/?#]+$")]
-Text = Annotated[str, Field(max_length=255)]
-PastTimestamp = Annotated[datetime, AfterValidator(lambda ts: check_not_future("timestamp", ts))]
+def not_null(*names: str) -> Any:
+    """A ``json_schema_extra`` for fields a client may leave out but not set to null (the
+    model types them ``X | None`` so that "left out" reads as None): documented as ``X``."""
+
+    def extra(schema: dict[str, Any]) -> None:
+        for name in names:
+            prop = schema["properties"][name]
+            prop.pop("default", None)
+            branches = [b for b in prop.pop("anyOf", []) if b != {"type": "null"}]
+            if len(branches) == 1:
+                prop.update(branches[0])
+            elif branches:
+                prop["anyOf"] = branches
+
+    return extra
+
+
+CustomerId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        pattern=ACCOUNT_ID,
+        description="a customer id: 1-64 characters, no whitespace, control characters, "
+        "'/', '?' or '#'",
+    ),
+]
+ClientId = Annotated[str, Field(min_length=1, max_length=255)]
+"""An id the client chooses (a user, a payment, a Stripe customer): 1-255 characters."""
+CLOCK = (
+    f"not in the future (up to {int(FUTURE_SKEW.total_seconds() // 60)} minutes of clock skew "
+    "allowed) nor before 1970 (422 otherwise); without an offset, UTC"
+)
+"""The rule of a timestamp of something that happened, as the document states it."""
+PastTimestamp = Annotated[Instant, AfterValidator(lambda ts: check_not_future("timestamp", ts))]
 EventType = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.:-]{0,127}$")]
 Metadata = Annotated[dict[str, Any], Field(max_length=100)]
 
@@ -154,12 +201,17 @@ class HealthSummary(reports.Summary):
 # --- NPS ----------------------------------------------------------------------------
 
 
+KNOWN_ACCOUNT = "an existing account (422 `unknown customer` otherwise)"
+
+
 class NpsInput(InputModel):
-    customer_id: CustomerId
-    score: Annotated[int, Field(ge=0, le=10)]
+    customer_id: Annotated[CustomerId, Field(description=KNOWN_ACCOUNT)]
+    score: Annotated[int, Field(ge=0, le=10), WHOLE_NUMBER]
     comment: Annotated[str, Field(max_length=10_000)] = ""
-    user_id: Text | None = None
-    timestamp: PastTimestamp | None = None
+    user_id: ClientId | None = None
+    timestamp: Annotated[
+        PastTimestamp | None, Field(description=f"when it was answered (default: now); {CLOCK}")
+    ] = None
 
 
 class NpsResponseOut(ApiModel):
@@ -195,11 +247,51 @@ class NpsSummary(ApiModel):
 # --- engagement -----------------------------------------------------------------------
 
 
+def _typed_events(schema: dict[str, Any]) -> None:
+    """What ``feature_used`` and ``api_call`` need in ``metadata`` (``records.event_rows``),
+    in JSON Schema's words."""
+    schema["allOf"] = [
+        {
+            "if": {
+                "required": ["eventType"],
+                "properties": {"eventType": {"const": "feature_used"}},
+            },
+            "then": {
+                "required": ["metadata"],
+                "properties": {
+                    "metadata": {
+                        "required": ["feature"],
+                        "properties": {
+                            "feature": {"type": "string", "maxLength": 255, "pattern": NOT_BLANK}
+                        },
+                    }
+                },
+            },
+        },
+        {
+            "if": {"required": ["eventType"], "properties": {"eventType": {"const": "api_call"}}},
+            "then": {
+                "properties": {
+                    "metadata": {
+                        "properties": {"calls": {"type": "integer", "minimum": 0, "maximum": 10**9}}
+                    }
+                }
+            },
+        },
+    ]
+
+
 class EngagementInput(InputModel):
-    customer_id: CustomerId
+    """``login``, ``feature_used`` (``metadata.feature``: the feature's name) and
+    ``api_call`` (``metadata.calls``: how many, default 1) feed scoring signals; any other
+    type is kept with its metadata."""
+
+    model_config = ConfigDict(json_schema_extra=_typed_events)
+
+    customer_id: Annotated[CustomerId, Field(description=KNOWN_ACCOUNT)]
     event_type: EventType
     metadata: Metadata = Field(default_factory=dict)
-    user_id: Text | None = None
+    user_id: ClientId | None = None
     product: Annotated[
         str | None,
         Field(
@@ -210,8 +302,8 @@ class EngagementInput(InputModel):
         ),
     ] = None
     timestamp: Annotated[
-        datetime | None,
-        Field(description="when it happened (default: now); refused if in the future"),
+        Instant | None,
+        Field(description=f"when it happened (default: now); {CLOCK}"),
     ] = None
     """Checked by ``ingest.facts.record_event``, which counts a client clock running ahead."""
 
@@ -236,20 +328,38 @@ class Created(ApiModel):
 
 
 class CustomerInput(InputModel):
-    name: Annotated[str, Field(min_length=1, max_length=255)] | None = None
+    """The fields to set; those left out keep their value. ``name``, ``plan``,
+    ``segment``, ``mrr``, ``createdAt`` and ``traits`` may be left out but not null."""
+
+    model_config = ConfigDict(
+        json_schema_extra=not_null("name", "plan", "segment", "mrr", "createdAt", "traits")
+    )
+
+    name: Annotated[str, Field(min_length=1, max_length=255, pattern=NOT_BLANK)] | None = None
     plan: Annotated[str, Field(max_length=64)] | None = None
     segment: Annotated[str, Field(max_length=64)] | None = None
-    mrr: Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)] | None = None
-    created_at: PastTimestamp | None = None
-    churned_at: PastTimestamp | None = None
-    renews_at: Annotated[
-        datetime | None, Field(description="next contract renewal; may be in the future")
+    mrr: Annotated[NonNegativeAmount | None, Field(description="monthly recurring revenue")] = None
+    created_at: Annotated[
+        PastTimestamp | None, Field(description=f"default for a new account: now; {CLOCK}")
     ] = None
-    stripe_customer_id: Text | None = None
+    churned_at: Annotated[
+        PastTimestamp | None,
+        Field(description=f"not before createdAt (422); {CLOCK}; null: not churned"),
+    ] = None
+    renews_at: Annotated[
+        Instant | None, Field(description="next contract renewal; may be in the future")
+    ] = None
+    stripe_customer_id: Annotated[
+        ClientId | None,
+        Field(description="the account's Stripe customer (409 if another account has it)"),
+    ] = None
     traits: Metadata | None = None
     parent_id: Annotated[
         CustomerId | None,
-        Field(description="the parent account (its score rolls up this one's); null: none"),
+        Field(
+            description="the parent account (its score rolls up this one's): an existing "
+            "account, neither this one nor one below it (422 otherwise); null: none"
+        ),
     ] = None
 
 
@@ -268,25 +378,46 @@ class CustomerOut(ApiModel):
 
 
 class UserInput(InputModel):
-    created_at: PastTimestamp | None = None
-    removed_at: PastTimestamp | None = None
+    created_at: Annotated[
+        PastTimestamp | None,
+        Field(description=f"when the seat was given (a new seat: now); {CLOCK}"),
+    ] = None
+    removed_at: Annotated[
+        PastTimestamp | None,
+        Field(
+            description=f"frees the seat; not before createdAt (422); {CLOCK}; null takes "
+            "the seat back"
+        ),
+    ] = None
     traits: Metadata | None = None
 
 
 class PaymentInput(InputModel):
-    customer_id: CustomerId
-    amount: Annotated[Decimal, Field(max_digits=14, decimal_places=2)]
+    customer_id: Annotated[CustomerId, Field(description=KNOWN_ACCOUNT)]
+    amount: Amount
     currency: Annotated[str, Field(pattern=r"^[a-zA-Z]{3}$")] = "usd"
     status: Literal["succeeded", "failed", "refunded"]
-    timestamp: PastTimestamp | None = None
-    external_id: Text | None = None
+    timestamp: Annotated[
+        PastTimestamp | None, Field(description=f"when it was charged (default: now); {CLOCK}")
+    ] = None
+    external_id: Annotated[
+        ClientId | None,
+        Field(
+            description="your id for the charge (1-255 characters; an empty one is 422): "
+            "a payment with a known externalId is a retry and answers the first one's id"
+        ),
+    ] = None
 
 
 class TicketInput(InputModel):
-    opened_at: PastTimestamp
-    resolved_at: PastTimestamp | None = None
+    """The whole ticket: fields left out are reset to their defaults."""
+
+    opened_at: Annotated[PastTimestamp, Field(description=CLOCK)]
+    resolved_at: Annotated[
+        PastTimestamp | None, Field(description=f"not before openedAt (422); {CLOCK}")
+    ] = None
     severity: Literal["low", "normal", "high", "urgent"] = "normal"
-    rating: Annotated[int, Field(ge=1, le=5)] | None = None
+    rating: Annotated[int, Field(ge=1, le=5), WHOLE_NUMBER] | None = None
     subject: Annotated[str, Field(max_length=1000)] = ""
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from healthscore.audit import repository as audit
-from healthscore.errors import Invalid, NotFound
+from healthscore.errors import Conflict, Invalid, NotFound
 from healthscore.scoring.overrides import FINAL_SCORE, in_force
 from healthscore.scoring.scorecard import Scorecard
 from healthscore.storage.csm_models import ScoreOverride
@@ -99,7 +99,7 @@ def remove_override(
     if row is None:
         raise NotFound(f"override {override_id} not found")
     if row.removed_at is not None or row.expires_at <= now:
-        raise Invalid(f"override {override_id} is no longer in force")
+        raise Conflict(f"override {override_id} is no longer in force")
     row.removed_at = now
     row.removed_by = actor
     session.flush()

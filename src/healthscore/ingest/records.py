@@ -13,6 +13,7 @@ imports them from this module.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,7 @@ from healthscore.accounts.repository import known_customers as known_customers
 from healthscore.accounts.repository import upsert_customer as upsert_customer
 from healthscore.accounts.repository import upsert_user as upsert_user
 from healthscore.errors import Invalid, Problem
+from healthscore.jsontypes import NOT_BLANK
 from healthscore.storage import job_models as jm
 from healthscore.storage import models as m
 from healthscore.storage.dialect import insert_many, insert_new_keys, upsert
@@ -99,6 +101,8 @@ def product_name(value: Any, field: str) -> str | None:
     None when it names none; ``InvalidFact`` naming ``field`` otherwise."""
     if value is None or value == "":
         return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # 12.0 is product "12", as in the OpenAPI document
     if isinstance(value, int | float) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str) or not value.strip() or len(value.strip()) > PRODUCT_MAX:
@@ -130,11 +134,13 @@ def event_rows(event: Event) -> tuple[type[m.Base], dict[str, Any]]:
         return m.Session, {**base, "user_id": event.user_id}
     if event.event_type == "feature_used":
         feature = props.get("feature")
-        if not isinstance(feature, str) or not feature.strip() or len(feature) > 255:
+        if not isinstance(feature, str) or not re.search(NOT_BLANK, feature) or len(feature) > 255:
             raise InvalidFact("metadata.feature", "feature_used needs the feature's name")
         return m.FeatureUsage, {**base, "user_id": event.user_id, "feature": feature.strip()}
     if event.event_type == "api_call":
         calls = props.get("calls", 1)
+        if isinstance(calls, float) and calls.is_integer():
+            calls = int(calls)  # JSON's 2.0 is the integer 2
         if isinstance(calls, bool) or not isinstance(calls, int) or not 0 <= calls <= 10**9:
             raise InvalidFact("metadata.calls", "must be a whole number of calls, 0 or more")
         return m.ApiUsage, {**base, "calls": calls}

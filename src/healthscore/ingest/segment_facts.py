@@ -13,8 +13,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
-from typing import Any
 
 from healthscore.ingest.records import (
     TYPED_EVENTS,
@@ -25,7 +23,6 @@ from healthscore.ingest.records import (
     product_name,
 )
 from healthscore.ingest.segment_messages import (
-    ACCOUNT_ID,
     AliasMessage,
     GroupMessage,
     IdentifyMessage,
@@ -35,6 +32,8 @@ from healthscore.ingest.segment_messages import (
     ScreenMessage,
     SegmentMessage,
     TrackMessage,
+    account_fields,
+    account_ref,
 )
 from healthscore.scoring.event_mapping import EventMapping
 from healthscore.timeutc import utc
@@ -61,18 +60,6 @@ def event_time(
     except (OverflowError, ValueError):  # e.g. year 1 with a negative offset
         raise InvalidFact(f"{where}timestamp", "is out of range") from None
     return check_not_future(f"{where}timestamp", ts, now=received_at)
-
-
-def account_ref(value: Any, field_name: str) -> str | None:
-    """A customer id taken from free-form traits/properties, checked like ``groupId``."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise InvalidFact(field_name, "must be a customer id (text or a number)")
-    text = str(value)
-    if not ACCOUNT_ID.fullmatch(text):
-        raise InvalidFact(field_name, "must be 1-64 characters without spaces, '/', '?' or '#'")
-    return text
 
 
 def named_account(message: SegmentMessage, extra: Json, where: str) -> tuple[str | None, str]:
@@ -140,33 +127,6 @@ def view_properties(message: PageMessage | ScreenMessage) -> Json:
     if "url" not in props and isinstance(url, str):
         props["url"] = url
     return props
-
-
-def account_fields(traits: Json, where: str) -> Json:
-    """Customer columns set by group traits: ``name``, ``plan``, ``segment``, ``mrr``."""
-    values: Json = {}
-    for name, limit in (("name", 255), ("plan", 64), ("segment", 64)):
-        value = traits.get(name)
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
-            raise InvalidFact(f"{where}traits.{name}", "must be text")
-        text = str(value).strip()
-        if len(text) > limit or (name == "name" and not text):
-            raise InvalidFact(f"{where}traits.{name}", f"must be 1-{limit} characters")
-        values[name] = text
-    if traits.get("mrr") is not None:
-        mrr = traits["mrr"]
-        try:
-            if isinstance(mrr, bool) or not isinstance(mrr, str | int | float):
-                raise InvalidOperation
-            amount = Decimal(str(mrr))
-            if not amount.is_finite() or amount < 0 or amount >= Decimal(10) ** 12:
-                raise InvalidOperation
-        except InvalidOperation:
-            raise InvalidFact(f"{where}traits.mrr", "must be an amount, 0 or more") from None
-        values["mrr"] = amount.quantize(Decimal("0.01"))
-    return values
 
 
 PARENT_TRAITS = ("parent_id", "parentId")

@@ -72,9 +72,11 @@ def check_target(url: str, *, allow_private: bool) -> None:
     """
     if allow_private:
         return
-    host = httpx.URL(url).host
     try:
+        host = httpx.URL(url).host
         infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (httpx.InvalidURL, UnicodeError) as error:  # a host no DNS name can spell
+        raise DeliveryError(f"cannot resolve the host of {url!r}: {error}") from error
     except socket.gaierror as error:
         raise DeliveryError(f"cannot resolve {host!r}: {error}") from error
     for info in infos:
@@ -121,7 +123,7 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> None:
         response = httpx.post(
             url, content=body, headers=headers, timeout=TIMEOUT, follow_redirects=False
         )
-    except httpx.HTTPError as error:
+    except (httpx.HTTPError, httpx.InvalidURL) as error:
         raise DeliveryError(f"{type(error).__name__}: {error}") from error
     if response.status_code >= 300:
         raise DeliveryError(f"HTTP {response.status_code} from {url}")

@@ -5,6 +5,7 @@ Dialect differences live here and in ``dialect.py``; nothing else branches on th
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,8 +37,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _json_dumps(value: Any) -> str:
-    """orjson: JSON columns of a 100k-account rescore encode several times faster."""
-    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+    """orjson: JSON columns of a 100k-account rescore encode several times faster. An
+    integer beyond 64 bits (valid JSON, in a client's free-form traits or metadata) is
+    beyond orjson: the standard library writes it."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+    except TypeError:
+        return json.dumps(value)
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

@@ -8,7 +8,7 @@ request a no-op even if the case moved on in between.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
@@ -19,6 +19,7 @@ from healthscore.api.errors import ErrorResponse
 from healthscore.api.schemas import ApiModel, InputModel, Page
 from healthscore.api.security import AdminKey, ReadKey
 from healthscore.auth.keys import KeyInfo
+from healthscore.jsontypes import URL_INT, Day, Instant
 from healthscore.playbooks import cases
 from healthscore.playbooks.case_repository import CaseFilter
 from healthscore.storage import models as m
@@ -28,7 +29,7 @@ router = APIRouter(prefix="/api/v1", tags=["cases"])
 State = Literal["open", "acknowledged", "snoozed", "resolved"]
 Severity = Literal["normal", "high", "urgent"]
 Sort = Literal["newest", "oldest", "severity", "last_seen"]
-CaseIdPath = Annotated[int, Path(ge=1, le=2**63 - 1)]
+CaseIdPath = Annotated[int, Path(ge=1, le=2**63 - 1), URL_INT]
 CHANGE_ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorResponse, "description": "no such case"},
     409: {"model": ErrorResponse, "description": "the case's state does not allow it"},
@@ -80,8 +81,13 @@ class NoteIn(InputModel):
 
 
 class SnoozeIn(NoteIn):
-    until: datetime | date
-    """A moment, or a day (its midnight UTC)."""
+    until: Annotated[
+        Instant | Day,
+        Field(
+            description="a moment, or a day (its midnight UTC): in the future and within "
+            f"{cases.MAX_SNOOZE_DAYS} days (422 otherwise)"
+        ),
+    ]
 
 
 class ResolveIn(NoteIn):
@@ -142,7 +148,9 @@ def list_cases(
     playbook: Annotated[str | None, Query(max_length=128)] = None,
     customer_id: Annotated[str | None, Query(alias="customerId", max_length=64)] = None,
     severity: Severity | None = None,
-    older_than_days: Annotated[int | None, Query(alias="olderThanDays", ge=0, le=3650)] = None,
+    older_than_days: Annotated[
+        int | None, Query(alias="olderThanDays", ge=0, le=3650), URL_INT
+    ] = None,
     sort: Sort = "newest",
 ) -> Page[CaseOut]:
     """Cases, filtered by state (repeatable), owner, playbook, account, severity and age

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from healthscore.api.dependencies import (
     ActiveScorecard,
@@ -27,6 +27,7 @@ from healthscore.api.security import AdminKey, ReadKey
 from healthscore.audit import repository as audit
 from healthscore.csm import overrides, sentiment
 from healthscore.errors import NotFound
+from healthscore.jsontypes import NOT_BLANK, URL_BOOL, URL_INT, WHOLE_NUMBER, Instant
 from healthscore.storage.csm_models import CsmSentiment, ScoreOverride
 from healthscore.storage.models import Customer, HealthScore
 from healthscore.timeutc import utc
@@ -45,15 +46,25 @@ AUDIT_KINDS = ("sentiment", "override", "case", "scorecard", "hierarchy")
 # --- sentiment -------------------------------------------------------------------------
 
 
+def _one_rating(schema: dict[str, Any]) -> None:
+    schema["oneOf"] = [
+        {"required": ["value"], "properties": {"value": {"type": "integer"}}},
+        {"required": ["colour"], "properties": {"colour": {"type": "string"}}},
+    ]
+
+
 class SentimentIn(InputModel):
     """Either ``value`` (1-5) or ``colour`` (red = 1, yellow = 3, green = 5)."""
 
-    value: int | None = Field(default=None, ge=1, le=5)
+    model_config = ConfigDict(json_schema_extra=_one_rating)
+
+    value: Annotated[int, Field(ge=1, le=5), WHOLE_NUMBER] | None = None
     colour: Colour | None = None
     note: str = Field(default="", max_length=4000)
-    valid_days: int | None = Field(
-        default=None, ge=1, le=365, description="days it counts (default: the service's)"
-    )
+    valid_days: Annotated[
+        Annotated[int, Field(ge=1, le=365), WHOLE_NUMBER] | None,
+        Field(description="days it counts (default: the service's)"),
+    ] = None
 
     @model_validator(mode="after")
     def _one_rating(self) -> SentimentIn:
@@ -164,11 +175,15 @@ class OverrideIn(InputModel):
     target: str = Field(
         min_length=1,
         max_length=64,
-        description="`score` (the final score) or the name of a signal of the scorecard",
+        description="`score` (the final score) or the name of a signal of the scorecard "
+        "(the document lists those of the server's scorecard)",
     )
     value: float = Field(ge=0, le=100, description="score, or the signal's points of 100")
-    reason: str = Field(min_length=1, max_length=4000)
-    expires_at: datetime = Field(description="when scoring computes it again by itself")
+    reason: str = Field(min_length=1, max_length=4000, pattern=NOT_BLANK)
+    expires_at: Instant = Field(
+        description="when scoring computes it again by itself: in the future, and at most "
+        "HEALTHSCORE_OVERRIDE_MAX_DAYS (default 365) days ahead (422 otherwise)"
+    )
 
 
 class OverrideOut(ApiModel):
@@ -266,7 +281,7 @@ def list_overrides(
     customer_id: CustomerPath,
     _key: ReadKey,
     session: DbSession,
-    include_ended: Annotated[bool, Query(alias="includeEnded")] = False,
+    include_ended: Annotated[bool, Query(alias="includeEnded"), URL_BOOL] = False,
 ) -> list[OverrideOut]:
     """The account's overrides in force (with `includeEnded`, also expired and removed)."""
     now = datetime.now(UTC)
@@ -280,11 +295,12 @@ def list_overrides(
     response_model=OverrideOut,
     responses={
         404: {"model": ErrorResponse, "description": "no such override"},
+        409: {"model": ErrorResponse, "description": "the override has already ended"},
         422: CHANGE_ERRORS[422],
     },
 )
 def remove_override(
-    override_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    override_id: Annotated[int, Path(ge=1, le=2**63 - 1), URL_INT],
     key: AdminKey,
     session: DbSession,
     jobs: JobQueue,

@@ -25,6 +25,7 @@ from healthscore.api.schemas import (
 )
 from healthscore.api.security import AdminKey, IngestKey, ReadKey
 from healthscore.ingest import facts
+from healthscore.jsontypes import ACCOUNT_ID
 from healthscore.observability.metrics import INGESTED
 from healthscore.scoring.scorecard import Tier
 from healthscore.storage import models as m
@@ -32,6 +33,13 @@ from healthscore.storage import models as m
 router = APIRouter(prefix="/api/v1", tags=["customers"])
 PathId = Annotated[str, Path(min_length=1, max_length=64)]
 PathName = Annotated[str, Path(min_length=1, max_length=255)]
+NewAccountId = Annotated[
+    str,
+    Path(
+        pattern=ACCOUNT_ID,
+        description="1-64 characters, no whitespace, control characters, '/', '?' or '#'",
+    ),
+]
 
 
 class DeletedCustomer(ApiModel):
@@ -79,7 +87,11 @@ def customer_out(c: m.Customer) -> CustomerOut:
     responses={422: {"model": ErrorResponse}},
 )
 def upsert_customer(
-    customer_id: PathId, body: CustomerInput, key: IngestKey, session: DbSession, jobs: JobQueue
+    customer_id: NewAccountId,
+    body: CustomerInput,
+    key: IngestKey,
+    session: DbSession,
+    jobs: JobQueue,
 ) -> CustomerOut:
     """Create the account or update the fields given (others stay as they are).
     ``parentId`` places it under a parent account (``null`` detaches it): an unknown

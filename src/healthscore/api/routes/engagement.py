@@ -14,6 +14,7 @@ from healthscore.api.schemas import Accepted, EngagementEventOut, EngagementInpu
 from healthscore.api.security import IngestKey, ReadKey
 from healthscore.ingest import facts
 from healthscore.ingest.records import Event
+from healthscore.jsontypes import Instant
 from healthscore.observability.metrics import INGESTED
 
 router = APIRouter(prefix="/api/v1", tags=["engagement"])
@@ -64,8 +65,8 @@ def list_engagement_events(
     paging: PageParams,
     customer_id: Annotated[str | None, Query(alias="customerId", max_length=64)] = None,
     event_type: Annotated[str | None, Query(alias="eventType", max_length=128)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Annotated[Instant | None, Query(description="from this moment on (RFC 3339)")] = None,
+    until: Annotated[Instant | None, Query(description="before this moment (RFC 3339)")] = None,
 ) -> Page[EngagementEventOut]:
     """Events of one or all customers, newest first."""
     rows, total = engagement.list_events(

@@ -16,24 +16,30 @@ from pydantic import Field
 from healthscore.accounts import service as accounts
 from healthscore.api.dependencies import DbSession, JobQueue
 from healthscore.api.errors import ErrorResponse
-from healthscore.api.schemas import ApiModel, Created, CustomerId, InputModel, PastTimestamp
+from healthscore.api.schemas import (
+    CLOCK,
+    KNOWN_ACCOUNT,
+    ApiModel,
+    Created,
+    CustomerId,
+    InputModel,
+    PastTimestamp,
+)
 from healthscore.api.security import IngestKey, ReadKey
 from healthscore.ingest import facts, mrr
+from healthscore.jsontypes import URL_INT, WHOLE_NUMBER, NonNegativeAmount
 from healthscore.observability.metrics import INGESTED
 
 router = APIRouter(prefix="/api/v1", tags=["customers"])
 
 
 class MrrChangeInput(InputModel):
-    customer_id: CustomerId
-    mrr: Annotated[
-        Decimal,
-        Field(ge=0, max_digits=14, decimal_places=2, description="the account's total MRR"),
-    ]
-    seats: Annotated[int, Field(ge=0, le=10**9)] | None = None
+    customer_id: Annotated[CustomerId, Field(description=KNOWN_ACCOUNT)]
+    mrr: Annotated[NonNegativeAmount, Field(description="the account's total MRR")]
+    seats: Annotated[int, Field(ge=0, le=10**9), WHOLE_NUMBER] | None = None
     timestamp: Annotated[
         PastTimestamp | None,
-        Field(description="from when (default: now); the same moment again replaces it"),
+        Field(description=f"from when (default: now); the same moment again replaces it; {CLOCK}"),
     ] = None
 
 
@@ -80,7 +86,7 @@ def get_mrr_history(
     customer_id: Annotated[str, Path(min_length=1, max_length=64)],
     _key: ReadKey,
     session: DbSession,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Annotated[int, Query(ge=1, le=1000), URL_INT] = 100,
 ) -> list[MrrPointOut]:
     """The account's MRR after each of its latest ``limit`` changes, oldest first."""
     accounts.require_account(session, customer_id)

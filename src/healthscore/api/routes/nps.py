@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -13,6 +12,7 @@ from healthscore.api.errors import ErrorResponse
 from healthscore.api.schemas import Created, NpsInput, NpsPeriod, NpsResponseOut, NpsSummary, Page
 from healthscore.api.security import IngestKey, ReadKey
 from healthscore.ingest import facts
+from healthscore.jsontypes import Instant
 from healthscore.observability.metrics import INGESTED
 
 router = APIRouter(prefix="/api/v1", tags=["nps"])
@@ -49,8 +49,8 @@ def list_nps_responses(
     session: DbSession,
     paging: PageParams,
     customer_id: Annotated[str | None, Query(alias="customerId", max_length=64)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Annotated[Instant | None, Query(description="from this moment on (RFC 3339)")] = None,
+    until: Annotated[Instant | None, Query(description="before this moment (RFC 3339)")] = None,
 ) -> Page[NpsResponseOut]:
     """Answers, newest first; filter by customer and by date range [since, until)."""
     rows, total = nps.list_responses(
@@ -84,8 +84,8 @@ def get_nps_summary(
     session: DbSession,
     customer_id: Annotated[str | None, Query(alias="customerId", max_length=64)] = None,
     segment: Annotated[str | None, Query(max_length=64)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Annotated[Instant | None, Query(description="from this moment on (RFC 3339)")] = None,
+    until: Annotated[Instant | None, Query(description="before this moment (RFC 3339)")] = None,
     period: nps.Period = "month",
 ) -> NpsSummary:
     """Average answer, NPS (% promoters - % detractors), counts, and the same per period."""

@@ -6,7 +6,6 @@ resolution). The case operations are in ``routes/cases.py``."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal, cast
 
 from fastapi import APIRouter, Path, Query
@@ -16,6 +15,7 @@ from healthscore.api.dependencies import DbSession, JobQueue, PageParams
 from healthscore.api.errors import ErrorResponse
 from healthscore.api.schemas import InputModel, OutreachEntryOut, Page
 from healthscore.api.security import IngestKey, ReadKey
+from healthscore.jsontypes import URL_INT, Instant
 from healthscore.playbooks import outreach
 from healthscore.playbooks.outreach import Status
 from healthscore.storage import models as m
@@ -47,7 +47,7 @@ def list_outreach_log(
     customer_id: Annotated[str | None, Query(alias="customerId", max_length=64)] = None,
     status: FilterStatus | None = None,
     playbook: Annotated[str | None, Query(max_length=128)] = None,
-    since: datetime | None = None,
+    since: Annotated[Instant | None, Query(description="from this moment on (RFC 3339)")] = None,
 ) -> Page[OutreachEntryOut]:
     """Proactive outreach actions, newest first."""
     rows, total = outreach.list_entries(
@@ -76,7 +76,7 @@ def list_outreach_log(
     },
 )
 def update_outreach_entry(
-    entry_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    entry_id: Annotated[int, Path(ge=1, le=2**63 - 1), URL_INT],
     body: OutreachUpdate,
     key: IngestKey,
     session: DbSession,

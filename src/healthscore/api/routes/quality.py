@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query
 from healthscore.api.dependencies import DbSession
 from healthscore.api.schemas import DataQualityOut
 from healthscore.api.security import ReadKey
+from healthscore.jsontypes import URL_INT
 from healthscore.quality import service as quality
 
 router = APIRouter(prefix="/api/v1", tags=["data quality"])
@@ -23,9 +24,12 @@ def data_quality(
     days: Annotated[
         int,
         Query(ge=1, le=quality.MAX_DAYS, description="look-back of the activity-based checks"),
+        URL_INT,
     ] = quality.DEFAULT_DAYS,
     limit: Annotated[
-        int, Query(ge=1, le=quality.MAX_LIMIT, description="items listed per finding")
+        int,
+        Query(ge=1, le=quality.MAX_LIMIT, description="items listed per finding"),
+        URL_INT,
     ] = quality.DEFAULT_LIMIT,
 ) -> DataQualityOut:
     """Every data-quality check as of now: per finding a count, why it matters for the

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
@@ -34,6 +34,7 @@ from healthscore.api.schemas import (
 )
 from healthscore.api.security import AdminKey, KeyCheck, ReadKey, ReadKeyCheck
 from healthscore.backtest import calibrations
+from healthscore.jsontypes import URL_INT, Day
 from healthscore.scoring import product_reports, reports
 from healthscore.scoring.scorecard import Tier, Trend
 from healthscore.scoring.service import UnknownCustomerError
@@ -159,8 +160,8 @@ async def list_health_scores(
     tier: Annotated[list[Tier] | None, Query(description="repeatable")] = None,
     trend: Annotated[list[Trend] | None, Query(description="repeatable")] = None,
     segment: Annotated[list[str] | None, Query(description="repeatable")] = None,
-    min_score: Annotated[int | None, Query(alias="minScore", ge=0, le=100)] = None,
-    max_score: Annotated[int | None, Query(alias="maxScore", ge=0, le=100)] = None,
+    min_score: Annotated[int | None, Query(alias="minScore", ge=0, le=100), URL_INT] = None,
+    max_score: Annotated[int | None, Query(alias="maxScore", ge=0, le=100), URL_INT] = None,
     search: Annotated[str | None, Query(max_length=255, description="name or id")] = None,
     sort: SortKey = "score",
     order: Literal["asc", "desc"] = "asc",
@@ -251,8 +252,8 @@ def get_health_score_history(
     customer_id: str,
     _key: ReadKey,
     session: DbSession,
-    since: date | None = None,
-    until: date | None = None,
+    since: Annotated[Day | None, Query(description="from this day on (YYYY-MM-DD)")] = None,
+    until: Annotated[Day | None, Query(description="up to this day (YYYY-MM-DD)")] = None,
 ) -> list[HistoryPoint]:
     """Daily scores, oldest first (one point per scoring day)."""
     if session.get(m.Customer, customer_id) is None:

@@ -81,10 +81,8 @@ class SegmentRequest(Request):
                     ) from None
                 if len(raw) > limit or inflater.unconsumed_tail:
                     raise BodyTooLarge(limit)
-            # RejectNulCharacters saw only compressed bytes, or skipped a text/plain body.
-            declared = self.headers.get("content-type", "")
-            checked = not gzipped and declared.startswith("application/json")
-            if not checked and json_has_nul(raw):
+            # RejectNulCharacters leaves Segment's bodies to this check.
+            if json_has_nul(raw):
                 raise ApiError(
                     400, "text may not contain NUL (U+0000) characters", code="invalid_message"
                 )
@@ -92,10 +90,17 @@ class SegmentRequest(Request):
         return self._body
 
 
+MESSAGE_TYPES = frozenset({"track", "identify", "group", "page", "screen", "alias"})
+
+
 def _field(location: Sequence[Any]) -> str:
+    """``batch.3.context.groupId``: pydantic's location without ``body`` or the message
+    type it put after a batch index."""
     parts = [str(p) for p in location]
     if len(parts) > 1 and parts[0] == "body":
         parts = parts[1:]
+    if len(parts) > 2 and parts[0] == "batch" and parts[1].isdigit() and parts[2] in MESSAGE_TYPES:
+        del parts[2]
     return ".".join(parts) or "body"
 
 
@@ -121,6 +126,9 @@ def parse_body(model: type[BaseModel], body: bytes, content_type: str | None) ->
         details = []
         for problem in problems[:MAX_DETAILS]:
             field = _field(problem.get("loc", ()))
+            cause = (problem.get("ctx") or {}).get("error")
+            if isinstance(cause, InvalidFact):  # a key of a free-form object, named by it
+                field = f"{field}.{cause.field}"
             details.append(ErrorDetail(field=field, message=validation_message(field, problem)))
         raise _rejection(details) from None
 

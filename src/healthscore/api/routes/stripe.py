@@ -1,9 +1,12 @@
 """Stripe's webhook: payments and cancellations arrive as signed events.
 
 The signature is the authentication (Stripe cannot send an API key), so the route has no
-key dependency and ``security: []`` in the OpenAPI document. It is checked against the raw
-request bytes with the official ``stripe`` library before anything is parsed or written;
-a bad signature, or one older than the tolerance (a replay), gets 400 and writes nothing.
+key dependency; the OpenAPI document declares the ``Stripe-Signature`` header as its
+security scheme. It is checked against the raw request bytes with the official ``stripe``
+library before anything is parsed or written; a missing or bad signature, or one older
+than the tolerance (a replay), gets 401 ``invalid_signature`` and writes nothing (Stripe
+retries any answer but a 2xx). Until ``HEALTHSCORE_STRIPE_WEBHOOK_SECRET`` is set the
+endpoint answers 503 ``not_configured``.
 A signed body declared as something else than ``application/json`` (what Stripe sends)
 gets 415, one that is not JSON 400 ``malformed_json`` with the line and column.
 An accepted event is de-duplicated on its id and applied in one transaction that commits
@@ -16,7 +19,8 @@ import json
 from typing import Annotated, Any
 
 import stripe
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Request
+from fastapi.security import APIKeyHeader
 from pydantic import BaseModel
 
 from healthscore.api.dependencies import DbSession, JobQueue
@@ -45,6 +49,29 @@ async def raw_body(request: Request) -> bytes:
 
 
 RawBody = Annotated[bytes, Depends(raw_body)]
+signature_header = APIKeyHeader(
+    name="Stripe-Signature",
+    scheme_name="StripeSignature",
+    description="Stripe's signature of the body with the endpoint's secret "
+    "(HEALTHSCORE_STRIPE_WEBHOOK_SECRET)",
+    auto_error=False,
+)
+Signature = Annotated[str | None, Depends(signature_header)]
+CHALLENGE = {"WWW-Authenticate": 'Stripe-Signature realm="healthscore"'}
+STRIPE_EVENT = {
+    "title": "StripeEvent",
+    "type": "object",
+    "description": "A Stripe event as Stripe sends it (the signature covers these exact "
+    "bytes); invoice, charge and customer.subscription events are applied, others "
+    "acknowledged with applied: false",
+    "required": ["id", "type"],
+    "properties": {
+        "id": {"type": "string", "minLength": 1},
+        "type": {"type": "string"},
+        "data": {"type": "object", "properties": {"object": {"type": "object"}}},
+    },
+    "additionalProperties": True,
+}
 
 
 @router.post(
@@ -52,18 +79,32 @@ RawBody = Annotated[bytes, Depends(raw_body)]
     operation_id="receiveStripeWebhook",
     response_model=StripeReceipt,
     responses={
-        400: {"model": ErrorResponse, "description": "bad signature, replay or payload"},
+        400: {
+            "model": ErrorResponse,
+            "description": "a signed body that is not a Stripe event (`invalid_payload`) or "
+            "not JSON (`malformed_json`)",
+        },
+        401: {
+            "model": ErrorResponse,
+            "description": "no signature, a bad one, or one older than 5 minutes (a replay): "
+            "`invalid_signature`",
+        },
         415: {"model": ErrorResponse, "description": "the body is not declared as JSON"},
-        503: {"model": ErrorResponse, "description": "no endpoint secret configured"},
+        503: {
+            "model": ErrorResponse,
+            "description": "`not_configured`: HEALTHSCORE_STRIPE_WEBHOOK_SECRET is not set",
+        },
     },
-    openapi_extra={"security": []},
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"application/json": {"schema": STRIPE_EVENT}}}
+    },
 )
 def receive_stripe_webhook(
     request: Request,
     body: RawBody,
     session: DbSession,
     jobs: JobQueue,
-    stripe_signature: Annotated[str | None, Header(alias="Stripe-Signature")] = None,
+    stripe_signature: Signature,
 ) -> StripeReceipt:
     """Verify a Stripe event, apply it once, and acknowledge it (committed before the 200).
 
@@ -99,7 +140,7 @@ def _verified_event(
         event = stripe.Webhook.construct_event(body, signature, secret, tolerance=TOLERANCE_SECONDS)
     except stripe.SignatureVerificationError as error:
         raise ApiError(
-            400, f"invalid Stripe signature: {error}", code="invalid_signature"
+            401, f"invalid Stripe signature: {error}", code="invalid_signature", headers=CHALLENGE
         ) from None
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise locate_error(body) or ApiError(400, "malformed JSON", code="malformed_json") from None

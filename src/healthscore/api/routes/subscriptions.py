@@ -12,6 +12,7 @@ from pydantic.alias_generators import to_camel
 from healthscore.api.dependencies import DbSession
 from healthscore.api.schemas import ApiModel
 from healthscore.api.security import AdminKey
+from healthscore.jsontypes import NO_SPACE, URL_INT, WHOLE_NUMBER
 from healthscore.subscriptions import service
 
 router = APIRouter(prefix="/api/v1", tags=["webhooks"])
@@ -21,13 +22,17 @@ ALL_EVENTS: tuple[Event, ...] = ("score.changed", "tier.changed")
 
 
 class SubscriptionIn(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
-
-    url: Annotated[str, Field(pattern=r"^https?://[^\s]+$", max_length=2000)]
-    events: list[Event] = Field(default_factory=lambda: list(ALL_EVENTS), min_length=1)
-    min_score_change: int = Field(
-        default=5, ge=1, le=100, description="points a score must move for score.changed"
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", strict=True
     )
+
+    url: Annotated[str, Field(pattern=rf"^https?://[^{NO_SPACE}]+$", max_length=2000)]
+    events: list[Event] = Field(default_factory=lambda: list(ALL_EVENTS), min_length=1)
+    min_score_change: Annotated[
+        int,
+        Field(ge=1, le=100, description="points a score must move for score.changed"),
+        WHOLE_NUMBER,
+    ] = 5
     description: str = Field(default="", max_length=255)
 
 
@@ -90,7 +95,9 @@ def list_subscriptions(_key: AdminKey, session: DbSession) -> list[SubscriptionO
     status_code=204,
 )
 def delete_subscription(
-    subscription_id: Annotated[int, Path(ge=1, le=2**63 - 1)], _key: AdminKey, session: DbSession
+    subscription_id: Annotated[int, Path(ge=1, le=2**63 - 1), URL_INT],
+    _key: AdminKey,
+    session: DbSession,
 ) -> Response:
     """Stop sending to this subscription (events already queued still go)."""
     with session.begin():
