@@ -52,11 +52,13 @@ class InputModel(ApiModel):
     )
 
 
-def not_null(*names: str) -> Any:
+def not_null(*names: str, example: dict[str, Any] | None = None) -> Any:
     """A ``json_schema_extra`` for fields a client may leave out but not set to null (the
     model types them ``X | None`` so that "left out" reads as None): documented as ``X``."""
 
     def extra(schema: dict[str, Any]) -> None:
+        if example is not None:
+            schema["examples"] = [example]
         for name in names:
             prop = schema["properties"][name]
             prop.pop("default", None)
@@ -205,6 +207,14 @@ KNOWN_ACCOUNT = "an existing account (422 `unknown customer` otherwise)"
 
 
 class NpsInput(InputModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"customerId": "cust_abc123", "score": 9, "comment": "Great product, fast support."}
+            ]
+        }
+    )
+
     customer_id: Annotated[CustomerId, Field(description=KNOWN_ACCOUNT)]
     score: Annotated[int, Field(ge=0, le=10), WHOLE_NUMBER]
     comment: Annotated[str, Field(max_length=10_000)] = ""
@@ -249,7 +259,14 @@ class NpsSummary(ApiModel):
 
 def _typed_events(schema: dict[str, Any]) -> None:
     """What ``feature_used`` and ``api_call`` need in ``metadata`` (``records.event_rows``),
-    in JSON Schema's words."""
+    in JSON Schema's words; seed 001's example."""
+    schema["examples"] = [
+        {
+            "customerId": "cust_abc123",
+            "eventType": "feature_used",
+            "metadata": {"feature": "analytics_dashboard"},
+        }
+    ]
     schema["allOf"] = [
         {
             "if": {
@@ -332,7 +349,15 @@ class CustomerInput(InputModel):
     ``segment``, ``mrr``, ``createdAt`` and ``traits`` may be left out but not null."""
 
     model_config = ConfigDict(
-        json_schema_extra=not_null("name", "plan", "segment", "mrr", "createdAt", "traits")
+        json_schema_extra=not_null(
+            "name",
+            "plan",
+            "segment",
+            "mrr",
+            "createdAt",
+            "traits",
+            example={"name": "ABC Corp", "segment": "enterprise", "mrr": "4200"},
+        )
     )
 
     name: Annotated[str, Field(min_length=1, max_length=255, pattern=NOT_BLANK)] | None = None
@@ -393,6 +418,20 @@ class UserInput(InputModel):
 
 
 class PaymentInput(InputModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "customerId": "cust_abc123",
+                    "amount": "49.00",
+                    "currency": "usd",
+                    "status": "succeeded",
+                    "externalId": "in_1QxY2z",
+                }
+            ]
+        }
+    )
+
     customer_id: Annotated[CustomerId, Field(description=KNOWN_ACCOUNT)]
     amount: Amount
     currency: Annotated[str, Field(pattern=r"^[a-zA-Z]{3}$")] = "usd"
