@@ -7,6 +7,9 @@ its signals), which is exactly what the operation accepts.
 
 Parameters in a URL or a header are left out or given: FastAPI documents an optional one
 as ``anyOf: [X, null]``, but no URL can carry a JSON null, so the document says ``X``.
+A read (``GET``) never answers 409 (a conflict is a write's) nor 415 (only writes have
+their body's media type checked, ``api.json_bodies``): the answers every operation may
+give (``api.errors.COMMON_RESPONSES``) are listed for reads without them.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from fastapi import FastAPI
 from healthscore.csm.overrides import targets
 from healthscore.scoring.scorecard import Scorecard
 
+WRITES_ONLY = ("409", "415")
+
 
 def document(app: FastAPI, scorecard: Scorecard) -> None:
     generate = app.openapi
@@ -27,9 +32,12 @@ def document(app: FastAPI, scorecard: Scorecard) -> None:
             return app.openapi_schema
         schema = generate()
         for operations in schema.get("paths", {}).values():
-            for operation in operations.values():
+            for method, operation in operations.items():
                 for parameter in operation.get("parameters", []):
                     _not_null(parameter["schema"])
+                if method == "get":
+                    for status in WRITES_ONLY:
+                        operation["responses"].pop(status, None)
         override = schema.get("components", {}).get("schemas", {}).get("OverrideIn")
         if override is not None:
             override["properties"]["target"]["enum"] = targets(scorecard)
