@@ -88,7 +88,13 @@ CLOCK = (
     "allowed) nor before 1970 (422 otherwise); without an offset, UTC"
 )
 """The rule of a timestamp of something that happened, as the document states it."""
-PastTimestamp = Annotated[Instant, AfterValidator(lambda ts: check_not_future("timestamp", ts))]
+FROM_1970 = "^(19[7-9][0-9]|[2-9][0-9]{3})-"
+"""The year of a timestamp of something that happened, as a pattern: 1970 or later."""
+PastTimestamp = Annotated[
+    Instant,
+    Field(json_schema_extra={"pattern": FROM_1970}),
+    AfterValidator(lambda ts: check_not_future("timestamp", ts)),
+]
 EventType = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.:-]{0,127}$")]
 Metadata = Annotated[dict[str, Any], Field(max_length=100)]
 
