@@ -80,6 +80,8 @@ bench: install wrk
 	$(BIN)/python -m bench.run --sizes 2000,20000
 	$(BIN)/python -m bench.replicate --source 20000 --copies 5
 	$(BIN)/python -m bench.run --sizes 100000 --backends postgresql
+	$(BIN)/python -m bench.profile_rescore --size 20000
+	$(BIN)/python -m bench.profile_rescore --size 100000
 	$(BIN)/python -m bench.import_csv --sizes 1000,20000
 	$(BIN)/python -m bench.ingest --backend sqlite --batches 2000
 	$(BIN)/python -m bench.ingest --backend postgresql --batches 2000

@@ -56,7 +56,13 @@ def rescore_section(records: list[Record]) -> list[str]:
     runs = latest(
         records,
         "run",
-        lambda r: (r["backend"], r["accounts"], r["scorecard"], r.get("days"), r.get("code")),
+        lambda r: (
+            r["backend"],
+            r["accounts"],
+            r["scorecard"],
+            r.get("days"),
+            r.get("code", "this checkout"),
+        ),
     )
     if not runs:
         return []
@@ -92,8 +98,10 @@ def rescore_section(records: list[Record]) -> list[str]:
     return [
         "### Full rescore (`python -m bench.run`)",
         "",
-        "Best of the runs; CPU is the rescoring process's (+ PostgreSQL's while it ran). "
-        "The speed-up divides seed 000's per-customer loop on the same PostgreSQL data.",
+        "Best of the runs; CPU is the rescoring process's (+ that of the PostgreSQL "
+        "backends it connected). The speed-up divides seed 000's per-customer loop, timed "
+        "in the same `bench.run`, on the same PostgreSQL data; a row naming other code "
+        "(`--src`) is the same run with that checkout's scoring (before -> after).",
         "",
         *table(
             [
@@ -348,8 +356,45 @@ def startup_section(records: list[Record]) -> list[str]:
     return lines
 
 
+def profile_section(records: list[Record]) -> list[str]:
+    runs = latest(records, "profile", lambda r: (r["backend"], r["accounts"], r["scorecard"]))
+    lines: list[str] = []
+    for r in runs:
+        alone = {a["statement"]: a["seconds"] for a in r.get("alone", [])}
+        rows = [
+            [
+                f"`{s['statement']}`",
+                str(s["runs"]),
+                number(s["seconds"], 3),
+                number(alone.get(s["statement"]), 3),
+            ]
+            for s in r["statements"]
+        ]
+        phases = ", ".join(f"{k} {v:.2f} s" for k, v in r["phases"].items())
+        functions = "; ".join(
+            f"`{f['function']}` {f['own_seconds']:.2f} s" for f in r["functions"][:6]
+        )
+        waiting = r.get("waiting_s")
+        lines += [
+            f"### Where the time goes: {r['backend']}, {r['accounts']:,} accounts, "
+            f"`{r['scorecard']}` (`python -m bench.profile_rescore`)",
+            "",
+            f"{r['seconds']:.2f} s wall under cProfile ({phases}); {r['cpu_s']:.2f} s CPU in "
+            f"the rescoring process, {r['postgres_cpu_s']:.2f} s in its PostgreSQL backends; "
+            f"measured {when(r)}. Statements: summed wall time in the run (the reads run on "
+            "two connections at once) and alone afterwards, best of two.",
+            "",
+            *table(["statement", "runs", "in the run s", "alone s"], rows),
+            (f"Waiting for PostgreSQL: {waiting:.2f} s. " if waiting is not None else "")
+            + f"Python's own time, the largest: {functions}.",
+            "",
+        ]
+    return lines
+
+
 SECTIONS = (
     rescore_section,
+    profile_section,
     ingest_section,
     freshness_section,
     load_section,

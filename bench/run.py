@@ -23,6 +23,7 @@ import argparse
 import multiprocessing
 import os
 import sqlite3
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -177,6 +178,7 @@ def _rescore_in_child(url: str, scorecard: str, out: Any) -> None:
             **figures,
         }
     )
+    print(f"  rescored with {Path(score_accounts.__code__.co_filename).parents[2]}")
 
 
 def vacuum_scores(url: str) -> None:
@@ -255,14 +257,12 @@ def main() -> None:
         "--src",
         type=Path,
         help="rescore with another checkout's src (e.g. a git worktree of an older commit), "
-        "for before -> after figures on the same data",
+        "for before -> after figures on the same data (it must have what bench.run imports)",
     )
     args = parser.parse_args()
     code = "this checkout"
-    if args.src:  # the rescoring children import healthscore from there
-        os.environ["PYTHONPATH"] = os.pathsep.join(
-            [str(args.src.resolve()), *filter(None, [os.environ.get("PYTHONPATH")])]
-        )
+    if args.src:  # spawned children start from this sys.path: they import healthscore there
+        sys.path.insert(0, str(args.src.resolve()))
         code = str(args.src)
     sizes = [int(s) for s in args.sizes.split(",")]
     backends = args.backends.split(",")
