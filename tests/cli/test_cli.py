@@ -81,6 +81,27 @@ def test_score_prints_the_tier_breakdown_and_riskiest_accounts(cli, two_accounts
     assert "Tier breakdown" in result.output and "10 riskiest accounts" in result.output
 
 
+@pytest.mark.parametrize(
+    ("given", "moment"),
+    [
+        ("2026-05-01", "2026-05-01 00:00"),
+        ("2026-05-01T09:30:00", "2026-05-01 09:30"),
+        ("2026-05-01 09:30:00Z", "2026-05-01 09:30"),
+        ("2026-05-01T09:30:00+02:00", "2026-05-01 07:30"),
+    ],
+)
+def test_a_moment_is_a_day_or_an_iso_date_time_with_or_without_its_offset(cli, given, moment):
+    result = cli("score", "--as-of", given)
+    assert result.exit_code == 0, result.output
+    assert f"as of {moment} UTC" in result.output
+
+
+def test_a_moment_in_no_accepted_format_is_refused_with_the_formats(cli):
+    result = cli("score", "--as-of", "yesterday")
+    assert result.exit_code == 2
+    assert "%Y-%m-%dT%H:%M:%S%z" in result.output
+
+
 def test_show_explains_every_signal_of_an_account(cli, two_accounts):
     cli("score", "--scorecard", "seed000")
     result = cli("show", "busy", "--scorecard", "seed000")

@@ -42,9 +42,24 @@ ScorecardOption = Annotated[
         show_default=False,
     ),
 ]
+MOMENT_FORMATS = [
+    "%Y-%m-%d",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S%z",
+    "%Y-%m-%d %H:%M:%S%z",
+]
+"""What every date-time option accepts: a day, or an ISO 8601 moment with or without its
+UTC offset (``2026-05-01T09:30:00+02:00``, ``…Z``); without one it is UTC. Stated here,
+not left to the CLI library, whose defaults changed between versions (no offsets)."""
+
 AsOfOption = Annotated[
     datetime | None,
-    typer.Option("--as-of", help="Score as of this moment (UTC), using only earlier data."),
+    typer.Option(
+        "--as-of",
+        formats=MOMENT_FORMATS,
+        help="Score as of this moment (UTC), using only earlier data.",
+    ),
 ]
 PlaybooksOption = Annotated[
     str | None,

@@ -12,6 +12,7 @@ import typer
 
 from healthscore.backtest.defaults import DEFAULT_LOOKBACK_DAYS
 from healthscore.cli.context import (
+    MOMENT_FORMATS,
     HorizonOption,
     HtmlOption,
     JsonOption,
@@ -58,12 +59,16 @@ def backtest(
         list[datetime],
         typer.Option(
             "--as-of",
+            formats=MOMENT_FORMATS,
             help="Cut-off (UTC): score with data before it, label churn after it. Repeatable.",
         ),
     ],
     until: Annotated[
         datetime | None,
-        typer.Option(help="With --as-of: a cut-off every --step-days from the first to this."),
+        typer.Option(
+            formats=MOMENT_FORMATS,
+            help="With --as-of: a cut-off every --step-days from the first to this.",
+        ),
     ] = None,
     step_days: StepOption = 7,
     horizon_days: HorizonOption = 30,

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from healthscore.cli.context import (
+    MOMENT_FORMATS,
     AsOfOption,
     ScorecardOption,
     as_of_or_now,
@@ -129,7 +130,8 @@ def distributed_rescore(
 def backfill(
     days: Annotated[int, typer.Option(min=1, max=3650, help="How many days of history.")] = 90,
     until: Annotated[
-        datetime | None, typer.Option(help="Last day to score (default: today, UTC).")
+        datetime | None,
+        typer.Option(formats=MOMENT_FORMATS, help="Last day to score (default: today, UTC)."),
     ] = None,
     scorecard: ScorecardOption = None,
 ) -> None:

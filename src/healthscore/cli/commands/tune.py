@@ -11,6 +11,7 @@ import typer
 
 from healthscore.backtest.defaults import LABEL_SLACK, METHODS, WARMUP_DAYS, Method
 from healthscore.cli.context import (
+    MOMENT_FORMATS,
     HorizonOption,
     HtmlOption,
     JsonOption,
@@ -42,12 +43,14 @@ def _first_full_day(moment: datetime) -> datetime:
 
 def tune_command(
     train_until: Annotated[
-        datetime, typer.Option("--train-until", help="Last training cut-off (UTC).")
+        datetime,
+        typer.Option("--train-until", formats=MOMENT_FORMATS, help="Last training cut-off (UTC)."),
     ],
     validate_from: Annotated[
         datetime,
         typer.Option(
             "--validate-from",
+            formats=MOMENT_FORMATS,
             help="First validation cut-off; at least one horizon after --train-until.",
         ),
     ],
@@ -56,6 +59,7 @@ def tune_command(
         datetime | None,
         typer.Option(
             "--train-from",
+            formats=MOMENT_FORMATS,
             help=f"First training cut-off (default: {WARMUP_DAYS} days into the data).",
         ),
     ] = None,
@@ -63,6 +67,7 @@ def tune_command(
         datetime | None,
         typer.Option(
             "--validate-until",
+            formats=MOMENT_FORMATS,
             help="Last validation cut-off (default: the last one whose horizon is observed).",
         ),
     ] = None,
