@@ -67,8 +67,9 @@ def test_a_pass_vacuums_the_tables_with_dead_rows_then_finds_nothing_due(engine)
     dead_after, inserted, last_vacuum = table_stats(engine, "customers")
     assert last_vacuum is not None and inserted == 0
     # Dead rows go, unless another test's transaction on this server still sees them
-    # (its snapshot holds them back); then they stay due for the next pass.
-    assert dead_after == 0 or 1_200 <= dead_after <= dead
+    # (its snapshot holds them back); then they stay due for the next pass. (Not compared
+    # with ``dead``: the statistics counters are estimates, seen once 1,210 after 1,207.)
+    assert dead_after == 0 or dead_after >= 1_200
     again = vacuum_due(engine, min_rows=1000, scale_factor=0.1)
     assert ("customers" in again.vacuumed) == (dead_after > 0)
 
