@@ -15,6 +15,7 @@ pytest_plugins = [
     "tests.fixtures.server",
     "tests.fixtures.redis",
     "tests.fixtures.refusals",
+    "tests.fixtures.reports",
 ]
 
 
