@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import psycopg
 from bench.baseline import COMPARED_SIGNALS, run_baseline, signal_disagreements
@@ -28,12 +29,19 @@ def test_the_seed000_scorecard_computes_the_loops_signal_values_for_every_accoun
         run = score_accounts(session, load_scorecard("seed000"), as_of=NOW)
     dsn = postgres_url.replace("postgresql+psycopg://", "postgresql://", 1)
 
-    loop = run_baseline(dsn, redis_url, now=NOW, prefix=f"test-{uuid.uuid4().hex[:8]}:")
+    try:
+        loop = run_baseline(dsn, redis_url, now=NOW, prefix=f"test-{uuid.uuid4().hex[:8]}:")
+        check_the_loop_against_the_run(dsn, loop, run.scored)
+    finally:  # the loop's own table is no part of the schema the next test on this process gets
+        with psycopg.connect(dsn) as pg:
+            pg.execute("DROP TABLE IF EXISTS baseline_health_scores")
 
-    assert loop["accounts"] == run.scored > 80  # the same active accounts, most of 120
+
+def check_the_loop_against_the_run(dsn: str, loop: dict[str, Any], scored: int) -> None:
+    assert loop["accounts"] == scored > 80  # the same active accounts, most of 120
     with psycopg.connect(dsn) as pg:
         compared, disagreeing = signal_disagreements(pg)
-        assert (compared, disagreeing) == (run.scored, {})
+        assert (compared, disagreeing) == (scored, {})
         logins = {
             row[0]
             for row in pg.execute(
@@ -57,5 +65,5 @@ def test_the_seed000_scorecard_computes_the_loops_signal_values_for_every_accoun
             "UPDATE baseline_health_scores SET signals = %s WHERE customer_id = %s",
             (json.dumps(changed), customer_id),
         )
-        assert signal_disagreements(pg) == (run.scored, {customer_id: ["team_growth"]})
+        assert signal_disagreements(pg) == (scored, {customer_id: ["team_growth"]})
     assert "api_usage_trend" not in COMPARED_SIGNALS  # the one deliberate difference
