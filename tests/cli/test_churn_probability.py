@@ -8,6 +8,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from healthscore.cli.main import app
@@ -41,34 +42,39 @@ def sessions(db_url):
     engine.dispose()
 
 
+def insert_busy_account(session: Session, now: datetime) -> None:
+    """One account, "busy", 200 days old, whose seat logged in every hour of the last 39."""
+    insert_rows(
+        session,
+        m.Customer,
+        [
+            {
+                "id": "busy",
+                "name": "Busy Co",
+                "plan": "pro",
+                "segment": "smb",
+                "mrr": 99,
+                "created_at": now - timedelta(days=200),
+                "churned_at": None,
+                "traits": {},
+            }
+        ],
+    )
+    insert_rows(
+        session,
+        m.Session,
+        [
+            {"customer_id": "busy", "user_id": "u1", "ts": now - timedelta(hours=h)}
+            for h in range(1, 40)
+        ],
+    )
+
+
 @pytest.fixture
 def scored(cli, sessions) -> int:
     """One busy account scored with seed000; its score."""
     with transaction(sessions) as session:
-        insert_rows(
-            session,
-            m.Customer,
-            [
-                {
-                    "id": "busy",
-                    "name": "Busy Co",
-                    "plan": "pro",
-                    "segment": "smb",
-                    "mrr": 99,
-                    "created_at": NOW - timedelta(days=200),
-                    "churned_at": None,
-                    "traits": {},
-                }
-            ],
-        )
-        insert_rows(
-            session,
-            m.Session,
-            [
-                {"customer_id": "busy", "user_id": "u1", "ts": NOW - timedelta(hours=h)}
-                for h in range(1, 40)
-            ],
-        )
+        insert_busy_account(session, NOW)
     assert cli("score", "--scorecard", "seed000").exit_code == 0
     with sessions() as session:
         score = session.get(m.HealthScore, "busy").score

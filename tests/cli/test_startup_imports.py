@@ -9,18 +9,17 @@ import json
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from healthscore.cli.main import app
-from healthscore.ingest.bulk import insert_rows
 from healthscore.scoring.scorecard import load_scorecard
-from healthscore.storage import models as m
 from healthscore.storage.database import make_engine, make_sessionmaker, transaction
 from tests.backtest.support import save_calibration
+from tests.cli.test_churn_probability import insert_busy_account
 
 NOW = datetime.now(UTC)
 
@@ -88,30 +87,7 @@ def scored_with_a_calibration(sqlite_url, monkeypatch) -> str:
     engine = make_engine(sqlite_url)
     sessions = make_sessionmaker(engine)
     with transaction(sessions) as session:
-        insert_rows(
-            session,
-            m.Customer,
-            [
-                {
-                    "id": "busy",
-                    "name": "Busy Co",
-                    "plan": "pro",
-                    "segment": "smb",
-                    "mrr": 99,
-                    "created_at": NOW - timedelta(days=200),
-                    "churned_at": None,
-                    "traits": {},
-                }
-            ],
-        )
-        insert_rows(
-            session,
-            m.Session,
-            [
-                {"customer_id": "busy", "user_id": "u1", "ts": NOW - timedelta(hours=h)}
-                for h in range(1, 40)
-            ],
-        )
+        insert_busy_account(session, NOW)
     assert CliRunner().invoke(app, ["score"], catch_exceptions=False).exit_code == 0
     with transaction(sessions) as session:
         save_calibration(session, load_scorecard("default"))
