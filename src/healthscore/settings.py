@@ -86,13 +86,14 @@ class Settings(BaseSettings):
         description="Run the job worker inside `serve` (default: yes without Redis).",
     )
     ingest_ack: Literal["applied", "journaled"] = Field(
-        default="applied",
+        default="journaled",
         description=(
-            "When Segment calls are answered. `applied`: after their events are stored"
-            " (read-your-writes). `journaled`: after the checked events are durably"
-            " journaled; workers apply the journal in bulk within about a second"
-            " (several times the throughput; requests with group/identify are always"
-            " applied first)."
+            "When Segment calls are answered. `journaled`: after the checked events are"
+            " durably journaled (committed); the worker (`healthscore worker`, or the one"
+            " embedded in `serve`) applies the journal in bulk, normally within a second"
+            " (several times the throughput; requests with group/identify/alias are always"
+            " applied first). `applied`: after their events are stored in the tables"
+            " (read-your-writes, for callers that read what they sent at once)."
         ),
     )
     rescore_delay_seconds: float = Field(

@@ -30,6 +30,7 @@ def server_settings(db_url: str, tmp_path: Path) -> Settings:
         scorecard=str(EXAMPLE),
         queue_path=str(tmp_path / "queue.db"),
         redis_url=None,
+        ingest_ack="applied",  # read-your-writes: the test reads what it sent at once
     )
 
 

@@ -135,6 +135,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if (embedded is None and not settings.redis_url) or embedded
             else None
         )
+        if consumer is not None:
+            # What a process killed earlier acknowledged: applied now, not at the next sweep.
+            jobs.request_apply()
         if isinstance(broadcaster, live.RedisBroadcaster):
             broadcaster.start()
         # Everything loaded so far (libraries, models, the scorecard) lives as long as the
@@ -145,6 +148,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         if consumer is not None:
             consumer.stop(graceful=True)
+            # Journaled requests acknowledged since the worker's last pass reach the tables
+            # before this process ends (a SIGKILLed one leaves them to the next start).
+            jobs.drain_journal()
         if isinstance(broadcaster, live.RedisBroadcaster):
             broadcaster.stop()
 

@@ -18,10 +18,13 @@ committed before the refusal is raised.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from healthscore.ingest import anomalies as anomaly
@@ -50,6 +53,20 @@ class Followups(Protocol):
     def request_apply(self) -> None: ...
 
 
+ATTEMPTS = 3
+"""Tries of a request whose transaction the database chose to abort (``transient``)."""
+
+log = logging.getLogger(__name__)
+
+
+def transient(error: DBAPIError) -> bool:
+    """A failure that says nothing about the request and that running it again resolves:
+    PostgreSQL aborted it to break a deadlock (40P01) or a serialization conflict (40001),
+    or SQLite could not take its write lock in time (``database is locked``)."""
+    state = getattr(error.orig, "sqlstate", None)
+    return state in {"40P01", "40001"} or "database is locked" in str(error.orig)
+
+
 def receive(
     session: Session,
     jobs: Followups,
@@ -65,7 +82,35 @@ def receive(
 
     This commits (unlike most services) because the acknowledgement promises a commit,
     and the session's transaction may already be open: the key was looked up in it (the
-    lookup writes nothing, except a coarse ``last_used_at`` it commits itself)."""
+    lookup writes nothing, except a coarse ``last_used_at`` it commits itself).
+
+    A transaction the database aborted as a deadlock victim (an applied request's rescore
+    marks against a worker's rescore, say) is rolled back whole and run again, up to
+    ``ATTEMPTS`` times, instead of answering 503: the request is all or nothing, so a
+    second run is the first one's exact equivalent."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            _receive_once(
+                session, jobs, messages, mapping, known, batch_sent_at=batch_sent_at, prefix=prefix
+            )
+            return
+        except DBAPIError as error:
+            if attempt == ATTEMPTS or not transient(error):
+                raise
+            log.info("segment request aborted by the database (%s); retrying", error.orig)
+            time.sleep(0.01 * attempt)
+
+
+def _receive_once(
+    session: Session,
+    jobs: Followups,
+    messages: Sequence[segment_messages.Message],
+    mapping: EventMapping,
+    known: seg.KnownAccounts,
+    *,
+    batch_sent_at: datetime | None,
+    prefix: str | None,
+) -> None:
     received_at = datetime.now(UTC)
     journal_on = jobs.settings.ingest_ack == "journaled"
     journaled = journal_on and segment_messages.events_only(messages)

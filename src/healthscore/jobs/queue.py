@@ -156,6 +156,12 @@ class Jobs:
     def _apply_journal(self) -> int:
         """Apply the ingest journal until it is empty, many requests per transaction."""
         self.huey.get(APPLY_FLAG)  # clear first: entries from now on queue a new run
+        return self.drain_journal(settle=SETTLE_SECONDS)
+
+    def drain_journal(self, *, settle: float = 0.0) -> int:
+        """Apply the journal until it is empty; the events applied. ``settle``: after a
+        partial group, wait that long for a fuller one (the worker's task does; a server
+        emptying the journal on its way out does not)."""
         total = 0
         while True:
             with transaction(self.sessions) as session:
@@ -170,8 +176,8 @@ class Jobs:
                 log.info("journal: %d events of erased accounts dropped", applied.dropped)
             if applied.customers:
                 self.request_rescore()
-            if applied.entries < MAX_ENTRIES:
-                time.sleep(SETTLE_SECONDS)  # let a fuller group gather
+            if applied.entries < MAX_ENTRIES and settle:
+                time.sleep(settle)  # let a fuller group gather
 
     def _deliver(self, delivery_id: int) -> str:
         with self.sessions() as session:
@@ -213,8 +219,23 @@ class Jobs:
             return 0
 
         def claim_touched(session: Session) -> set[str]:
-            session.execute(delete(jm.PendingRescore).where(jm.PendingRescore.customer_id.in_(ids)))
-            return set(session.scalars(select(m.Customer.id).where(m.Customer.id.in_(ids))))
+            return set(
+                session.scalars(select(m.Customer.id).where(m.Customer.id.in_(claim_marks(session))))
+            )
+
+        def claim_marks(session: Session) -> list[str]:
+            """The marks this rescore takes, deleted in its transaction (a mark an ingest
+            adds meanwhile waits for its commit and schedules the next round). Locked in
+            id order, skipping marks another transaction holds: this one never waits for
+            a lock with marks of its own held, so it cannot close a deadlock cycle with
+            ingest transactions or another worker's rescore."""
+            marks = jm.PendingRescore
+            query = select(marks.customer_id).where(marks.customer_id.in_(ids))
+            if session.get_bind().dialect.name == "postgresql":
+                query = query.order_by(marks.customer_id).with_for_update(skip_locked=True)
+            claimed = list(session.scalars(query))
+            session.execute(delete(marks).where(marks.customer_id.in_(claimed)))
+            return claimed
 
         self.rescoring.rescore(kind="touched", as_of=datetime.now(UTC), select_ids=claim_touched)
         if len(ids) == RESCORE_BATCH:
@@ -336,9 +357,14 @@ class Jobs:
         self.enqueue_deliveries(due)
         for run_id, shard in shards:
             self.rescore_shard(run_id, shard)
+        # A flag left set by a process killed between setting it and enqueueing its task
+        # would make request_* skip the work forever: clear it first (at worst one run
+        # more, which finds less or nothing to do).
         if pending is not None:
+            self.huey.get(RESCORE_FLAG)
             self.request_rescore()
         if journaled:
+            self.huey.get(APPLY_FLAG)
             self.request_apply()
 
     def close(self) -> None:
