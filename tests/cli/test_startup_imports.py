@@ -107,3 +107,19 @@ def test_show_on_sqlite_loads_no_numpy_no_postgresql_and_no_web_stack(tmp_path):
     assert status == 0
     assert "Busy Co" in output and "chance of churn in 90 days" in output
     assert within(modules, NOT_FOR_SHOW) == []
+
+
+def test_the_api_and_the_worker_load_scikit_learn_only_when_they_fit_or_judge(tmp_path):
+    """Every ``serve`` and ``worker`` process (and every server a test starts) imports
+    these modules; scikit-learn and SciPy cost about half a second and only a backtest,
+    a tuning or a calibration fit uses them."""
+    report = tmp_path / "modules.json"
+    program = (
+        "import json, sys\n"
+        "import healthscore.api.app, healthscore.jobs.worker\n"
+        f"json.dump(sorted(sys.modules), open({str(report)!r}, 'w'))\n"
+    )
+    subprocess.run([sys.executable, "-c", program], check=True)
+    modules = set(json.loads(report.read_text(encoding="utf-8")))
+    assert "healthscore.backtest.evaluate" in modules  # the backtest routes are there…
+    assert within(modules, ["sklearn", "scipy"]) == []  # …without what they compute with

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
 from healthscore.scoring.scorecard import Tier
 
@@ -125,6 +124,8 @@ def roc_auc(churned: ArrayLike, scores: ArrayLike) -> AucResult:
     reason = degenerate_reason(labels)
     if reason:
         return AucResult(auc=None, reason=reason)
+    from sklearn.metrics import roc_auc_score  # scikit-learn costs ~0.5 s to import
+
     risk = -np.asarray(scores, dtype=np.float64)
     return AucResult(auc=float(roc_auc_score(labels, risk)))
 
@@ -209,6 +210,8 @@ def pr_auc(churned: ArrayLike, scores: ArrayLike) -> float | None:
     labels = _labels(churned)
     if degenerate_reason(labels):
         return None
+    from sklearn.metrics import average_precision_score
+
     return float(average_precision_score(labels, -np.asarray(scores, dtype=np.float64)))
 
 
@@ -217,6 +220,8 @@ def roc_points(churned: ArrayLike, scores: ArrayLike) -> list[tuple[float, float
     labels = _labels(churned)
     if degenerate_reason(labels):
         return []
+    from sklearn.metrics import roc_curve
+
     fpr, tpr, _ = roc_curve(labels, -np.asarray(scores, dtype=np.float64))
     return [(float(x), float(y)) for x, y in zip(fpr, tpr, strict=True)]
 

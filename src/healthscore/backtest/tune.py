@@ -31,7 +31,6 @@ from typing import Any
 import numpy as np
 import yaml
 from numpy.typing import NDArray
-from sklearn.linear_model import LogisticRegression
 from sqlalchemy.orm import Session
 
 from healthscore.backtest.dataset import Pooled, Snapshot, build_snapshots, data_span, pool
@@ -151,6 +150,8 @@ def fit_nonnegative_weights(
     shortfall = 1.0 - np.asarray(values, dtype=np.float64)
     active = [j for j in range(shortfall.shape[1]) if np.ptp(shortfall[:, j]) > 0]
     coefficients = np.zeros(shortfall.shape[1])
+    from sklearn.linear_model import LogisticRegression  # ~0.5 s to import: fitting only
+
     while active:
         model = LogisticRegression(C=c, class_weight="balanced", max_iter=5000)
         model.fit(shortfall[:, active], labels)
