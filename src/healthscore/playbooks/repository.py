@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from healthscore.storage import models as m
+from healthscore.storage.dialect import ids_in
 from healthscore.storage.rollups import midnight
 from healthscore.timeutc import naive_utc, utc
 
@@ -31,7 +32,8 @@ def customer_names(session: Session, ids: Collection[str]) -> dict[str, str]:
     if not ids:
         return {}
     c = m.Customer
-    return {cid: name for cid, name in session.execute(select(c.id, c.name).where(c.id.in_(ids)))}
+    rows = session.execute(select(c.id, c.name).where(ids_in(c.id, ids)))
+    return {cid: name for cid, name in rows}
 
 
 # --- what the rules read about accounts ----------------------------------------------------
@@ -50,7 +52,7 @@ class Profile:
 def customer_profiles(session: Session, ids: Collection[str]) -> dict[str, Profile]:
     c = m.Customer
     rows = session.execute(
-        select(c.id, c.name, c.segment, c.plan, c.created_at).where(c.id.in_(ids))
+        select(c.id, c.name, c.segment, c.plan, c.created_at).where(ids_in(c.id, ids))
     )
     return {
         cid: Profile(name, segment, plan, created) for cid, name, segment, plan, created in rows
@@ -64,7 +66,7 @@ def _newest_history(
     h = m.HealthScoreHistory
     newest = (
         select(h.customer_id, func.max(h.day).label("day"))
-        .where(*window, h.customer_id.in_(ids))
+        .where(*window, ids_in(h.customer_id, ids))
         .group_by(h.customer_id)
         .subquery()
     )
@@ -94,13 +96,13 @@ def last_login(session: Session, ids: Collection[str], as_of: datetime) -> dict[
     day_start = midnight(as_of.date())
     earlier_days = (
         select(daily.customer_id, func.max(daily.last_at))
-        .where(daily.customer_id.in_(ids), daily.day < as_of.date())
+        .where(ids_in(daily.customer_id, ids), daily.day < as_of.date())
         .group_by(daily.customer_id)
     )
     same_day = (
         select(m.Session.customer_id, func.max(m.Session.ts))
         .where(
-            m.Session.customer_id.in_(ids),
+            ids_in(m.Session.customer_id, ids),
             m.Session.ts >= naive_utc(day_start),
             m.Session.ts < naive_utc(as_of),
         )
@@ -127,7 +129,9 @@ def _count_since(
     end = naive_utc(as_of)
     query = (
         select(model.customer_id, func.count())
-        .where(model.customer_id.in_(ids), ts >= end - timedelta(days=days), ts < end, condition)
+        .where(
+            ids_in(model.customer_id, ids), ts >= end - timedelta(days=days), ts < end, condition
+        )
         .group_by(model.customer_id)
     )
     return {key: value for key, value in session.execute(query)}

@@ -8,6 +8,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_
 
+from healthscore.storage.dialect import ids_in
+
 Condition = ColumnElement[bool]
 
 
@@ -29,8 +31,7 @@ def selected(column: Any, selection: Selection) -> Condition | None:
         return None
     if isinstance(selection, IdRange):
         return and_(column >= selection.first, column <= selection.last)
-    condition: Condition = column.in_(list(selection))
-    return condition
+    return ids_in(column, selection)
 
 
 def restrict(query: Any, column: Any, selection: Selection) -> Any:
