@@ -3,8 +3,10 @@ stores, parents' roll-ups included, with later chunks still read on two connecti
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
+import pytest
 from sqlalchemy import update
 
 from healthscore.scoring import aggregates, repository, service
@@ -48,4 +50,25 @@ def test_a_chunked_full_run_stores_what_one_pass_stores(demo, monkeypatch):  # n
     if demo.get_bind().dialect.name == "postgresql":
         # Every chunk read on two connections, though the first had written by then.
         assert len(reads) >= 5
+    demo.rollback()
+
+
+def test_a_failed_read_ahead_fails_the_run_and_leaves_no_reader(demo, monkeypatch):  # noqa: F811
+    """The next chunk is read on another thread while one is written (PostgreSQL): its
+    error is the run's, and the run ends only once that reader has."""
+    monkeypatch.setattr(service, "FULL_RUN_CHUNK", 30)
+    monkeypatch.setattr(service, "CHUNKED_FROM", 30)
+    real = aggregates.load_aggregate_columns
+    calls: list[int] = []
+
+    def second_read_fails(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("read failed")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(aggregates, "load_aggregate_columns", second_read_fails)
+    with pytest.raises(RuntimeError, match="read failed"):
+        score_accounts(demo, CARD, as_of=NOW)
+    assert not [t for t in threading.enumerate() if t.name == "healthscore-read-ahead"]
     demo.rollback()

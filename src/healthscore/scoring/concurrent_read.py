@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session as DbSession
 
 from healthscore.scoring.aggregate_queries import Read
@@ -37,6 +38,22 @@ def exported_snapshot(session: DbSession) -> str | None:
         .scalar()
     )
     return snapshot
+
+
+@contextmanager
+def snapshot_session(engine: Engine, snapshot: str) -> Iterator[DbSession]:
+    """A read-only session on a connection of its own in ``snapshot`` (exported by a
+    transaction that stays open meanwhile): it sees what that transaction saw when it
+    exported it, whatever that one writes since, and may be used on another thread."""
+    connection = engine.connect()
+    try:
+        connection = connection.execution_options(isolation_level="REPEATABLE READ")
+        connection.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+        with DbSession(bind=connection) as reader:
+            yield reader
+    finally:
+        connection.rollback()
+        connection.close()
 
 
 def read_concurrently(
