@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Table, delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from healthscore.storage import models as m
@@ -56,23 +57,37 @@ def customers_page(
 
 
 def upsert_customer(session: Session, values: Mapping[str, Any]) -> None:
-    """Create or update an account; only the given fields change on update."""
+    """Create or update an account; only the given fields change on update.
+
+    Two requests creating the same new account at once both succeed, as if one had come
+    after the other: the second one's INSERT (in a savepoint) meets the first one's row
+    once that commits, and it updates that row instead of failing.
+    """
     existing = session.get(m.Customer, values["id"])
     if existing is None:
-        values = {
-            "name": values["id"],
-            "plan": "",
-            "segment": "",
-            "mrr": Decimal(0),
-            "created_at": datetime.now(UTC),
-            "traits": {},
-            **values,
-        }
-        session.add(m.Customer(**values))
-    else:
-        for key, value in values.items():
-            setattr(existing, key, value)
+        try:
+            with session.begin_nested():
+                session.add(m.Customer(**{**_new_customer(values["id"]), **values}))
+            return
+        except IntegrityError:
+            existing = session.get(m.Customer, values["id"], populate_existing=True)
+            if existing is None:  # another constraint, not a concurrent create
+                raise
+    for key, value in values.items():
+        setattr(existing, key, value)
     session.flush()
+
+
+def _new_customer(customer_id: str) -> dict[str, Any]:
+    """What a new account has for the fields its creator did not give."""
+    return {
+        "name": customer_id,
+        "plan": "",
+        "segment": "",
+        "mrr": Decimal(0),
+        "created_at": datetime.now(UTC),
+        "traits": {},
+    }
 
 
 def upsert_user(
