@@ -26,6 +26,7 @@ from healthscore.storage.database import transaction
 from tests.fixtures.server import LiveServer, free_port, run_server
 
 REPLAYED = "Idempotent-Replayed"
+CLAIM = timedelta(seconds=Settings.model_fields["idempotency_claim_seconds"].default)
 
 
 def nps_count(server: LiveServer) -> int:
@@ -117,13 +118,15 @@ def test_a_request_still_running_holds_its_key_until_its_claim_lapses(live_serve
     fingerprint = repo.Fingerprint(info.id, "busy", "POST", nps, hashlib.sha256(body).hexdigest())
     with transaction(live_server.sessions) as session:
         session.add(m.Customer(id="acme", name="Acme", created_at=datetime.now(UTC), traits={}))
-        assert isinstance(repo.claim(session, fingerprint, datetime.now(UTC)), repo.Claimed)
+        assert isinstance(
+            repo.claim(session, fingerprint, datetime.now(UTC), lease=CLAIM), repo.Claimed
+        )
     headers = {"Idempotency-Key": "busy", "Content-Type": "application/json"}
     with live_server.client("ingest") as api:
         busy = api.post(nps, content=body, headers=headers)
         assert busy.status_code == 409
         assert busy.json()["error"]["code"] == "idempotency_key_in_use"
-        assert 1 <= int(busy.headers["Retry-After"]) <= repo.CLAIM.total_seconds()
+        assert 1 <= int(busy.headers["Retry-After"]) <= CLAIM.total_seconds()
         assert nps_count(live_server) == 0
         # The claimant died: once its claim lapses, a retry takes the key over and runs.
         with transaction(live_server.sessions) as session:
@@ -142,28 +145,36 @@ def test_claims_answers_and_expiry_in_the_table(session):
     session.commit()
     now = datetime(2026, 3, 1, tzinfo=UTC)
     fp = repo.Fingerprint(key.id, "k", "POST", "/api/v1/x?a=1", "0" * 64)
-    assert isinstance(repo.claim(session, fp, now), repo.Claimed)
+    assert isinstance(repo.claim(session, fp, now, lease=CLAIM), repo.Claimed)
     session.commit()
-    assert repo.claim(session, fp, now + timedelta(seconds=5)) == repo.InFlight(25.0)
-    later = now + repo.CLAIM + timedelta(seconds=1)
-    assert isinstance(repo.claim(session, fp, later), repo.Claimed)  # lapsed: taken over
+    assert repo.claim(session, fp, now + timedelta(seconds=5), lease=CLAIM) == repo.InFlight(25.0)
+    later = now + CLAIM + timedelta(seconds=1)
+    assert isinstance(
+        repo.claim(session, fp, later, lease=CLAIM), repo.Claimed
+    )  # lapsed: taken over
     repo.store(session, fp, repo.Answer(201, "application/json", b'{"id": 1}'))
     session.commit()
-    assert repo.claim(session, fp, later) == repo.Answer(201, "application/json", b'{"id": 1}')
+    assert repo.claim(session, fp, later, lease=CLAIM) == repo.Answer(
+        201, "application/json", b'{"id": 1}'
+    )
     other_body = repo.Fingerprint(key.id, "k", "POST", "/api/v1/x?a=1", "1" * 64)
-    assert repo.claim(session, other_body, later) == repo.Reused("POST", "/api/v1/x?a=1")
+    assert repo.claim(session, other_body, later, lease=CLAIM) == repo.Reused(
+        "POST", "/api/v1/x?a=1"
+    )
     other_query = repo.Fingerprint(key.id, "k", "POST", "/api/v1/x?a=2", "0" * 64)
-    assert isinstance(repo.claim(session, other_query, later), repo.Reused)
+    assert isinstance(repo.claim(session, other_query, later, lease=CLAIM), repo.Reused)
     # A released claim frees the key for any request.
     fresh = repo.Fingerprint(key.id, "k2", "POST", "/api/v1/x", "0" * 64)
-    assert isinstance(repo.claim(session, fresh, later), repo.Claimed)
+    assert isinstance(repo.claim(session, fresh, later, lease=CLAIM), repo.Claimed)
     repo.release(session, fresh)
-    assert isinstance(repo.claim(session, replace(other_body, key="k2"), later), repo.Claimed)
+    assert isinstance(
+        repo.claim(session, replace(other_body, key="k2"), later, lease=CLAIM), repo.Claimed
+    )
     session.commit()
     # 24 hours on, claiming anything purges what expired: "k" runs afresh, with any body.
     expired = now + repo.KEEP + timedelta(seconds=1)
     assert repo.purge_expired(session, expired - timedelta(hours=1)) == 0
-    assert isinstance(repo.claim(session, other_body, expired), repo.Claimed)
+    assert isinstance(repo.claim(session, other_body, expired, lease=CLAIM), repo.Claimed)
     session.commit()
     rows = session.execute(
         select(jm.IdempotentRequest.key, jm.IdempotentRequest.created_at).order_by(

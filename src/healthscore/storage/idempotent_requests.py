@@ -19,9 +19,6 @@ from healthscore.storage.dialect import insert_new_keys
 
 KEEP = timedelta(hours=24)
 """How long an answer is replayed (Stripe keeps keys at least 24 hours)."""
-CLAIM = timedelta(seconds=30)
-"""How long a request's claim holds off a retry of it; past it, a retry takes the key
-over (the first request's process died before it could store its answer)."""
 
 _TABLE: Table = jm.IdempotentRequest.__table__  # type: ignore[assignment]
 
@@ -85,9 +82,11 @@ def purge_expired(session: Session, now: datetime) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def claim(session: Session, fp: Fingerprint, now: datetime, *, lease: timedelta = CLAIM) -> Claim:
-    """Claim ``fp``'s key for this request for ``lease``, or what is already there (the
-    caller commits)."""
+def claim(session: Session, fp: Fingerprint, now: datetime, *, lease: timedelta) -> Claim:
+    """Claim ``fp``'s key for this request for ``lease`` (the setting
+    ``idempotency_claim_seconds``: past it, a retry takes the key over, since the first
+    request's process died before it could store its answer), or what is already there
+    (the caller commits)."""
     purge_expired(session, now)
     row = {
         "api_key_id": fp.api_key_id,
