@@ -21,7 +21,6 @@ would be accepted. These types take only what the document says:
 
 from __future__ import annotations
 
-import calendar
 import math
 import re
 from datetime import UTC, date, datetime, timedelta
@@ -47,12 +46,16 @@ NOT_BLANK = rf"[^{NO_SPACE}]"
 """Somewhere in the text, a character that is not whitespace (a pattern to search for)."""
 
 
+_MONTH_DAYS = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+"""Days of each month of a common year (``calendar.monthrange`` cost more than parsing)."""
+
+
 def _checked_date(year: int, month: int, day: int) -> None:
     """A real day of the proleptic Gregorian calendar (year 0 is a leap year)."""
     if not 1 <= month <= 12:
         raise ValueError("is not a date")
     leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
-    days = 29 if month == 2 and leap else calendar.monthrange(2001, month)[1]
+    days = 29 if month == 2 and leap else _MONTH_DAYS[month]
     if not 1 <= day <= days:
         raise ValueError("is not a date")
 
@@ -62,7 +65,7 @@ def parse_instant(text: str) -> datetime:
     found = _INSTANT.fullmatch(text)
     if found is None:
         raise ValueError(f"must be a date-time (RFC 3339, e.g. {INSTANT_EXAMPLE})")
-    year, month, day, hour, minute, second = (int(found[i]) for i in range(1, 7))
+    year, month, day, hour, minute, second = map(int, found.group(1, 2, 3, 4, 5, 6))
     _checked_date(year, month, day)
     if hour > 23 or minute > 59 or second > 60:
         raise ValueError(f"must be a date-time (RFC 3339, e.g. {INSTANT_EXAMPLE})")

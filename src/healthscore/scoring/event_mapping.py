@@ -7,10 +7,16 @@ Segment ``track`` call while scoring never does.
 from __future__ import annotations
 
 import re
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+@lru_cache(maxsize=4096)
+def _slug(name: str) -> str:
+    """Cached: a stream of events repeats the same few names."""
+    return re.sub(r"[\W_]+", "_", name.casefold()).strip("_")[:128]
 
 
 class _Strict(BaseModel):
@@ -46,7 +52,7 @@ class EventMapping(_Strict):
     @staticmethod
     def slug(name: str) -> str:
         """``"Report Exported"`` → ``"report_exported"``; empty if nothing is left."""
-        return re.sub(r"[\W_]+", "_", name.casefold()).strip("_")[:128]
+        return _slug(name)
 
     @model_validator(mode="after")
     def _each_name_once(self) -> EventMapping:

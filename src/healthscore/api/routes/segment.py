@@ -169,6 +169,15 @@ def body_write_key(body: bytes, content_type: str | None) -> str | None:
     return keys.pop() if keys else None
 
 
+def parsed_write_key(message: BaseModel | None, body: bytes) -> str | None:
+    """The body's top-level ``writeKey`` as parsed with the rest of it (what SDKs send:
+    analytics-python puts it at the top of every batch), so ``body_write_key`` need not
+    parse the whole body a second time; None when it is not there (``body_write_key``
+    then looks, in messages too)."""
+    key = getattr(message, "write_key", None)
+    return key if isinstance(key, str) and key and WRITE_KEY in body else None
+
+
 class SegmentRoute(APIRoute):
     """Segment calls: answered with 400 for malformed messages like Segment does (the rest
     of the API uses 422), and served by one lean handler because ``/v1/batch`` is the
@@ -177,12 +186,12 @@ class SegmentRoute(APIRoute):
     The endpoint functions below declare their body, key and dependencies as usual, which
     is what OpenAPI publishes. At run time the handler does the same work with fewer
     steps: it reads the (possibly gzipped) body on the event loop, then in **one**
-    worker-thread call opens **one** database session, checks the key in it (the body's
-    ``writeKey``, else the header's; 401/403, and 429 over the key's rate limit, exactly
-    as ``security.require``), validates the
-    raw JSON with pydantic-core (``model_validate_json``), and calls the endpoint with
-    that session, so the key
-    lookup and the ingest share a connection and a transaction. FastAPI's generic path
+    worker-thread call validates the raw JSON with pydantic-core
+    (``model_validate_json``, which also yields the body's ``writeKey``), opens **one**
+    database session, checks the key in it (the body's ``writeKey``, else the header's;
+    401/403, and 429 over the key's rate limit, exactly as ``security.require``; a body
+    refused as invalid is answered only after that), and calls the endpoint with that
+    session, so the key lookup and the ingest share a connection and a transaction. FastAPI's generic path
     would parse the JSON into dicts, validate them again, and hop to the thread pool
     once per dependency and once more for the endpoint, with a second session for the
     key. Dependency overrides therefore do not apply to these routes.
@@ -193,10 +202,17 @@ class SegmentRoute(APIRoute):
         endpoint = self.endpoint
 
         def call(state: State, key: str | None, body: bytes, content_type: str | None) -> None:
-            key = body_write_key(body, content_type) or key
+            try:
+                message: BaseModel | None = parse_body(model, body, content_type)
+                refusal: ApiError | None = None
+            except ApiError as error:  # answered only once the key is admitted
+                message, refusal = None, error
+            key = parsed_write_key(message, body) or body_write_key(body, content_type) or key
             with state.sessions() as session:
                 info = KeyCheck(key, Scope.ingest, limiter=state.rate_limiter)(session)
-                message = parse_body(model, body, content_type)
+                if message is None:
+                    assert refusal is not None
+                    raise refusal
                 endpoint(
                     body=message,
                     _key=info,
