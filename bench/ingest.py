@@ -15,14 +15,22 @@ embedded`` runs it inside ``serve`` as ``make demo`` does. Either way the worker
 the touched accounts every 2 s on the same cores while the batches stream in.
 
     python -m bench.ingest [--backend sqlite|postgresql] [--batches 400] [--clients 4]
-                           [--worker separate|embedded] [--ack applied|journaled]
+                           [--worker separate|embedded] [--ack journaled|applied]
+                           [--probes 4]
 
-With ``--ack journaled`` the server answers once a batch is journaled and the worker
-applies the journal in bulk; "applied" events/s then counts from the first request until
-the journal is empty, so it is the rate the tables actually absorb, not just the rate of
-acknowledgements. The CPU time of every process (server, worker, PostgreSQL, this client)
-per batch is printed too: unlike events/s, it does not depend on what else the two
-cores are doing.
+With ``--ack journaled`` (the default, as the product's) the server answers once a batch
+is journaled and the worker applies the journal in bulk; "applied" events/s then counts
+from the first request until the journal is empty, so it is the rate the tables actually
+absorb, not just the rate of acknowledgements. The CPU time of every process (server,
+worker, PostgreSQL, this client) per batch is printed too: unlike events/s, it does not
+depend on what else the two cores are doing.
+
+``--probes N`` measures freshness *under that load*: N times a second while the batches
+stream in, a probe sends one more event through ``/v1/batch`` for an account of its own
+(nobody else's traffic touches it) and watches the database until that account has a
+score computed as of a moment after the send: event → fresh score, with the journal's
+apply, the rescore's batching window and the rescore itself in it. Median, p90 and p99
+are printed and recorded with the ingest figures.
 """
 
 from __future__ import annotations
@@ -31,17 +39,23 @@ import argparse
 import base64
 import csv
 import http.client
+import json
 import os
 import shutil
+import statistics
 import tempfile
 import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import orjson
+from segment.analytics import Client
+from segment.analytics.request import DatetimeSerializer
+from segment.analytics.version import VERSION as SDK_VERSION
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -55,6 +69,7 @@ from healthscore.storage.database import make_engine, make_sessionmaker, transac
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 ACCOUNTS = 500
+PROBE_PREFIX = "probe-"
 
 
 def fresh_database(backend: str, workdir: Path) -> str:
@@ -88,18 +103,57 @@ def batch(now: datetime, sent: int) -> dict[str, object]:
     return {"batch": events, "sentAt": now.isoformat()}
 
 
-def http_throughput(url: str, key: str, *, batches: int, clients: int) -> tuple[float, float, int]:
+def sdk_body(sdk: Client, key: str, now: datetime, sent: int) -> bytes:
+    """The bytes segment-analytics-python posts for a batch of the same 100 events: its
+    ``Client.track`` builds each message (library context, ``integrations``, millisecond
+    timestamps, a uuid4 ``messageId``) and its ``request.post`` adds ``sentAt`` and the
+    ``writeKey`` and serialises them, as the SDK's consumer thread does for each batch."""
+    messages = []
+    events: list[dict[str, Any]] = batch(now, sent)["batch"]  # type: ignore[assignment]
+    for event in events:
+        ok, message = sdk.track(
+            user_id=event["userId"],
+            event=event["event"],
+            properties=event["properties"],
+            context=event["context"],
+            timestamp=datetime.fromisoformat(event["timestamp"]),
+        )
+        assert ok
+        messages.append(message)
+    body = {"batch": messages, "sentAt": datetime.now(UTC).isoformat(), "writeKey": key}
+    return json.dumps(body, cls=DatetimeSerializer).encode()
+
+
+def make_bodies(key: str, batches: int, bodies_from: str = "sdk") -> list[bytes]:
+    """The request bodies, serialised before any clock starts."""
     now = datetime.now(UTC)
-    bodies = [orjson.dumps(batch(now, i)) for i in range(batches)]
-    headers = {
-        "Content-Type": "application/json",
-        "Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode(),
-    }
+    if bodies_from == "sdk":  # sync_mode: no consumer thread; send=False: nothing sent
+        sdk = Client(write_key=key, send=False, sync_mode=True)
+        return [sdk_body(sdk, key, now, i) for i in range(batches)]
+    return [orjson.dumps(batch(now, i)) for i in range(batches)]
+
+
+def http_throughput(
+    url: str,
+    key: str,
+    bodies: list[bytes] | None = None,
+    *,
+    batches: int = 0,
+    clients: int,
+    rate: float = 0,
+) -> tuple[float, float, int]:
+    """Send the batches from ``clients`` threads, as fast as the server answers, or paced
+    at ``rate`` events/s (0: unpaced); without ``bodies``, ``batches`` compact ones."""
+    if bodies is None:
+        bodies = make_bodies(key, batches, "compact")
+    batches = len(bodies)
+    headers = {**auth_headers(key), "User-Agent": f"analytics-python/{SDK_VERSION}"}
     host, port = url.removeprefix("http://").split(":")
     acknowledged = 0
     failures: list[str] = []
     lock = threading.Lock()
     cursor = iter(range(batches))
+    interval = 100 / rate if rate else 0.0
 
     def client() -> None:
         nonlocal acknowledged
@@ -110,6 +164,10 @@ def http_throughput(url: str, key: str, *, batches: int, clients: int) -> tuple[
                     i = next(cursor, None)
                 if i is None:
                     return
+                if interval:  # batch i is due at its place in a steady stream
+                    wait = started + i * interval - time.perf_counter()
+                    if wait > 0:
+                        time.sleep(wait)
                 connection.request("POST", "/v1/batch", bodies[i], headers)
                 response = connection.getresponse()
                 answer = response.read()
@@ -131,6 +189,116 @@ def http_throughput(url: str, key: str, *, batches: int, clients: int) -> tuple[
     if failures:
         print(f"{len(failures)} batches not acknowledged, e.g. {failures[0]}")
     return started, elapsed, acknowledged
+
+
+class Probes:
+    """Freshness probes sent while the load runs (``--probes``): one event each, for an
+    account no other traffic touches, timed until that account has a score as of a moment
+    after the event was sent (the worker's clock: the same machine's)."""
+
+    def __init__(self, url: str, key: str, sessions: sessionmaker[Session], per_second: float):
+        self.url = url
+        self.key = key
+        self.sessions = sessions
+        self.interval = 1 / per_second
+        self.delays: list[float] = []
+        self.lost = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, wait: float = 30) -> None:
+        """No new probes; those still out are watched up to ``wait`` seconds more."""
+        self._grace = wait
+        self._stop.set()
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def _send(self, connection: http.client.HTTPConnection, account: str) -> datetime:
+        sent = datetime.now(UTC)
+        body = orjson.dumps(
+            {
+                "batch": [
+                    {
+                        "type": "track",
+                        "messageId": str(uuid.uuid4()),
+                        "userId": f"{account}-user",
+                        "event": "Signed In",
+                        "context": {"groupId": account},
+                        "timestamp": sent.isoformat(),
+                    }
+                ]
+            }
+        )
+        connection.request("POST", "/v1/batch", body, auth_headers(self.key))
+        response = connection.getresponse()
+        response.read()
+        if response.status != 200:
+            raise SystemExit(f"probe refused: {response.status}")
+        return sent
+
+    def _run(self) -> None:
+        host, port = self.url.removeprefix("http://").split(":")
+        connection = http.client.HTTPConnection(host, int(port), timeout=60)
+        out: dict[str, tuple[datetime, float]] = {}
+        number = 0
+        next_at = time.perf_counter()
+        deadline: float | None = None
+        while True:
+            now = time.perf_counter()
+            if self._stop.is_set() and deadline is None:
+                deadline = now + self._grace
+            if deadline is None and now >= next_at:
+                account = f"{PROBE_PREFIX}{number}"
+                number += 1
+                started = time.perf_counter()
+                out[account] = (self._send(connection, account), started)
+                next_at += self.interval
+            if out:
+                with self.sessions() as session:
+                    rows = session.execute(
+                        select(m.HealthScore.customer_id, m.HealthScore.as_of).where(
+                            m.HealthScore.customer_id.in_(out)
+                        )
+                    ).all()
+                seen = time.perf_counter()
+                for account, as_of in rows:
+                    sent, started = out[account]
+                    if as_of >= sent:
+                        self.delays.append(seen - started)
+                        del out[account]
+            if deadline is not None and (not out or time.perf_counter() > deadline):
+                self.lost = len(out)
+                connection.close()
+                return
+            time.sleep(0.02)
+
+    def summary(self) -> dict[str, float | int | None]:
+        if not self.delays:
+            return {"probes": 0, "lost": self.lost}
+        ordered = sorted(self.delays)
+
+        def pct(q: float) -> float:
+            return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
+
+        return {
+            "probes": len(ordered),
+            "lost": self.lost,
+            "median_s": round(statistics.median(ordered), 3),
+            "p90_s": pct(0.90),
+            "p99_s": pct(0.99),
+            "max_s": round(ordered[-1], 3),
+        }
+
+
+def auth_headers(key: str) -> dict[str, str]:
+    return {
+        "Content-Type": "application/json",
+        "Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode(),
+    }
 
 
 def wait_until_applied(
@@ -183,8 +351,26 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--import-rows", type=int, default=200_000)
     parser.add_argument(
+        "--rate",
+        type=float,
+        default=0,
+        help="send at this many events/s (paced, open loop); 0: as fast as answered",
+    )
+    parser.add_argument(
+        "--bodies",
+        default="sdk",
+        choices=["sdk", "compact"],
+        help="sdk: the bytes segment-analytics-python sends; compact: minimal messages",
+    )
+    parser.add_argument(
+        "--probes",
+        type=float,
+        default=0,
+        help="freshness probes per second during the run (0: none)",
+    )
+    parser.add_argument(
         "--ack",
-        default="applied",
+        default="journaled",
         choices=["applied", "journaled"],
         help="HEALTHSCORE_INGEST_ACK: answer after applying, or after journaling",
     )
@@ -207,10 +393,17 @@ def main() -> None:
             m.Customer(id=f"acct-{i}", name=f"Account {i}", created_at=now, traits={})
             for i in range(ACCOUNTS)
         )
+        # Enough probe accounts for a run at 25k events/s (bounded: 1 per probe sent).
+        probes = int(args.probes * (args.batches * 100 / 10_000 + 5)) + 1 if args.probes else 0
+        session.add_all(
+            m.Customer(id=f"{PROBE_PREFIX}{i}", name=f"Probe {i}", created_at=now, traits={})
+            for i in range(probes)
+        )
     with BenchServer(url, worker=args.worker, env={"HEALTHSCORE_INGEST_ACK": args.ack}) as server:
         base = server.url
         pending = journal.Journal(url)
-        http_throughput(base, key, batches=20, clients=2)  # warm-up
+        http_throughput(base, key, make_bodies(key, 20, args.bodies), clients=2)  # warm-up
+        bodies = make_bodies(key, args.batches, args.bodies)
         wait_until_applied(sessions, pending)
         watched = {
             **server.pids(),
@@ -218,11 +411,18 @@ def main() -> None:
         }
         cpu_before = {name: cpu_seconds(pids) for name, pids in watched.items()}
         client_before = time.process_time()
+        prober = Probes(base, key, sessions, args.probes) if args.probes else None
+        if prober:
+            prober.start()
         started, elapsed, acknowledged = http_throughput(
-            base, key, batches=args.batches, clients=args.clients
+            base, key, bodies, clients=args.clients, rate=args.rate
         )
         rate = acknowledged / elapsed
+        if prober:
+            prober.stop()
         applied_at = wait_until_applied(sessions, pending)
+        if prober:
+            prober.join()
         applied_rate = acknowledged / (applied_at - started)
         if args.backend == "postgresql":  # backends connected during the run count whole
             watched["postgresql"] = sorted(set(watched["postgresql"]) | set(postgres_pids()))
@@ -237,7 +437,9 @@ def main() -> None:
         f"{args.backend}, ack={args.ack}: /v1/batch {rate:,.0f} events/s acknowledged, "
         f"{applied_rate:,.0f} events/s applied (stored) "
         f"({acknowledged:,} acknowledged, warm-up excluded; {stored:,} stored in all), "
-        f"{args.clients} client threads, 1 server process, {args.worker} worker, "
+        f"{args.clients} client threads ({args.bodies} bodies"
+        f"{f', paced at {args.rate:,.0f}/s' if args.rate else ''}), "
+        f"1 server process, {args.worker} worker, "
         f"load average {os.getloadavg()[0]:.2f}"
     )
     per_batch = ", ".join(
@@ -248,6 +450,14 @@ def main() -> None:
         f"in all {sum(cpu.values()) / (acknowledged / 100) * 1000:.2f} ms, so 2 cores "
         f"could take {2 * acknowledged / sum(cpu.values()):,.0f} events/s"
     )
+    freshness = prober.summary() if prober else None
+    if freshness:
+        print(
+            f"{args.backend}, ack={args.ack}: event → fresh score under that load, "
+            f"{freshness['probes']} probes ({freshness['lost']} not fresh within 30 s): "
+            f"median {freshness.get('median_s')} s, p90 {freshness.get('p90_s')} s, "
+            f"p99 {freshness.get('p99_s')} s, max {freshness.get('max_s')} s"
+        )
     if stored < acknowledged:
         raise SystemExit(f"only {stored:,} events stored for {acknowledged:,} acknowledged")
     csv_rate = import_throughput(url, workdir, args.import_rows) if args.import_rows else None
@@ -259,6 +469,8 @@ def main() -> None:
         ack=args.ack,
         worker=args.worker,
         clients=args.clients,
+        bodies=args.bodies,
+        target_rate=args.rate or None,
         events=acknowledged,
         seconds=round(elapsed, 3),
         applied_seconds=round(applied_at - started, 3),
@@ -268,6 +480,8 @@ def main() -> None:
         cpu_ms_per_batch=round(sum(cpu.values()) / (acknowledged / 100) * 1000, 3),
         import_events_per_second=round(csv_rate) if csv_rate is not None else None,
         import_rows=args.import_rows,
+        freshness=freshness,
+        rescore_delay_seconds=os.environ.get("HEALTHSCORE_RESCORE_DELAY_SECONDS"),
     )
     engine.dispose()
     shutil.rmtree(workdir, ignore_errors=True)

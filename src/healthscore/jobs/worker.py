@@ -19,11 +19,17 @@ class EmbeddedConsumer(Consumer):  # type: ignore[misc]
         return None
 
 
+EMBEDDED_THREADS = 2
+"""Worker threads inside ``serve``: under steady ingest the journal's apply runs
+back to back, and with a single thread the near-real-time rescore would wait for the
+journal to be empty, which it never is."""
+
+
 def start_embedded(jobs: Jobs) -> Consumer:
-    """Start one worker thread and the scheduler in this process (embedded default)."""
+    """Start the worker threads and the scheduler in this process (embedded default)."""
     consumer = EmbeddedConsumer(
         jobs.huey,
-        workers=1,
+        workers=EMBEDDED_THREADS,
         worker_type="thread",
         periodic=True,
         scheduler_interval=1,
