@@ -60,7 +60,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from bench import results
-from bench.server import BenchServer, cpu_seconds, postgres_pids
+from bench.server import BenchServer, cpu_seconds
 from healthscore.auth.keys import Scope, create_key
 from healthscore.ingest import journal
 from healthscore.ingest.csv_import import import_folder
@@ -70,6 +70,8 @@ from healthscore.storage.database import make_engine, make_sessionmaker, transac
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 ACCOUNTS = 500
 PROBE_PREFIX = "probe-"
+APPLICATION = "hs-bench-ingest"
+"""The PostgreSQL application name of every connection of the bench and its server."""
 
 
 def fresh_database(backend: str, workdir: Path) -> str:
@@ -82,7 +84,23 @@ def fresh_database(backend: str, workdir: Path) -> str:
         connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     admin.dispose()
-    return f"{base}{'&' if '?' in base else '?'}options={quote(f'-csearch_path={schema}')}"
+    options = quote(f"-csearch_path={schema}")
+    return f"{base}{'&' if '?' in base else '?'}options={options}&application_name={APPLICATION}"
+
+
+def our_postgres_pids(sessions: sessionmaker[Session]) -> list[int]:
+    """PostgreSQL processes working for this bench: the backends of its connections (by
+    application name) and the server's own writers (WAL, checkpoints), which every
+    client shares; not the backends of whatever else uses the server meanwhile."""
+    with sessions() as session:
+        rows = session.execute(
+            text(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = :name "
+                "OR backend_type IN ('walwriter', 'checkpointer', 'background writer')"
+            ),
+            {"name": APPLICATION},
+        )
+        return [int(pid) for (pid,) in rows]
 
 
 def batch(now: datetime, sent: int) -> dict[str, object]:
@@ -407,9 +425,11 @@ def main() -> None:
         wait_until_applied(sessions, pending)
         watched = {
             **server.pids(),
-            "postgresql": postgres_pids() if args.backend == "postgresql" else [],
+            "postgresql": our_postgres_pids(sessions) if args.backend == "postgresql" else [],
         }
-        cpu_before = {name: cpu_seconds(pids) for name, pids in watched.items()}
+        cpu_before = {  # per process: one that exits meanwhile must not count negative
+            name: {pid: cpu_seconds([pid]) for pid in pids} for name, pids in watched.items()
+        }
         client_before = time.process_time()
         prober = Probes(base, key, sessions, args.probes) if args.probes else None
         if prober:
@@ -425,8 +445,13 @@ def main() -> None:
             prober.join()
         applied_rate = acknowledged / (applied_at - started)
         if args.backend == "postgresql":  # backends connected during the run count whole
-            watched["postgresql"] = sorted(set(watched["postgresql"]) | set(postgres_pids()))
-        cpu = {name: cpu_seconds(pids) - cpu_before[name] for name, pids in watched.items()}
+            watched["postgresql"] = sorted(
+                set(watched["postgresql"]) | set(our_postgres_pids(sessions))
+            )
+        cpu = {
+            name: sum(max(0.0, cpu_seconds([pid]) - cpu_before[name].get(pid, 0.0)) for pid in pids)
+            for name, pids in watched.items()
+        }
         cpu["client"] = time.process_time() - client_before
     with sessions() as session:
         stored = sum(

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import threading
 import zlib
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -116,6 +117,62 @@ def _decode(payload: bytes) -> list[tuple[str | None, Event]]:
     ]
 
 
+class GroupCommit:
+    """Journal rows of concurrent requests inserted and committed together.
+
+    Why: on PostgreSQL most of what acknowledging a request costs the database is its own
+    commit (the commit record, the WAL flush and its fsync), not the row. Each appending
+    thread hands its row to one committer thread and waits; the committer inserts every
+    row waiting at that moment in one statement and one transaction, then wakes their
+    threads, which answer only then: each acknowledgement still follows the commit of
+    its row. A failure of that commit fails every request in it (nothing acknowledged).
+    """
+
+    def __init__(self, engine: Engine, table: Table) -> None:
+        self._engine = engine
+        self._table = table
+        self._waiting: list[tuple[dict[str, Any], Future[None]]] = []
+        self._ready = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="journal-commit", daemon=True)
+        self._thread.start()
+
+    def append(self, row: dict[str, Any]) -> None:
+        """Insert ``row``; return once it is committed (or raise why it was not)."""
+        done: Future[None] = Future()
+        with self._ready:
+            if self._closed:
+                raise RuntimeError("the journal is closed")
+            self._waiting.append((row, done))
+            self._ready.notify()
+        done.result()
+
+    def _run(self) -> None:
+        while True:
+            with self._ready:
+                while not self._waiting and not self._closed:
+                    self._ready.wait()
+                group, self._waiting = self._waiting, []
+                if not group and self._closed:
+                    return
+            try:
+                with self._engine.begin() as connection:
+                    connection.execute(insert(self._table), [row for row, _ in group])
+            except BaseException as error:  # each waiting request fails with it
+                for _, done in group:
+                    done.set_exception(error)
+            else:
+                for _, done in group:
+                    done.set_result(None)
+
+    def close(self) -> None:
+        """Commit what is waiting, then stop the committer thread."""
+        with self._ready:
+            self._closed = True
+            self._ready.notify()
+        self._thread.join(30)
+
+
 @dataclass
 class Applied:
     """What one transaction of the applier did."""
@@ -139,6 +196,7 @@ class Journal:
         self.table = IN_FILE if self._path is not None else IN_DATABASE
         self._engine: Engine | None = None
         self._file: sessionmaker[Session] | None = None
+        self._group: GroupCommit | None = None
         self._opening = threading.Lock()  # API threads may all append first at once
 
     def _file_sessions(self, *, create: bool) -> sessionmaker[Session] | None:
@@ -194,10 +252,14 @@ class Journal:
         *,
         now: datetime,
     ) -> None:
-        """Journal one request's events (with their ``messageId``).
+        """Journal one request's events (with their ``messageId``), committed when this
+        returns: the caller may acknowledge them.
 
-        In the database, the row joins the caller's transaction (the caller commits); a
-        journal file commits it at once, in a transaction of its own.
+        On PostgreSQL the row is committed together with the rows of the requests other
+        threads are appending at the same moment (``GroupCommit``), not in the caller's
+        transaction; a journal file commits it at once, in a transaction of its own; any
+        other database (SQLite in memory) adds it to the caller's transaction, which the
+        caller commits.
         """
         row = {
             "source": source,
@@ -206,7 +268,14 @@ class Journal:
             "payload": _encode(events),
         }
         if self._path is None:
-            session.execute(insert(self.table), [row])
+            bind = session.get_bind()
+            if bind.dialect.name != "postgresql" or not isinstance(bind, Engine):
+                session.execute(insert(self.table), [row])
+                return
+            with self._opening:
+                if self._group is None:
+                    self._group = GroupCommit(bind, self.table)
+            self._group.append(row)
             return
         file = self._file_sessions(create=True)
         assert file is not None
@@ -234,6 +303,9 @@ class Journal:
         """The oldest entries past the mark, and the mark moved past them in the caller's
         transaction. Updating the mark first makes appliers take turns: on SQLite it takes
         the database's write lock; on PostgreSQL it locks the mark's row."""
+        file = self._file_sessions(create=False)
+        if file is None:  # nothing was ever journaled: no file, and no mark to write
+            return [], 0
         marks = jm.IngestJournalMark
         moved = session.execute(
             update(marks).where(marks.name == MARK).values(applied_upto=marks.applied_upto)
@@ -242,9 +314,6 @@ class Journal:
             session.add(marks(name=MARK, applied_upto=0))
             session.flush()
         upto = int(session.scalar(select(marks.applied_upto).where(marks.name == MARK)) or 0)
-        file = self._file_sessions(create=False)
-        if file is None:
-            return [], upto
         with file() as own:
             rows = own.execute(
                 select(self.table.c.id, self.table.c.source, self.table.c.payload)
@@ -318,6 +387,9 @@ class Journal:
         return int(entries), int(events), max(0.0, waited)
 
     def close(self) -> None:
+        if self._group is not None:
+            self._group.close()
+            self._group = None
         if self._engine is not None:
             self._engine.dispose()
             self._engine = self._file = None

@@ -128,6 +128,11 @@ def _receive_once(
                 prefix=prefix,
                 known=known,
             )
+            # Anomaly counters first, then the journal row (committed on its own, with
+            # other requests' rows): if the row's commit fails, the request fails having
+            # at most counted its clock skew, never with journaled events unanswered.
+            anomaly.record(session, seg.SOURCE, seen, now=received_at)
+            session.commit()
             jobs.journal.append(session, seg.SOURCE, events, now=received_at)
             count, touched = len(events), bool(events)
         else:
@@ -144,7 +149,7 @@ def _receive_once(
             customers = outcome.customers.union(*(applied.customers for applied in drained))
             mark_for_rescore(session, customers)
             count, touched = outcome.events, bool(customers)
-        anomaly.record(session, seg.SOURCE, seen, now=received_at)
+            anomaly.record(session, seg.SOURCE, seen, now=received_at)
         session.commit()
     except (segment_messages.Rejected, InvalidFact) as refused:
         session.rollback()
