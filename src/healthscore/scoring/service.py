@@ -104,12 +104,13 @@ def _cyclic_gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-FULL_RUN_CHUNK = 15_000
+FULL_RUN_CHUNK = 10_000
 """A full run over more than ``CHUNKED_FROM`` accounts scores them in id-range chunks of
-this many: each chunk's roll-ups are read, scored and written before the next, so the
-run holds one chunk's rows at a time (a 100,000-account run peaked at 600 MiB in one
-pass, 291 MiB in chunks of 15,000); parents, whose roll-ups need their children's final
-scores, are scored last."""
+this many: each chunk's roll-ups are read, scored and written in turn, so the run holds
+one chunk's rows, and the next chunk's read, at a time (a 100,000-account run peaked at
+600 MiB in one pass, 291 MiB in chunks of 15,000 read one after the other; reading
+ahead, 303-307 MiB in chunks of 15,000, 289 in 12,500, 277-280 in 10,000); parents,
+whose roll-ups need their children's final scores, are scored last."""
 CHUNKED_FROM = 25_000
 """Up to this many accounts one pass costs less than the memory it would save."""
 
