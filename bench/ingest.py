@@ -64,6 +64,7 @@ from bench.server import BenchServer, cpu_seconds
 from healthscore.auth.keys import Scope, create_key
 from healthscore.ingest import journal
 from healthscore.ingest.csv_import import import_folder
+from healthscore.settings import Settings
 from healthscore.storage import models as m
 from healthscore.storage.database import make_engine, make_sessionmaker, transaction, upgrade
 
@@ -506,7 +507,7 @@ def main() -> None:
         import_events_per_second=round(csv_rate) if csv_rate is not None else None,
         import_rows=args.import_rows,
         freshness=freshness,
-        rescore_delay_seconds=os.environ.get("HEALTHSCORE_RESCORE_DELAY_SECONDS"),
+        rescore_delay_seconds=Settings().rescore_delay_seconds,
     )
     engine.dispose()
     shutil.rmtree(workdir, ignore_errors=True)

@@ -121,8 +121,28 @@ def rescore_section(records: list[Record]) -> list[str]:
     ]
 
 
+def _freshness(r: Record) -> str:
+    """``median / p99 s (probes)`` of a run with freshness probes, else a dash."""
+    fresh = r.get("freshness") or {}
+    if not fresh.get("probes"):
+        return "-"
+    lost = f", {fresh['lost']} late" if fresh.get("lost") else ""
+    return f"{fresh['median_s']:.2f} / {fresh['p99_s']:.2f} ({fresh['probes']}{lost})"
+
+
 def ingest_section(records: list[Record]) -> list[str]:
-    runs = latest(records, "ingest", lambda r: (r["backend"], r["ack"], r["worker"]))
+    runs = latest(
+        records,
+        "ingest",
+        lambda r: (
+            r["backend"],
+            r["ack"],
+            r["worker"],
+            r.get("bodies", "compact"),
+            r.get("target_rate"),
+            bool((r.get("freshness") or {}).get("probes")),
+        ),
+    )
     if not runs:
         return []
     rows = [
@@ -130,9 +150,12 @@ def ingest_section(records: list[Record]) -> list[str]:
             r["backend"],
             f"`{r['ack']}`",
             r["worker"],
+            r.get("bodies", "compact"),
+            number(r.get("target_rate")),
             number(r["events"]),
             f"**{number(r['events_per_second'])}**",
             number(r["applied_events_per_second"]),
+            _freshness(r),
             number(r["cpu_ms_per_batch"], 2),
             ", ".join(f"{k} {v:.1f}" for k, v in r["cpu_seconds"].items() if v),
             number(r.get("import_events_per_second")),
@@ -144,16 +167,21 @@ def ingest_section(records: list[Record]) -> list[str]:
         "### Ingest (`python -m bench.ingest`)",
         "",
         "Segment batches of 100 events through `POST /v1/batch`, one API process; CPU of "
-        "every process (server, worker, PostgreSQL, client) per batch.",
+        "every process (server, worker, PostgreSQL, client) per batch. Bodies `sdk`: the "
+        "bytes segment-analytics-python sends. A paced run sends at its target rate; "
+        "freshness is event → fresh score (median / p99 s, probes) measured during it.",
         "",
         *table(
             [
                 "backend",
                 "ack",
                 "worker",
+                "bodies",
+                "paced at/s",
                 "events",
                 "acknowledged/s",
                 "applied/s",
+                "fresh score s",
                 "CPU ms per batch",
                 "CPU s by process",
                 "CSV import/s",
