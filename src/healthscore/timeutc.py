@@ -11,7 +11,10 @@ from datetime import UTC, datetime
 
 def utc(moment: datetime) -> datetime:
     """``moment`` as an aware UTC datetime."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    zone = moment.tzinfo
+    if zone is UTC:  # what parsing produces: nothing to convert (a hot path of ingest)
+        return moment
+    return moment.replace(tzinfo=UTC) if zone is None else moment.astimezone(UTC)
 
 
 def naive_utc(moment: datetime) -> datetime:

@@ -68,16 +68,18 @@ def named_account(message: SegmentMessage, extra: Json, where: str) -> tuple[str
     ``context.groupId`` first (Segment's B2B convention), then ``groupId`` in the message's
     own properties/traits (``extra``), then in ``context.traits``.
     """
-    own = "traits" if isinstance(message, IdentifyMessage) else "properties"
+    own = "traits.groupId" if isinstance(message, IdentifyMessage) else "properties.groupId"
     candidates = (
-        (message.context.group_id, f"{where}context.groupId"),
-        (extra.get("groupId"), f"{where}{own}.groupId"),
-        (message.context.traits.get("groupId"), f"{where}context.traits.groupId"),
+        (message.context.group_id, "context.groupId"),
+        (extra.get("groupId"), own),
+        (message.context.traits.get("groupId"), "context.traits.groupId"),
     )
-    for value, field_name in candidates:
-        account = account_ref(value, field_name)
+    for value, key in candidates:
+        if value is None or value == "":  # none here (what account_ref would say)
+            continue
+        account = account_ref(value, where + key)
         if account:
-            return account, field_name
+            return account, where + key
     return None, f"{where}context.groupId"
 
 

@@ -328,7 +328,8 @@ def insert_new_keys(
     if dialect == "postgresql":  # a constant statement psycopg parses once and prepares
         conflict = ", ".join(f'"{name}"' for name in key)
         suffix = f"ON CONFLICT ({conflict}) DO NOTHING RETURNING {conflict}"
-        return [tuple(r) for r in _insert_unnest(session, table, rows, suffix, key=key)]
+        # fetchall: psycopg's bulk fetch, not one fetchone per row (10,000 messageIds)
+        return [tuple(r) for r in _insert_unnest(session, table, rows, suffix, key=key).fetchall()]
     return _insert_new_keys_sqlite(session, table, rows, key)
 
 
