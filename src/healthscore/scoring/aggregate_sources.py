@@ -12,7 +12,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, and_, case, distinct, func, literal, or_
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Integer,
+    and_,
+    case,
+    cast,
+    distinct,
+    func,
+    literal,
+    or_,
+)
 
 from healthscore.scoring.metrics import Source
 from healthscore.scoring.selection import Condition
@@ -263,7 +274,15 @@ def _key_days(key: str) -> RolledMeasure:
         assert part.day_count is not None, "day counts need an activity roll-up"
         return part.day_count
 
-    return RolledMeasure(inner, func.sum, cut, lambda a, b: a + b, seats_only=True)
+    return RolledMeasure(inner, _whole_sum, cut, lambda a, b: a + b, seats_only=True)
+
+
+def _whole_sum(value: Any) -> ColumnElement[Any]:
+    """The sum of per-key day counts as a BIGINT (it is at most 64 a key and period).
+    PostgreSQL's ``sum`` of a BIGINT is a NUMERIC, which the driver loads as one Decimal
+    per account and window (190,000 at 20,000 accounts) only for numpy to make floats of
+    them: the cast halves the cost of loading those columns."""
+    return cast(func.sum(value), BigInteger)
 
 
 @dataclass(frozen=True, eq=False)
