@@ -6,8 +6,12 @@ are upserted batch by batch). A rescore's cost depends on the number of accounts
 rows per account, not on the rows being different: ``--copies 5`` of the 20,000-account
 dataset give 100,000 accounts with the same distribution of activity, archetypes and
 churn, each copy under its own ids (``cust_00001``, ``cust_00001-r1``, …), in minutes.
+``--accounts N`` instead of ``--copies`` makes N accounts even when N is not a multiple of
+the source: the last copy takes the source's first accounts only (the first N accounts
+of a generated base are those of a smaller base generated the same way).
 
-    python -m bench.replicate --source 20000 --copies 5   # → schema bench_100000_90d_g2
+    python -m bench.replicate --source 20000 --copies 5   # → schema bench_100000_90d_g3
+    python -m bench.replicate --source 20000 --accounts 250000   # 12 copies + 10,000
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ TABLES: dict[str, list[str]] = {
     "api_usage": ["customer_id"],
     "engagement_events": ["customer_id"],
     "payments": ["customer_id", "external_id"],
+    "mrr_changes": ["customer_id", "external_id"],
     "support_tickets": ["customer_id"],
     "nps_responses": ["customer_id"],
     "daily_sessions": ["customer_id"],
@@ -44,26 +49,35 @@ GENERATED = {"id"}
 """Surrogate keys the target numbers itself (identity columns), except customers.id."""
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--source", type=int, default=20_000, help="accounts of the source")
-    parser.add_argument("--copies", type=int, default=5)
-    parser.add_argument("--days", type=int, default=90)
-    args = parser.parse_args()
-    source = dataset_name(args.source, args.days)
-    target_url = database_url("postgresql", args.source * args.copies, args.days)
+def replicate(source_accounts: int, accounts: int, days: int = 90) -> str:
+    """Make the PostgreSQL dataset of ``accounts`` accounts from copies of the generated
+    one of ``source_accounts`` (which must exist), unless it is there; its URL."""
+    source = dataset_name(source_accounts, days)
+    target_url = database_url("postgresql", accounts, days)
+    copies, rest = divmod(accounts, source_accounts)
+    # (copy number, the source's accounts it takes: None for all of them)
+    plan: list[tuple[int, int | None]] = [(copy, None) for copy in range(copies)]
+    if rest:
+        plan.append((copies, rest))
     engine = make_engine(target_url)
     upgrade(engine)
     with engine.connect() as connection:
         existing = connection.execute(text("SELECT count(*) FROM customers")).scalar()
-    if existing == args.source * args.copies:
+        last_id = connection.execute(
+            text(f"SELECT id FROM {source}.customers ORDER BY id LIMIT 1 OFFSET :n"),
+            {"n": (rest or source_accounts) - 1},
+        ).scalar()
+    if existing == accounts:
         print(f"  {existing:,} accounts already there")
         engine.dispose()
-        return
+        return target_url
+    # In a transaction of its own: it takes the database's partition lock, which the
+    # copy (minutes) would otherwise hold, blocking every migration of another schema.
+    with engine.begin() as connection:
+        ensure_partitions(connection, now=NOW, first_month=(NOW - timedelta(days=days)).date())
     with engine.begin() as connection:
         # The copies satisfy every foreign key by construction: skip the per-row checks.
         connection.execute(text("SET LOCAL session_replication_role = replica"))
-        ensure_partitions(connection, now=NOW, first_month=(NOW - timedelta(days=args.days)).date())
         for table in reversed(TABLES):
             connection.execute(text(f'DELETE FROM "{table}"'))
         for table, renamed in TABLES.items():
@@ -79,8 +93,10 @@ def main() -> None:
                 )
                 if not (name in GENERATED and table != "customers")
             ]
-            for copy in range(args.copies):
+            account = "id" if table == "customers" else "customer_id"
+            for copy, first in plan:
                 started = time.perf_counter()
+                where = f' WHERE "{account}" <= :last' if first else ""
                 suffix = f"-r{copy}" if copy else ""
                 values = ", ".join(
                     f"\"{c}\" || '{suffix}'" if c in renamed and suffix else f'"{c}"'
@@ -88,7 +104,11 @@ def main() -> None:
                 )
                 names = ", ".join(f'"{c}"' for c in columns)
                 count = connection.execute(
-                    text(f'INSERT INTO "{table}" ({names}) SELECT {values} FROM {source}."{table}"')
+                    text(
+                        f'INSERT INTO "{table}" ({names}) '
+                        f'SELECT {values} FROM {source}."{table}"{where}'
+                    ),
+                    {"last": last_id} if first else {},
                 ).rowcount
                 print(
                     f"  {table} copy {copy}: {count:,} rows in {time.perf_counter() - started:.0f}s"
@@ -96,6 +116,18 @@ def main() -> None:
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.execute(text("VACUUM ANALYZE"))
     engine.dispose()
+    return target_url
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--source", type=int, default=20_000, help="accounts of the source")
+    how_many = parser.add_mutually_exclusive_group()
+    how_many.add_argument("--copies", type=int, default=5)
+    how_many.add_argument("--accounts", type=int, help="accounts in all (default: copies)")
+    parser.add_argument("--days", type=int, default=90)
+    args = parser.parse_args()
+    replicate(args.source, args.accounts or args.source * args.copies, args.days)
 
 
 if __name__ == "__main__":
