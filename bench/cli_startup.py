@@ -3,10 +3,11 @@
 
 A first run warms the OS file cache and Python's bytecode cache, as a user's second
 command would find them. ``--src DIR`` runs another checkout's ``src`` (e.g. a
-``git worktree`` of an older commit) with this environment, for before → after figures.
+``git worktree`` of an older commit) with this environment, for before → after figures;
+its row is labelled with ``--label`` (e.g. ``before``) and that checkout's commit.
 Results are printed and appended to ``.bench/results.jsonl``.
 
-    python -m bench.cli_startup [--runs 9] [--src DIR]
+    python -m bench.cli_startup [--runs 9] [--src DIR [--label NAME]]
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.results import record
+from bench.results import record, revision
 
 BENCH_DIR = Path(".bench")
 CLI = "from healthscore.cli.main import app; app()"
@@ -58,6 +59,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--src", type=Path, help="another checkout's src directory")
+    parser.add_argument("--label", help="what the --src checkout is, e.g. before")
     args = parser.parse_args()
     env = dict(os.environ)
     env.pop("HEALTHSCORE_SCORECARD", None)
@@ -79,9 +81,14 @@ def main() -> None:
             f"healthscore {name:8} median {results[name]['median_s']:.3f} s, "
             f"slowest {results[name]['max_s']:.3f} s ({args.runs} runs)"
         )
+    label = "this checkout"
+    if args.src:
+        label = f"`{revision(args.src.resolve())}`"
+        label = f"{args.label} ({label})" if args.label else f"other checkout ({label})"
     record(
         "cli_startup",
         src=str(args.src) if args.src else "this checkout",
+        label=label,
         runs=args.runs,
         results=results,
     )

@@ -344,13 +344,26 @@ def import_section(records: list[Record]) -> list[str]:
     ]
 
 
+def checkout_label(record: Record) -> str:
+    """What code a row measured: this checkout, or the one ``--src`` named, by its label
+    (``before (`7cdd996`)``); a record from before labels named it by the folder holding
+    its ``src`` (``/work/scratch/perf/base/src``: other checkout ``base``)."""
+    if "label" in record:
+        return str(record["label"])
+    src = str(record.get("src") or "this checkout")
+    if src == "this checkout":
+        return src
+    path = Path(src)
+    return f"other checkout `{(path.parent if path.name == 'src' else path).name}`"
+
+
 def startup_section(records: list[Record]) -> list[str]:
     lines: list[str] = []
-    cli = latest(records, "cli_startup", lambda r: r.get("src"))
+    cli = latest(records, "cli_startup", lambda r: r.get("label", r.get("src")))
     if cli:
         rows = [
             [
-                str(r.get("src")),
+                checkout_label(r),
                 *(
                     f"{r['results'][c]['median_s']:.3f} / {r['results'][c]['max_s']:.3f}"
                     for c in ("--help", "show ID")

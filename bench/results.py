@@ -33,19 +33,22 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def revision() -> str:
-    """The commit measured, with ``+`` when tracked files differ from it."""
+def revision(where: Path = ROOT) -> str:
+    """The commit measured (of the checkout holding ``where``), with ``+`` when tracked
+    files differ from it."""
     try:
         rev = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+            ["git", "rev-parse", "--short", "HEAD"], cwd=where, capture_output=True, text=True
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=ROOT,
+            cwd=where,
             capture_output=True,
             text=True,
         ).stdout.strip()
     except OSError:
+        return "unknown"
+    if not rev:
         return "unknown"
     return f"{rev}+" if dirty else rev
 

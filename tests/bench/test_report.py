@@ -51,3 +51,31 @@ def test_the_section_holds_the_latest_result_of_each_kind_and_keeps_the_history(
     assert "| postgresql | 20,000 | default | 1.50 |" in section  # the newer run only
     assert "**80x**" in section and "**10,123**" in section
     assert "2026-12-06 10:00 `abc1234`" in section
+
+
+def test_a_checkout_measured_with_src_is_named_by_its_label_not_its_scratch_path():
+    timings = {
+        "--help": {"median_s": 0.2, "max_s": 0.3},
+        "show ID": {"median_s": 0.6, "max_s": 0.7},
+    }
+    records = [
+        {
+            **CONTEXT,
+            "bench": "cli_startup",
+            "src": "/work/scratch/perf/base/src",
+            "results": timings,
+        },
+        {
+            **CONTEXT,
+            "bench": "cli_startup",
+            "src": "/tmp/old/src",
+            "label": "before (`7cdd996`)",
+            "results": timings,
+        },
+        {**CONTEXT, "bench": "cli_startup", "src": "this checkout", "results": timings},
+    ]
+    section = generate(records)
+    assert "| other checkout `base` | 0.200 / 0.300 |" in section
+    assert "| before (`7cdd996`) | 0.200 / 0.300 |" in section
+    assert "| this checkout | 0.200 / 0.300 |" in section
+    assert "/work/scratch" not in section and "/tmp/old" not in section
