@@ -79,7 +79,7 @@ bench: install wrk
 	$(BIN)/python -m bench.demo_start
 	$(BIN)/python -m bench.run --sizes 2000,20000
 	$(BIN)/python -m bench.replicate --source 20000 --copies 5
-	$(BIN)/python -m bench.run --sizes 100000 --backends postgresql
+	$(BIN)/python -m bench.run --sizes 100000 --backends postgresql --no-baseline
 	$(BIN)/python -m bench.profile_rescore --size 20000
 	$(BIN)/python -m bench.profile_rescore --size 100000
 	$(BIN)/python -m bench.import_csv --sizes 1000,20000
@@ -94,6 +94,7 @@ bench: install wrk
 	$(BIN)/python -m bench.dashboard --backend sqlite --size 20000
 	$(BIN)/python -m bench.load --backend postgresql --size 20000 --rate 200 --seconds 60 --redis --workers 2
 	$(BIN)/python -m bench.load --backend postgresql --size 20000 --rate 100 --seconds 300 --redis --workers 2 --mix mixed
+	$(BIN)/python -m bench.scaling --accounts 250000 --workers 1,2,4
 	$(BIN)/python -m bench.report
 
 # Only rewrite BENCHMARKS.md's generated section from the results already in .bench/.

@@ -433,6 +433,154 @@ def profile_section(records: list[Record]) -> list[str]:
     return lines
 
 
+def scaling_section(records: list[Record]) -> list[str]:
+    runs = latest(records, "scaling", lambda r: None)
+    if not runs:
+        return []
+    r = runs[0]
+    u, ingest, calibration = r["units"], r["ingest"], r["calibration"]
+    unit_rows = [
+        ["API process CPU per event ingested", f"{u['api_ms_per_event']:.3f} ms"],
+        [
+            "worker CPU per event (journal apply, touched accounts rescored)",
+            f"{u['ingest_worker_ms_per_event']:.3f} ms",
+        ],
+        ["PostgreSQL CPU per event ingested", f"{u['ingest_postgres_ms_per_event']:.3f} ms"],
+        [
+            "WAL per event ingested"
+            + ("" if ingest.get("wal_of") == "schema" else " (whole cluster: an upper bound)"),
+            number(u["wal_bytes_per_event"], 0, " B"),
+        ],
+        ["worker CPU per account rescored", f"{u['worker_ms_per_account']:.3f} ms"],
+        ["PostgreSQL CPU per account rescored", f"{u['postgres_ms_per_account']:.3f} ms"],
+        [
+            "8 KiB pages touched / read from outside shared buffers, per account rescored",
+            f"{u.get('pages_touched_per_account', 0):.1f} / "
+            f"{u.get('pages_read_per_account', 0):.1f}",
+        ],
+        [
+            "WAL per account rescored"
+            + (
+                f" ({calibration['accounts']:,} accounts)"
+                if u.get("wal_per_account_from_calibration")
+                else ""
+            ),
+            number(u["wal_bytes_per_account"], 0, " B"),
+        ],
+        ["bytes per raw event (table + indexes)", number(u["bytes_per_raw_event"], 0)],
+        ["bytes per roll-up row (table + indexes)", number(u["bytes_per_rollup_row"], 0)],
+        ["roll-up rows per account and day", number(u["rollup_rows_per_account_day"], 2)],
+        ["score history bytes per account and day", number(u["score_bytes_per_account_day"], 0)],
+        ["Redis bytes per queued job", number(u.get("bytes_per_queued_job"), 0)],
+        [
+            "Redis bytes per cached `getHealthScore` answer",
+            number(u.get("bytes_per_cached_score"), 0),
+        ],
+    ]
+    run_rows = [
+        [
+            str(run["workers"]),
+            str(run["shards"]),
+            f"**{run['wall_s']:.1f}**",
+            number(run.get("predicted_wall_s"), 1),
+            f"{run['worker_cpu_s']:.1f} + {run['postgres_cpu_s']:.1f}",
+            number(run.get("predicted_cpu_s"), 1),
+            f"{1000 * (run['worker_cpu_s'] + run['postgres_cpu_s']) / run['accounts']:.3f}",
+            number(run["worker_peak_mib"]),
+            number(run.get("load_average"), 1),
+        ]
+        for run in r["runs"]
+    ]
+    size_rows = [
+        [
+            name,
+            number(figures["rows"]),
+            number(figures["predicted_bytes"] / 2**30, 2),
+            number(figures["measured_bytes"] / 2**30, 2),
+        ]
+        for name, figures in r["sizes"].items()
+    ]
+    calibrated_ms = (
+        1000
+        * (calibration["worker_cpu_s"] + calibration["postgres_cpu_s"])
+        / calibration["accounts"]
+    )
+    c = r["capacity"]
+    gb = c["postgres_gb"]
+    redis = c.get("redis", {})
+    capacity_rows = [
+        ["API processes (peak ingest)", number(c["api_processes"])],
+        [
+            "worker processes (ingest + near-real-time rescores)",
+            number(c["worker_processes_ingest"]),
+        ],
+        [
+            f"worker processes for a full rescore in {c['rescore_hours']:g} h",
+            number(c["worker_processes_full_rescore"]),
+        ],
+        ["PostgreSQL cores", number(c["postgres_cores"])],
+        *(
+            [f"PostgreSQL size after {d} days, raw events kept {d} days (GB)", number(v)]
+            for d, v in gb.items()
+        ),
+        [
+            "WAL at peak ingest (MB/s) / write IOPS (8 KiB)",
+            f"{c['wal_mb_per_second_peak']:,} / {c['write_iops_peak']:,}",
+        ],
+        ["WAL of one full rescore (GB)", number(c["wal_gb_per_full_rescore"], 1)],
+        [
+            f"Redis: cache at {redis.get('cache_at_reads_per_second', 0):,} reads/s (MB) / "
+            "every account cached (GB) / one queued job per account (MB)",
+            f"{redis.get('cache_mb', '-')} / {redis.get('every_account_cached_gb', '-')} / "
+            f"{redis.get('one_job_per_account_mb', '-')}",
+        ],
+    ]
+    return [
+        "### Scale-out (`python -m bench.scaling`)",
+        "",
+        f"Per-unit costs: ingest in the default mode (`{ingest['ack']}`, "
+        f"{ingest['events']:,} events, load {ingest.get('load_average', 0):.1f}); "
+        f"the full rescore of {r['accounts']:,} accounts by 1 worker process below, and "
+        "the sizes of that dataset. "
+        f"Measured {when(r)}; the whole bench took {r.get('seconds', 0):,} s. "
+        "The model and how to read it: docs/scaling.md.",
+        "",
+        *table(["per-unit cost", "measured"], unit_rows),
+        f"A full rescore of {r['accounts']:,} accounts (sharded, real `healthscore worker` "
+        f"processes, one thread each, {r['cores']} cores), against the model calibrated "
+        f"on {calibration['accounts']:,} accounts by 1 worker "
+        f"({calibrated_ms:.3f} CPU ms per account, {calibration['wall_s']:.1f} s, load "
+        f"{calibration.get('load_average', 0):.1f}): CPU = accounts x CPU per account; wall "
+        "= that CPU / min(workers, cores), as if the cores were the run's alone and every "
+        "page in memory:",
+        "",
+        *table(
+            [
+                "workers",
+                "shards",
+                "wall s",
+                "predicted s",
+                "CPU s worker + PG",
+                "predicted CPU s",
+                "CPU ms per account",
+                "peak MiB per worker",
+                "load",
+            ],
+            run_rows,
+        ),
+        f"Storage at {r['accounts']:,} accounts, predicted from "
+        f"{r['source_accounts']:,} (bytes per account x accounts) and measured:",
+        "",
+        *table(["tables", "rows", "predicted GiB", "measured GiB"], size_rows),
+        f"What {c['accounts']:,} accounts and {c['events_per_day']:,} events a day need "
+        f"(peak {c['peak']:g}x the average: {c['peak_events_per_second']:,} events/s; "
+        f"processes planned at {c['busy']:.0%} of a core; the default scorecard needs raw "
+        f"events kept at least {r.get('min_retention_days', '?')} days):",
+        "",
+        *table(["need", "model"], capacity_rows),
+    ]
+
+
 SECTIONS = (
     rescore_section,
     profile_section,
@@ -442,6 +590,7 @@ SECTIONS = (
     dashboard_section,
     import_section,
     startup_section,
+    scaling_section,
 )
 
 

@@ -79,3 +79,79 @@ def test_a_checkout_measured_with_src_is_named_by_its_label_not_its_scratch_path
     assert "| before (`7cdd996`) | 0.200 / 0.300 |" in section
     assert "| this checkout | 0.200 / 0.300 |" in section
     assert "/work/scratch" not in section and "/tmp/old" not in section
+
+
+def test_the_scaling_section_shows_the_model_against_what_was_measured():
+    run = {
+        "workers": 2,
+        "shards": 16,
+        "accounts": 250000,
+        "wall_s": 80.0,
+        "predicted_wall_s": 29.0,
+        "predicted_cpu_s": 58.0,
+        "worker_cpu_s": 40.0,
+        "postgres_cpu_s": 35.0,
+        "worker_peak_mib": 270,
+        "load_average": 6.0,
+    }
+    units = {
+        "api_ms_per_event": 0.039,
+        "ingest_worker_ms_per_event": 0.027,
+        "ingest_postgres_ms_per_event": 0.022,
+        "wal_bytes_per_event": 700,
+        "worker_ms_per_account": 0.16,
+        "postgres_ms_per_account": 0.14,
+        "pages_touched_per_account": 45.0,
+        "pages_read_per_account": 9.6,
+        "wal_bytes_per_account": 3000,
+        "bytes_per_raw_event": 209,
+        "bytes_per_rollup_row": 102,
+        "rollup_rows_per_account_day": 1.75,
+        "score_bytes_per_account_day": 740,
+        "bytes_per_queued_job": 147,
+        "bytes_per_cached_score": 10276,
+    }
+    capacity = {
+        "accounts": 1000000,
+        "events_per_day": 100000000,
+        "peak": 3.0,
+        "busy": 0.6,
+        "rescore_hours": 1.0,
+        "peak_events_per_second": 3472,
+        "api_processes": 1,
+        "worker_processes_ingest": 2,
+        "worker_processes_full_rescore": 1,
+        "postgres_cores": 2,
+        "postgres_gb": {"30": 703.2, "90": 2088.6},
+        "wal_mb_per_second_peak": 12.5,
+        "write_iops_peak": 1526,
+        "wal_gb_per_full_rescore": 3.0,
+        "redis": {"cache_at_reads_per_second": 1000, "cache_mb": 617},
+    }
+    scaling = {
+        **CONTEXT,
+        "bench": "scaling",
+        "accounts": 250000,
+        "source_accounts": 20000,
+        "cores": 2,
+        "ingest": {"ack": "journaled", "events": 30000, "load_average": 5.1},
+        "calibration": {
+            "accounts": 20000,
+            "worker_cpu_s": 3.0,
+            "postgres_cpu_s": 1.6,
+            "wall_s": 7.6,
+            "load_average": 8.9,
+        },
+        "units": units,
+        "runs": [run],
+        "sizes": {"raw events": {"rows": 7, "predicted_bytes": 2**30, "measured_bytes": 2**31}},
+        "capacity": capacity,
+        "min_retention_days": 72,
+        "seconds": 545,
+    }
+    section = generate([scaling])
+    assert "### Scale-out (`python -m bench.scaling`)" in section
+    assert "| 2 | 16 | **80.0** | 29.0 | 40.0 + 35.0 | 58.0 | 0.300 | 270 | 6.0 |" in section
+    assert "| raw events | 7 | 1.00 | 2.00 |" in section
+    assert "| PostgreSQL size after 90 days, raw events kept 90 days (GB) | 2,089 |" in section
+    assert "at least 72 days" in section
