@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -63,6 +64,8 @@ from healthscore.storage.database import (
     make_sessionmaker,
     upgrade,
 )
+
+log = logging.getLogger(__name__)
 
 DESCRIPTION = """Customer health scores for customer-success teams.
 
@@ -138,6 +141,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if consumer is not None:
             # What a process killed earlier acknowledged: applied now, not at the next sweep.
             jobs.request_apply()
+        elif settings.ingest_ack == "journaled":
+            log.info(
+                "no worker in this process: journaled Segment events reach the tables once "
+                "a `healthscore worker` applies them"
+            )
         if isinstance(broadcaster, live.RedisBroadcaster):
             broadcaster.start()
         # Everything loaded so far (libraries, models, the scorecard) lives as long as the
