@@ -37,15 +37,12 @@ replicates the large dataset (about 10 minutes for 250,000 accounts).
 from __future__ import annotations
 
 import argparse
-import math
 import os
-import re
 import shutil
 import signal
 import statistics
 import subprocess
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -56,12 +53,27 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-import psycopg
 import redis
 from sqlalchemy import func, select, text
 
 from bench import results
+from bench.capacity import capacity, per_unit, predict_wall, rescore_units
 from bench.ingest import http_throughput, wait_until_applied
+from bench.pgstats import (
+    RAW_TABLES,
+    ROLLUP_TABLES,
+    SCORE_TABLES,
+    BackendCpu,
+    analyze,
+    libpq,
+    pages_touched,
+    schema_of,
+    storage,
+    tagged,
+    wal_bytes,
+    wal_lsn,
+    wal_position,
+)
 from bench.replicate import replicate
 from bench.run import NOW, database_url, ensure_dataset
 from bench.server import BenchServer, cpu_seconds, executable, rss_mib
@@ -78,204 +90,7 @@ from healthscore.storage.database import make_engine, make_sessionmaker, transac
 from healthscore.storage.vacuum import vacuum_due
 
 REDIS = os.environ.get("HEALTHSCORE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-RAW_TABLES = ("sessions", "feature_usage", "api_usage", "engagement_events")
-ROLLUP_TABLES = (
-    "daily_sessions",
-    "daily_features",
-    "daily_api_usage",
-    "user_activity",
-    "feature_activity",
-)
-SCORE_TABLES = ("health_scores", "health_score_history")
-ACCOUNT_TABLES = ("customers", "users", "payments", "support_tickets", "nps_responses")
 INGEST_ACCOUNTS = 500
-PAGE = 8192
-
-
-# --- PostgreSQL: who used what ---------------------------------------------------------
-
-
-def tagged(url: str, name: str) -> str:
-    """``url`` whose connections carry ``application_name`` ``name``."""
-    return f"{url}{'&' if '?' in url else '?'}application_name={quote(name)}"
-
-
-def libpq(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
-
-
-class BackendCpu:
-    """CPU seconds of the PostgreSQL backends named ``application`` while it runs: polled
-    from ``pg_stat_activity`` every 0.2 s (a backend that connects and quits between two
-    polls is missed; the product's pools keep theirs)."""
-
-    def __init__(self, dsn: str, application: str) -> None:
-        self.dsn, self.application = dsn, application
-        self.start: dict[int, float] = {}
-        self.last: dict[int, float] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-
-    def _pids(self, connection: psycopg.Connection[Any]) -> list[int]:
-        return [
-            int(pid)
-            for (pid,) in connection.execute(
-                "SELECT pid FROM pg_stat_activity WHERE application_name = %s",
-                (self.application,),
-            )
-        ]
-
-    def _poll(self) -> None:
-        with psycopg.connect(self.dsn, autocommit=True) as connection:
-            for pid in self._pids(connection):  # already connected: from here on
-                self.start[pid] = self.last[pid] = cpu_seconds([pid])
-            while not self._stop.wait(0.2):
-                for pid in self._pids(connection):
-                    self.start.setdefault(pid, 0.0)  # connected since: all of it
-                    self.last[pid] = cpu_seconds([pid]) or self.last.get(pid, 0.0)
-
-    def __enter__(self) -> BackendCpu:
-        self._thread.start()
-        time.sleep(0.3)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def seconds(self) -> float:
-        return sum(self.last[pid] - self.start[pid] for pid in self.last)
-
-
-def wal_lsn(dsn: str) -> int:
-    with psycopg.connect(dsn, autocommit=True) as connection:
-        row = connection.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')").fetchone()
-        assert row is not None
-        return int(row[0])
-
-
-def pages_touched(dsn: str, schema: str) -> dict[str, int]:
-    """Shared-buffer pages the schema's tables and indexes were read from so far: found
-    in PostgreSQL's cache (``hit``) or read from the OS (``read``)."""
-    with psycopg.connect(dsn, autocommit=True) as connection:
-        row = connection.execute(
-            "SELECT sum(coalesce(heap_blks_hit, 0) + coalesce(idx_blks_hit, 0)), "
-            "sum(coalesce(heap_blks_read, 0) + coalesce(idx_blks_read, 0)) "
-            "FROM pg_statio_all_tables WHERE schemaname = %s",
-            (schema,),
-        ).fetchone()
-    assert row is not None
-    return {"hit": int(row[0] or 0), "read": int(row[1] or 0)}
-
-
-def schema_of(url: str) -> str:
-    return url.split("search_path%3D", 1)[1].split("&", 1)[0]
-
-
-def storage(dsn: str, schema: str) -> dict[str, dict[str, float]]:
-    """Bytes (``pg_total_relation_size`` of the table or of all its partitions: heap,
-    indexes, TOAST) and rows (the planner's count, exact after the datasets' VACUUM
-    ANALYZE) of each table that grows with accounts or events."""
-    found = {}
-    with psycopg.connect(dsn, autocommit=True) as connection:
-        for table in (*RAW_TABLES, *ROLLUP_TABLES, *SCORE_TABLES, *ACCOUNT_TABLES):
-            relation = f'"{schema}"."{table}"'
-            row = connection.execute(
-                "WITH parts AS (SELECT relid FROM pg_partition_tree(%(r)s::regclass) "
-                "WHERE isleaf UNION SELECT %(r)s::regclass WHERE NOT EXISTS "
-                "(SELECT FROM pg_partition_tree(%(r)s::regclass))) "
-                "SELECT sum(pg_total_relation_size(p.relid)), sum(greatest(c.reltuples, 0)) "
-                "FROM parts p JOIN pg_class c ON c.oid = p.relid",
-                {"r": relation},
-            ).fetchone()
-            assert row is not None
-            found[table] = {"bytes": float(row[0] or 0), "rows": float(row[1] or 0)}
-        for table in SCORE_TABLES:
-            # Rewritten by every rescore: their files hold the space of earlier versions
-            # (reused, not returned), so count the live rows' bytes and the indexes.
-            row = connection.execute(
-                f'SELECT avg(pg_column_size(t.*)) + 4, pg_indexes_size(\'"{schema}"."{table}"\') '
-                f'FROM "{schema}"."{table}" t TABLESAMPLE SYSTEM (5)'
-            ).fetchone()
-            assert row is not None
-            live = float(row[0] or 0) * found[table]["rows"] + float(row[1] or 0)
-            found[table]["live_bytes"] = live
-    return found
-
-
-WAL_RECORD = re.compile(rb"len \(rec/tot\):\s*\d+/\s*(\d+)")
-WAL_BLOCK = re.compile(rb"rel \d+/(\d+)/(\d+)")
-
-
-def wal_position(dsn: str) -> str:
-    with psycopg.connect(dsn, autocommit=True) as connection:
-        row = connection.execute("SELECT pg_current_wal_flush_lsn()::text").fetchone()
-    assert row is not None
-    return str(row[0])
-
-
-def wal_bytes(dsn: str, schema: str, start: str, end: str) -> int | None:
-    """WAL bytes (records with their full-page images) that touched the schema's tables,
-    indexes and TOAST between two positions, read back with ``pg_waldump``: other
-    databases and schemas written meanwhile are left out. None when the WAL cannot be
-    read (another machine, or its segments already recycled)."""
-    with psycopg.connect(dsn, autocommit=True) as connection:
-        found = connection.execute(
-            "SELECT current_setting('data_directory'), "
-            "(SELECT oid FROM pg_database WHERE datname = current_database())"
-        ).fetchone()
-        assert found is not None
-        directory, database = found
-        nodes = {
-            int(node)
-            for (node,) in connection.execute(
-                "SELECT pg_relation_filenode(c.oid) FROM pg_class c "
-                "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %(s)s "
-                "UNION SELECT pg_relation_filenode(t.oid) FROM pg_class c "
-                "JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "JOIN pg_class t ON t.oid = c.reltoastrelid WHERE n.nspname = %(s)s "
-                "UNION SELECT pg_relation_filenode(i.indexrelid) FROM pg_class c "
-                "JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "JOIN pg_index i ON i.indrelid = c.reltoastrelid WHERE n.nspname = %(s)s",
-                {"s": schema},
-            )
-            if node is not None
-        }
-    waldump = Path(f"/usr/lib/postgresql/{server_major(dsn)}/bin/pg_waldump")
-    if not waldump.exists() or not Path(directory, "pg_wal").is_dir():
-        return None
-    dump = subprocess.Popen(
-        [str(waldump), "-p", str(Path(directory, "pg_wal")), "-s", start, "-e", end],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
-    ours = f"/{database}/".encode()
-    total = 0
-    assert dump.stdout is not None
-    for line in dump.stdout:
-        if ours not in line:
-            continue
-        for db, node in WAL_BLOCK.findall(line):
-            if int(db) == database and int(node) in nodes:
-                record = WAL_RECORD.search(line)
-                total += int(record.group(1)) if record else 0
-                break
-    if dump.wait() != 0 and total == 0:
-        return None
-    return total
-
-
-def server_major(dsn: str) -> int:
-    with psycopg.connect(dsn) as connection:
-        return int(connection.info.server_version // 10000)
-
-
-def analyze(url: str, tables: tuple[str, ...]) -> None:
-    engine = make_engine(url)
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        for table in tables:
-            connection.execute(text(f'ANALYZE "{table}"'))
-    engine.dispose()
 
 
 # --- worker processes ------------------------------------------------------------------
@@ -518,145 +333,6 @@ def redis_costs(url: str, samples: int = 300) -> dict[str, float]:
         "bytes_per_queued_job": round(per_job),
         "bytes_per_cached_score": round(statistics.mean(sizes)) if sizes else 0,
         "cached_samples": len(sizes),
-    }
-
-
-# --- the model -------------------------------------------------------------------------
-
-
-def rescore_units(run: dict[str, Any]) -> dict[str, float]:
-    """Per account rescored, from one full rescore."""
-    accounts = run["accounts"]
-    return {
-        "worker_ms_per_account": 1000 * run["worker_cpu_s"] / accounts,
-        "postgres_ms_per_account": 1000 * run["postgres_cpu_s"] / accounts,
-        "pages_touched_per_account": (run["pages_hit"] + run["pages_read"]) / accounts,
-        "pages_read_per_account": run["pages_read"] / accounts,
-        "wal_bytes_per_account": run["wal_bytes"] / accounts,
-    }
-
-
-def per_unit(
-    rescore: dict[str, Any], ingested: dict[str, Any], sizes: dict[str, Any], days: int
-) -> dict[str, float]:
-    """The capacity model's inputs: ingest per event, a full rescore per account, and the
-    bytes of the dataset the rescore ran on (``sizes``: ``storage`` of it)."""
-
-    def bytes_per_row(tables: tuple[str, ...]) -> float:
-        rows = sum(sizes[t]["rows"] for t in tables)
-        return sum(sizes[t]["bytes"] for t in tables) / rows if rows else 0.0
-
-    accounts = rescore["accounts"]
-    raw_rows = sum(sizes[t]["rows"] for t in RAW_TABLES)
-    rollup_rows = sum(sizes[t]["rows"] for t in ROLLUP_TABLES)
-    return {
-        "api_ms_per_event": ingested["api_ms_per_event"],
-        "ingest_worker_ms_per_event": ingested["worker_ms_per_event"],
-        "ingest_postgres_ms_per_event": ingested["postgres_ms_per_event"],
-        "wal_bytes_per_event": ingested["wal_bytes_per_event"],
-        **rescore_units(rescore),
-        "bytes_per_raw_event": bytes_per_row(RAW_TABLES),
-        "bytes_per_rollup_row": bytes_per_row(ROLLUP_TABLES),
-        "rollup_rows_per_account_day": rollup_rows / accounts / days,
-        "raw_events_per_account_day": raw_rows / accounts / days,
-        "score_bytes_per_account_day": sizes["health_score_history"]["live_bytes"]
-        / max(1.0, sizes["health_score_history"]["rows"]),
-        "account_bytes": (
-            sum(sizes[t]["bytes"] for t in ACCOUNT_TABLES) + sizes["health_scores"]["live_bytes"]
-        )
-        / accounts,
-    }
-
-
-def predict_wall(units: dict[str, float], accounts: int, processes: int, cores: int) -> float:
-    """A full rescore's wall time: each worker and its PostgreSQL backend take turns (one
-    waits while the other works), so a worker keeps about one core busy; ``processes``
-    workers run in parallel up to the cores there are."""
-    per_account = (units["worker_ms_per_account"] + units["postgres_ms_per_account"]) / 1000
-    return accounts * per_account / min(processes, cores)
-
-
-def capacity(
-    units: dict[str, float],
-    *,
-    accounts: int = 1_000_000,
-    events_per_day: int = 100_000_000,
-    peak: float = 3.0,
-    busy: float = 0.6,
-    rescore_hours: float = 1.0,
-    retention: tuple[int, ...] = (30, 72, 90, 365),
-    reads_per_second: int = 1000,
-    cache_ttl: int = 60,
-) -> dict[str, Any]:
-    """What ``accounts`` and ``events_per_day`` need, from the measured per-unit costs.
-
-    ``peak``: the busiest hour's rate over the day's average; ``busy``: the share of a
-    core a process is planned to use; ``rescore_hours``: the nightly full rescore's time
-    budget. Near-real-time rescoring rescores each touched account once per
-    ``rescore_delay_seconds`` window: with far more accounts than events in a window,
-    about one account rescore per event (the upper bound used here)."""
-    events_s = events_per_day / 86_400 * peak
-    api_cores = events_s * units["api_ms_per_event"] / 1000
-    touched_rescores_s = events_s  # at most one per event
-    per_account_ms = units["worker_ms_per_account"] + units["postgres_ms_per_account"]
-    ingest_worker_cores = events_s * units["ingest_worker_ms_per_event"] / 1000
-    touched_cores = touched_rescores_s * units["worker_ms_per_account"] / 1000
-    full_worker_cores = accounts * units["worker_ms_per_account"] / 1000 / (rescore_hours * 3600)
-    pg_cores = (
-        events_s * units["ingest_postgres_ms_per_event"]
-        + touched_rescores_s * units["postgres_ms_per_account"]
-    ) / 1000
-    pg_full_cores = accounts * units["postgres_ms_per_account"] / 1000 / (rescore_hours * 3600)
-    raw_gb = {d: events_per_day * d * units["bytes_per_raw_event"] / 1e9 for d in retention}
-    # Roll-up rows follow accounts x active days, not the number of events.
-    rollup_gb_per_day = (
-        accounts * units["rollup_rows_per_account_day"] * units["bytes_per_rollup_row"] / 1e9
-    )
-    history_gb_per_day = accounts * units["score_bytes_per_account_day"] / 1e9
-    fixed_gb = accounts * units["account_bytes"] / 1e9
-    wal_mb_s = (
-        events_s * units["wal_bytes_per_event"]
-        + touched_rescores_s * units["wal_bytes_per_account"]
-    ) / 1e6
-    full_wal_gb = accounts * units["wal_bytes_per_account"] / 1e9
-    # Redis: cached answers live cache_ttl_seconds (60), so the cache holds about the
-    # distinct reads of one TTL; queued jobs are per delivery or shard, not per account.
-    cached = units.get("bytes_per_cached_score", 0.0)
-    redis_mb = {
-        "cache_at_reads_per_second": reads_per_second,
-        "cache_mb": round(reads_per_second * cache_ttl * cached / 1e6),
-        "every_account_cached_gb": round(accounts * cached / 1e9, 1),
-        "one_job_per_account_mb": round(accounts * units.get("bytes_per_queued_job", 0.0) / 1e6),
-    }
-    return {
-        "accounts": accounts,
-        "events_per_day": events_per_day,
-        "peak_events_per_second": round(events_s),
-        "api_processes": math.ceil(api_cores / busy),
-        "worker_processes_ingest": math.ceil((ingest_worker_cores + touched_cores) / busy),
-        "worker_processes_full_rescore": math.ceil(full_worker_cores / busy),
-        "full_rescore_cpu_hours": round(accounts * per_account_ms / 1000 / 3600, 2),
-        "postgres_cores": math.ceil((pg_cores + pg_full_cores) / busy),
-        # After d days with HEALTHSCORE_RAW_EVENT_RETENTION_DAYS=d: raw events stop
-        # growing there, roll-ups and score history (never dropped) keep growing.
-        "postgres_gb": {
-            d: round(raw_gb[d] + (rollup_gb_per_day + history_gb_per_day) * d + fixed_gb, 1)
-            for d in retention
-        },
-        "raw_gb": {d: round(v, 1) for d, v in raw_gb.items()},
-        "rollup_gb_per_day": round(rollup_gb_per_day, 2),
-        "history_gb_per_day": round(history_gb_per_day, 2),
-        "accounts_gb": round(fixed_gb, 2),
-        "wal_mb_per_second_peak": round(wal_mb_s, 1),
-        "wal_gb_per_full_rescore": round(full_wal_gb, 1),
-        "write_iops_peak": round(wal_mb_s * 1e6 / PAGE),
-        "full_rescore_pages_per_second": round(
-            accounts * units["pages_touched_per_account"] / (rescore_hours * 3600)
-        ),
-        "redis": redis_mb,
-        "peak": peak,
-        "busy": busy,
-        "rescore_hours": rescore_hours,
     }
 
 
