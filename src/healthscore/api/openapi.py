@@ -24,6 +24,10 @@ from healthscore.scoring.scorecard import Scorecard
 WRITES_ONLY = ("409", "415")
 
 
+SEGMENT = "/v1/"
+"""The prefix of Segment's HTTP Tracking API routes (``api.routes.segment``)."""
+
+
 def document(app: FastAPI, scorecard: Scorecard) -> None:
     generate = app.openapi
 
@@ -31,6 +35,12 @@ def document(app: FastAPI, scorecard: Scorecard) -> None:
         if app.openapi_schema is not None:
             return app.openapi_schema
         schema = generate()
+        paths = schema.get("paths", {})
+        # Segment's routes are matched first (api.app) but documented last, as before.
+        schema["paths"] = {
+            **{path: ops for path, ops in paths.items() if not path.startswith(SEGMENT)},
+            **{path: ops for path, ops in paths.items() if path.startswith(SEGMENT)},
+        }
         for operations in schema.get("paths", {}).values():
             for method, operation in operations.items():
                 for parameter in operation.get("parameters", []):
