@@ -140,7 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         if consumer is not None:
             # What a process killed earlier acknowledged: applied now, not at the next sweep.
-            jobs.request_apply()
+            jobs.resume()
         elif settings.ingest_ack == "journaled":
             log.info(
                 "no worker in this process: journaled Segment events reach the tables once "

@@ -154,9 +154,32 @@ class Jobs:
     # --- tasks -------------------------------------------------------------------------
 
     def _apply_journal(self) -> int:
-        """Apply the ingest journal until it is empty, many requests per transaction."""
-        self.huey.get(APPLY_FLAG)  # clear first: entries from now on queue a new run
-        return self.drain_journal(settle=SETTLE_SECONDS)
+        """Apply the ingest journal until it is empty, many requests per transaction.
+
+        One run at a time: the flag stays set while this runs, so requests journaled
+        meanwhile do not queue a second run. (Cleared at the start, as it was, a second
+        run took the worker's other thread under steady ingest, and the near-real-time
+        rescore waited for the journal to be empty, which it never was.) Once the
+        journal is found empty the flag is cleared and the journal looked at once more,
+        so an entry journaled just before the clear is not left to the sweep."""
+        try:
+            total = self.drain_journal(settle=SETTLE_SECONDS)
+        finally:
+            self.huey.get(APPLY_FLAG)
+        with self.sessions() as session:
+            waiting = self.journal.backlog(session)[0]
+        if waiting:
+            self.request_apply()
+        return total
+
+    def resume(self) -> None:
+        """At a worker's start: clear the flags a killed process may have left set (they
+        would keep request_* from queueing anything until the sweep), then apply what
+        the journal holds and rescore what is marked."""
+        self.huey.get(APPLY_FLAG)
+        self.huey.get(RESCORE_FLAG)
+        self.request_apply()
+        self.request_rescore()
 
     def drain_journal(self, *, settle: float = 0.0) -> int:
         """Apply the journal until it is empty; the events applied. ``settle``: after a
@@ -220,7 +243,9 @@ class Jobs:
 
         def claim_touched(session: Session) -> set[str]:
             return set(
-                session.scalars(select(m.Customer.id).where(m.Customer.id.in_(claim_marks(session))))
+                session.scalars(
+                    select(m.Customer.id).where(m.Customer.id.in_(claim_marks(session)))
+                )
             )
 
         def claim_marks(session: Session) -> list[str]:

@@ -41,6 +41,7 @@ def start_embedded(jobs: Jobs) -> Consumer:
 
 def run_worker(jobs: Jobs, *, threads: int, periodic: bool = True) -> None:
     """Block, processing tasks until SIGINT/SIGTERM (graceful: running tasks finish)."""
+    jobs.resume()
     consumer = jobs.huey.create_consumer(
         workers=threads,
         worker_type="thread",
