@@ -88,7 +88,7 @@ bench: install wrk
 	$(BIN)/python -m bench.ingest --backend sqlite --batches 2000 --ack applied --import-rows 0
 	$(BIN)/python -m bench.ingest --backend postgresql --batches 2000 --ack applied --import-rows 0
 	$(BIN)/python -m bench.ingest --backend postgresql --batches 6000 --rate 25000 --probes 4 --import-rows 0
-	$(BIN)/python -m bench.ingest --backend sqlite --worker embedded --batches 6000 --rate 25000 --probes 4 --import-rows 0
+	$(BIN)/python -m bench.ingest --backend sqlite --worker embedded --batches 4000 --rate 10000 --probes 4 --import-rows 0
 	$(BIN)/python -m bench.freshness --backend sqlite
 	$(BIN)/python -m bench.freshness --backend postgresql
 	$(BIN)/python -m bench.dashboard --backend sqlite --size 20000
