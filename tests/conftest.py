@@ -16,6 +16,7 @@ pytest_plugins = [
     "tests.fixtures.redis",
     "tests.fixtures.refusals",
     "tests.fixtures.reports",
+    "tests.fixtures.snapshots",
 ]
 
 

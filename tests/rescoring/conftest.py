@@ -16,6 +16,7 @@ from healthscore.rescoring.service import Rescoring
 from healthscore.scoring.scorecard import load_scorecard
 from healthscore.storage import models as m
 from healthscore.storage.database import transaction
+from tests.fixtures.snapshots import Snapshot
 
 NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
 QUIET = "gone_quiet"
@@ -99,10 +100,22 @@ def rescoring(sessions: sessionmaker[Session], recorder: Recorder) -> Rescoring:
     )
 
 
-@pytest.fixture
-def book(sessions: sessionmaker[Session], rescoring: Rescoring, recorder: Recorder) -> None:
-    """40 demo accounts, scored (with their playbooks) on each of the ten days before NOW."""
+def build_book(sessions: sessionmaker[Session]) -> None:
+    """40 demo accounts, scored (with their playbooks) on each of the ten days before NOW,
+    by a rescoring service of its own: the test's starts afresh, as after a restart."""
     with transaction(sessions) as session:
         generate_demo(session, customers=40, days=45, seed=3, now=NOW)
-    rescoring.replay(HISTORY, playbooks=True)
-    recorder.__init__()  # type: ignore[misc]
+    recorder = Recorder()
+    Rescoring(
+        sessions=sessions,
+        scorecard=load_scorecard("default"),
+        playbooks=load_playbooks(),
+        deliveries=recorder.deliver,
+        listeners=ScoreListeners([recorder.listen]),
+    ).replay(HISTORY, playbooks=True)
+
+
+@pytest.fixture
+def book(db_url: str, sessions: sessionmaker[Session], db_snapshot: Snapshot) -> None:
+    """The book (``build_book``), built once per test process and database, then copied."""
+    db_snapshot(db_url, "rescoring-book", lambda: build_book(sessions))

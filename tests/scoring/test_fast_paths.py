@@ -24,9 +24,14 @@ CARD = load_scorecard("default")
 
 
 @pytest.fixture
-def demo(session):
-    generate_demo(session, customers=80, days=60, seed=5, now=NOW)
-    session.commit()
+def demo(db_url, session, db_snapshot):
+    """80 demo accounts with 60 days of activity (built once per process and database)."""
+
+    def build() -> None:
+        generate_demo(session, customers=80, days=60, seed=5, now=NOW)
+        session.commit()
+
+    db_snapshot(db_url, "fast-paths-demo", build)
     return session
 
 
