@@ -16,16 +16,22 @@ from healthscore.storage.database import transaction
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
-@pytest.fixture
-def demo_server(live_server):
-    """A live server over 40 demo accounts scored a week ago and today."""
-    with transaction(live_server.sessions) as session:
+def seed_demo(sessions) -> None:
+    """40 demo accounts scored a week ago and today."""
+    with transaction(sessions) as session:
         generate_demo(session, customers=40, days=40, seed=3, now=NOW)
     card = load_scorecard("default")
     for as_of in (NOW - timedelta(days=7), NOW):
-        with transaction(live_server.sessions) as session:
+        with transaction(sessions) as session:
             score_accounts(session, card, as_of=as_of)
-    return live_server
+
+
+@pytest.fixture
+def demo_server(db_url, sessions, db_snapshot, request):
+    """A live server over ``seed_demo``'s rows (seeded once per test process and database,
+    then copied in before the server starts)."""
+    db_snapshot(db_url, "operations-demo", lambda: seed_demo(sessions))
+    return request.getfixturevalue("live_server")
 
 
 def count(server, model) -> int:

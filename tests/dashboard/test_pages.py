@@ -31,9 +31,9 @@ EVIL = "<script>alert(1)</script>"
 EVIL_ID = "cust_evil"
 
 
-def seed_dashboard(server) -> None:
+def seed_dashboard(sessions) -> None:
     """40 demo accounts scored daily for 10 days, a hostile name, and outreach entries."""
-    with transaction(server.sessions) as session:
+    with transaction(sessions) as session:
         generate_demo(session, customers=40, days=40, seed=3, now=NOW)
         session.add(
             m.Customer(
@@ -48,9 +48,9 @@ def seed_dashboard(server) -> None:
         )
     card = load_scorecard("default")
     for days_ago in (10, 7, 3, 1, 0):
-        with transaction(server.sessions) as session:
+        with transaction(sessions) as session:
             score_accounts(session, card, as_of=NOW - timedelta(days=days_ago))
-    with transaction(server.sessions) as session:
+    with transaction(sessions) as session:
         ids = list(session.scalars(select(m.Customer.id).order_by(m.Customer.id).limit(3)))
         for n, customer_id in enumerate([*ids, EVIL_ID]):
             session.add(
@@ -71,9 +71,11 @@ def seed_dashboard(server) -> None:
 
 
 @pytest.fixture
-def dashboard_server(live_server):
-    seed_dashboard(live_server)
-    return live_server
+def dashboard_server(db_url, sessions, db_snapshot, request):
+    """A live server over ``seed_dashboard``'s rows (seeded once per test process and
+    database, then copied in before the server starts)."""
+    db_snapshot(db_url, "dashboard-pages", lambda: seed_dashboard(sessions))
+    return request.getfixturevalue("live_server")
 
 
 def sign_in(server, scope: str = "read") -> httpx.Client:
