@@ -34,9 +34,14 @@ def fingerprint(run) -> dict[str, tuple]:
 
 
 @pytest.fixture
-def demo(session):
-    generate_demo(session, customers=60, days=60, seed=11, now=NOW)
-    session.commit()
+def demo(db_url, session, db_snapshot):
+    """60 demo accounts with 60 days of activity (built once per process and database)."""
+
+    def build() -> None:
+        generate_demo(session, customers=60, days=60, seed=11, now=NOW)
+        session.commit()
+
+    db_snapshot(db_url, "scoring-service-demo", build)
     return session
 
 
