@@ -30,8 +30,8 @@ from ``pg_stat_activity``), so other work on the server is not counted; WAL is w
 WAL when it cannot read it: other writers then inflate it). The result
 is appended to ``.bench/results.jsonl`` (kind ``scaling``) with the capacity model for
 1M accounts and 100M events/day computed from it (``capacity``); ``python -m
-bench.report`` renders both. About 6 minutes once the datasets exist; the first run also
-replicates the large dataset (about 10 minutes for 250,000 accounts).
+bench.report`` renders both. 5-9 minutes once the datasets exist (2 shared cores, load
+5-9); the first run also builds the 250,000-account dataset (25 minutes, 23 GB).
 """
 
 from __future__ import annotations
