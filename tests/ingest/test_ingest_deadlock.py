@@ -121,3 +121,41 @@ def test_the_rescore_takes_the_marks_nobody_holds_and_leaves_the_others(
     engine.dispose()
     assert marks == {"a"}, "the held mark waits for the next round, the free one was taken"
     assert scored == {"b"}
+
+
+def test_an_mrr_change_does_not_deadlock_with_a_rescore_holding_the_mark(postgres_url):
+    """A rescore deletes the account's mark, then writes a row referencing the account; an
+    MRR change locks the account, then marks it. With the account locked FOR UPDATE the
+    two waited for each other (a foreign key check takes KEY SHARE on the account)."""
+    from decimal import Decimal
+
+    from healthscore.ingest.facts import record_mrr_change
+
+    engine = make_engine(postgres_url)
+    sessions = make_sessionmaker(engine)
+    with transaction(sessions) as session:
+        upsert_customer(session, {"id": "a", "name": "a"})
+        session.add(jm.PendingRescore(customer_id="a", touched_at=NOW))
+    worker = engine.connect()
+    worker.execute(text("SET deadlock_timeout = '10s'"))  # the request's backend detects it
+    worker.execute(text("DELETE FROM pending_rescores WHERE customer_id = 'a'"))  # the claim
+    failure: list[BaseException] = []
+
+    def request() -> None:
+        try:
+            with transaction(sessions) as session:
+                record_mrr_change(session, customer_id="a", mrr_amount=Decimal("10.00"))
+        except BaseException as error:  # reported by the assertion below
+            failure.append(error)
+
+    thread = threading.Thread(target=request)
+    thread.start()
+    time.sleep(0.3)  # the request holds the account and waits for the mark
+    # A row naming the account, as the rescore's scores do: its foreign key is checked.
+    worker.execute(text("INSERT INTO pending_rescores VALUES ('a', now())"))
+    worker.commit()
+    thread.join(15)
+    worker.close()
+    engine.dispose()
+    assert not thread.is_alive()
+    assert failure == [], "the request was the deadlock's victim"

@@ -95,9 +95,15 @@ def record_changes(session: Session, rows: Sequence[dict[str, Any]]) -> None:
 def lock_accounts(session: Session, customer_ids: Sequence[str]) -> None:
     """One writer of these accounts' MRR history at a time (PostgreSQL row locks, in id
     order; SQLite has one writer anyway): two changes committed side by side would each
-    relink without seeing the other, and leave two rows of a stream in force."""
+    relink without seeing the other, and leave two rows of a stream in force.
+
+    ``FOR NO KEY UPDATE``, which such writers still take one at a time, not ``FOR
+    UPDATE``: that would also block every insert referencing the account (a foreign key
+    check takes ``KEY SHARE``), and a rescore that holds the account's rescore mark and
+    writes its score then waited for this transaction while this one waited to mark the
+    account: a deadlock, answered 503."""
     query = select(m.Customer.id).where(m.Customer.id.in_(customer_ids)).order_by(m.Customer.id)
-    session.execute(query.with_for_update())
+    session.execute(query.with_for_update(key_share=True))
 
 
 def _relink(session: Session, customer_ids: Sequence[str]) -> None:
