@@ -78,9 +78,11 @@ class Tab:
 
 
 @pytest.fixture
-def server(live_server):
-    seed_dashboard(live_server)
-    return live_server
+def server(db_url, sessions, db_snapshot, request):
+    """A live server over ``seed_dashboard``'s rows (seeded once per test process, then
+    copied in before the server starts)."""
+    db_snapshot(db_url, "dashboard-pages", lambda: seed_dashboard(sessions))
+    return request.getfixturevalue("live_server")
 
 
 @pytest.fixture

@@ -85,7 +85,7 @@ PROBLEMS = """
 @pytest.fixture
 def tab(browser, live_server) -> Iterator[Tab]:
     assert CHROMIUM.exists()
-    seed_dashboard(live_server)
+    seed_dashboard(live_server.sessions)
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(10_000)
