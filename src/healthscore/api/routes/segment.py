@@ -191,10 +191,10 @@ class SegmentRoute(APIRoute):
     database session, checks the key in it (the body's ``writeKey``, else the header's;
     401/403, and 429 over the key's rate limit, exactly as ``security.require``; a body
     refused as invalid is answered only after that), and calls the endpoint with that
-    session, so the key lookup and the ingest share a connection and a transaction. FastAPI's generic path
-    would parse the JSON into dicts, validate them again, and hop to the thread pool
-    once per dependency and once more for the endpoint, with a second session for the
-    key. Dependency overrides therefore do not apply to these routes.
+    session, so the key lookup and the ingest share a connection and a transaction.
+    FastAPI's generic path would parse the JSON into dicts, validate them again, and hop
+    to the thread pool once per dependency and once more for the endpoint, with a second
+    session for the key. Dependency overrides therefore do not apply to these routes.
     """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
