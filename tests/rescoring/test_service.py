@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import select
@@ -63,6 +65,27 @@ def test_some_accounts_are_rescored_inside_the_transaction_that_picks_them(
     )
     assert sorted(rescored.changed) == two and recorded == [2]
     assert recorder.heard == [rescored.changed]
+
+
+def test_a_rescore_without_a_moment_scores_when_its_accounts_have_been_picked(
+    book, rescoring: Rescoring, sessions
+):
+    """The touched-account rescore claims marks in ``select_ids``: an event stored just
+    before its mark was claimed must be before the scored moment, or it would not count
+    and its mark would be gone."""
+    with sessions() as session:
+        one = list(session.scalars(select(m.Customer.id).order_by(m.Customer.id).limit(1)))
+    picked: list[datetime] = []
+
+    def pick(_session: object) -> list[str]:
+        picked.append(datetime.now(UTC))
+        return one
+
+    rescored = rescoring.rescore(kind="touched-test", as_of=None, select_ids=pick)
+    assert rescored.run.as_of >= picked[0]
+    with sessions() as session:
+        latest = session.get(m.HealthScore, one[0])
+        assert latest is not None and latest.as_of == rescored.run.as_of
 
 
 def test_an_unknown_account_writes_nothing_and_tells_no_one(

@@ -262,7 +262,7 @@ class Jobs:
             session.execute(delete(marks).where(marks.customer_id.in_(claimed)))
             return claimed
 
-        self.rescoring.rescore(kind="touched", as_of=datetime.now(UTC), select_ids=claim_touched)
+        self.rescoring.rescore(kind="touched", as_of=None, select_ids=claim_touched)
         if len(ids) == RESCORE_BATCH:
             self.request_rescore()
         return len(ids)

@@ -13,7 +13,7 @@ import hashlib
 import time
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -67,7 +67,7 @@ class Rescoring:
         self,
         *,
         kind: str,
-        as_of: datetime,
+        as_of: datetime | None,
         customer_ids: Collection[str] | None = None,
         id_range: IdRange | None = None,
         select_ids: Callable[[Session], Collection[str]] | None = None,
@@ -80,10 +80,16 @@ class Rescoring:
 
         ``select_ids`` picks the accounts inside that transaction (claiming touched
         accounts), ``record`` writes more in it (a shard marked done). Unknown
-        ``customer_ids`` raise ``UnknownCustomerError`` and nothing is written."""
+        ``customer_ids`` raise ``UnknownCustomerError`` and nothing is written.
+
+        ``as_of=None`` scores at the moment the accounts have been picked: an event whose
+        rescore mark ``select_ids`` takes was stored before that moment, so it counts
+        (a moment taken before the claim would miss an event stored in between, and its
+        mark would be gone)."""
         started = time.perf_counter()
         with transaction(self.sessions) as session:
             ids = select_ids(session) if select_ids else customer_ids
+            as_of = as_of or datetime.now(UTC)
             self._note_scorecard(session)
             before = subscriptions.before_rescore(session, ids, id_range)
             run = score_accounts(
