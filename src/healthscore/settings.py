@@ -96,6 +96,17 @@ class Settings(BaseSettings):
             " (read-your-writes, for callers that read what they sent at once)."
         ),
     )
+    ingest_max_backlog_events: int | None = Field(
+        default=1_000_000,
+        ge=1,
+        le=1_000_000_000,
+        description=(
+            "Journaled ingest only: while the journal holds this many events not yet"
+            " applied (the workers are down or cannot keep up), Segment calls get 503"
+            " `ingest_backlog` with Retry-After instead of growing the backlog; SDKs retry"
+            " them later. Empty: no limit."
+        ),
+    )
     rescore_delay_seconds: float = Field(
         default=0.5,
         ge=0,

@@ -32,6 +32,7 @@ them: those are always applied before the answer.
 from __future__ import annotations
 
 import threading
+import time
 import zlib
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -71,6 +72,28 @@ MAX_ENTRIES = 100
 SETTLE_SECONDS = 0.05
 """After a partial group, how long the applier lets the next one gather: fuller groups
 share more of each transaction's cost, for 50 ms more latency."""
+
+BACKLOG_RECOUNT_SECONDS = 1.0
+"""How often a process counts the journal's backlog for ``admit`` (in between it adds what
+it journaled itself): one small aggregate a second, not one per request."""
+
+RETRY_AFTER_SECONDS = 5
+"""What a request refused for the backlog is told to wait (``Retry-After``)."""
+
+
+class JournalFull(Exception):
+    """The journal already holds ``limit`` events not yet applied: this request is refused
+    rather than acknowledged into a backlog that only grows while the workers are down or
+    behind (``HEALTHSCORE_INGEST_MAX_BACKLOG_EVENTS``)."""
+
+    def __init__(self, waiting: int, limit: int) -> None:
+        super().__init__(
+            f"{waiting:,} journaled events are waiting to be applied (the limit is"
+            f" {limit:,}); nothing from this request was stored: retry later"
+        )
+        self.waiting = waiting
+        self.limit = limit
+
 
 MARK = "segment"
 """The row of ``ingest_journal_marks`` that a journal file's applier moves."""
@@ -198,6 +221,8 @@ class Journal:
         self._file: sessionmaker[Session] | None = None
         self._group: GroupCommit | None = None
         self._opening = threading.Lock()  # API threads may all append first at once
+        self._counted: tuple[float, int] | None = None  # (monotonic time, events waiting)
+        self._counting = threading.Lock()
 
     def _file_sessions(self, *, create: bool) -> sessionmaker[Session] | None:
         """Sessions on the journal file; created on first append only, so that a server
@@ -244,6 +269,27 @@ class Journal:
 
     # --- acknowledging -----------------------------------------------------------------
 
+    def admit(self, session: Session, limit: int | None) -> None:
+        """Raise ``JournalFull`` when ``limit`` events or more are waiting to be applied.
+
+        The backlog is counted at most once every ``BACKLOG_RECOUNT_SECONDS`` per process,
+        plus what this process journals meanwhile; over the limit it is counted at every
+        request, so requests are admitted again as soon as the workers catch up."""
+        if limit is None:
+            return
+        now = time.monotonic()
+        counted = self._counted
+        if counted is None or now - counted[0] >= BACKLOG_RECOUNT_SECONDS or counted[1] >= limit:
+            counted = (now, self.backlog(session)[1])
+            self._counted = counted
+        if counted[1] >= limit:
+            raise JournalFull(counted[1], limit)
+
+    def _journaled(self, events: int) -> None:
+        with self._counting:
+            if self._counted is not None:
+                self._counted = (self._counted[0], self._counted[1] + events)
+
     def append(
         self,
         session: Session,
@@ -267,6 +313,10 @@ class Journal:
             "events": len(events),
             "payload": _encode(events),
         }
+        self._append(session, row)
+        self._journaled(len(events))
+
+    def _append(self, session: Session, row: dict[str, Any]) -> None:
         if self._path is None:
             bind = session.get_bind()
             if bind.dialect.name != "postgresql" or not isinstance(bind, Engine):

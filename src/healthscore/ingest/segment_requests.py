@@ -1,10 +1,12 @@
 """One request to the Segment endpoints, applied (or journaled) all or nothing.
 
-With ``HEALTHSCORE_INGEST_ACK=committed`` (the default) the messages are applied in one
-transaction that commits before the acknowledgement; with ``journaled`` an events-only
-request is checked just as fully and journaled instead (``ingest.journal``), for a worker
-to apply in bulk. Either way the follow-up (a rescore, or the journal's apply) is asked
-of the job queue only once the transaction has committed.
+With ``HEALTHSCORE_INGEST_ACK=journaled`` (the default) an events-only request is checked
+fully and journaled (``ingest.journal``), for a worker to apply in bulk, unless the
+journal already holds ``HEALTHSCORE_INGEST_MAX_BACKLOG_EVENTS`` events (``JournalFull``:
+503, retry later); other requests, and all of them with ``applied``, are applied in one
+transaction that commits before the acknowledgement. Either way the follow-up (a
+rescore, or the journal's apply) is asked of the job queue only once the transaction has
+committed.
 
 A request with an ``alias`` is always applied; with the journal on, the events already
 journaled are applied first, in its transaction, so that the previous id's acknowledged
@@ -119,6 +121,7 @@ def _receive_once(
     seen.note_sent_at(sent_at_skews(messages, received_at=received_at, batch_sent_at=batch_sent_at))
     try:
         if journaled:
+            jobs.journal.admit(session, jobs.settings.ingest_max_backlog_events)
             events = seg.resolve_events(
                 session,
                 messages,

@@ -51,6 +51,7 @@ from healthscore.auth.scopes import Scope
 from healthscore.errors import validation_message
 from healthscore.ingest import segment as seg
 from healthscore.ingest import segment_messages, segment_requests
+from healthscore.ingest.journal import RETRY_AFTER_SECONDS, JournalFull
 from healthscore.ingest.records import InvalidFact
 from healthscore.jobs.queue import Jobs
 from healthscore.scoring.event_mapping import EventMapping
@@ -249,6 +250,12 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorResponse, "description": "body over 500 KB (batch) or 32 KB (call)"},
     415: {"model": ErrorResponse, "description": "the body is not JSON (or text/plain)"},
     429: {"model": ErrorResponse, "description": "the key is over its rate limit"},
+    503: {
+        "model": ErrorResponse,
+        "description": "the database is unavailable, or (`ingest_backlog`) the journal holds"
+        " `HEALTHSCORE_INGEST_MAX_BACKLOG_EVENTS` events not yet applied; nothing was stored:"
+        " retry after `Retry-After` seconds",
+    },
 }
 
 
@@ -285,6 +292,13 @@ def _ingest(
         ) from None
     except InvalidFact as error:
         raise _rejection([ErrorDetail(field=error.field, message=error.message)]) from None
+    except JournalFull as full:
+        raise ApiError(
+            503,
+            str(full),
+            code="ingest_backlog",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        ) from None
     return Success()
 
 
