@@ -30,7 +30,11 @@ def server_settings(db_url: str, tmp_path: Path) -> Settings:
 
 
 def hundred_events() -> dict[str, object]:
-    return {"batch": [track("Signed In", userId=f"u{i}", context={"groupId": "acme"}) for i in range(100)]}
+    return {
+        "batch": [
+            track("Signed In", userId=f"u{i}", context={"groupId": "acme"}) for i in range(100)
+        ]
+    }
 
 
 def waiting(live_server, db_url: str) -> tuple[int, int]:
