@@ -5,8 +5,6 @@ journal is applied, calls are acknowledged again."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from healthscore.ingest import journal
@@ -18,14 +16,13 @@ LIMIT = 250
 
 
 @pytest.fixture
-def server_settings(db_url: str, tmp_path: Path) -> Settings:
-    return Settings(
-        database_url=db_url,
-        queue_path=str(tmp_path / "queue.db"),
-        redis_url=None,
-        ingest_ack="journaled",
-        embedded_worker=False,  # nobody applies the journal: the backlog only grows
-        ingest_max_backlog_events=LIMIT,
+def server_settings(server_settings: Settings) -> Settings:
+    return server_settings.model_copy(
+        update={
+            "ingest_ack": "journaled",
+            "embedded_worker": False,  # nobody applies the journal: the backlog only grows
+            "ingest_max_backlog_events": LIMIT,
+        }
     )
 
 
