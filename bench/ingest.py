@@ -363,6 +363,18 @@ def import_throughput(database_url: str, workdir: Path, rows: int) -> float:
     return rows / elapsed
 
 
+def add_bench_accounts(sessions: sessionmaker[Session], count: int, *, key_name: str) -> str:
+    """``count`` accounts ``acct-0``… created 30 days ago, and an admin key; its secret."""
+    with transaction(sessions) as session:
+        key = create_key(session, scope=Scope.admin, name=key_name).secret
+        now = datetime.now(UTC) - timedelta(days=30)
+        session.add_all(
+            m.Customer(id=f"acct-{i}", name=f"Account {i}", created_at=now, traits={})
+            for i in range(count)
+        )
+    return key
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--backend", default="sqlite", choices=["sqlite", "postgresql"])
@@ -405,15 +417,11 @@ def main() -> None:
     engine = make_engine(url)
     upgrade(engine)
     sessions = make_sessionmaker(engine)
+    key = add_bench_accounts(sessions, ACCOUNTS, key_name="bench")
+    # Enough probe accounts for a run at 25k events/s (bounded: 1 per probe sent).
+    probes = int(args.probes * (args.batches * 100 / 10_000 + 5)) + 1 if args.probes else 0
     with transaction(sessions) as session:
-        key = create_key(session, scope=Scope.admin, name="bench").secret
         now = datetime.now(UTC) - timedelta(days=30)
-        session.add_all(
-            m.Customer(id=f"acct-{i}", name=f"Account {i}", created_at=now, traits={})
-            for i in range(ACCOUNTS)
-        )
-        # Enough probe accounts for a run at 25k events/s (bounded: 1 per probe sent).
-        probes = int(args.probes * (args.batches * 100 / 10_000 + 5)) + 1 if args.probes else 0
         session.add_all(
             m.Customer(id=f"{PROBE_PREFIX}{i}", name=f"Probe {i}", created_at=now, traits={})
             for i in range(probes)

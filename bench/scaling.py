@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import tempfile
@@ -47,7 +46,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -58,7 +56,7 @@ from sqlalchemy import func, select, text
 
 from bench import results
 from bench.capacity import capacity, per_unit, predict_wall, rescore_units
-from bench.ingest import http_throughput, wait_until_applied
+from bench.ingest import add_bench_accounts, http_throughput, wait_until_applied
 from bench.pgstats import (
     RAW_TABLES,
     ROLLUP_TABLES,
@@ -76,7 +74,7 @@ from bench.pgstats import (
 )
 from bench.replicate import replicate
 from bench.run import NOW, database_url, ensure_dataset
-from bench.server import BenchServer, cpu_seconds, executable, rss_mib
+from bench.server import BenchServer, cpu_seconds, executable, rss_mib, stop_processes
 from healthscore.auth.keys import Scope, create_key
 from healthscore.ingest import journal
 from healthscore.jobs.queue import Jobs
@@ -129,14 +127,7 @@ def workers(url: str, count: int, queue: str) -> Iterator[list[subprocess.Popen[
         time.sleep(1)  # the consumer's threads start after the line
         yield processes
     finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_processes(processes, timeout=60)
         for log in logs:
             log.close()
         shutil.rmtree(workdir, ignore_errors=True)
@@ -226,13 +217,7 @@ def ingest(batches: int) -> dict[str, Any]:
     engine = make_engine(url)
     upgrade(engine)
     sessions = make_sessionmaker(engine)
-    with transaction(sessions) as session:
-        key = create_key(session, scope=Scope.admin, name="scaling").secret
-        now = datetime.now(UTC) - timedelta(days=30)
-        session.add_all(
-            m.Customer(id=f"acct-{i}", name=f"Account {i}", created_at=now, traits={})
-            for i in range(INGEST_ACCOUNTS)
-        )
+    key = add_bench_accounts(sessions, INGEST_ACCOUNTS, key_name="scaling")
     application = f"hs-scaling-{uuid.uuid4().hex[:8]}"
     dsn = libpq(url)
     mode = Settings.model_fields["ingest_ack"].default

@@ -99,6 +99,20 @@ def postgres_pids() -> list[int]:
     return pids
 
 
+def stop_processes(processes: list[subprocess.Popen[bytes]], *, timeout: float) -> None:
+    """SIGTERM every process still running (a graceful stop), then SIGKILL those not gone
+    after ``timeout`` seconds."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 class BenchServer:
     """``healthscore serve`` on 127.0.0.1 (``processes`` server processes) with its job
     worker ``embedded``, ``separate`` or ``none``; ``env`` adds or overrides settings."""
@@ -209,16 +223,7 @@ class BenchServer:
 
     def stop(self) -> None:
         """SIGTERM (graceful), then SIGKILL after 30 s; the temporary folder goes."""
-        started = [p for p in (self.server, self.worker) if p is not None]
-        for process in started:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in started:
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_processes([p for p in (self.server, self.worker) if p is not None], timeout=30)
         self.server = self.worker = None
         for log in self._logs:
             log.close()
