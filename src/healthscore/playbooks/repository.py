@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from healthscore.storage import models as m
-from healthscore.storage.dialect import ids_in
+from healthscore.storage.id_lists import ids_in
 from healthscore.storage.rollups import midnight
 from healthscore.timeutc import naive_utc, utc
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_
 
-from healthscore.storage.dialect import ids_in
+from healthscore.storage.id_lists import ids_in
 
 Condition = ColumnElement[bool]
 
