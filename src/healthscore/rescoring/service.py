@@ -23,9 +23,10 @@ from healthscore.playbooks.rules import PlaybookSet
 from healthscore.playbooks.service import PlaybookRun, run_playbooks
 from healthscore.rescoring.dry_run import PlaybookDryRun, dry_run
 from healthscore.rescoring.listeners import ScoreListeners
+from healthscore.scoring.run_reads import Progress
 from healthscore.scoring.scorecard import Scorecard
 from healthscore.scoring.selection import IdRange
-from healthscore.scoring.service import Progress, ScoringRun, score_accounts
+from healthscore.scoring.service import ScoringRun, score_accounts
 from healthscore.storage.database import transaction
 from healthscore.subscriptions import service as subscriptions
 

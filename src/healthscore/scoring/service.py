@@ -8,9 +8,8 @@ the caller owns the transaction, so a failed run leaves nothing half-written.
 from __future__ import annotations
 
 import gc
-import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -21,7 +20,6 @@ from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
 from healthscore.scoring import aggregates, hierarchy, products, repository
-from healthscore.scoring.concurrent_read import snapshot_session
 from healthscore.scoring.engine import (
     HealthScore,
     PreviousScore,
@@ -32,12 +30,11 @@ from healthscore.scoring.engine import (
 from healthscore.scoring.lifecycle import DAY_SECONDS, stage_of
 from healthscore.scoring.metrics import Aggregate, Column, Lookup
 from healthscore.scoring.overrides import apply_overrides, overrides_in_force
+from healthscore.scoring.run_reads import PartRead, Progress, ReadAhead, read_part
 from healthscore.scoring.scorecard import Scorecard, Stage
 from healthscore.scoring.selection import IdRange, Selection
 from healthscore.storage.rollups import midnight
 from healthscore.timeutc import utc
-
-Progress = Callable[[str], None]
 
 
 @dataclass
@@ -150,11 +147,11 @@ def _score_in_chunks(
     snapshot the run started with (a second connection shares it, as in one pass).
 
     On PostgreSQL the next chunk is read while this one is scored and written
-    (``_ReadAhead``): reading is mostly the database's work on two connections, writing
+    (``ReadAhead``): reading is mostly the database's work on two connections, writing
     mostly this process's and a third connection's, so the two overlap on the cores."""
     parents = repository.parent_ids(session)
     snapshot = aggregates.run_snapshot(session)
-    ahead = _ReadAhead(session, scorecard, as_of=as_of, skip=parents, snapshot=snapshot)
+    ahead = ReadAhead(session, scorecard, as_of=as_of, skip=parents, snapshot=snapshot)
     parts = []
     try:
         for number, chunk in enumerate(chunks, 1):
@@ -185,124 +182,6 @@ def _numbered(step: Progress, number: int, total: int) -> Progress:
     return lambda message: step(f"{message} ({number}/{total})")
 
 
-@dataclass
-class _PartRead:
-    """What a part's scoring reads from its own accounts' data: who is scored or churned,
-    and their aggregate columns. ``seconds``: how long the caller waited for it."""
-
-    selection: Selection
-    accounts: list[repository.Account]
-    churned: list[str]
-    columns: aggregates.AggregateColumns
-    seconds: float = 0.0
-
-
-def _read_part(
-    session: Session,
-    scorecard: Scorecard,
-    *,
-    as_of: datetime,
-    selection: Selection,
-    step: Progress,
-    skip: frozenset[str] = frozenset(),
-    snapshot: str | None = None,
-) -> _PartRead:
-    """The accounts of ``selection`` but those in ``skip``, and their aggregates."""
-    step("loading accounts")
-    accounts = repository.active_accounts(session, as_of=as_of, customer_ids=selection)
-    churned = repository.churned_accounts(session, as_of=as_of, customer_ids=selection)
-    if skip:
-        accounts = [account for account in accounts if account.id not in skip]
-        churned = [cid for cid in churned if cid not in skip]
-    step("aggregating signals")
-    columns = aggregates.load_aggregate_columns(
-        session,
-        required_aggregates(scorecard),
-        as_of=as_of,
-        accounts=[account.id for account in accounts],
-        customer_ids=selection,
-        concurrent=len(accounts) >= aggregates.CONCURRENT_READ_MIN_ACCOUNTS,
-        snapshot=snapshot,
-    )
-    return _PartRead(selection, accounts, churned, columns)
-
-
-class _ReadAhead:
-    """Reads a chunk (``_read_part``) on a thread of its own, in the run's snapshot on
-    connections of its own, while the session scores and writes the chunk before; with
-    no snapshot (SQLite, or a transaction that had written before the run) it reads on
-    the session when the chunk's turn comes, as one pass would."""
-
-    def __init__(
-        self,
-        session: Session,
-        scorecard: Scorecard,
-        *,
-        as_of: datetime,
-        skip: frozenset[str],
-        snapshot: str | None,
-    ) -> None:
-        self.session, self.scorecard, self.as_of = session, scorecard, as_of
-        self.skip, self.snapshot = skip, snapshot
-        self.engine = session.connection().engine
-        self.thread: threading.Thread | None = None
-        self.pending: IdRange | None = None
-        self.result: list[_PartRead] = []
-        self.failure: list[BaseException] = []
-
-    def start(self, chunk: IdRange) -> None:
-        """Begin reading ``chunk`` in the background (PostgreSQL with a snapshot)."""
-        self.pending = chunk
-        if self.snapshot is None:
-            return
-        snapshot = self.snapshot
-
-        def read() -> None:
-            try:
-                with snapshot_session(self.engine, snapshot) as reader:
-                    self.result.append(self._read(reader, chunk, lambda _message: None))
-            except BaseException as error:  # re-raised by ``take``
-                self.failure.append(error)
-
-        self.thread = threading.Thread(target=read, name="healthscore-read-ahead", daemon=True)
-        self.thread.start()
-
-    def take(self, chunk: IdRange, step: Progress) -> _PartRead:
-        """``chunk``'s read: the one begun in the background, or one done now."""
-        started = time.perf_counter()
-        if self.pending != chunk:
-            self.start(chunk)
-        self.pending = None
-        if self.thread is None:
-            read = self._read(self.session, chunk, step)
-        else:
-            step("aggregating signals")
-            self.thread.join()
-            self.thread = None
-            if self.failure:
-                raise self.failure.pop()
-            read = self.result.pop()
-        read.seconds = time.perf_counter() - started
-        return read
-
-    def close(self) -> None:
-        """Wait for a read still running (after an error): its connections close."""
-        if self.thread is not None:
-            self.thread.join()
-            self.thread = None
-
-    def _read(self, session: Session, chunk: IdRange, step: Progress) -> _PartRead:
-        return _read_part(
-            session,
-            self.scorecard,
-            as_of=self.as_of,
-            selection=chunk,
-            step=step,
-            skip=self.skip,
-            snapshot=self.snapshot,
-        )
-
-
 def _score_part(
     session: Session,
     scorecard: Scorecard,
@@ -313,13 +192,13 @@ def _score_part(
 ) -> ScoringRun:
     """Score, roll up and write the accounts of ``selection``."""
     started = time.perf_counter()
-    read = _read_part(session, scorecard, as_of=as_of, selection=selection, step=step)
+    read = read_part(session, scorecard, as_of=as_of, selection=selection, step=step)
     read.seconds = time.perf_counter() - started
     return _finish_part(session, scorecard, read, as_of=as_of, step=step)
 
 
 def _finish_part(
-    session: Session, scorecard: Scorecard, read: _PartRead, *, as_of: datetime, step: Progress
+    session: Session, scorecard: Scorecard, read: PartRead, *, as_of: datetime, step: Progress
 ) -> ScoringRun:
     """Score, roll up and write the accounts ``read`` loaded (on the session)."""
     selection, accounts, churned = read.selection, read.accounts, read.churned
