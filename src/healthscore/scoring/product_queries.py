@@ -36,7 +36,7 @@ from healthscore.scoring.metrics import Aggregate, Column, Source, empty_value
 from healthscore.scoring.product_metrics import PRODUCT_MEASURES
 from healthscore.scoring.selection import Condition, Selection, restrict
 from healthscore.storage import models as m
-from healthscore.storage.dialect import insert_many
+from healthscore.storage.dialect import upsert
 
 MeasureSql = Callable[[Condition, datetime], ColumnElement[Any]]
 
@@ -214,7 +214,12 @@ def save_product_scores(
 ) -> None:
     """Replace the product scores of the run's accounts (``customer_ids``: all of them,
     a list or a shard) with ``rows``. An account with rows of a later ``as_of`` (a
-    backfill of an earlier day) keeps them, as its latest score does."""
+    backfill of an earlier day) keeps them, as its latest score does.
+
+    Upserted, not inserted: two rescores of one account at once (a refresh while the
+    worker rescores it) each delete what was committed before them, so the second one's
+    rows meet the first one's once it commits; the later ``as_of`` wins, as in
+    ``health_scores``."""
     table = m.ProductScore
     newer = set(
         session.scalars(
@@ -227,10 +232,12 @@ def save_product_scores(
     )
     stale = restrict(delete(table).where(table.as_of <= as_of), table.customer_id, customer_ids)
     session.execute(stale.execution_options(synchronize_session=False))
-    insert_many(
+    upsert(
         session,
         table.__table__,  # type: ignore[arg-type]
         [row for row in rows if row["customer_id"] not in newer],
+        key=["customer_id", "product"],
+        unless_newer="as_of",
     )
 
 
