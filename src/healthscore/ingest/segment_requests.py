@@ -103,6 +103,15 @@ def receive(
             time.sleep(0.01 * attempt)
 
 
+def journals(settings: Settings, messages: Sequence[segment_messages.Message]) -> bool:
+    """True when the request is journaled, not applied: the journal is on and the request
+    only has events. Such a request writes nothing to the database but the journal row
+    (committed on its own, ``GroupCommit``) and, on their own, anomaly counters, so it
+    needs no transaction of its own: the API runs it on an autocommit session (no BEGIN
+    and COMMIT round trips around the key lookup)."""
+    return settings.ingest_ack == "journaled" and segment_messages.events_only(messages)
+
+
 def _receive_once(
     session: Session,
     jobs: Followups,
@@ -115,7 +124,7 @@ def _receive_once(
 ) -> None:
     received_at = datetime.now(UTC)
     journal_on = jobs.settings.ingest_ack == "journaled"
-    journaled = journal_on and segment_messages.events_only(messages)
+    journaled = journals(jobs.settings, messages)
     drained: list[Applied] = []
     seen = anomaly.Anomalies()
     seen.note_sent_at(sent_at_skews(messages, received_at=received_at, batch_sent_at=batch_sent_at))

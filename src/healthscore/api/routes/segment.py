@@ -179,6 +179,13 @@ def parsed_write_key(message: BaseModel | None, body: bytes) -> str | None:
     return key if isinstance(key, str) and key and WRITE_KEY in body else None
 
 
+def request_messages(message: BaseModel) -> Sequence[segment_messages.Message]:
+    """The messages of a parsed body: a batch's, or the single call itself."""
+    if isinstance(message, segment_messages.Batch):
+        return message.batch
+    return [message]  # type: ignore[list-item]
+
+
 class SegmentRoute(APIRoute):
     """Segment calls: answered with 400 for malformed messages like Segment does (the rest
     of the API uses 422), and served by one lean handler because ``/v1/batch`` is the
@@ -192,7 +199,9 @@ class SegmentRoute(APIRoute):
     database session, checks the key in it (the body's ``writeKey``, else the header's;
     401/403, and 429 over the key's rate limit, exactly as ``security.require``; a body
     refused as invalid is answered only after that), and calls the endpoint with that
-    session, so the key lookup and the ingest share a connection and a transaction.
+    session, so the key lookup and the ingest share a connection and a transaction (a
+    journaled request, which writes only its journal row, uses an autocommit session:
+    ``segment_requests.journals``).
     FastAPI's generic path would parse the JSON into dicts, validate them again, and hop
     to the thread pool once per dependency and once more for the endpoint, with a second
     session for the key. Dependency overrides therefore do not apply to these routes.
@@ -209,7 +218,12 @@ class SegmentRoute(APIRoute):
             except ApiError as error:  # answered only once the key is admitted
                 message, refusal = None, error
             key = parsed_write_key(message, body) or body_write_key(body, content_type) or key
-            with state.sessions() as session:
+            sessions = state.sessions
+            if message is not None and segment_requests.journals(
+                state.jobs.settings, request_messages(message)
+            ):
+                sessions = state.read_sessions  # autocommit: see segment_requests.journals
+            with sessions() as session:
                 info = KeyCheck(key, Scope.ingest, limiter=state.rate_limiter)(session)
                 if message is None:
                     assert refusal is not None
