@@ -96,6 +96,16 @@ class Settings(BaseSettings):
             " (read-your-writes, for callers that read what they sent at once)."
         ),
     )
+    journal_appliers: int = Field(
+        default=2,
+        ge=1,
+        le=16,
+        description=(
+            "Journaled ingest on PostgreSQL: transactions a worker's journal apply runs at"
+            " once (each takes its own entries, `SKIP LOCKED`), so the database applies one"
+            " group while the worker prepares the next. SQLite applies one at a time."
+        ),
+    )
     ingest_max_backlog_events: int | None = Field(
         default=1_000_000,
         ge=1,

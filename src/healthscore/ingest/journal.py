@@ -224,6 +224,12 @@ class Journal:
         self._counted: tuple[float, int] | None = None  # (monotonic time, events waiting)
         self._counting = threading.Lock()
 
+    @property
+    def shared(self) -> bool:
+        """Several appliers can take entries at once: the journal is a table (PostgreSQL,
+        ``SKIP LOCKED``), not a file applied in turn past its mark."""
+        return self._path is None
+
     def _file_sessions(self, *, create: bool) -> sessionmaker[Session] | None:
         """Sessions on the journal file; created on first append only, so that a server
         that never journals leaves no file behind (None: no file, nothing journaled)."""

@@ -110,11 +110,16 @@ def product_name(value: Any, field: str) -> str | None:
     return value.strip()
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Event:
     """A product event about an account, whatever channel it came through. ``product``:
     which of the account's products it is about (logins, feature uses and API calls are
-    stored with it; other events keep their properties as sent)."""
+    stored with it; other events keep their properties as sent).
+
+    Not frozen, though treated as a value (``dataclasses.replace`` makes a changed copy):
+    a frozen dataclass sets each field through ``object.__setattr__``, 1.0 µs an event
+    against 0.23 µs, paid twice per event on the ingest hot path (checked by the API,
+    decoded from the journal by the worker)."""
 
     customer_id: str
     event_type: str
@@ -160,7 +165,9 @@ def record_events(session: Session, events: list[Event]) -> int:
     for event in events:
         model, row = event_rows(event)
         by_table.setdefault(model, []).append(row)
-    for model, rows in by_table.items():
+    # Tables in one order whatever the events' order: concurrent appliers then lock
+    # roll-up rows table by table in the same order and cannot deadlock each other.
+    for model, rows in sorted(by_table.items(), key=lambda item: item[0].__tablename__):
         insert_many(session, model.__table__, rows)  # type: ignore[arg-type]
         add_to_rollups(session, model, rows)
     return len(events)

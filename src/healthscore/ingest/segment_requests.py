@@ -38,6 +38,7 @@ from healthscore.ingest.segment_facts import sent_at_skews
 from healthscore.observability.metrics import INGESTED, JOURNALED
 from healthscore.scoring.event_mapping import EventMapping
 from healthscore.settings import Settings
+from healthscore.storage.database import transient
 from healthscore.storage.pending_rescores import mark_for_rescore
 
 
@@ -59,14 +60,6 @@ ATTEMPTS = 3
 """Tries of a request whose transaction the database chose to abort (``transient``)."""
 
 log = logging.getLogger(__name__)
-
-
-def transient(error: DBAPIError) -> bool:
-    """A failure that says nothing about the request and that running it again resolves:
-    PostgreSQL aborted it to break a deadlock (40P01) or a serialization conflict (40001),
-    or SQLite could not take its write lock in time (``database is locked``)."""
-    state = getattr(error.orig, "sqlstate", None)
-    return state in {"40P01", "40001"} or "database is locked" in str(error.orig)
 
 
 def receive(

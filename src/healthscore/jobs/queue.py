@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 from huey import Huey, RedisHuey, SqliteHuey, crontab
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from healthscore.ingest.journal import MAX_ENTRIES, SETTLE_SECONDS, Journal
@@ -34,7 +36,7 @@ from healthscore.scoring.scorecard import Scorecard, load_scorecard
 from healthscore.settings import Settings, scorecard_location
 from healthscore.storage import job_models as jm
 from healthscore.storage import models as m
-from healthscore.storage.database import make_engine, make_sessionmaker, transaction
+from healthscore.storage.database import make_engine, make_sessionmaker, transaction, transient
 from healthscore.storage.partitions import MaintenanceReport, maintain
 from healthscore.storage.pending_rescores import mark_for_rescore
 from healthscore.storage.vacuum import VacuumReport, maintenance_lock, vacuum_due
@@ -43,6 +45,8 @@ log = logging.getLogger(__name__)
 RESCORE_FLAG = "rescore-requested"
 APPLY_FLAG = "journal-apply-requested"
 RESCORE_BATCH = 10_000
+APPLY_ATTEMPTS = 3
+"""Tries of a journal group whose transaction the database aborted (a deadlock victim)."""
 
 
 def queue_file(settings: Settings) -> Path:
@@ -184,12 +188,34 @@ class Jobs:
     def drain_journal(self, *, settle: float = 0.0) -> int:
         """Apply the journal until it is empty; the events applied. ``settle``: after a
         partial group, wait that long for a fuller one (the worker's task does; a server
-        emptying the journal on its way out does not)."""
-        total = 0
+        emptying the journal on its way out does not).
+
+        On PostgreSQL ``journal_appliers`` transactions run at once, each on a thread and
+        a connection of its own taking its own entries (as several workers would): one
+        applier's statements run in the database while another decodes its group, which
+        one applier, waiting for each statement in turn, could not overlap."""
+        appliers = self.settings.journal_appliers if self.journal.shared else 1
+        if appliers == 1:
+            return self._drain(settle)
+        with ThreadPoolExecutor(appliers, thread_name_prefix="journal-apply") as pool:
+            runs = [pool.submit(self._drain, settle) for _ in range(appliers)]
+            return sum(run.result() for run in runs)
+
+    def _drain(self, settle: float) -> int:
+        total, aborted = 0, 0
         while True:
-            with transaction(self.sessions) as session:
-                applied = self.journal.apply(session)
-                mark_for_rescore(session, applied.customers)
+            try:
+                with transaction(self.sessions) as session:
+                    applied = self.journal.apply(session)
+                    mark_for_rescore(session, applied.customers)
+            except DBAPIError as error:
+                aborted += 1
+                if aborted == APPLY_ATTEMPTS or not transient(error):
+                    raise
+                # Rolled back whole: its entries are back in the journal for the next try.
+                log.info("journal apply aborted by the database (%s); retrying", error.orig)
+                continue
+            aborted = 0
             self.journal.prune(applied)
             if not applied.entries:
                 return total

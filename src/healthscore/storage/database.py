@@ -96,6 +96,14 @@ def _ping_if_idle(
         raise DisconnectionError(f"pooled connection found dead: {error}") from error
 
 
+def transient(error: DBAPIError) -> bool:
+    """A failure that says nothing about the work and that running it again resolves:
+    PostgreSQL aborted it to break a deadlock (40P01) or a serialization conflict (40001),
+    or SQLite could not take its write lock in time (``database is locked``)."""
+    state = getattr(error.orig, "sqlstate", None)
+    return state in {"40P01", "40001"} or "database is locked" in str(error.orig)
+
+
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
