@@ -1,5 +1,6 @@
-"""The worker's journal apply: every journaled event applied once, by several transactions
-at once on PostgreSQL (``HEALTHSCORE_JOURNAL_APPLIERS``), one at a time on SQLite."""
+"""The worker's ingest follow-ups: every journaled event applied once, by several
+transactions at once on PostgreSQL (``HEALTHSCORE_JOURNAL_APPLIERS``), one at a time on
+SQLite; and the near-real-time rescore started when its batching window ends."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from healthscore.settings import Settings
 from healthscore.storage import job_models as jm
 from healthscore.storage import models as m
 from healthscore.storage.database import transaction
+from healthscore.storage.pending_rescores import mark_for_rescore
 from tests.ingest.test_journal import acknowledge, track
 
 REQUESTS = 60
@@ -102,3 +104,54 @@ def test_every_journaled_event_is_applied_once_by_any_number_of_appliers(
         assert overlap.most > 1
     else:
         assert overlap.most == 1
+
+
+# --- the rescore's batching window ----------------------------------------------------------
+
+
+def rescore_jobs(
+    db_url: str, sessions: sessionmaker[Session], tmp_path: Path, delay: float
+) -> Jobs:
+    return Jobs(
+        Settings(
+            database_url=db_url,
+            redis_url=None,
+            queue_path=str(tmp_path / "queue.db"),
+            rescore_delay_seconds=delay,
+        ),
+        sessions=sessions,
+        scorecard=load_scorecard("default"),
+        playbooks=PlaybookSet(version=1, playbooks=[]),
+    )
+
+
+def test_a_short_window_is_waited_out_by_the_rescore_itself_not_by_the_scheduler(
+    sqlite_url: str, sessions_for_url: Callable[[str], sessionmaker[Session]], tmp_path: Path
+) -> None:
+    """Huey starts a delayed task at its scheduler's next tick (once a second): a 0.5 s
+    window took 0.5-1.5 s. The task is queued at once and waits out the window itself."""
+    sessions = sessions_for_url(sqlite_url)
+    with transaction(sessions) as session:
+        upsert_customer(session, {"id": "acme", "name": "Acme"})
+        mark_for_rescore(session, {"acme"})
+    jobs = rescore_jobs(sqlite_url, sessions, tmp_path, delay=0.3)
+    jobs.request_rescore()
+    jobs.request_rescore()  # one pending run covers every touch in its window
+    assert jobs.huey.pending_count() == 1
+    task = jobs.huey.dequeue()
+    assert task.eta is None  # runnable at once: no scheduler tick to wait for
+    started = time.monotonic()
+    jobs.huey.execute(task)
+    assert time.monotonic() - started >= 0.29  # the window, then the rescore
+    with sessions() as session:
+        assert session.scalar(select(m.HealthScore.customer_id)) == "acme"
+        assert session.scalar(select(func.count()).select_from(jm.PendingRescore)) == 0
+
+
+def test_a_long_window_goes_through_the_schedule(
+    sqlite_url: str, sessions_for_url: Callable[[str], sessionmaker[Session]], tmp_path: Path
+) -> None:
+    jobs = rescore_jobs(sqlite_url, sessions_for_url(sqlite_url), tmp_path, delay=30)
+    jobs.request_rescore()
+    task = jobs.huey.dequeue()
+    assert task.eta is not None and task.args == ()  # Huey's scheduler starts it
