@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.results import record, revision
+from bench.results import add_checkout_options, checkout, checkout_env, record
 
 BENCH_DIR = Path(".bench")
 CLI = "from healthscore.cli.main import app; app()"
@@ -58,13 +58,11 @@ def _demo_database(env: dict[str, str], path: Path) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=9)
-    parser.add_argument("--src", type=Path, help="another checkout's src directory")
-    parser.add_argument("--label", help="what the --src checkout is, e.g. before")
+    add_checkout_options(parser)
     args = parser.parse_args()
     env = dict(os.environ)
     env.pop("HEALTHSCORE_SCORECARD", None)
-    if args.src:
-        env["PYTHONPATH"] = str(args.src.resolve())
+    env.update(checkout_env(args.src))
     name = f"cli_startup_{args.src.resolve().parent.name}.db" if args.src else "cli_startup.db"
     database = BENCH_DIR / name
     customer_id = _demo_database(dict(env), database)
@@ -81,14 +79,9 @@ def main() -> None:
             f"healthscore {name:8} median {results[name]['median_s']:.3f} s, "
             f"slowest {results[name]['max_s']:.3f} s ({args.runs} runs)"
         )
-    label = "this checkout"
-    if args.src:
-        label = f"`{revision(args.src.resolve())}`"
-        label = f"{args.label} ({label})" if args.label else f"other checkout ({label})"
     record(
         "cli_startup",
-        src=str(args.src) if args.src else "this checkout",
-        label=label,
+        **checkout(args.src, args.label),
         runs=args.runs,
         results=results,
     )

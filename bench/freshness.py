@@ -37,6 +37,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=2000)
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--trials", type=int, default=20)
+    results.add_checkout_options(parser)
     args = parser.parse_args()
     url = database_url(args.backend, args.size, args.days)
     engine = make_engine(url)
@@ -63,7 +64,7 @@ def main() -> None:
         ][: args.trials]
     engine.dispose()
     delays: list[float] = []
-    with BenchServer(url, worker="embedded") as server:
+    with BenchServer(url, worker="embedded", env=results.checkout_env(args.src)) as server:
         base = server.url
         cpu_before = server.cpu_seconds()
         with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=30) as api:
@@ -94,6 +95,7 @@ def main() -> None:
     )
     results.record(
         "freshness",
+        **results.checkout(args.src, args.label),
         backend=args.backend,
         accounts=args.size,
         trials=len(delays),

@@ -411,6 +411,7 @@ def main() -> None:
         choices=["separate", "embedded"],
         help="job worker as its own process (production shape) or inside serve",
     )
+    results.add_checkout_options(parser)
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="hs-ingest-"))
     url = fresh_database(args.backend, workdir)
@@ -426,7 +427,8 @@ def main() -> None:
             m.Customer(id=f"{PROBE_PREFIX}{i}", name=f"Probe {i}", created_at=now, traits={})
             for i in range(probes)
         )
-    with BenchServer(url, worker=args.worker, env={"HEALTHSCORE_INGEST_ACK": args.ack}) as server:
+    env = {"HEALTHSCORE_INGEST_ACK": args.ack, **results.checkout_env(args.src)}
+    with BenchServer(url, worker=args.worker, env=env) as server:
         base = server.url
         pending = journal.Journal(url)
         http_throughput(base, key, make_bodies(key, 20, args.bodies), clients=2)  # warm-up
@@ -499,6 +501,7 @@ def main() -> None:
         print(f"{args.backend}: import {csv_rate:,.0f} events/s ({args.import_rows:,} rows)")
     results.record(
         "ingest",
+        **results.checkout(args.src, args.label),
         backend=args.backend,
         ack=args.ack,
         worker=args.worker,

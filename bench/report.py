@@ -141,13 +141,14 @@ def ingest_section(records: list[Record]) -> list[str]:
             r.get("bodies", "compact"),
             r.get("target_rate"),
             bool((r.get("freshness") or {}).get("probes")),
+            checkout_label(r),
         ),
     )
     if not runs:
         return []
     rows = [
         [
-            r["backend"],
+            with_checkout(r["backend"], r),
             f"`{r['ack']}`",
             r["worker"],
             r.get("bodies", "compact"),
@@ -193,12 +194,12 @@ def ingest_section(records: list[Record]) -> list[str]:
 
 
 def freshness_section(records: list[Record]) -> list[str]:
-    runs = latest(records, "freshness", lambda r: (r["backend"], r["accounts"]))
+    runs = latest(records, "freshness", lambda r: (r["backend"], r["accounts"], checkout_label(r)))
     if not runs:
         return []
     rows = [
         [
-            r["backend"],
+            with_checkout(r["backend"], r),
             number(r["accounts"]),
             number(r["trials"]),
             f"**{number(r['median_s'], 2)}**",
@@ -355,6 +356,12 @@ def checkout_label(record: Record) -> str:
         return src
     path = Path(src)
     return f"other checkout `{(path.parent if path.name == 'src' else path).name}`"
+
+
+def with_checkout(cell: str, record: Record) -> str:
+    """``cell``, naming the code measured when it was not this checkout (``--src``)."""
+    label = checkout_label(record)
+    return cell if label == "this checkout" else f"{cell} ({label})"
 
 
 def startup_section(records: list[Record]) -> list[str]:

@@ -9,6 +9,7 @@ record of each kind.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -51,6 +52,29 @@ def revision(where: Path = ROOT) -> str:
     if not rev:
         return "unknown"
     return f"{rev}+" if dirty else rev
+
+
+def add_checkout_options(parser: argparse.ArgumentParser) -> None:
+    """``--src DIR [--label NAME]``: measure another checkout's code (e.g. a git worktree
+    of the commit before a change) in the same way, for before -> after figures."""
+    parser.add_argument("--src", type=Path, help="another checkout's src directory")
+    parser.add_argument("--label", help="what the --src checkout is, e.g. before")
+
+
+def checkout(src: Path | None, label: str | None) -> dict[str, str]:
+    """The ``src`` and ``label`` fields of a result measuring ``src`` (None: this one)."""
+    if src is None:
+        return {"src": "this checkout", "label": "this checkout"}
+    commit = f"`{revision(src.resolve())}`"
+    return {
+        "src": str(src),
+        "label": f"{label} ({commit})" if label else f"other checkout ({commit})",
+    }
+
+
+def checkout_env(src: Path | None) -> dict[str, str]:
+    """Environment for the processes a bench starts, so that they import ``src``'s code."""
+    return {"PYTHONPATH": str(src.resolve())} if src else {}
 
 
 def context() -> dict[str, Any]:

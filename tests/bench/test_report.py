@@ -81,6 +81,43 @@ def test_a_checkout_measured_with_src_is_named_by_its_label_not_its_scratch_path
     assert "/work/scratch" not in section and "/tmp/old" not in section
 
 
+def test_ingest_and_freshness_rows_of_another_checkout_stand_beside_this_ones():
+    ingest = {
+        **CONTEXT,
+        "bench": "ingest",
+        "backend": "postgresql",
+        "ack": "journaled",
+        "worker": "separate",
+        "events": 40000,
+        "events_per_second": 20000,
+        "applied_events_per_second": 19000,
+        "cpu_ms_per_batch": 9.5,
+        "cpu_seconds": {"server": 3.0},
+    }
+    freshness = {
+        **CONTEXT,
+        "bench": "freshness",
+        "backend": "sqlite",
+        "accounts": 2000,
+        "trials": 20,
+        "median_s": 0.6,
+        "max_s": 0.8,
+    }
+    before = {"src": "/work/scratch/before/src", "label": "before (`55e6ff9`)"}
+    section = generate(
+        [
+            {**ingest, **before, "events_per_second": 15000},
+            {**ingest, "src": "this checkout", "label": "this checkout"},
+            {**freshness, **before, "median_s": 1.0},
+            freshness,  # recorded before labels: this checkout
+        ]
+    )
+    assert "| postgresql (before (`55e6ff9`)) | `journaled` |" in section
+    assert "**15,000**" in section and "**20,000**" in section
+    assert "| sqlite (before (`55e6ff9`)) | 2,000 | 20 | **1.00** |" in section
+    assert "| sqlite | 2,000 | 20 | **0.60** |" in section
+
+
 def test_the_scaling_section_shows_the_model_against_what_was_measured():
     run = {
         "workers": 2,
