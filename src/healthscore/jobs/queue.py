@@ -46,9 +46,14 @@ RESCORE_FLAG = "rescore-requested"
 APPLY_FLAG = "journal-apply-requested"
 RESCORE_BATCH = 10_000
 APPLY_ATTEMPTS = 3
+"""Tries of a journal group whose transaction the database aborted (a deadlock victim)."""
 WAIT_IN_TASK_SECONDS = 2.0
 """Longest rescore batching window a rescore task waits out on its thread (``request_rescore``)."""
-"""Tries of a journal group whose transaction the database aborted (a deadlock victim)."""
+RESCORE_INTERVAL_SECONDS = 1.0
+"""Under steady ingest, touched-account rescores start at most this often per worker, and
+with at least as long a pause as the last one took: each rescores every account touched
+since the last, so starting them back to back would spend the worker (and, on SQLite, the
+write lock) on rescoring the same accounts for little freshness."""
 
 
 def queue_file(settings: Settings) -> Path:
@@ -102,6 +107,9 @@ class Jobs:
         self.nightly = self.huey.periodic_task(
             _cron(settings.full_rescore_cron), name="nightly_rescore"
         )(self._nightly)
+        self._last_touched_rescore = (-RESCORE_INTERVAL_SECONDS, 0.0)
+        """When this process last started a touched-account rescore (``time.monotonic``)
+        and how long it took."""
         self.maintenance: Any = None
         """The scheduled maintenance task; None with an empty maintenance_cron."""
         if settings.maintenance_cron.strip():
@@ -276,11 +284,27 @@ class Jobs:
         """Rescore the accounts marked touched, once ``not_before`` (a ``time.time()``)
         has come: the rest of the batching window is waited out here, on this thread,
         never longer than the window itself (the process that asked may have another
-        clock)."""
+        clock), and never sooner than ``RESCORE_INTERVAL_SECONDS``, or twice the time
+        this worker's previous run took, after that run's start. So a touch after a quiet
+        spell is rescored one window later, and steady ingest is rescored about once a
+        second, at most half of a worker thread's time (as when Huey's scheduler started
+        these runs), not back to back."""
         if not_before is not None:
-            wait = min(not_before - time.time(), self.settings.rescore_delay_seconds)
+            window = self.settings.rescore_delay_seconds
+            started, took = self._last_touched_rescore
+            wait = max(
+                min(not_before - time.time(), window),
+                started + max(RESCORE_INTERVAL_SECONDS, 2 * took) - time.monotonic(),
+            )
             if wait > 0:
                 time.sleep(wait)
+        started = time.monotonic()
+        try:
+            return self._rescore_marked()
+        finally:
+            self._last_touched_rescore = (started, time.monotonic() - started)
+
+    def _rescore_marked(self) -> int:
         self.huey.get(RESCORE_FLAG)  # clear first: touches from now on schedule a new run
         with self.sessions() as session:
             ids = list(session.scalars(select(jm.PendingRescore.customer_id).limit(RESCORE_BATCH)))
