@@ -122,8 +122,10 @@ class Settings(BaseSettings):
         ge=0,
         le=300,
         description="Batching window of near-real-time rescoring: new data is rescored"
-        " this long after it lands, with everything else that landed meanwhile. Shorter:"
-        " fresher scores, more rescoring CPU while data streams in.",
+        " this long after it lands, with everything else that landed meanwhile (under"
+        " steady ingest at most one run per window and per worker, and at most half of a"
+        " worker thread's time). Shorter: fresher scores, more rescoring CPU while data"
+        " streams in.",
     )
     full_rescore_cron: str = Field(
         default="0 2 * * *", description="Crontab (UTC) of the periodic full rescore."

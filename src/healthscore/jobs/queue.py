@@ -49,11 +49,6 @@ APPLY_ATTEMPTS = 3
 """Tries of a journal group whose transaction the database aborted (a deadlock victim)."""
 WAIT_IN_TASK_SECONDS = 2.0
 """Longest rescore batching window a rescore task waits out on its thread (``request_rescore``)."""
-RESCORE_INTERVAL_SECONDS = 1.0
-"""Under steady ingest, touched-account rescores start at most this often per worker, and
-with at least as long a pause as the last one took: each rescores every account touched
-since the last, so starting them back to back would spend the worker (and, on SQLite, the
-write lock) on rescoring the same accounts for little freshness."""
 
 
 def queue_file(settings: Settings) -> Path:
@@ -107,7 +102,7 @@ class Jobs:
         self.nightly = self.huey.periodic_task(
             _cron(settings.full_rescore_cron), name="nightly_rescore"
         )(self._nightly)
-        self._last_touched_rescore = (-RESCORE_INTERVAL_SECONDS, 0.0)
+        self._last_touched_rescore = (-WAIT_IN_TASK_SECONDS, 0.0)
         """When this process last started a touched-account rescore (``time.monotonic``)
         and how long it took."""
         self.maintenance: Any = None
@@ -284,17 +279,18 @@ class Jobs:
         """Rescore the accounts marked touched, once ``not_before`` (a ``time.time()``)
         has come: the rest of the batching window is waited out here, on this thread,
         never longer than the window itself (the process that asked may have another
-        clock), and never sooner than ``RESCORE_INTERVAL_SECONDS``, or twice the time
-        this worker's previous run took, after that run's start. So a touch after a quiet
-        spell is rescored one window later, and steady ingest is rescored about once a
-        second, at most half of a worker thread's time (as when Huey's scheduler started
-        these runs), not back to back."""
+        clock), and never sooner than one window, or twice the time this worker's
+        previous run took, after that run's start. Each run rescores every account
+        touched since the last, so under steady ingest runs started back to back would
+        spend the worker (and, on SQLite, the write lock) on rescoring the same accounts
+        for little freshness: at most one run per window, at most half of a worker
+        thread's time."""
         if not_before is not None:
             window = self.settings.rescore_delay_seconds
             started, took = self._last_touched_rescore
             wait = max(
                 min(not_before - time.time(), window),
-                started + max(RESCORE_INTERVAL_SECONDS, 2 * took) - time.monotonic(),
+                started + max(window, 2 * took) - time.monotonic(),
             )
             if wait > 0:
                 time.sleep(wait)
