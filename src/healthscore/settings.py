@@ -123,7 +123,7 @@ class Settings(BaseSettings):
         le=300,
         description="Batching window of near-real-time rescoring: new data is rescored"
         " this long after it lands, with everything else that landed meanwhile (under"
-        " steady ingest at most one run per window and per worker, and at most half of a"
+        " steady ingest at most one run per window and per worker, and at most a third of a"
         " worker thread's time). Shorter: fresher scores, more rescoring CPU while data"
         " streams in.",
     )
