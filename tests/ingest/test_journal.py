@@ -83,14 +83,6 @@ def count(session: Session, model: type[m.Base]) -> int:
     return session.scalar(select(func.count()).select_from(model)) or 0
 
 
-@pytest.fixture
-def accounts(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
-    with transaction(sessions) as session:
-        for customer_id in ("acme", "globex"):
-            upsert_customer(session, {"id": customer_id, "name": customer_id.title()})
-    return sessions
-
-
 def test_an_acknowledged_request_is_journaled_and_stored_only_when_applied(accounts, log):
     acknowledge(
         accounts,

@@ -30,21 +30,15 @@ GROUP = 5
 """Entries per transaction here (100 in production), so the appliers have groups to share."""
 
 
-@pytest.fixture
-def accounts(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
-    with transaction(sessions) as session:
-        for customer_id in ("acme", "globex"):
-            upsert_customer(session, {"id": customer_id, "name": customer_id.title()})
-    return sessions
-
-
-def make_jobs(db_url: str, sessions: sessionmaker[Session], tmp_path: Path, appliers: int) -> Jobs:
+def make_jobs(
+    db_url: str, sessions: sessionmaker[Session], tmp_path: Path, **settings: float
+) -> Jobs:
     return Jobs(
         Settings(
             database_url=db_url,
             redis_url=None,
             queue_path=str(tmp_path / "queue.db"),
-            journal_appliers=appliers,
+            **settings,  # type: ignore[arg-type]
         ),
         sessions=sessions,
         scorecard=load_scorecard("default"),
@@ -78,7 +72,7 @@ class Overlap:
 def test_every_journaled_event_is_applied_once_by_any_number_of_appliers(
     db_url: str, accounts: sessionmaker[Session], tmp_path: Path, appliers: int
 ) -> None:
-    jobs = make_jobs(db_url, accounts, tmp_path, appliers)
+    jobs = make_jobs(db_url, accounts, tmp_path, journal_appliers=appliers)
     for i in range(REQUESTS):
         acknowledge(
             accounts,
@@ -109,22 +103,6 @@ def test_every_journaled_event_is_applied_once_by_any_number_of_appliers(
 # --- the rescore's batching window ----------------------------------------------------------
 
 
-def rescore_jobs(
-    db_url: str, sessions: sessionmaker[Session], tmp_path: Path, delay: float
-) -> Jobs:
-    return Jobs(
-        Settings(
-            database_url=db_url,
-            redis_url=None,
-            queue_path=str(tmp_path / "queue.db"),
-            rescore_delay_seconds=delay,
-        ),
-        sessions=sessions,
-        scorecard=load_scorecard("default"),
-        playbooks=PlaybookSet(version=1, playbooks=[]),
-    )
-
-
 def test_a_short_window_is_waited_out_by_the_rescore_itself_not_by_the_scheduler(
     sqlite_url: str, sessions_for_url: Callable[[str], sessionmaker[Session]], tmp_path: Path
 ) -> None:
@@ -134,7 +112,7 @@ def test_a_short_window_is_waited_out_by_the_rescore_itself_not_by_the_scheduler
     with transaction(sessions) as session:
         upsert_customer(session, {"id": "acme", "name": "Acme"})
         mark_for_rescore(session, {"acme"})
-    jobs = rescore_jobs(sqlite_url, sessions, tmp_path, delay=0.3)
+    jobs = make_jobs(sqlite_url, sessions, tmp_path, rescore_delay_seconds=0.3)
     jobs.request_rescore()
     jobs.request_rescore()  # one pending run covers every touch in its window
     assert jobs.huey.pending_count() == 1
@@ -151,7 +129,7 @@ def test_a_short_window_is_waited_out_by_the_rescore_itself_not_by_the_scheduler
 def test_a_long_window_goes_through_the_schedule(
     sqlite_url: str, sessions_for_url: Callable[[str], sessionmaker[Session]], tmp_path: Path
 ) -> None:
-    jobs = rescore_jobs(sqlite_url, sessions_for_url(sqlite_url), tmp_path, delay=30)
+    jobs = make_jobs(sqlite_url, sessions_for_url(sqlite_url), tmp_path, rescore_delay_seconds=30)
     jobs.request_rescore()
     task = jobs.huey.dequeue()
     assert task.eta is not None and task.args == ()  # Huey's scheduler starts it
@@ -166,7 +144,7 @@ def test_under_steady_ingest_rescores_take_at_most_a_third_of_a_worker_thread(
     with transaction(sessions) as session:
         upsert_customer(session, {"id": "acme", "name": "Acme"})
         mark_for_rescore(session, {"acme"})
-    jobs = rescore_jobs(sqlite_url, sessions, tmp_path, delay=0.05)
+    jobs = make_jobs(sqlite_url, sessions, tmp_path, rescore_delay_seconds=0.05)
     previous = time.monotonic()
     jobs._last_touched_rescore = (previous, 0.4)  # a run that has just started, 0.4 s long
     jobs.request_rescore()
