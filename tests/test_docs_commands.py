@@ -82,9 +82,12 @@ ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 HEALTHSCORE = ROOT / ".venv" / "bin" / "healthscore"  # what `make install` made
 PORT = 8000
-# The prepared demo: 100 accounts over 120 days, enough for docs/backtest.md's cut-offs,
-# with 10 days of score history (`make demo`: 2,000 accounts, 180 days, 30 days of history).
-SETUP_DEMO = ["--customers", "100", "--days", "120", "--history-days", "10"]
+# The prepared demo: 100 accounts over 125 days, enough for docs/backtest.md's cut-offs
+# (its first training cut-off, 12 weeks ago, needs 35 days of data behind it: 120 days
+# left it less than a day, and after about 18:00 UTC the first full day after them fell
+# past it), with 10 days of score history (`make demo`: 2,000 accounts, 180 days, 30
+# days of history).
+SETUP_DEMO = ["--customers", "100", "--days", "125", "--history-days", "10"]
 # Before docs/backtest.md runs (beside the other pages), `healthscore backfill` extends
 # the history to 90 days, which covers its lead-time replays: they read it instead of
 # rescoring every day (2-3 s a backtest instead of 8-9). One transaction per day, and no
