@@ -146,9 +146,9 @@ def test_under_steady_ingest_rescores_take_at_most_a_third_of_a_worker_thread(
         mark_for_rescore(session, {"acme"})
     jobs = make_jobs(sqlite_url, sessions, tmp_path, rescore_delay_seconds=0.05)
     previous = time.monotonic()
-    jobs._last_touched_rescore = (previous, 0.4)  # a run that has just started, 0.4 s long
+    jobs.pacing.started, jobs.pacing.took = previous, 0.4  # a run just started, 0.4 s long
     jobs.request_rescore()
     jobs.huey.execute(jobs.huey.dequeue())
-    assert jobs._last_touched_rescore[0] - previous >= 1.19  # three times 0.4 s, not the window
+    assert jobs.pacing.started - previous >= 1.19  # three times 0.4 s, not the window
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(jm.PendingRescore)) == 0

@@ -41,7 +41,7 @@ def make_jobs(db_url, sessions, tmp_path, **settings) -> Jobs:
 def test_the_scheduled_task_drops_expired_partitions_and_vacuums(
     db_url, sessions, tmp_path, caplog
 ):
-    caplog.set_level(logging.INFO, logger="healthscore.jobs.queue")
+    caplog.set_level(logging.INFO, logger="healthscore.jobs.maintenance")
     now = datetime.now(UTC)
     old_month = add_months(month_start(now.date()), -6)  # ended > 100 days ago
     with transaction(sessions) as session:

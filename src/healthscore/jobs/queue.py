@@ -12,50 +12,38 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from huey import Huey, RedisHuey, SqliteHuey, crontab
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from healthscore.ingest.journal import MAX_ENTRIES, SETTLE_SECONDS, Journal
+from healthscore.ingest.journal import SETTLE_SECONDS, Journal
 from healthscore.jobs import shards as sharding
-from healthscore.observability.metrics import DELIVERIES, INGESTED
+from healthscore.jobs.journal_apply import drain_journal
+from healthscore.jobs.maintenance import run_maintenance
+from healthscore.jobs.rescore_pacing import RescorePacing
+from healthscore.observability.metrics import DELIVERIES
 from healthscore.playbooks import delivery, outbox
 from healthscore.playbooks.mail import SmtpServer
 from healthscore.playbooks.rules import PlaybookSet, load_playbooks
 from healthscore.rescoring.listeners import ScoreListeners
 from healthscore.rescoring.service import Rescoring
-from healthscore.scoring.engine import raw_event_lookback_days
 from healthscore.scoring.scorecard import Scorecard, load_scorecard
 from healthscore.settings import Settings, scorecard_location
 from healthscore.storage import job_models as jm
-from healthscore.storage import models as m
-from healthscore.storage.database import make_engine, make_sessionmaker, transaction, transient
-from healthscore.storage.partitions import MaintenanceReport, maintain
-from healthscore.storage.pending_rescores import mark_for_rescore
-from healthscore.storage.vacuum import VacuumReport, maintenance_lock, vacuum_due
+from healthscore.storage import pending_rescores
+from healthscore.storage.database import make_engine, make_sessionmaker, transaction
+from healthscore.storage.partitions import MaintenanceReport
+from healthscore.storage.vacuum import VacuumReport
 
 log = logging.getLogger(__name__)
 RESCORE_FLAG = "rescore-requested"
 APPLY_FLAG = "journal-apply-requested"
 RESCORE_BATCH = 10_000
-APPLY_ATTEMPTS = 3
-"""Tries of a journal group whose transaction the database aborted (a deadlock victim)."""
-WAIT_IN_TASK_SECONDS = 2.0
-"""Longest rescore batching window a rescore task waits out on its thread (``request_rescore``)."""
-PAUSE_PER_RUN_SECOND = 3
-"""A touched-account rescore starts no sooner than this many times the previous run's
-duration after its start: under steady ingest, at most a third of a worker thread's time.
-Measured on 2 cores: 2 cost SQLite's applied mode a quarter of its throughput (the rescore
-holds the write lock; 2,926 against 3,358-3,969 events/s before), 4 made fresh scores at
-15,000 events/s on PostgreSQL 0.5 s later (median 2.28 against 1.80 s); 3: 4,023 events/s,
-2.04 s."""
 
 
 def queue_file(settings: Settings) -> Path:
@@ -109,9 +97,8 @@ class Jobs:
         self.nightly = self.huey.periodic_task(
             _cron(settings.full_rescore_cron), name="nightly_rescore"
         )(self._nightly)
-        self._last_touched_rescore = (-WAIT_IN_TASK_SECONDS, 0.0)
-        """When this process last started a touched-account rescore (``time.monotonic``)
-        and how long it took."""
+        self.pacing = RescorePacing(settings.rescore_delay_seconds)
+        """When this process starts its touched-account rescores."""
         self.maintenance: Any = None
         """The scheduled maintenance task; None with an empty maintenance_cron."""
         if settings.maintenance_cron.strip():
@@ -155,14 +142,12 @@ class Jobs:
         """Have one batched rescore of touched accounts run once the batching window
         (``rescore_delay_seconds``) has passed, unless one is pending.
 
-        A window of up to ``WAIT_IN_TASK_SECONDS`` is waited out by the task itself,
-        enqueued at once: Huey starts a delayed task only at its scheduler's next tick,
-        once a second, so a 0.5 s window meant 0.5 to 1.5 s (about 1 s on average) before
-        the rescore began. Longer windows go through Huey's schedule (no thread waits)."""
+        A short window is waited out by the task itself, enqueued at once; a long one
+        goes through Huey's schedule (``jobs.rescore_pacing``)."""
         try:
             if self.huey.put_if_empty(RESCORE_FLAG, "1"):
                 delay = self.settings.rescore_delay_seconds
-                if delay <= WAIT_IN_TASK_SECONDS:
+                if self.pacing.in_task():
                     self.rescore_touched(time.time() + delay)
                 else:
                     self.rescore_touched.schedule(delay=delay)
@@ -208,47 +193,14 @@ class Jobs:
         self.request_rescore()
 
     def drain_journal(self, *, settle: float = 0.0) -> int:
-        """Apply the journal until it is empty; the events applied. ``settle``: after a
-        partial group, wait that long for a fuller one (the worker's task does; a server
-        emptying the journal on its way out does not).
-
-        On PostgreSQL ``journal_appliers`` transactions run at once, each on a thread and
-        a connection of its own taking its own entries (as several workers would): one
-        applier's statements run in the database while another decodes its group, which
-        one applier, waiting for each statement in turn, could not overlap."""
-        appliers = self.settings.journal_appliers if self.journal.shared else 1
-        if appliers == 1:
-            return self._drain(settle)
-        with ThreadPoolExecutor(appliers, thread_name_prefix="journal-apply") as pool:
-            runs = [pool.submit(self._drain, settle) for _ in range(appliers)]
-            return sum(run.result() for run in runs)
-
-    def _drain(self, settle: float) -> int:
-        total, aborted = 0, 0
-        while True:
-            try:
-                with transaction(self.sessions) as session:
-                    applied = self.journal.apply(session)
-                    mark_for_rescore(session, applied.customers)
-            except DBAPIError as error:
-                aborted += 1
-                if aborted == APPLY_ATTEMPTS or not transient(error):
-                    raise
-                # Rolled back whole: its entries are back in the journal for the next try.
-                log.info("journal apply aborted by the database (%s); retrying", error.orig)
-                continue
-            aborted = 0
-            self.journal.prune(applied)
-            if not applied.entries:
-                return total
-            total += applied.events
-            INGESTED.labels("segment").inc(applied.events)
-            if applied.dropped:
-                log.info("journal: %d events of erased accounts dropped", applied.dropped)
-            if applied.customers:
-                self.request_rescore()
-            if applied.entries < MAX_ENTRIES and settle:
-                time.sleep(settle)  # let a fuller group gather
+        """Apply the journal until it is empty (``jobs.journal_apply``); the events applied."""
+        return drain_journal(
+            self.journal,
+            self.sessions,
+            appliers=self.settings.journal_appliers,
+            settle=settle,
+            touched=self.request_rescore,
+        )
 
     def _deliver(self, delivery_id: int) -> str:
         with self.sessions() as session:
@@ -284,58 +236,28 @@ class Jobs:
 
     def _rescore_touched(self, not_before: float | None = None) -> int:
         """Rescore the accounts marked touched, once ``not_before`` (a ``time.time()``)
-        has come: the rest of the batching window is waited out here, on this thread,
-        never longer than the window itself (the process that asked may have another
-        clock), and never sooner than one window, or ``PAUSE_PER_RUN_SECOND`` times
-        the time this worker's previous run took, after that run's start. Each run
-        rescores every account touched since the last, so under steady ingest runs
-        started back to back would spend the worker (and, on SQLite, the write lock) on
-        rescoring the same accounts for little freshness: at most one run per window, at
-        most a third of a worker thread's time."""
+        has come and the pacing allows (``jobs.rescore_pacing``)."""
         if not_before is not None:
-            window = self.settings.rescore_delay_seconds
-            started, took = self._last_touched_rescore
-            wait = max(
-                min(not_before - time.time(), window),
-                started + max(window, PAUSE_PER_RUN_SECOND * took) - time.monotonic(),
-            )
+            wait = self.pacing.wait(not_before)
             if wait > 0:
                 time.sleep(wait)
         started = time.monotonic()
         try:
             return self._rescore_marked()
         finally:
-            self._last_touched_rescore = (started, time.monotonic() - started)
+            self.pacing.record(started)
 
     def _rescore_marked(self) -> int:
         self.huey.get(RESCORE_FLAG)  # clear first: touches from now on schedule a new run
         with self.sessions() as session:
-            ids = list(session.scalars(select(jm.PendingRescore.customer_id).limit(RESCORE_BATCH)))
+            ids = pending_rescores.marked(session, RESCORE_BATCH)
         if not ids:
             return 0
-
-        def claim_touched(session: Session) -> set[str]:
-            return set(
-                session.scalars(
-                    select(m.Customer.id).where(m.Customer.id.in_(claim_marks(session)))
-                )
-            )
-
-        def claim_marks(session: Session) -> list[str]:
-            """The marks this rescore takes, deleted in its transaction (a mark an ingest
-            adds meanwhile waits for its commit and schedules the next round). Locked in
-            id order, skipping marks another transaction holds: this one never waits for
-            a lock with marks of its own held, so it cannot close a deadlock cycle with
-            ingest transactions or another worker's rescore."""
-            marks = jm.PendingRescore
-            query = select(marks.customer_id).where(marks.customer_id.in_(ids))
-            if session.get_bind().dialect.name == "postgresql":
-                query = query.order_by(marks.customer_id).with_for_update(skip_locked=True)
-            claimed = list(session.scalars(query))
-            session.execute(delete(marks).where(marks.customer_id.in_(claimed)))
-            return claimed
-
-        self.rescoring.rescore(kind="touched", as_of=None, select_ids=claim_touched)
+        self.rescoring.rescore(
+            kind="touched",
+            as_of=None,
+            select_ids=lambda session: pending_rescores.claim_marked(session, ids),
+        )
         if len(ids) == RESCORE_BATCH:
             self.request_rescore()
         return len(ids)
@@ -369,50 +291,15 @@ class Jobs:
     def maintain(
         self, *, partitions: bool = True, vacuum: bool = True
     ) -> tuple[MaintenanceReport, VacuumReport] | None:
-        """Database maintenance under the maintenance lock: partitions ahead and raw-event
-        retention, then VACUUM (ANALYZE) of the tables that need it (storage/vacuum.py).
-        None, doing nothing, when another process holds the lock."""
-        engine = self.engine
-        started = time.perf_counter()
-        with maintenance_lock(engine) as taken:
-            if not taken:
-                log.info("maintenance: skipped, another worker is running it")
-                return None
-            report = MaintenanceReport()
-            if partitions:
-                with self.sessions() as session, session.begin():
-                    report = maintain(
-                        session.connection(),
-                        retention_days=self.settings.raw_event_retention_days,
-                        lookback_days=raw_event_lookback_days(self.scorecard),
-                    )
-                log.info(
-                    "maintenance: %d partitions created, %d dropped, %d expired raw rows deleted",
-                    len(report.created),
-                    len(report.dropped),
-                    report.deleted_rows,
-                )
-            vacuumed = VacuumReport()
-            if vacuum:
-                vacuumed = vacuum_due(
-                    engine,
-                    min_rows=self.settings.vacuum_threshold_rows,
-                    scale_factor=self.settings.vacuum_scale_factor,
-                )
-                if vacuumed.note:
-                    log.info("maintenance: %s", vacuumed.note)
-                else:
-                    log.info(
-                        "maintenance: VACUUM (ANALYZE) of %d tables (%d dead rows): %s; "
-                        "ANALYZE of %d: %s",
-                        len(vacuumed.vacuumed),
-                        vacuumed.dead_rows,
-                        ", ".join(vacuumed.vacuumed) or "none due",
-                        len(vacuumed.analyzed),
-                        ", ".join(vacuumed.analyzed) or "none due",
-                    )
-        log.info("maintenance: done in %.1f s", time.perf_counter() - started)
-        return report, vacuumed
+        """Database maintenance (``jobs.maintenance``); None when another process ran it."""
+        return run_maintenance(
+            self.engine,
+            self.sessions,
+            self.settings,
+            self.scorecard,
+            partitions=partitions,
+            vacuum=vacuum,
+        )
 
     def _rescore_all(self) -> int:
         return self.rescoring.rescore(kind="full", as_of=datetime.now(UTC)).run.scored
