@@ -287,29 +287,3 @@ def test_requests_appended_at_once_are_each_committed_before_append_returns(acco
         thread.join()
     assert backlog(accounts, log) == (16, 16)
     assert sum(run.events for run in apply_all(accounts, log)) == 16
-
-
-def test_a_failed_group_commit_fails_every_request_in_it(postgres_url):
-    from sqlalchemy import Column, Integer, MetaData, Table
-
-    from healthscore.storage.database import make_engine
-
-    engine = make_engine(postgres_url)
-    missing = Table("no_such_journal", MetaData(), Column("id", Integer, primary_key=True))
-    group = journal.GroupCommit(engine, missing)
-    failures: list[BaseException] = []
-
-    def append() -> None:
-        try:
-            group.append({"id": 1})
-        except Exception as error:
-            failures.append(error)
-
-    threads = [threading.Thread(target=append) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(10)
-    group.close()
-    engine.dispose()
-    assert len(failures) == 4, "no request is answered as if its row were committed"

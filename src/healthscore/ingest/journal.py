@@ -34,7 +34,6 @@ from __future__ import annotations
 import threading
 import time
 import zlib
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,6 +59,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from healthscore.accounts.repository import known_customers
+from healthscore.ingest.group_commit import GroupCommit
 from healthscore.ingest.records import Event, first_copies, record_events
 from healthscore.storage import job_models as jm
 from healthscore.storage.database import make_engine, make_sessionmaker
@@ -138,62 +138,6 @@ def _decode(payload: bytes) -> list[tuple[str | None, Event]]:
             zlib.decompress(payload)
         )
     ]
-
-
-class GroupCommit:
-    """Journal rows of concurrent requests inserted and committed together.
-
-    Why: on PostgreSQL most of what acknowledging a request costs the database is its own
-    commit (the commit record, the WAL flush and its fsync), not the row. Each appending
-    thread hands its row to one committer thread and waits; the committer inserts every
-    row waiting at that moment in one statement and one transaction, then wakes their
-    threads, which answer only then: each acknowledgement still follows the commit of
-    its row. A failure of that commit fails every request in it (nothing acknowledged).
-    """
-
-    def __init__(self, engine: Engine, table: Table) -> None:
-        self._engine = engine
-        self._table = table
-        self._waiting: list[tuple[dict[str, Any], Future[None]]] = []
-        self._ready = threading.Condition()
-        self._closed = False
-        self._thread = threading.Thread(target=self._run, name="journal-commit", daemon=True)
-        self._thread.start()
-
-    def append(self, row: dict[str, Any]) -> None:
-        """Insert ``row``; return once it is committed (or raise why it was not)."""
-        done: Future[None] = Future()
-        with self._ready:
-            if self._closed:
-                raise RuntimeError("the journal is closed")
-            self._waiting.append((row, done))
-            self._ready.notify()
-        done.result()
-
-    def _run(self) -> None:
-        while True:
-            with self._ready:
-                while not self._waiting and not self._closed:
-                    self._ready.wait()
-                group, self._waiting = self._waiting, []
-                if not group and self._closed:
-                    return
-            try:
-                with self._engine.begin() as connection:
-                    connection.execute(insert(self._table), [row for row, _ in group])
-            except BaseException as error:  # each waiting request fails with it
-                for _, done in group:
-                    done.set_exception(error)
-            else:
-                for _, done in group:
-                    done.set_result(None)
-
-    def close(self) -> None:
-        """Commit what is waiting, then stop the committer thread."""
-        with self._ready:
-            self._closed = True
-            self._ready.notify()
-        self._thread.join(30)
 
 
 @dataclass
