@@ -11,18 +11,15 @@ from pydantic import Field
 from healthscore.accounts import service as accounts
 from healthscore.api.dependencies import Cache, DbSession, JobQueue, PageParams
 from healthscore.api.errors import ErrorResponse
-from healthscore.api.routes.cases import actor
-from healthscore.api.schemas import (
-    Accepted,
-    ApiModel,
-    Created,
+from healthscore.api.fact_schemas import (
     CustomerInput,
     CustomerOut,
-    Page,
     PaymentInput,
     TicketInput,
     UserInput,
 )
+from healthscore.api.routes.cases import actor
+from healthscore.api.schemas import Accepted, ApiModel, Created, Page
 from healthscore.api.security import AdminKey, IngestKey, ReadKey
 from healthscore.ingest import facts
 from healthscore.jsontypes import ACCOUNT_ID

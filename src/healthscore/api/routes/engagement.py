@@ -10,7 +10,8 @@ from fastapi import APIRouter, Query
 from healthscore.activity import engagement
 from healthscore.api.dependencies import DbSession, IdempotencyKey, JobQueue, PageParams
 from healthscore.api.errors import ErrorResponse
-from healthscore.api.schemas import Accepted, EngagementEventOut, EngagementInput, Page
+from healthscore.api.fact_schemas import EngagementEventOut, EngagementInput
+from healthscore.api.schemas import Accepted, Page
 from healthscore.api.security import IngestKey, ReadKey
 from healthscore.ingest import facts
 from healthscore.ingest.records import Event

@@ -16,9 +16,9 @@ from pydantic import Field
 from healthscore.accounts import service as accounts
 from healthscore.api.dependencies import DbSession, JobQueue
 from healthscore.api.errors import ErrorResponse
+from healthscore.api.fact_schemas import KNOWN_ACCOUNT
 from healthscore.api.schemas import (
     CLOCK,
-    KNOWN_ACCOUNT,
     ApiModel,
     Created,
     CustomerId,

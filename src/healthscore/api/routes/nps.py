@@ -9,7 +9,8 @@ from fastapi import APIRouter, Query
 from healthscore.activity import nps
 from healthscore.api.dependencies import DbSession, JobQueue, PageParams
 from healthscore.api.errors import ErrorResponse
-from healthscore.api.schemas import Created, NpsInput, NpsPeriod, NpsResponseOut, NpsSummary, Page
+from healthscore.api.fact_schemas import NpsInput, NpsPeriod, NpsResponseOut, NpsSummary
+from healthscore.api.schemas import Created, Page
 from healthscore.api.security import IngestKey, ReadKey
 from healthscore.ingest import facts
 from healthscore.jsontypes import Instant
