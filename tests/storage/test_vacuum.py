@@ -4,13 +4,16 @@ SQLite runs its own equivalent."""
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, text, update
 
 from healthscore.ingest.bulk import insert_rows
 from healthscore.storage import models as m
-from healthscore.storage.database import make_sessionmaker, transaction
+from healthscore.storage.database import make_engine, make_sessionmaker, transaction
 from healthscore.storage.vacuum import due, maintenance_lock, vacuum_due
 
 
@@ -108,3 +111,33 @@ def test_one_maintenance_pass_at_a_time(engine):
         assert second is (engine.dialect.name == "sqlite")
     with maintenance_lock(engine) as again:
         assert again
+
+
+def test_sqlite_optimize_waits_for_a_writer_instead_of_failing(sqlite_url):
+    """``PRAGMA optimize`` may ANALYZE (after queries that wanted statistics on this
+    connection): a write. Begun as a read, it could not become a write once another
+    connection had committed meanwhile ("database is locked" at once, the busy timeout
+    not waited out), which failed one of two maintenance passes run together."""
+    engine = make_engine(sqlite_url)
+    churn_customers(engine, 10)
+    path = sqlite_url.removeprefix("sqlite:///")
+
+    def write_for_a_while() -> None:
+        writer = sqlite3.connect(path, isolation_level=None)
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute("UPDATE customers SET name = 'y'")
+        time.sleep(0.3)
+        writer.execute("COMMIT")
+        writer.close()
+
+    for _ in range(3):
+        with engine.connect() as connection:  # statistics wanted: optimize will ANALYZE
+            connection.execute(text("SELECT id FROM customers WHERE plan = 'a' AND segment = 'b'"))
+            connection.execute(text("SELECT customer_id FROM health_scores WHERE tier = 'x'"))
+        writer = threading.Thread(target=write_for_a_while)
+        writer.start()
+        time.sleep(0.1)  # the writer holds the lock; optimize must wait, then run
+        report = vacuum_due(engine)
+        writer.join()
+        assert report.note.startswith("SQLite")
+    engine.dispose()

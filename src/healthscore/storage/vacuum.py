@@ -86,7 +86,17 @@ def vacuum_due(engine: Engine, *, min_rows: int = 1000, scale_factor: float = 0.
     report = VacuumReport()
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         if connection.dialect.name != "postgresql":
-            connection.exec_driver_sql("PRAGMA optimize")
+            # In a write transaction taken first: the ANALYZE that optimize may run would
+            # otherwise upgrade a read to a write, and with another connection's write
+            # committed meanwhile SQLite refuses that at once ("database is locked")
+            # instead of waiting out the busy timeout.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                connection.exec_driver_sql("PRAGMA optimize")
+            except BaseException:
+                connection.exec_driver_sql("ROLLBACK")
+                raise
+            connection.exec_driver_sql("COMMIT")
             report.note = (
                 "SQLite: no VACUUM needed (deleted rows' pages are reused); PRAGMA optimize run"
             )
