@@ -152,3 +152,29 @@ def test_under_steady_ingest_rescores_take_at_most_a_third_of_a_worker_thread(
     assert jobs.pacing.started - previous >= 1.19  # three times 0.4 s, not the window
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(jm.PendingRescore)) == 0
+
+
+def test_the_sweep_rescores_marks_left_behind_by_a_killed_process(
+    sqlite_url: str, sessions_for_url: Callable[[str], sessionmaker[Session]], tmp_path: Path
+) -> None:
+    """A process killed after setting the rescore flag, before enqueueing its task, left
+    the flag set: the sweep clears it and queues the rescore of the marked accounts."""
+    sessions = sessions_for_url(sqlite_url)
+    with transaction(sessions) as session:
+        upsert_customer(session, {"id": "acme", "name": "Acme"})
+        mark_for_rescore(session, {"acme"})
+    jobs = make_jobs(sqlite_url, sessions, tmp_path, rescore_delay_seconds=0)
+    jobs.huey.put("rescore-requested", "1")  # the killed process's flag
+    jobs._sweep()
+    tasks = [jobs.huey.dequeue() for _ in range(jobs.huey.pending_count())]
+    rescores = [task for task in tasks if task.name.endswith("rescore_touched")]
+    assert len(rescores) == 1
+    jobs.huey.execute(rescores[0])
+    with sessions() as session:
+        assert session.scalar(select(m.HealthScore.customer_id)) == "acme"
+        assert session.scalar(select(func.count()).select_from(jm.PendingRescore)) == 0
+    jobs._sweep()  # nothing marked any more: nothing queued
+    assert not any(
+        jobs.huey.dequeue().name.endswith("rescore_touched")
+        for _ in range(jobs.huey.pending_count())
+    )

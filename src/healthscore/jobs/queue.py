@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from huey import Huey, RedisHuey, SqliteHuey, crontab
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -34,7 +34,6 @@ from healthscore.rescoring.listeners import ScoreListeners
 from healthscore.rescoring.service import Rescoring
 from healthscore.scoring.scorecard import Scorecard, load_scorecard
 from healthscore.settings import Settings, scorecard_location
-from healthscore.storage import job_models as jm
 from healthscore.storage import pending_rescores
 from healthscore.storage.database import make_engine, make_sessionmaker, transaction
 from healthscore.storage.partitions import MaintenanceReport
@@ -336,7 +335,7 @@ class Jobs:
         journal left unapplied (a lost queue message, a worker that died)."""
         with self.sessions() as session:
             due = outbox.due(session)
-            pending = session.scalar(select(jm.PendingRescore.customer_id).limit(1))
+            pending = pending_rescores.marked(session, 1)
             journaled = self.journal.backlog(session)[0]
             shards = sharding.unfinished_shards(session)
         self.enqueue_deliveries(due)
@@ -345,7 +344,7 @@ class Jobs:
         # A flag left set by a process killed between setting it and enqueueing its task
         # would make request_* skip the work forever: clear it first (at worst one run
         # more, which finds less or nothing to do).
-        if pending is not None:
+        if pending:
             self.huey.get(RESCORE_FLAG)
             self.request_rescore()
         if journaled:
