@@ -10,6 +10,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from healthscore.accounts.repository import upsert_customer
@@ -19,6 +20,7 @@ from healthscore.ingest.journal import Journal
 from healthscore.ingest.records import Event
 from healthscore.storage import models as m
 from healthscore.storage.database import make_engine, make_sessionmaker
+from healthscore.storage.vacuum import maintenance_lock
 
 NOW = datetime.now(UTC)
 
@@ -228,6 +230,29 @@ def test_maintain_refuses_a_retention_shorter_than_the_scorecard_reads(cli, two_
     expired = cli("maintain", "--retention-days", "100")
     assert expired.exit_code == 0, expired.output
     assert "0 expired raw rows deleted; raw events kept 100 days" in expired.output
+
+
+def test_maintain_by_hand_is_the_workers_pass_and_waits_its_turn(cli, two_accounts, db_url):
+    engine = make_engine(db_url)
+    try:
+        with maintenance_lock(engine) as taken:  # a worker in the middle of its pass
+            assert taken
+            busy = cli("maintain", "--rebuild-rollups")
+        if engine.dialect.name == "postgresql":
+            assert busy.exit_code == 3, busy.output
+            assert "another process is running maintenance" in busy.output
+        else:  # SQLite has no lock to wait for: one writer at a time serializes the passes
+            assert busy.exit_code == 0, busy.output
+
+        rebuilt = cli("maintain", "--rebuild-rollups", "--no-vacuum")
+        assert rebuilt.exit_code == 0, rebuilt.output
+        assert re.search(r"rebuilt daily_sessions: \d+ rows", rebuilt.output)
+        assert "VACUUM" not in rebuilt.output
+        with make_sessionmaker(engine)() as session:
+            logins = session.scalar(select(func.sum(m.DailySessions.logins)))
+        assert logins == 39  # every raw session of the fixture, rolled up once
+    finally:
+        engine.dispose()
 
 
 def test_a_backup_says_when_acknowledged_events_still_wait_in_the_journal(

@@ -1,7 +1,7 @@
 """The worker's database maintenance pass: partitions ahead and raw-event retention, then
 VACUUM (ANALYZE) of the tables that need it (``storage/vacuum.py``), under the
 maintenance lock so that one worker at a time runs it (``healthscore maintain`` is the
-same pass by hand)."""
+same pass by hand, with a retention of its own and a roll-up rebuild first if asked)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from healthscore.scoring.engine import raw_event_lookback_days
 from healthscore.scoring.scorecard import Scorecard
 from healthscore.settings import Settings
 from healthscore.storage.partitions import MaintenanceReport, maintain
+from healthscore.storage.rollups import rebuild_rollups as rebuild_from_raw
 from healthscore.storage.vacuum import VacuumReport, maintenance_lock, vacuum_due
 
 log = logging.getLogger(__name__)
@@ -28,9 +29,13 @@ def run_maintenance(
     *,
     partitions: bool = True,
     vacuum: bool = True,
+    rebuild_rollups: bool = False,
 ) -> tuple[MaintenanceReport, VacuumReport] | None:
     """The pass, or the parts asked for; None, doing nothing, when another process holds
-    the lock. Retention keeps what ``scorecard``'s windows read."""
+    the lock. Retention (``settings.raw_event_retention_days``) keeps what
+    ``scorecard``'s windows read: a shorter one raises ``RetentionTooShort``, changing
+    nothing. ``rebuild_rollups`` first recomputes the roll-ups from the raw events, in the
+    partitions step's transaction (``RawEventsDropped`` once retention dropped some)."""
     started = time.perf_counter()
     with maintenance_lock(engine) as taken:
         if not taken:
@@ -39,11 +44,13 @@ def run_maintenance(
         report = MaintenanceReport()
         if partitions:
             with sessions() as session, session.begin():
+                rebuilt = rebuild_from_raw(session.connection()) if rebuild_rollups else {}
                 report = maintain(
                     session.connection(),
                     retention_days=settings.raw_event_retention_days,
                     lookback_days=raw_event_lookback_days(scorecard),
                 )
+                report.rebuilt = rebuilt
             log.info(
                 "maintenance: %d partitions created, %d dropped, %d expired raw rows deleted",
                 len(report.created),

@@ -53,6 +53,8 @@ class MaintenanceReport:
     created: list[str] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
     deleted_rows: int = 0
+    rebuilt: dict[str, int] = field(default_factory=dict)
+    """Roll-up tables recomputed from the raw events first, and their rows (when asked)."""
 
 
 class RetentionTooShort(ValueError):

@@ -186,55 +186,47 @@ def maintain(
         ),
     ] = True,
 ) -> None:
-    """Database housekeeping (also run by the worker, HEALTHSCORE_MAINTENANCE_CRON): create
-    the coming months' partitions on PostgreSQL, drop raw events past retention, then
-    VACUUM (ANALYZE) what needs it. Roll-ups are kept, so scores do not change; a
-    retention shorter than the scorecard's windows is refused."""
-    from healthscore.scoring.engine import raw_event_lookback_days
+    """Database housekeeping, the worker's pass (HEALTHSCORE_MAINTENANCE_CRON) by hand:
+    create the coming months' partitions on PostgreSQL, drop raw events past retention,
+    then VACUUM (ANALYZE) what needs it. Roll-ups are kept, so scores do not change; a
+    retention shorter than the scorecard's windows is refused (exit 2). Exit 3 when a
+    worker is running the pass (one at a time)."""
+    from healthscore.jobs.maintenance import run_maintenance
     from healthscore.settings import Settings
-    from healthscore.storage.database import transaction
     from healthscore.storage.partitions import RetentionTooShort
-    from healthscore.storage.partitions import maintain as maintain_raw_events
     from healthscore.storage.rollups import RawEventsDropped
-    from healthscore.storage.rollups import rebuild_rollups as rebuild_from_raw
 
     card = scorecard_from(scorecard)
     settings = Settings()
-    retention = retention_days or settings.raw_event_retention_days
+    if retention_days is not None:
+        settings = settings.model_copy(update={"raw_event_retention_days": retention_days})
     engine, sessions = open_database()
     try:
-        with transaction(sessions) as session:
-            if rebuild_rollups:
-                for table, rows in rebuild_from_raw(session.connection()).items():
-                    console.print(f"rebuilt {table}: {rows:,} rows")
-            report = maintain_raw_events(
-                session.connection(),
-                retention_days=retention,
-                lookback_days=raw_event_lookback_days(card),
-            )
+        done = run_maintenance(
+            engine, sessions, settings, card, vacuum=vacuum, rebuild_rollups=rebuild_rollups
+        )
     except (RetentionTooShort, RawEventsDropped) as error:
         raise fail(str(error), code=2) from error
+    if done is None:
+        raise fail("another process is running maintenance (a worker); nothing done", code=3)
+    report, vacuumed = done
+    for table, rows in report.rebuilt.items():
+        console.print(f"rebuilt {table}: {rows:,} rows")
     for name in report.created:
         console.print(f"created partition {name}")
     for name in report.dropped:
         console.print(f"dropped partition {name}")
+    retention = settings.raw_event_retention_days
     kept = "kept forever" if retention is None else f"kept {retention} days"
     console.print(
         f"{len(report.created)} partitions created, {len(report.dropped)} dropped, "
         f"{report.deleted_rows:,} expired raw rows deleted; raw events {kept}"
     )
     if vacuum:
-        from healthscore.storage.vacuum import vacuum_due
-
-        done = vacuum_due(
-            engine,
-            min_rows=settings.vacuum_threshold_rows,
-            scale_factor=settings.vacuum_scale_factor,
-        )
         console.print(
-            done.note
-            or f"VACUUM (ANALYZE) of {len(done.vacuumed)} tables ({done.dead_rows:,} dead "
-            f"rows), ANALYZE of {len(done.analyzed)}"
+            vacuumed.note
+            or f"VACUUM (ANALYZE) of {len(vacuumed.vacuumed)} tables ({vacuumed.dead_rows:,} "
+            f"dead rows), ANALYZE of {len(vacuumed.analyzed)}"
         )
 
 
