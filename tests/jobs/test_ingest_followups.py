@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from healthscore.accounts.repository import upsert_customer
 from healthscore.ingest import journal
 from healthscore.jobs.queue import Jobs
+from healthscore.jobs.worker import start_embedded
 from healthscore.playbooks.rules import PlaybookSet
 from healthscore.scoring.scorecard import load_scorecard
 from healthscore.settings import Settings
@@ -151,6 +152,34 @@ def test_under_steady_ingest_rescores_take_at_most_a_third_of_a_worker_thread(
     jobs.huey.execute(jobs.huey.dequeue())
     assert jobs.pacing.started - previous >= 1.19  # three times 0.4 s, not the window
     with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(jm.PendingRescore)) == 0
+
+
+def test_a_graceful_stop_rescores_at_once_instead_of_waiting_out_the_window(
+    sqlite_url: str, sessions_for_url: Callable[[str], sessionmaker[Session]], tmp_path: Path
+) -> None:
+    """A worker stopping (a deploy, the API process's shutdown) with a rescore waiting
+    out its window runs it at once: the stop neither waits for the window (here two
+    minutes) nor leaves the touched accounts to the next process."""
+    sessions = sessions_for_url(sqlite_url)
+    with transaction(sessions) as session:
+        upsert_customer(session, {"id": "acme", "name": "Acme"})
+        mark_for_rescore(session, {"acme"})
+    jobs = make_jobs(sqlite_url, sessions, tmp_path, rescore_delay_seconds=120)
+    consumer = start_embedded(jobs)
+    waiting = threading.Thread(target=jobs._rescore_touched, args=(time.time() + 120,))
+    waiting.start()  # as a worker thread runs the task Huey's schedule started early
+    try:
+        time.sleep(0.2)
+        assert waiting.is_alive()  # waiting out the window
+        consumer.stop(graceful=True)
+        waiting.join(timeout=30)
+        assert not waiting.is_alive()
+    finally:
+        jobs.stopping.set()
+        waiting.join()
+    with sessions() as session:
+        assert session.scalar(select(m.HealthScore.customer_id)) == "acme"
         assert session.scalar(select(func.count()).select_from(jm.PendingRescore)) == 0
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -98,6 +99,10 @@ class Jobs:
         )(self._nightly)
         self.pacing = RescorePacing(settings.rescore_delay_seconds)
         """When this process starts its touched-account rescores."""
+        self.stopping = threading.Event()
+        """Set when this process's worker stops (``jobs.worker`` makes it the consumer's
+        stop flag): a rescore waiting out its batching window starts at once, so a
+        graceful stop neither waits for the window nor leaves the touched accounts."""
         self.maintenance: Any = None
         """The scheduled maintenance task; None with an empty maintenance_cron."""
         if settings.maintenance_cron.strip():
@@ -239,7 +244,7 @@ class Jobs:
         if not_before is not None:
             wait = self.pacing.wait(not_before)
             if wait > 0:
-                time.sleep(wait)
+                self.stopping.wait(wait)
         started = time.monotonic()
         try:
             return self._rescore_marked()

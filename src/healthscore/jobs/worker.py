@@ -35,6 +35,7 @@ def start_embedded(jobs: Jobs) -> Consumer:
         scheduler_interval=1,
         max_delay=MAX_POLL_DELAY,
     )
+    jobs.stopping = consumer.stop_flag
     consumer.start()
     return consumer
 
@@ -49,4 +50,5 @@ def run_worker(jobs: Jobs, *, threads: int, periodic: bool = True) -> None:
         scheduler_interval=1,
         max_delay=MAX_POLL_DELAY,
     )
+    jobs.stopping = consumer.stop_flag
     consumer.run()
