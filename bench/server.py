@@ -179,6 +179,10 @@ class BenchServer:
         return self
 
     def wait_ready(self) -> None:
+        with httpx.Client(timeout=5) as probe:  # one client: httpx builds TLS for each
+            self._wait_ready(probe)
+
+    def _wait_ready(self, probe: httpx.Client) -> None:
         deadline = time.monotonic() + self.ready_timeout
         while True:
             for name, process in (("server", self.server), ("worker", self.worker)):
@@ -190,7 +194,7 @@ class BenchServer:
                     self.stop()
                     raise SystemExit(message)
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=5).is_success:
+                if probe.get(f"{self.url}/healthz").is_success:
                     return
             except httpx.HTTPError:
                 pass

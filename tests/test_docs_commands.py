@@ -77,6 +77,7 @@ from sqlalchemy import text
 
 from healthscore.storage.database import make_engine
 from tests.fixtures.database import _postgres_base_url
+from tests.fixtures.server import SHARED_TLS
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -502,7 +503,8 @@ def demo_checkout(tmp_path: Path, new_database_url: str) -> Iterator[tuple[Path,
         deadline = time.monotonic() + 60
         while True:
             try:
-                if httpx.get(f"http://127.0.0.1:{PORT}/healthz", timeout=1).is_success:
+                url = f"http://127.0.0.1:{PORT}/healthz"
+                if httpx.get(url, timeout=1, verify=SHARED_TLS).is_success:
                     break
             except httpx.TransportError:
                 pass

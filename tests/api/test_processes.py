@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.fixtures.server import free_port
+from tests.fixtures.server import SHARED_TLS, free_port
 
 pytestmark = pytest.mark.slow  # processes of its own: `make test` runs it in its own step
 
@@ -73,7 +73,10 @@ def test_each_process_listens_itself_and_a_burst_of_connections_is_spread(tmp_pa
         assert sum(state == "0A" for state, _ in tcp_entries(port)) == 2
 
         # A burst of keep-alive connections, all open at once, as a load balancer's pool.
-        clients = [httpx.Client(base_url=f"http://127.0.0.1:{port}") for _ in range(CONNECTIONS)]
+        clients = [
+            httpx.Client(base_url=f"http://127.0.0.1:{port}", verify=SHARED_TLS)
+            for _ in range(CONNECTIONS)
+        ]
         try:
             assert all(c.get("/healthz").status_code == 200 for c in clients)
             entries = tcp_entries(port)

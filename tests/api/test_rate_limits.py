@@ -22,7 +22,7 @@ from healthscore.auth.keys import Scope, create_key
 from healthscore.settings import DEFAULT_RATE_LIMIT, Settings
 from healthscore.storage import models as m
 from healthscore.storage.database import transaction
-from tests.fixtures.server import free_port, run_server
+from tests.fixtures.server import SHARED_TLS, free_port, run_server
 
 
 @pytest.fixture
@@ -65,7 +65,7 @@ def serve(db_url: str, tmp_path: Path) -> Callable[..., Iterator[str]]:
 
 def _get(url: str, key: str | None) -> httpx.Response:
     headers = {"Authorization": f"Bearer {key}"} if key else {}
-    return httpx.get(f"{url}/api/v1/customers", headers=headers, timeout=30)
+    return httpx.get(f"{url}/api/v1/customers", headers=headers, timeout=30, verify=SHARED_TLS)
 
 
 def test_a_key_over_its_limit_gets_429_with_retry_after_and_other_keys_go_on(serve, keys):

@@ -24,6 +24,7 @@ from healthscore.auth.keys import Scope, create_key, revoke_key
 from healthscore.storage import job_models as jm
 from healthscore.storage import models as m
 from healthscore.storage.database import transaction
+from tests.fixtures.server import SHARED_TLS
 
 
 def sdk(live_server: Any, scope: str = "ingest", **options: Any) -> Client:
@@ -35,7 +36,7 @@ def sdk(live_server: Any, scope: str = "ingest", **options: Any) -> Client:
 def segment_http(live_server: Any, scope: str | None = "ingest") -> httpx.Client:
     """Raw HTTP the way Segment's API is spoken: Basic auth, key as user, empty password."""
     auth = httpx.BasicAuth(live_server.keys[scope], "") if scope else None
-    return httpx.Client(base_url=live_server.url, auth=auth, timeout=30)
+    return httpx.Client(base_url=live_server.url, auth=auth, timeout=30, verify=SHARED_TLS)
 
 
 def rows(live_server: Any, model: type[m.Base], customer_id: str | None = None) -> int:

@@ -25,7 +25,7 @@ from healthscore.auth.keys import Scope, create_key
 from healthscore.storage import job_models as jm
 from healthscore.storage import models as m
 from healthscore.storage.database import make_engine, make_sessionmaker, transaction
-from tests.fixtures.server import free_port
+from tests.fixtures.server import SHARED_TLS, free_port
 
 pytestmark = pytest.mark.slow  # processes of its own: `make test` runs it in its own step
 
@@ -38,7 +38,8 @@ def wait_ready(port: int) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).is_success:
+            ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1, verify=SHARED_TLS)
+            if ready.is_success:
                 return
         except httpx.TransportError:
             pass

@@ -27,7 +27,7 @@ from sqlalchemy import select
 from healthscore.auth.keys import Scope, create_key
 from healthscore.storage import models as m
 from healthscore.storage.database import transaction
-from tests.fixtures.server import free_port
+from tests.fixtures.server import SHARED_TLS, free_port
 
 pytestmark = pytest.mark.slow  # processes of its own: `make test` runs it in its own step
 
@@ -54,7 +54,8 @@ class Server:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).is_success:
+                url = f"http://127.0.0.1:{self.port}/healthz"
+                if httpx.get(url, timeout=1, verify=SHARED_TLS).is_success:
                     return
             except httpx.TransportError:
                 time.sleep(0.1)

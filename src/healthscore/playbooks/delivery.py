@@ -8,11 +8,13 @@ every retry of the same delivery.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import ipaddress
 import os
 import socket
+import ssl
 import time
 from typing import Any
 
@@ -25,6 +27,14 @@ from healthscore.playbooks.rules import EmailAction, RedisAction, SlackAction, W
 from healthscore.storage import job_models as jm
 
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+
+
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """httpx's default TLS settings (certificates verified against its CA bundle), made
+    once per process: httpx would load the bundle again for every delivery, 20 ms of CPU
+    each."""
+    return httpx.create_ssl_context()
 
 
 class DeliveryError(RuntimeError):
@@ -121,7 +131,12 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> None:
     try:
         # No redirects: a 30x to an internal address would sidestep the SSRF guard.
         response = httpx.post(
-            url, content=body, headers=headers, timeout=TIMEOUT, follow_redirects=False
+            url,
+            content=body,
+            headers=headers,
+            timeout=TIMEOUT,
+            follow_redirects=False,
+            verify=_tls(),
         )
     except (httpx.HTTPError, httpx.InvalidURL) as error:
         raise DeliveryError(f"{type(error).__name__}: {error}") from error
