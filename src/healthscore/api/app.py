@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import gc
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -107,17 +106,6 @@ def _ping_redis(url: str) -> None:
         client.close()
 
 
-@functools.cache
-def _freeze_what_is_loaded() -> None:
-    """Everything loaded before the first app starts (libraries, models, the scorecard)
-    lives as long as the process: moved out of the collector's sight, full collections
-    stay short instead of pausing requests to walk a few hundred thousand objects. Once
-    per process: a server runs one app; a process starting many (the tests) need not
-    walk its whole heap for each."""
-    gc.collect()
-    gc.freeze()
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     engine = make_engine(settings.database_url, pool_size=settings.database_pool_size)
@@ -160,7 +148,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         if isinstance(broadcaster, live.RedisBroadcaster):
             broadcaster.start()
-        _freeze_what_is_loaded()
+        # Everything loaded so far (libraries, models, the scorecard) lives as long as the
+        # process: moved out of the collector's sight, full collections stay short
+        # instead of pausing requests to walk a few hundred thousand objects.
+        gc.collect()
+        gc.freeze()
         yield
         if consumer is not None:
             consumer.stop(graceful=True)
