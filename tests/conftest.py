@@ -1,5 +1,6 @@
 """Fixtures shared by the whole suite; see tests/fixtures/ for each concern."""
 
+import gc
 import os
 
 import pytest
@@ -9,6 +10,12 @@ import pytest
 # freeze that width; without it they follow the COLUMNS each CLI test sets for itself.
 for name in ("COLUMNS", "LINES"):
     os.environ.pop(name, None)
+
+# The test processes allocate far more than a server (expressions, rows, fixtures) and keep
+# most of it until the module ends: the collector's default first threshold (700
+# allocations) walked the young objects tens of thousands of times a run. A higher one
+# collects as surely, less often.
+gc.set_threshold(50_000, 20, 20)
 
 pytest_plugins = [
     "tests.fixtures.database",
