@@ -47,6 +47,13 @@ def make_jobs(
     )
 
 
+def touch_acme(sessions: sessionmaker[Session]) -> None:
+    """One account, ``acme``, touched by ingest: marked for the next rescore."""
+    with transaction(sessions) as session:
+        upsert_customer(session, {"id": "acme", "name": "Acme"})
+        mark_for_rescore(session, {"acme"})
+
+
 class Overlap:
     """Wraps ``Journal.apply`` to count how many transactions apply at once; each holds
     its entries a little, as a group's statements would."""
@@ -110,9 +117,7 @@ def test_a_short_window_is_waited_out_by_the_rescore_itself_not_by_the_scheduler
     """Huey starts a delayed task at its scheduler's next tick (once a second): a 0.5 s
     window took 0.5-1.5 s. The task is queued at once and waits out the window itself."""
     sessions = sessions_for_url(sqlite_url)
-    with transaction(sessions) as session:
-        upsert_customer(session, {"id": "acme", "name": "Acme"})
-        mark_for_rescore(session, {"acme"})
+    touch_acme(sessions)
     jobs = make_jobs(sqlite_url, sessions, tmp_path, rescore_delay_seconds=0.3)
     jobs.request_rescore()
     jobs.request_rescore()  # one pending run covers every touch in its window
@@ -142,9 +147,7 @@ def test_under_steady_ingest_rescores_take_at_most_a_third_of_a_worker_thread(
     """Not back to back: each run takes every account touched since the last, so runs
     started more often would cost CPU (and SQLite's write lock) for little freshness."""
     sessions = sessions_for_url(sqlite_url)
-    with transaction(sessions) as session:
-        upsert_customer(session, {"id": "acme", "name": "Acme"})
-        mark_for_rescore(session, {"acme"})
+    touch_acme(sessions)
     jobs = make_jobs(sqlite_url, sessions, tmp_path, rescore_delay_seconds=0.05)
     previous = time.monotonic()
     jobs.pacing.started, jobs.pacing.took = previous, 0.4  # a run just started, 0.4 s long
@@ -162,9 +165,7 @@ def test_a_graceful_stop_rescores_at_once_instead_of_waiting_out_the_window(
     out its window runs it at once: the stop neither waits for the window (here two
     minutes) nor leaves the touched accounts to the next process."""
     sessions = sessions_for_url(sqlite_url)
-    with transaction(sessions) as session:
-        upsert_customer(session, {"id": "acme", "name": "Acme"})
-        mark_for_rescore(session, {"acme"})
+    touch_acme(sessions)
     jobs = make_jobs(sqlite_url, sessions, tmp_path, rescore_delay_seconds=120)
     consumer = start_embedded(jobs)
     waiting = threading.Thread(target=jobs._rescore_touched, args=(time.time() + 120,))
@@ -189,9 +190,7 @@ def test_the_sweep_rescores_marks_left_behind_by_a_killed_process(
     """A process killed after setting the rescore flag, before enqueueing its task, left
     the flag set: the sweep clears it and queues the rescore of the marked accounts."""
     sessions = sessions_for_url(sqlite_url)
-    with transaction(sessions) as session:
-        upsert_customer(session, {"id": "acme", "name": "Acme"})
-        mark_for_rescore(session, {"acme"})
+    touch_acme(sessions)
     jobs = make_jobs(sqlite_url, sessions, tmp_path, rescore_delay_seconds=0)
     jobs.huey.put("rescore-requested", "1")  # the killed process's flag
     jobs._sweep()
