@@ -16,7 +16,25 @@ from healthscore.storage import schema
 from healthscore.storage.database import transaction
 
 
+# Which of the bundled playbooks fire on a small demo depends on the day it is made
+# (a failed payment or an NPS answer in the last day): this one fires on every scored
+# account whatever the date, so the copy always has cases to carry.
+EVERY_ACCOUNT = """\
+version: 1
+min_confidence: 0
+playbooks:
+  - name: every_account
+    description: Every scored account.
+    when:
+      - {kind: tier, tiers: [healthy, monitor, at_risk, critical]}
+    actions:
+      - {kind: outreach, owner: csm, next_step: "Say hello."}
+"""
+
+
 def _cli(url: str, tmp_path, *args: str):
+    playbooks = tmp_path / "playbooks.yaml"
+    playbooks.write_text(EVERY_ACCOUNT)
     return CliRunner().invoke(
         app,
         list(args),
@@ -24,6 +42,7 @@ def _cli(url: str, tmp_path, *args: str):
             "HEALTHSCORE_DATABASE_URL": url,
             "HEALTHSCORE_QUEUE_PATH": str(tmp_path / "queue.db"),
             "HEALTHSCORE_REDIS_URL": "",
+            "HEALTHSCORE_PLAYBOOKS": str(playbooks),
         },
     )
 
