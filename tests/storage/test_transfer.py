@@ -15,7 +15,6 @@ from healthscore.storage import models as m
 from healthscore.storage import schema
 from healthscore.storage.database import transaction
 
-
 # Which of the bundled playbooks fire on a small demo depends on the day it is made
 # (a failed payment or an NPS answer in the last day): this one fires on every scored
 # account whatever the date, so the copy always has cases to carry.
