@@ -41,7 +41,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from healthscore.ingest.demo import generate_demo
 from healthscore.playbooks.rules import PlaybookSet, load_playbooks
 from healthscore.rescoring.service import Rescoring
-from healthscore.scoring.scorecard import Scorecard, load_scorecard
+from healthscore.scoring.scorecard import Scorecard
+from healthscore.scoring.scorecard_loading import load_scorecard
 from healthscore.storage import models as m
 from healthscore.storage.database import make_engine, make_sessionmaker, transaction, upgrade
 

@@ -24,7 +24,7 @@ from bench import results
 from bench.run import NOW, database_url, ensure_dataset
 from bench.server import BenchServer
 from healthscore.auth.keys import Scope, create_key
-from healthscore.scoring.scorecard import load_scorecard
+from healthscore.scoring.scorecard_loading import load_scorecard
 from healthscore.scoring.service import score_accounts
 from healthscore.settings import Settings
 from healthscore.storage import models as m

@@ -28,7 +28,7 @@ from sqlalchemy import event
 from bench import results
 from bench.run import NOW, database_url, vacuum_scores
 from bench.server import cpu_seconds
-from healthscore.scoring.scorecard import load_scorecard
+from healthscore.scoring.scorecard_loading import load_scorecard
 from healthscore.scoring.service import score_accounts
 from healthscore.storage.database import make_engine, make_sessionmaker, transaction
 

@@ -40,7 +40,7 @@ from bench.baseline import COMPARED_SIGNALS, run_baseline, signal_disagreements
 from bench.copy_dataset import copy_sqlite_to_postgres
 from bench.server import cpu_seconds
 from healthscore.ingest.demo import GENERATOR_VERSION, generate_demo
-from healthscore.scoring.scorecard import load_scorecard
+from healthscore.scoring.scorecard_loading import load_scorecard
 from healthscore.scoring.service import score_accounts
 from healthscore.storage import models as m
 from healthscore.storage import schema

@@ -79,8 +79,8 @@ from healthscore.auth.keys import Scope, create_key
 from healthscore.ingest import journal
 from healthscore.jobs.queue import Jobs
 from healthscore.jobs.shards import progress
-from healthscore.scoring.engine import raw_event_lookback_days
-from healthscore.scoring.scorecard import load_scorecard
+from healthscore.scoring.requirements import raw_event_lookback_days
+from healthscore.scoring.scorecard_loading import load_scorecard
 from healthscore.settings import Settings
 from healthscore.storage import job_models as jm
 from healthscore.storage import models as m

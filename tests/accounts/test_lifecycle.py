@@ -12,7 +12,7 @@ from healthscore.accounts.service import UnknownAccountError, delete_customer, e
 from healthscore.ingest.demo import generate_demo
 from healthscore.playbooks.rules import load_playbooks
 from healthscore.playbooks.service import run_playbooks
-from healthscore.scoring.scorecard import load_scorecard
+from healthscore.scoring.scorecard_loading import load_scorecard
 from healthscore.scoring.service import score_accounts
 from healthscore.storage import models as m
 from healthscore.storage import schema

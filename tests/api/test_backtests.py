@@ -10,7 +10,7 @@ import pytest
 from healthscore.backtest.history import save_backtest
 from healthscore.backtest.service import run_backtest
 from healthscore.ingest.demo import generate_demo
-from healthscore.scoring.scorecard import load_scorecard
+from healthscore.scoring.scorecard_loading import load_scorecard
 from healthscore.scoring.service import score_accounts
 from healthscore.storage.database import transaction
 

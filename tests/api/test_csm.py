@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from healthscore.playbooks.rules import load_playbooks
 from healthscore.rescoring.service import Rescoring
-from healthscore.scoring.scorecard import load_scorecard
+from healthscore.scoring.scorecard_loading import load_scorecard
 from healthscore.storage import models as m
 from healthscore.storage.csm_models import AuditEntry, CsmSentiment, ScoreOverride
 from healthscore.storage.database import transaction

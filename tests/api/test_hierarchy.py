@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from healthscore.scoring.engine import round_half_up
-from healthscore.scoring.scorecard import load_scorecard
+from healthscore.scoring.scorecard_loading import load_scorecard
 from healthscore.storage import models as m
 from healthscore.storage.csm_models import AuditEntry
 

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from healthscore.ingest.demo import generate_demo
-from healthscore.scoring.scorecard import load_scorecard
+from healthscore.scoring.scorecard_loading import load_scorecard
 from healthscore.scoring.service import score_accounts
 from healthscore.storage import models as m
 from healthscore.storage.database import transaction

@@ -21,7 +21,8 @@ from healthscore.backtest.alert_rules import (
 )
 from healthscore.backtest.replay import NOT_SCORED, STAGES, TIERS, TRENDS, ReplayedScores
 from healthscore.playbooks.rules import AccountState, Playbook, PlaybookSet, load_playbooks
-from healthscore.scoring.scorecard import Stage, Tier, Tiers, Trend
+from healthscore.scoring.labels import Stage, Tier, Trend
+from healthscore.scoring.scorecard import Tiers
 
 DAY0 = datetime(2026, 3, 1, tzinfo=UTC)
 BANDS = Tiers()

@@ -38,7 +38,8 @@ from healthscore.ingest.bulk import insert_rows
 from healthscore.ingest.csv_import import import_folder
 from healthscore.ingest.demo import generate_demo
 from healthscore.playbooks.rules import load_playbooks
-from healthscore.scoring.scorecard import Scorecard, load_scorecard
+from healthscore.scoring.scorecard import Scorecard
+from healthscore.scoring.scorecard_loading import load_scorecard
 from healthscore.scoring.service import score_accounts
 from healthscore.storage import models as m
 from healthscore.storage.database import make_engine, make_sessionmaker

@@ -19,7 +19,8 @@ from healthscore.backtest.calibrations import (
 from healthscore.backtest.report import render_report
 from healthscore.backtest.service import BacktestResult, run_backtest
 from healthscore.ingest.demo import generate_demo
-from healthscore.scoring.scorecard import Scorecard, load_scorecard
+from healthscore.scoring.scorecard import Scorecard
+from healthscore.scoring.scorecard_loading import load_scorecard
 from healthscore.scoring.service import score_accounts
 from healthscore.storage import models as m
 from tests.backtest.support import save_calibration, sigmoid_mapping

@@ -21,7 +21,7 @@ from healthscore.backtest.replay import history_scores, replay_scores
 from healthscore.ingest.demo import generate_demo
 from healthscore.playbooks.rules import PlaybookSet, load_playbooks
 from healthscore.rescoring.service import Rescoring
-from healthscore.scoring.scorecard import load_scorecard
+from healthscore.scoring.scorecard_loading import load_scorecard
 from healthscore.storage import models as m
 from healthscore.storage.database import transaction
 from healthscore.storage.rollups import midnight

@@ -12,7 +12,7 @@ import psycopg
 from bench.baseline import COMPARED_SIGNALS, run_baseline, signal_disagreements
 
 from healthscore.ingest.demo import generate_demo
-from healthscore.scoring.scorecard import load_scorecard
+from healthscore.scoring.scorecard_loading import load_scorecard
 from healthscore.scoring.service import score_accounts
 from healthscore.storage.database import transaction
 

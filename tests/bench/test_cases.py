@@ -7,7 +7,7 @@ from bench.cases import NOW, measure, replay_days, report
 
 from healthscore.ingest.demo import generate_demo
 from healthscore.playbooks.rules import load_playbooks
-from healthscore.scoring.scorecard import load_scorecard
+from healthscore.scoring.scorecard_loading import load_scorecard
 from healthscore.storage.database import transaction
 
 

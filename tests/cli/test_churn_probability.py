@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from healthscore.cli.main import app
 from healthscore.ingest.bulk import insert_rows
-from healthscore.scoring.scorecard import load_scorecard
+from healthscore.scoring.scorecard_loading import load_scorecard
 from healthscore.storage import models as m
 from healthscore.storage.database import make_engine, make_sessionmaker, transaction
 from tests.backtest.support import save_calibration, sigmoid_mapping

@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from healthscore.cli.main import app
-from healthscore.scoring.scorecard import load_scorecard
+from healthscore.scoring.scorecard_loading import load_scorecard
 from healthscore.storage.database import make_engine, make_sessionmaker, transaction
 from tests.backtest.support import save_calibration
 from tests.cli.test_churn_probability import insert_busy_account

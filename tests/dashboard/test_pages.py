@@ -21,7 +21,7 @@ from healthscore.auth.keys import revoke_key
 from healthscore.dashboard import live
 from healthscore.dashboard.live import Broadcaster
 from healthscore.ingest.demo import generate_demo
-from healthscore.scoring.scorecard import load_scorecard
+from healthscore.scoring.scorecard_loading import load_scorecard
 from healthscore.scoring.service import score_accounts
 from healthscore.storage import models as m
 from healthscore.storage.database import transaction

@@ -24,10 +24,10 @@ from healthscore.ingest import segment_messages
 from healthscore.ingest.records import InvalidFact
 from healthscore.ingest.segment_messages import Rejected
 from healthscore.scoring.aggregates import load_aggregates
-from healthscore.scoring.engine import required_aggregates
 from healthscore.scoring.event_mapping import EventMapping
 from healthscore.scoring.metrics import Aggregate, Source
-from healthscore.scoring.scorecard import load_scorecard
+from healthscore.scoring.requirements import required_aggregates
+from healthscore.scoring.scorecard_loading import load_scorecard
 from healthscore.scoring.service import score_without_saving
 from healthscore.storage import models as m
 

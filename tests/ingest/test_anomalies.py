@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from healthscore.ingest import anomalies
-from healthscore.ingest.csv_import import ImportFailed, import_folder
+from healthscore.ingest.csv_import import import_folder
+from healthscore.ingest.csv_report import ImportFailed
 from healthscore.storage import job_models as jm
 from healthscore.storage import models as m
 from healthscore.storage import schema

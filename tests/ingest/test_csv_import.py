@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from healthscore.ingest.csv_import import FileResult, ImportFailed, import_folder
+from healthscore.ingest.csv_import import import_folder
+from healthscore.ingest.csv_report import FileResult, ImportFailed
 from healthscore.storage import models as m
 
 NOW = datetime(2026, 11, 20, tzinfo=UTC)

@@ -19,7 +19,7 @@ from healthscore.ingest.demo.accounts import Account, draw_account
 from healthscore.ingest.demo.activity import Activity, draw_activity
 from healthscore.ingest.demo.clock import weekend_days
 from healthscore.ingest.demo.profiles import get_profile
-from healthscore.scoring.scorecard import load_scorecard
+from healthscore.scoring.scorecard_loading import load_scorecard
 from healthscore.scoring.service import score_accounts
 from healthscore.storage import models as m
 from healthscore.storage import schema

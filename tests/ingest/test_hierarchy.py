@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 
 from healthscore.ingest import segment as seg
 from healthscore.ingest import segment_messages
-from healthscore.ingest.csv_import import ImportFailed, import_folder
+from healthscore.ingest.csv_import import import_folder
+from healthscore.ingest.csv_report import ImportFailed
 from healthscore.ingest.segment_messages import Rejected
 from healthscore.scoring.scorecard import EventMapping
 from healthscore.storage import job_models as jm

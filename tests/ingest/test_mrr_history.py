@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import select
 
 from healthscore.ingest import mrr
-from healthscore.ingest.csv_import import ImportFailed, import_folder
+from healthscore.ingest.csv_import import import_folder
+from healthscore.ingest.csv_report import ImportFailed
 from healthscore.scoring.aggregates import load_aggregates
 from healthscore.scoring.metrics import Aggregate
 from healthscore.storage import models as m

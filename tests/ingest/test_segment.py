@@ -20,12 +20,8 @@ from healthscore.ingest import segment as seg
 from healthscore.ingest import segment_facts as facts
 from healthscore.ingest import segment_messages
 from healthscore.ingest.records import Event, InvalidFact, event_rows
-from healthscore.scoring.scorecard import (
-    EventMapping,
-    ScorecardError,
-    load_scorecard,
-    parse_scorecard,
-)
+from healthscore.scoring.scorecard import EventMapping
+from healthscore.scoring.scorecard_loading import ScorecardError, load_scorecard, parse_scorecard
 from healthscore.storage import job_models as jm
 from healthscore.storage import models as m
 

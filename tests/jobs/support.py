@@ -12,7 +12,7 @@ from healthscore.ingest.bulk import insert_rows
 from healthscore.jobs.queue import Jobs
 from healthscore.playbooks.rules import PlaybookSet
 from healthscore.playbooks.service import run_playbooks
-from healthscore.scoring.scorecard import load_scorecard
+from healthscore.scoring.scorecard_loading import load_scorecard
 from healthscore.scoring.service import score_accounts
 from healthscore.settings import Settings
 from healthscore.storage import models as m

@@ -18,7 +18,7 @@ from healthscore.ingest import journal
 from healthscore.jobs.queue import Jobs
 from healthscore.jobs.worker import start_embedded
 from healthscore.playbooks.rules import PlaybookSet
-from healthscore.scoring.scorecard import load_scorecard
+from healthscore.scoring.scorecard_loading import load_scorecard
 from healthscore.settings import Settings
 from healthscore.storage import job_models as jm
 from healthscore.storage import models as m

@@ -12,7 +12,7 @@ from sqlalchemy import func, select, text, update
 from healthscore.ingest.bulk import insert_rows
 from healthscore.jobs.queue import Jobs
 from healthscore.playbooks.rules import PlaybookSet
-from healthscore.scoring.scorecard import load_scorecard
+from healthscore.scoring.scorecard_loading import load_scorecard
 from healthscore.settings import Settings
 from healthscore.storage import models as m
 from healthscore.storage.database import transaction

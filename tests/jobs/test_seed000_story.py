@@ -12,7 +12,7 @@ from healthscore.jobs.worker import start_embedded
 from healthscore.playbooks.delivery import verify
 from healthscore.playbooks.rules import PlaybookSet
 from healthscore.playbooks.service import run_playbooks
-from healthscore.scoring.scorecard import load_scorecard
+from healthscore.scoring.scorecard_loading import load_scorecard
 from healthscore.scoring.service import score_accounts
 from healthscore.storage import models as m
 from tests.jobs.support import SECRET, jobs_for, wait_for

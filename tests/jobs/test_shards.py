@@ -11,7 +11,7 @@ from healthscore.ingest.demo import generate_demo
 from healthscore.jobs import shards
 from healthscore.jobs.queue import Jobs
 from healthscore.playbooks.rules import load_playbooks
-from healthscore.scoring.scorecard import load_scorecard
+from healthscore.scoring.scorecard_loading import load_scorecard
 from healthscore.settings import Settings
 from healthscore.storage import job_models as jm
 from healthscore.storage import models as m

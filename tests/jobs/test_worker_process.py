@@ -14,7 +14,7 @@ import pytest
 
 from healthscore.jobs.queue import Jobs
 from healthscore.playbooks.rules import PlaybookSet
-from healthscore.scoring.scorecard import load_scorecard
+from healthscore.scoring.scorecard_loading import load_scorecard
 from healthscore.storage import job_models as jm
 from tests.jobs.support import (
     SECRET,

@@ -11,7 +11,7 @@ import pytest
 from healthscore.playbooks.rules import AccountState, ChildrenMrrAtRisk, PlaybookSet, evaluate
 from healthscore.playbooks.service import account_states
 from healthscore.scoring.engine import HealthScore
-from healthscore.scoring.scorecard import Tier, Trend
+from healthscore.scoring.labels import Tier, Trend
 from healthscore.storage import models as m
 
 NOW = datetime(2026, 11, 20, tzinfo=UTC)

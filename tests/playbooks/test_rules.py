@@ -16,7 +16,7 @@ from healthscore.playbooks.rules import (
     judge,
     load_playbooks,
 )
-from healthscore.scoring.scorecard import BundledLoader
+from healthscore.scoring.scorecard_loading import BundledLoader
 
 condition = TypeAdapter(Condition)
 

@@ -12,7 +12,7 @@ from healthscore.ingest.bulk import insert_rows
 from healthscore.playbooks.conditions import TierChanged
 from healthscore.playbooks.rules import PlaybookSet, ScoreBelow, load_playbooks
 from healthscore.playbooks.service import PlaybookRun, run_playbooks
-from healthscore.scoring.scorecard import load_scorecard
+from healthscore.scoring.scorecard_loading import load_scorecard
 from healthscore.scoring.service import backfill_days, score_accounts
 from healthscore.storage import models as m
 

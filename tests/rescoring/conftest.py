@@ -13,7 +13,7 @@ from healthscore.ingest.demo import generate_demo
 from healthscore.playbooks.rules import load_playbooks
 from healthscore.rescoring.listeners import ScoreListeners
 from healthscore.rescoring.service import Rescoring
-from healthscore.scoring.scorecard import load_scorecard
+from healthscore.scoring.scorecard_loading import load_scorecard
 from healthscore.storage import models as m
 from healthscore.storage.database import transaction
 from tests.fixtures.snapshots import Snapshot

@@ -11,7 +11,7 @@ import pytest
 from healthscore.scoring.engine import score_account
 from healthscore.scoring.lifecycle import next_renewal
 from healthscore.scoring.metrics import METRICS, Aggregate, empty_value
-from healthscore.scoring.scorecard import load_scorecard
+from healthscore.scoring.scorecard_loading import load_scorecard
 
 NAN = np.nan
 

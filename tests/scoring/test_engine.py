@@ -8,7 +8,7 @@ import pytest
 
 from healthscore.scoring.engine import PreviousScore, raw_value, round_half_up, score_account
 from healthscore.scoring.metrics import Aggregate
-from healthscore.scoring.scorecard import parse_scorecard
+from healthscore.scoring.scorecard_loading import parse_scorecard
 
 AS_OF = datetime(2026, 6, 1, tzinfo=UTC)
 CARD = parse_scorecard("""
@@ -136,8 +136,8 @@ def test_round_half_up_matches_javascript_math_round():
 
 def test_every_scorecard_variant_reads_only_known_aggregates():
     from healthscore.scoring.aggregate_sources import measures_of
-    from healthscore.scoring.engine import required_aggregates
-    from healthscore.scoring.scorecard import load_scorecard
+    from healthscore.scoring.requirements import required_aggregates
+    from healthscore.scoring.scorecard_loading import load_scorecard
 
     for name in ("default", "seed000"):
         for aggregate in required_aggregates(load_scorecard(name)):

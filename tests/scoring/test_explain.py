@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from healthscore.scoring import reports
 from healthscore.scoring.explain import describe
-from healthscore.scoring.scorecard import Stage, load_scorecard
+from healthscore.scoring.labels import Stage
+from healthscore.scoring.scorecard_loading import load_scorecard
 from healthscore.scoring.service import score_accounts
 from healthscore.storage import models as m
 

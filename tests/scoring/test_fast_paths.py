@@ -12,9 +12,9 @@ from sqlalchemy import String, cast, insert, select
 from healthscore.ingest.demo import generate_demo
 from healthscore.scoring import aggregate_queries, aggregates, repository
 from healthscore.scoring.aggregate_sources import RolledUpSql
-from healthscore.scoring.engine import required_aggregates
 from healthscore.scoring.metrics import Aggregate, empty_value
-from healthscore.scoring.scorecard import load_scorecard
+from healthscore.scoring.requirements import required_aggregates
+from healthscore.scoring.scorecard_loading import load_scorecard
 from healthscore.scoring.service import score_accounts
 from healthscore.storage import models as m
 from healthscore.storage.rollups import activity_rows

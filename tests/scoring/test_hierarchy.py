@@ -10,7 +10,9 @@ import pytest
 
 from healthscore.scoring.engine import PreviousScore, ScoredBatch, score_batch
 from healthscore.scoring.hierarchy import Child, ChildScore, roll_up, roll_up_parents
-from healthscore.scoring.scorecard import RollupRule, Tier, Trend, load_scorecard, parse_scorecard
+from healthscore.scoring.labels import Tier, Trend
+from healthscore.scoring.scorecard import RollupRule
+from healthscore.scoring.scorecard_loading import load_scorecard, parse_scorecard
 
 NOW = datetime(2026, 11, 20, tzinfo=UTC)
 CARD = load_scorecard("default")

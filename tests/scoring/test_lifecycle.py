@@ -11,8 +11,10 @@ from sqlalchemy import select
 
 from healthscore.ingest.demo import generate_demo
 from healthscore.scoring.engine import confidence
+from healthscore.scoring.labels import Stage
 from healthscore.scoring.lifecycle import next_renewal, stage_of
-from healthscore.scoring.scorecard import Lifecycle, Stage, load_scorecard
+from healthscore.scoring.scorecard import Lifecycle
+from healthscore.scoring.scorecard_loading import load_scorecard
 from healthscore.scoring.service import score_accounts
 from healthscore.storage import models as m
 

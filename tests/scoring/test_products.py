@@ -22,18 +22,14 @@ from sqlalchemy import select, update
 from healthscore.ingest.demo import generate_demo
 from healthscore.ingest.records import Event, record_events
 from healthscore.scoring.aggregates import load_aggregate_columns
-from healthscore.scoring.engine import raw_event_lookback_days
 from healthscore.scoring.metrics import METRICS
 from healthscore.scoring.product_metrics import PRODUCT_MEASURES, PRODUCT_METRICS
 from healthscore.scoring.product_queries import load_product_columns
 from healthscore.scoring.product_rules import activity_shares, global_score
 from healthscore.scoring.repository import active_accounts
-from healthscore.scoring.scorecard import (
-    ProductCombine,
-    ScorecardError,
-    load_scorecard,
-    parse_scorecard,
-)
+from healthscore.scoring.requirements import raw_event_lookback_days
+from healthscore.scoring.scorecard import ProductCombine
+from healthscore.scoring.scorecard_loading import ScorecardError, load_scorecard, parse_scorecard
 from healthscore.scoring.service import score_accounts, score_without_saving
 from healthscore.storage import models as m
 

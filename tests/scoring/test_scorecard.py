@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from healthscore.scoring.scorecard import (
+from healthscore.scoring.scorecard_loading import (
     BUNDLED,
     BundledLoader,
     ScorecardError,

@@ -27,7 +27,7 @@ from healthscore.scoring import aggregates
 from healthscore.scoring.aggregate_queries import SEAT_JOIN_SETTINGS
 from healthscore.scoring.aggregates import CONCURRENT_READ_MIN_ACCOUNTS, load_aggregates
 from healthscore.scoring.metrics import Aggregate
-from healthscore.scoring.scorecard import parse_scorecard
+from healthscore.scoring.scorecard_loading import parse_scorecard
 from healthscore.scoring.service import score_accounts
 from healthscore.storage import models as m
 from healthscore.storage.maintenance import delete_all_data

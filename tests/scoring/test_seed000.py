@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from healthscore.ingest.bulk import insert_rows
-from healthscore.scoring.scorecard import load_scorecard
+from healthscore.scoring.scorecard_loading import load_scorecard
 from healthscore.scoring.service import score_accounts
 from healthscore.storage import models as m
 from healthscore.storage.maintenance import delete_all_data

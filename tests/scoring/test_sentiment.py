@@ -10,7 +10,7 @@ import pytest
 
 from healthscore.csm import sentiment
 from healthscore.scoring.engine import score_batch
-from healthscore.scoring.scorecard import load_scorecard, parse_scorecard
+from healthscore.scoring.scorecard_loading import load_scorecard, parse_scorecard
 from healthscore.scoring.service import score_accounts
 from healthscore.storage import models as m
 

@@ -9,7 +9,7 @@ from sqlalchemy import delete, func, select, update
 
 from healthscore.ingest.bulk import insert_rows
 from healthscore.ingest.demo import generate_demo
-from healthscore.scoring.scorecard import load_scorecard
+from healthscore.scoring.scorecard_loading import load_scorecard
 from healthscore.scoring.service import UnknownCustomerError, backfill_days, score_accounts
 from healthscore.storage import models as m
 from healthscore.storage.database import make_engine, make_sessionmaker

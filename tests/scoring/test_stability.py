@@ -31,7 +31,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from healthscore.ingest.bulk import insert_rows
 from healthscore.ingest.demo import generate_demo
-from healthscore.scoring.scorecard import TIER_SEVERITY, Scorecard, load_scorecard
+from healthscore.scoring.labels import TIER_SEVERITY
+from healthscore.scoring.scorecard import Scorecard
+from healthscore.scoring.scorecard_loading import load_scorecard
 from healthscore.scoring.service import score_accounts
 from healthscore.storage import models as m
 from healthscore.storage.database import make_engine, make_sessionmaker, transaction, upgrade

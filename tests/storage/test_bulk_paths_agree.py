@@ -21,7 +21,7 @@ from sqlalchemy import select
 from healthscore.ingest.csv_import import import_folder
 from healthscore.ingest.journal import Journal
 from healthscore.ingest.records import Event
-from healthscore.scoring.scorecard import load_scorecard
+from healthscore.scoring.scorecard_loading import load_scorecard
 from healthscore.scoring.service import score_accounts
 from healthscore.storage import job_models as jm
 from healthscore.storage import models as m

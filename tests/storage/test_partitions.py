@@ -14,8 +14,8 @@ from sqlalchemy import func, select, text
 
 from healthscore.ingest.bulk import insert_rows
 from healthscore.ingest.records import Event, record_events
-from healthscore.scoring.engine import raw_event_lookback_days
-from healthscore.scoring.scorecard import load_scorecard
+from healthscore.scoring.requirements import raw_event_lookback_days
+from healthscore.scoring.scorecard_loading import load_scorecard
 from healthscore.scoring.service import score_accounts
 from healthscore.storage import models as m
 from healthscore.storage.database import make_engine, make_sessionmaker, upgrade

@@ -55,7 +55,7 @@ from healthscore.observability.metrics import (
 )
 from healthscore.playbooks.rules import load_playbooks
 from healthscore.rescoring.listeners import standard_listeners
-from healthscore.scoring.scorecard import load_scorecard
+from healthscore.scoring.scorecard_loading import load_scorecard
 from healthscore.settings import Settings, scorecard_location
 from healthscore.storage.cache import ScoreCache
 from healthscore.storage.database import (

@@ -35,7 +35,7 @@ from healthscore.playbooks.rules import (
     TierChanged,
     TierIs,
 )
-from healthscore.scoring.scorecard import Tier, Trend
+from healthscore.scoring.labels import Tier, Trend
 
 Days = NDArray[np.bool_]
 """(accounts, days)."""

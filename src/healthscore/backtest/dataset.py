@@ -21,7 +21,8 @@ from sqlalchemy.orm import Session
 
 from healthscore.backtest.defaults import LABEL_SLACK
 from healthscore.scoring.engine import ScoredBatch
-from healthscore.scoring.scorecard import Scorecard, Tier, Trend
+from healthscore.scoring.labels import Tier, Trend
+from healthscore.scoring.scorecard import Scorecard
 from healthscore.scoring.service import score_without_saving
 from healthscore.storage import models as m
 from healthscore.storage.rollups import midnight

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from healthscore.scoring.scorecard import Tier
+from healthscore.scoring.labels import Tier
 
 RISK_ORDER: tuple[Tier, ...] = (Tier.critical, Tier.at_risk, Tier.monitor, Tier.healthy)
 """Tiers from riskiest to healthiest: a tier cut-off flags a prefix of this order."""

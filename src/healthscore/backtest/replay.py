@@ -21,7 +21,8 @@ from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
 from healthscore.scoring.engine import PreviousScore
-from healthscore.scoring.scorecard import Scorecard, Stage, Tier, Trend
+from healthscore.scoring.labels import Stage, Tier, Trend
+from healthscore.scoring.scorecard import Scorecard
 from healthscore.scoring.service import score_without_saving
 from healthscore.storage import models as m
 from healthscore.storage.rollups import midnight

@@ -179,7 +179,7 @@ def playbooks_from(option: str | None) -> PlaybookSet:
 
 
 def scorecard_from(option: str | None) -> Scorecard:
-    from healthscore.scoring.scorecard import ScorecardError, load_scorecard
+    from healthscore.scoring.scorecard_loading import ScorecardError, load_scorecard
     from healthscore.settings import Settings, scorecard_location
 
     try:

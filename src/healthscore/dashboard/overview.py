@@ -29,7 +29,7 @@ from healthscore.dashboard.pages import (
     scorecard,
 )
 from healthscore.scoring import listing, reports
-from healthscore.scoring.scorecard import Trend
+from healthscore.scoring.labels import Trend
 
 router = APIRouter(include_in_schema=False)
 

@@ -26,7 +26,8 @@ from healthscore.dashboard import auth
 from healthscore.dashboard.assets import STATIC_VERSION
 from healthscore.dashboard.auth import DashboardUser
 from healthscore.scoring import reports
-from healthscore.scoring.scorecard import Group, Scorecard, Trend
+from healthscore.scoring.labels import Group, Trend
+from healthscore.scoring.scorecard import Scorecard
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import time
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from healthscore.scoring.engine import raw_event_lookback_days
+from healthscore.scoring.requirements import raw_event_lookback_days
 from healthscore.scoring.scorecard import Scorecard
 from healthscore.settings import Settings
 from healthscore.storage.partitions import MaintenanceReport, maintain

@@ -33,7 +33,8 @@ from healthscore.playbooks.mail import SmtpServer
 from healthscore.playbooks.rules import PlaybookSet, load_playbooks
 from healthscore.rescoring.listeners import ScoreListeners
 from healthscore.rescoring.service import Rescoring
-from healthscore.scoring.scorecard import Scorecard, load_scorecard
+from healthscore.scoring.scorecard import Scorecard
+from healthscore.scoring.scorecard_loading import load_scorecard
 from healthscore.settings import Settings, scorecard_location
 from healthscore.storage import pending_rescores
 from healthscore.storage.database import make_engine, make_sessionmaker, transaction

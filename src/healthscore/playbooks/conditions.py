@@ -12,7 +12,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from healthscore.scoring.scorecard import Tier, Trend
+from healthscore.scoring.labels import Tier, Trend
 
 
 class _Strict(BaseModel):

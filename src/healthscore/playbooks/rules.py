@@ -33,7 +33,7 @@ from healthscore.playbooks.conditions import (
     TierChanged,
     TierIs,
 )
-from healthscore.scoring.scorecard import BundledLoader, format_validation_error
+from healthscore.scoring.scorecard_loading import BundledLoader, format_validation_error
 
 __all__ = [
     "BUNDLED",

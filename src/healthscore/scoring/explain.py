@@ -9,13 +9,14 @@ that produced the score.
 from __future__ import annotations
 
 from healthscore.formats import measurement as number
+from healthscore.scoring.labels import Basis
 from healthscore.scoring.metrics import METRICS
 from healthscore.scoring.normalisations import (
     InverseNormalisation,
     RampNormalisation,
     TargetNormalisation,
 )
-from healthscore.scoring.scorecard import Basis, Measurement, Signal
+from healthscore.scoring.scorecard import Measurement, Signal
 
 
 def _point_in_time(metric: str) -> bool:

@@ -12,7 +12,8 @@ from datetime import datetime, timedelta
 import numpy as np
 from numpy.typing import NDArray
 
-from healthscore.scoring.scorecard import Lifecycle, Stage
+from healthscore.scoring.labels import Stage
+from healthscore.scoring.scorecard import Lifecycle
 from healthscore.timeutc import utc
 
 DAY_SECONDS = 86_400.0

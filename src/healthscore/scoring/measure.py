@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from healthscore.scoring.labels import Basis
 from healthscore.scoring.metrics import METRICS, Column, Lookup
-from healthscore.scoring.scorecard import Basis, Measurement, Signal
+from healthscore.scoring.scorecard import Measurement, Signal
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 grouped by (account, product), and the ``product_scores`` rows written and read.
 
 The daily roll-ups are per account, so product signals read raw sessions, feature uses
-and API calls (retention keeps them: ``engine.raw_event_lookback_days``). Like every
+and API calls (retention keeps them: ``requirements.raw_event_lookback_days``). Like every
 scoring read, each query is bounded by ``as_of``: a product's score at a moment depends
 only on its events before it.
 """

@@ -19,10 +19,11 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from healthscore.scoring import product_queries, product_rules
-from healthscore.scoring.engine import ScoredBatch, product_aggregates
+from healthscore.scoring.engine import ScoredBatch
 from healthscore.scoring.lifecycle import DAY_SECONDS
 from healthscore.scoring.metrics import Aggregate, Column, Lookup
 from healthscore.scoring.repository import Account
+from healthscore.scoring.requirements import product_aggregates
 from healthscore.scoring.scorecard import Scorecard
 from healthscore.scoring.selection import Selection
 from healthscore.timeutc import utc

@@ -15,7 +15,8 @@ from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.orm import Session
 
 from healthscore.scoring.explain import describe
-from healthscore.scoring.scorecard import Measurement, Scorecard, Signal, Stage, Tier, Trend
+from healthscore.scoring.labels import Stage, Tier, Trend
+from healthscore.scoring.scorecard import Measurement, Scorecard, Signal
 from healthscore.storage import models as m
 
 TIER_ORDER = [Tier.healthy, Tier.monitor, Tier.at_risk, Tier.critical, Tier.churned]

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session as DbSession
 
 from healthscore.scoring.engine import PreviousScore, ScoredBatch
 from healthscore.scoring.hierarchy import Child
-from healthscore.scoring.scorecard import Stage, Tier, Trend
+from healthscore.scoring.labels import Stage, Tier, Trend
 from healthscore.scoring.selection import Condition, IdRange, Selection, restrict
 from healthscore.storage import models as m
 from healthscore.storage.copy_format import copy_chunks

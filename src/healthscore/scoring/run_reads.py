@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from healthscore.scoring import aggregates, repository
 from healthscore.scoring.concurrent_read import snapshot_session
-from healthscore.scoring.engine import required_aggregates
+from healthscore.scoring.requirements import required_aggregates
 from healthscore.scoring.scorecard import Scorecard
 from healthscore.scoring.selection import IdRange, Selection
 

@@ -1,74 +1,25 @@
 """The scorecard: which signals make a health score, and how. Configuration as data.
 
-A scorecard is a versioned YAML file validated by the models below. Every error names
-the field at fault (``signals.2.weight``), so a CS ops person can fix a typo alone.
+A scorecard is a versioned YAML file validated by the models below
+(``scorecard_loading`` reads one); the labels it is written in (tiers, trends, stages,
+groups, bases) are in ``labels``.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
 from functools import cached_property
-from importlib import resources
-from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from healthscore.scoring.event_mapping import EventMapping
+from healthscore.scoring.labels import Basis, Group, Stage, Tier, Trend
 from healthscore.scoring.metrics import METRICS
 from healthscore.scoring.normalisations import Normalisation
 from healthscore.scoring.product_metrics import PRODUCT_METRICS
 
 WEIGHT_TOLERANCE = 1e-6
-BUNDLED = ("default", "seed000")
-
-
-class Group(StrEnum):
-    """Seed 001's four signal categories; each gets a component score."""
-
-    engagement = "engagement"
-    payments = "payments"
-    nps = "nps"
-    support = "support"
-    commercial = "commercial"  # MRR and seat changes, the renewal date
-    csm = "csm"  # what the account's CSM records: sentiment
-
-
-class Tier(StrEnum):
-    healthy = "healthy"
-    monitor = "monitor"
-    at_risk = "at_risk"
-    critical = "critical"
-    churned = "churned"
-
-
-TIER_SEVERITY = {"healthy": 0, "monitor": 1, "at_risk": 2, "critical": 3, "churned": 4}
-"""Tiers from best to worst, for "at least as good as" comparisons."""
-
-
-class Trend(StrEnum):
-    improving = "improving"
-    stable = "stable"
-    declining = "declining"
-
-
-class Stage(StrEnum):
-    """Where an account is in its life: what it can fairly be judged on (``lifecycle``)."""
-
-    onboarding = "onboarding"  # younger than its segment's onboarding period
-    adopting = "adopting"  # past onboarding, younger than ``lifecycle.mature_after_days``
-    mature = "mature"
-    renewal = "renewal"  # renewal date known and within ``lifecycle.renewal_window_days``
-    churned = "churned"
-
-
-class Basis(StrEnum):
-    """How a raw count is made comparable across accounts of very different sizes."""
-
-    absolute = "absolute"  # the count itself (seed 000)
-    per_seat = "per_seat"  # count / seats on the account
-    vs_baseline = "vs_baseline"  # daily rate now / daily rate in the account's own baseline
 
 
 class _Strict(BaseModel):
@@ -445,62 +396,3 @@ def _check_weights(signals: list[Signal], *, where: str) -> None:
     total = sum(s.weight for s in signals)
     if abs(total - 1.0) > WEIGHT_TOLERANCE:
         raise ValueError(f"{where}: weights must sum to 1, got {total:.6g}")
-
-
-class ScorecardError(ValueError):
-    """A scorecard file that cannot be used; the message names the file and field."""
-
-
-BundledLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-"""Reads the bundled scorecards: libyaml, when PyYAML has it, parses one in a tenth of the
-time (nearly every command loads one). Files people write keep ``yaml.safe_load``: libyaml
-accepts a few documents the pure-Python parser refuses (a tab inside a flow mapping), and
-its errors do not quote the offending line. Tests check both read the bundled ones alike."""
-
-
-def bundled_yaml(name: str) -> str:
-    """The text of a bundled scorecard (``default``, ``seed000``)."""
-    return (
-        resources.files("healthscore.scoring.scorecards")
-        .joinpath(f"{name}.yaml")
-        .read_text(encoding="utf-8")
-    )
-
-
-def load_scorecard(location: str | Path) -> Scorecard:
-    """Load a bundled scorecard by name (``default``, ``seed000``) or a YAML file by path."""
-    if isinstance(location, str) and location in BUNDLED:
-        data = yaml.load(bundled_yaml(location), Loader=BundledLoader)
-        return _validated(data, origin=f"bundled scorecard {location!r}")
-    path = Path(location)
-    if not path.is_file():
-        raise ScorecardError(
-            f"scorecard {str(location)!r} is neither a file nor one of {', '.join(BUNDLED)}"
-        )
-    return parse_scorecard(path.read_text(encoding="utf-8"), origin=str(path))
-
-
-def parse_scorecard(text: str, *, origin: str = "<text>") -> Scorecard:
-    try:
-        data: Any = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise ScorecardError(f"{origin}: not valid YAML: {error}") from error
-    return _validated(data, origin=origin)
-
-
-def _validated(data: Any, *, origin: str) -> Scorecard:
-    if not isinstance(data, dict):
-        raise ScorecardError(f"{origin}: expected a mapping at the top level")
-    try:
-        return Scorecard.model_validate(data)
-    except ValidationError as error:
-        raise ScorecardError(f"{origin}: {format_validation_error(error)}") from error
-
-
-def format_validation_error(error: ValidationError) -> str:
-    """``signals.2.weight: Input should be less than or equal to 1`` — one line per problem."""
-    lines = []
-    for problem in error.errors():
-        where = ".".join(str(part) for part in problem["loc"]) or "(top level)"
-        lines.append(f"{where}: {problem['msg']}")
-    return "; ".join(lines)

@@ -20,18 +20,14 @@ from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
 from healthscore.scoring import aggregates, hierarchy, products, repository
-from healthscore.scoring.engine import (
-    HealthScore,
-    PreviousScore,
-    ScoredBatch,
-    required_aggregates,
-    score_batch,
-)
+from healthscore.scoring.engine import HealthScore, PreviousScore, ScoredBatch, score_batch
+from healthscore.scoring.labels import Stage
 from healthscore.scoring.lifecycle import DAY_SECONDS, stage_of
 from healthscore.scoring.metrics import Aggregate, Column, Lookup
 from healthscore.scoring.overrides import apply_overrides, overrides_in_force
+from healthscore.scoring.requirements import required_aggregates
 from healthscore.scoring.run_reads import PartRead, Progress, ReadAhead, read_part
-from healthscore.scoring.scorecard import Scorecard, Stage
+from healthscore.scoring.scorecard import Scorecard
 from healthscore.scoring.selection import IdRange, Selection
 from healthscore.storage.rollups import midnight
 from healthscore.timeutc import utc

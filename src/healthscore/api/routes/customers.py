@@ -24,7 +24,7 @@ from healthscore.api.security import AdminKey, IngestKey, ReadKey
 from healthscore.ingest import facts
 from healthscore.jsontypes import ACCOUNT_ID
 from healthscore.observability.metrics import INGESTED
-from healthscore.scoring.scorecard import Tier
+from healthscore.scoring.labels import Tier
 from healthscore.storage import models as m
 
 router = APIRouter(prefix="/api/v1", tags=["customers"])

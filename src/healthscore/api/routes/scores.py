@@ -36,7 +36,7 @@ from healthscore.api.security import AdminKey, KeyCheck, ReadKey, ReadKeyCheck
 from healthscore.backtest import calibrations
 from healthscore.jsontypes import URL_INT, Day
 from healthscore.scoring import product_reports, reports
-from healthscore.scoring.scorecard import Tier, Trend
+from healthscore.scoring.labels import Tier, Trend
 from healthscore.scoring.service import UnknownCustomerError
 from healthscore.storage import models as m
 from healthscore.storage.cache import ScoreCache

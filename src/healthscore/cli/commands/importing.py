@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
 if TYPE_CHECKING:
-    from healthscore.ingest.csv_import import ImportFailed, ImportReport
+    from healthscore.ingest.csv_report import ImportFailed, ImportReport
 
 SHOWN = 20
 """Rejected rows listed on screen when the import goes ahead (the rejects file has all)."""
@@ -50,7 +50,8 @@ def import_(
     nothing is written and every problem is listed as file:line: reason. A line repeated
     exactly in the same file is skipped as a duplicate.
     """
-    from healthscore.ingest.csv_import import ImportFailed, import_folder
+    from healthscore.ingest.csv_import import import_folder
+    from healthscore.ingest.csv_report import ImportFailed
 
     _, sessions = open_database()
     started = time.perf_counter()
