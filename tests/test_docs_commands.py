@@ -75,6 +75,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from healthscore.backtest.defaults import WARMUP_DAYS
 from healthscore.storage.database import make_engine
 from tests.fixtures.database import _postgres_base_url
 from tests.fixtures.server import SHARED_TLS
@@ -88,12 +89,17 @@ PORT = 8000
 # left it less than a day, and after about 18:00 UTC the first full day after them fell
 # past it), with 10 days of score history (`make demo`: 2,000 accounts, 180 days, 30
 # days of history).
-SETUP_DEMO = ["--customers", "100", "--days", "125", "--history-days", "10"]
+SETUP_DEMO_DAYS = 125
+SETUP_DEMO = ["--customers", "100", "--days", str(SETUP_DEMO_DAYS), "--history-days", "10"]
 # Before docs/backtest.md runs (beside the other pages), `healthscore backfill` extends
-# the history to 90 days, which covers its lead-time replays: they read it instead of
-# rescoring every day (2-3 s a backtest instead of 8-9). One transaction per day, and no
-# playbooks: the other pages' writes and cases do not notice.
-BACKFILL_DAYS = "90"
+# the history to cover its lead-time replays: they read it instead of rescoring every day
+# (2-3 s a backtest instead of 9-11). A replay starts WARMUP_DAYS after the data's first
+# event (on the demo's first day or the one after it), i.e. 90 days before today, and
+# `backfill --days N` covers today and the N - 1 days before it: N = 91 reaches that day,
+# one more allows for the first event's day. With 90, one day short, every backtest of
+# the page replayed instead, and the test took 30 s longer. One transaction per day, and
+# no playbooks: the other pages' writes and cases do not notice.
+BACKFILL_DAYS = str(SETUP_DEMO_DAYS - WARMUP_DAYS + 2)
 # The size of a `healthscore demo` a page runs (docs/demo.md), quicker still.
 DEMO_SIZE = {
     "HEALTHSCORE_DEMO_CUSTOMERS": "30",
@@ -627,3 +633,6 @@ def test_every_command_block_runs_as_written(demo_checkout):
     print(f"ran {ran} command blocks; not run ({len(not_run)}):", *not_run, sep="\n  ")
     print("pages:", ", ".join(f"{name} {took:.1f} s" for name, (_, took) in results.items()))
     assert not failures, f"{len(failures)} command block(s) failed:\n" + "\n".join(failures)
+    if "docs/backtest.md" in results:  # the prepared history spared its replays (BACKFILL_DAYS)
+        lead_time = json.loads((checkout / "backtest.json").read_text())["lead_time"]
+        assert lead_time["source"] == "history", "docs/backtest.md replayed: backfill more days"
