@@ -43,6 +43,7 @@ from healthscore.playbooks.rules import PlaybookSet, load_playbooks
 from healthscore.rescoring.service import Rescoring
 from healthscore.scoring.scorecard import Scorecard
 from healthscore.scoring.scorecard_loading import load_scorecard
+from healthscore.storage import case_models
 from healthscore.storage import models as m
 from healthscore.storage.database import make_engine, make_sessionmaker, transaction, upgrade
 
@@ -133,7 +134,7 @@ def measure(
         p.name: sum(1 for a in p.actions if a.kind != "outreach") for p in playbooks.playbooks
     }
     with sessions() as session:
-        o, e, c = m.OutreachEntry, m.CaseEvent, m.Customer
+        o, e, c = case_models.OutreachEntry, case_models.CaseEvent, m.Customer
         max_unresolved = _max_unresolved(session)
         # The events that send messages: the rules' opening, reopening, escalating and
         # resolving (a replay has no people).
@@ -194,7 +195,7 @@ def measure(
 
 
 def _max_unresolved(session: Session) -> int:
-    o = m.OutreachEntry
+    o = case_models.OutreachEntry
     counts = (
         select(func.count().label("n"))
         .where(o.status != "resolved")

@@ -27,6 +27,7 @@ from healthscore.auth.keys import Scope, create_key
 from healthscore.scoring.scorecard_loading import load_scorecard
 from healthscore.scoring.service import score_accounts
 from healthscore.settings import Settings
+from healthscore.storage import case_models
 from healthscore.storage import models as m
 from healthscore.storage.database import make_engine, make_sessionmaker, transaction
 
@@ -48,8 +49,8 @@ def main() -> None:
         key = create_key(session, scope=Scope.admin, name="freshness").secret
         already = set(
             session.scalars(
-                select(m.OutreachEntry.customer_id).where(
-                    m.OutreachEntry.playbook == "payment_failed"
+                select(case_models.OutreachEntry.customer_id).where(
+                    case_models.OutreachEntry.playbook == "payment_failed"
                 )
             )
         )

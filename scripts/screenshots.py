@@ -27,6 +27,7 @@ from healthscore.ingest.demo import generate_demo
 from healthscore.scoring import reports
 from healthscore.scoring.service import backfill_days, score_accounts
 from healthscore.settings import Settings
+from healthscore.storage import case_models
 from healthscore.storage import models as m
 from healthscore.storage.database import transaction
 
@@ -83,7 +84,7 @@ def _sample_outreach(session: Session, customer_id: str, now: datetime) -> None:
     ]
     for playbook, reason, status, owner, days in entries:
         session.add(
-            m.OutreachEntry(
+            case_models.OutreachEntry(
                 customer_id=customer_id,
                 playbook=playbook,
                 reason=reason,

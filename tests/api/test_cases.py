@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from healthscore.storage import case_models
 from healthscore.storage import job_models as jm
 from healthscore.storage import models as m
 from healthscore.storage.database import transaction
@@ -35,7 +36,7 @@ def server(live_server):
             ("c", "globex", "seed000_alert", "open", 2, None),
         ]:
             session.add(
-                m.OutreachEntry(
+                case_models.OutreachEntry(
                     customer_id=cid,
                     playbook=playbook,
                     reason=f"reason {key}",
@@ -56,14 +57,18 @@ def server(live_server):
 def case_id(server, key: str) -> int:
     with server.sessions() as session:
         return session.scalars(
-            select(m.OutreachEntry.id).where(m.OutreachEntry.idempotency_key == key)
+            select(case_models.OutreachEntry.id).where(
+                case_models.OutreachEntry.idempotency_key == key
+            )
         ).one()
 
 
 def state_of(server, cid: int) -> tuple[str, str | None, int]:
     with server.sessions() as session:
-        case = session.get(m.OutreachEntry, cid)
-        events = session.scalars(select(m.CaseEvent).where(m.CaseEvent.case_id == cid)).all()
+        case = session.get(case_models.OutreachEntry, cid)
+        events = session.scalars(
+            select(case_models.CaseEvent).where(case_models.CaseEvent.case_id == cid)
+        ).all()
         return case.status, case.owner, len(events)
 
 
@@ -194,7 +199,7 @@ def test_a_transition_the_state_refuses_is_a_409_with_a_clear_message(server, pa
 def test_reopening_while_another_case_is_unresolved_is_a_409(server):
     with transaction(server.sessions) as session:
         session.add(
-            m.OutreachEntry(
+            case_models.OutreachEntry(
                 customer_id="acme",
                 playbook="payment_failed",
                 reason="again",
@@ -258,5 +263,7 @@ def test_a_retried_request_with_its_idempotency_key_is_applied_once(server):
         assert again.headers["Idempotent-Replayed"] == "true"
         assert api.get(f"/api/v1/cases/{a}").json()["state"] == "open"
     with server.sessions() as session:
-        keys = session.scalars(select(m.CaseEvent.request_key).order_by(m.CaseEvent.id)).all()
+        keys = session.scalars(
+            select(case_models.CaseEvent.request_key).order_by(case_models.CaseEvent.id)
+        ).all()
     assert keys == ["resolve-a-1", None]

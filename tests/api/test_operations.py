@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from healthscore.ingest.demo import generate_demo
 from healthscore.scoring.scorecard_loading import load_scorecard
 from healthscore.scoring.service import score_accounts
+from healthscore.storage import case_models
 from healthscore.storage import models as m
 from healthscore.storage.database import transaction
 
@@ -314,7 +315,7 @@ def test_list_outreach_log_filters_and_paginates(demo_server):
         ids = list(session.scalars(select(m.Customer.id).limit(12)))
         for i, cid in enumerate(ids):
             session.add(
-                m.OutreachEntry(
+                case_models.OutreachEntry(
                     customer_id=cid,
                     playbook="tier_changed" if i % 2 else "score_below",
                     reason=f"reason {i}",

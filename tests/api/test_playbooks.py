@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
+from healthscore.storage import case_models
 from healthscore.storage import models as m
 
 NOW = datetime.now(UTC)
@@ -40,7 +41,7 @@ def test_playbooks_are_listed_and_a_dry_run_writes_nothing(live_server):
         assert (firing["outcome"], firing["caseId"], firing["inCooldown"]) == ("open", None, False)
         assert dry["wouldLog"] == 1 and dry["outcomes"]["open"] == 1
     with live_server.sessions() as session:
-        assert session.scalar(select(func.count()).select_from(m.OutreachEntry)) == 0
+        assert session.scalar(select(func.count()).select_from(case_models.OutreachEntry)) == 0
         assert session.scalar(select(func.count()).select_from(m.HealthScore)) == 0
 
 

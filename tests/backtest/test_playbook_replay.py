@@ -22,7 +22,7 @@ from healthscore.ingest.demo import generate_demo
 from healthscore.playbooks.rules import PlaybookSet, load_playbooks
 from healthscore.rescoring.service import Rescoring
 from healthscore.scoring.scorecard_loading import load_scorecard
-from healthscore.storage import models as m
+from healthscore.storage import case_models
 from healthscore.storage.database import transaction
 from healthscore.storage.rollups import midnight
 
@@ -89,7 +89,7 @@ def test_replayed_playbooks_fire_exactly_when_the_real_playbooks_did(sessions):
     }
     whole = {p.name for p in rules.playbooks if p.name not in rule.skipped} - {"low_or_silent"}
     with sessions() as session:
-        assert session.scalar(select(func.count()).select_from(m.OutreachEntry))
+        assert session.scalar(select(func.count()).select_from(case_models.OutreachEntry))
         saved = history_scores(session, DAYS)
         recomputed = replay_scores(session, DEFAULT, DAYS)
     np.testing.assert_array_equal(saved.scores, recomputed.scores)

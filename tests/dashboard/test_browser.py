@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from healthscore.storage import case_models
 from healthscore.storage import models as m
 from healthscore.storage.database import transaction
 from tests.dashboard.test_pages import EVIL, EVIL_ID, NOW, seed_dashboard
@@ -223,7 +224,7 @@ def test_outreach_status_change_persists(tab, server):
     page.wait_for_url(re.compile(rf"saved={entry_id}"))
     assert page.get_by_role("status").filter(has_text="Saved").is_visible()
     with server.sessions() as session:
-        saved = session.get(m.OutreachEntry, entry_id)
+        saved = session.get(case_models.OutreachEntry, entry_id)
         assert (saved.status, saved.resolution, saved.owner, saved.notes) == (
             "resolved",
             "done",
@@ -257,9 +258,11 @@ def test_a_case_is_acknowledged_then_resolved_with_a_note_from_its_buttons(tab, 
     assert entry.get_attribute("data-state") == "resolved"
     assert entry.get_by_role("button", name="Reopen").is_visible()
     with server.sessions() as session:
-        case = session.get(m.OutreachEntry, case_id)
+        case = session.get(case_models.OutreachEntry, case_id)
         notes = session.scalars(
-            select(m.CaseEvent.note).where(m.CaseEvent.case_id == case_id).order_by(m.CaseEvent.id)
+            select(case_models.CaseEvent.note)
+            .where(case_models.CaseEvent.case_id == case_id)
+            .order_by(case_models.CaseEvent.id)
         ).all()
     assert (case.status, case.resolution) == ("resolved", "done")
     assert notes == ["", "Sponsor called back; renewal on track"]

@@ -23,6 +23,7 @@ from healthscore.dashboard.live import Broadcaster
 from healthscore.ingest.demo import generate_demo
 from healthscore.scoring.scorecard_loading import load_scorecard
 from healthscore.scoring.service import score_accounts
+from healthscore.storage import case_models
 from healthscore.storage import models as m
 from healthscore.storage.database import transaction
 
@@ -54,7 +55,7 @@ def seed_dashboard(sessions) -> None:
         ids = list(session.scalars(select(m.Customer.id).order_by(m.Customer.id).limit(3)))
         for n, customer_id in enumerate([*ids, EVIL_ID]):
             session.add(
-                m.OutreachEntry(
+                case_models.OutreachEntry(
                     customer_id=customer_id,
                     playbook="usage_drop" if n % 2 else "at_risk_review",
                     reason=f"reason {n} {EVIL}",
@@ -365,7 +366,7 @@ def test_an_admin_rescores_an_account_from_its_page(dashboard_server):
 
 def entry_status(server, entry_id: int) -> tuple[str, str | None, str]:
     with server.sessions() as session:
-        entry = session.get(m.OutreachEntry, entry_id)
+        entry = session.get(case_models.OutreachEntry, entry_id)
         return entry.status, entry.owner, entry.notes
 
 
@@ -433,7 +434,9 @@ def test_outreach_is_read_only_for_read_keys_and_filterable(dashboard_server):
 def case_events(server, case_id: int) -> list[tuple]:
     with server.sessions() as session:
         rows = session.scalars(
-            select(m.CaseEvent).where(m.CaseEvent.case_id == case_id).order_by(m.CaseEvent.id)
+            select(case_models.CaseEvent)
+            .where(case_models.CaseEvent.case_id == case_id)
+            .order_by(case_models.CaseEvent.id)
         )
         return [(e.kind, e.from_state, e.to_state, e.actor, e.note) for e in rows]
 
@@ -462,7 +465,7 @@ def test_case_buttons_acknowledge_snooze_resolve_and_reopen_with_the_csrf_token(
     soon = (NOW + timedelta(days=3)).date().isoformat()
     client.post(f"/outreach/{case_id}/snooze", data={"csrf": token, "until": soon})
     with dashboard_server.sessions() as session:
-        case = session.get(m.OutreachEntry, case_id)
+        case = session.get(case_models.OutreachEntry, case_id)
         assert case.status == "snoozed" and case.snoozed_until.date().isoformat() == soon
     assert "Snoozed until" in client.get("/outreach").text
     # The entry form of a snoozed case sends no status (its option is disabled): it stays.
@@ -497,10 +500,12 @@ def test_case_buttons_acknowledge_snooze_resolve_and_reopen_with_the_csrf_token(
 
 def test_cases_are_listed_by_state_owner_and_age(dashboard_server):
     with transaction(dashboard_server.sessions) as session:
-        old = session.scalars(select(m.OutreachEntry).order_by(m.OutreachEntry.id)).first()
+        old = session.scalars(
+            select(case_models.OutreachEntry).order_by(case_models.OutreachEntry.id)
+        ).first()
         old.owner, old.created_at = "robin", NOW - timedelta(days=20)
         session.scalars(
-            select(m.OutreachEntry).order_by(m.OutreachEntry.id.desc())
+            select(case_models.OutreachEntry).order_by(case_models.OutreachEntry.id.desc())
         ).first().status = "resolved"
     client = sign_in(dashboard_server, "read")
     page = client.get("/outreach").text

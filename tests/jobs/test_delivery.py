@@ -16,8 +16,8 @@ from sqlalchemy import select
 from healthscore.jobs.worker import start_embedded
 from healthscore.playbooks import outbox
 from healthscore.playbooks.delivery import verify
+from healthscore.storage import case_models
 from healthscore.storage import job_models as jm
-from healthscore.storage import models as m
 from tests.jobs.support import SECRET, critical_account, fire, jobs_for, rules_for, wait_for
 
 
@@ -49,7 +49,7 @@ def test_a_receiver_that_fails_twice_gets_one_signed_event_with_retries_recorded
         delivery = session.scalars(select(jm.Delivery)).one()
         assert (delivery.status, delivery.attempts) == ("delivered", 3)
         assert "HTTP 503" in delivery.last_error
-        assert len(session.scalars(select(m.OutreachEntry)).all()) == 1
+        assert len(session.scalars(select(case_models.OutreachEntry)).all()) == 1
 
 
 def test_several_workers_on_one_redis_send_each_delivery_once(

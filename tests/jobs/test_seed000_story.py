@@ -14,7 +14,7 @@ from healthscore.playbooks.rules import PlaybookSet
 from healthscore.playbooks.service import run_playbooks
 from healthscore.scoring.scorecard_loading import load_scorecard
 from healthscore.scoring.service import score_accounts
-from healthscore.storage import models as m
+from healthscore.storage import case_models
 from tests.jobs.support import SECRET, jobs_for, wait_for
 from tests.playbooks.test_service import LAST_LOGIN_DAY, START, enterprise_that_goes_silent
 
@@ -63,7 +63,7 @@ def test_silence_is_caught_after_7_days_with_one_entry_and_one_signed_webhook(
     finally:
         consumer.stop(graceful=True)
 
-    entries = session.scalars(select(m.OutreachEntry)).all()
+    entries = session.scalars(select(case_models.OutreachEntry)).all()
     assert [(e.playbook, e.created_at) for e in entries] == [
         ("enterprise_no_login", START + timedelta(days=LAST_LOGIN_DAY + 8))
     ]

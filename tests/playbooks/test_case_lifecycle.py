@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from healthscore.ingest.bulk import insert_rows
 from healthscore.playbooks import cases
+from healthscore.storage import case_models
 from healthscore.storage import models as m
 from tests.playbooks.test_service import (
     LAST_LOGIN_DAY,
@@ -149,8 +150,8 @@ def test_the_schema_allows_one_unresolved_case_per_account_and_playbook(session)
     daily(session, only("enterprise_no_login"), range(SILENT, SILENT + 1))
     [case] = entries(session)
 
-    def another(key: str, status: str) -> m.OutreachEntry:
-        return m.OutreachEntry(
+    def another(key: str, status: str) -> case_models.OutreachEntry:
+        return case_models.OutreachEntry(
             customer_id="ent",
             playbook=case.playbook,
             reason="again",

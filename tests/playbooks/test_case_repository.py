@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from healthscore.accounts.repository import upsert_customer
 from healthscore.playbooks import case_repository
-from healthscore.storage import models as m
+from healthscore.storage import case_models
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
@@ -19,11 +20,11 @@ def cases(session, accounts: int) -> dict[tuple[str, str], int]:
     expected = {}
     for n in range(accounts):
         cid = f"c{n}"
-        session.add(m.Customer(id=cid, name=cid, created_at=NOW, traits={}))
+        upsert_customer(session, {"id": cid, "name": cid, "created_at": NOW})
         rows = [("a", "resolved"), ("a", "resolved"), ("b", "acknowledged"), ("b", "resolved")]
         made = []
         for i, (playbook, status) in enumerate(rows):
-            case = m.OutreachEntry(
+            case = case_models.OutreachEntry(
                 customer_id=cid,
                 playbook=playbook,
                 reason="r",

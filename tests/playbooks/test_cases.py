@@ -8,9 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from healthscore.accounts.repository import upsert_customer
 from healthscore.playbooks import cases
 from healthscore.playbooks.case_repository import CaseFilter
 from healthscore.playbooks.rules import PlaybookSet
+from healthscore.storage import case_models
 from healthscore.storage import job_models as jm
 from healthscore.storage import models as m
 
@@ -32,8 +34,8 @@ RULES = PlaybookSet.model_validate(
 
 def a_case(session, *, status: str = "open", customer: str = "acme", key: str = "k1") -> int:
     if session.get(m.Customer, customer) is None:
-        session.add(m.Customer(id=customer, name=customer.title(), created_at=NOW, traits={}))
-    case = m.OutreachEntry(
+        upsert_customer(session, {"id": customer, "name": customer.title(), "created_at": NOW})
+    case = case_models.OutreachEntry(
         customer_id=customer,
         playbook="usage_drop",
         reason="usage fell",

@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from healthscore.accounts.repository import upsert_customer
 from healthscore.playbooks import cases, outreach
+from healthscore.storage import case_models
 from healthscore.storage import models as m
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -21,8 +23,8 @@ def an_entry(
     playbook: str = "usage_drop",
 ) -> int:
     if session.get(m.Customer, "acme") is None:
-        session.add(m.Customer(id="acme", name="Acme", created_at=NOW, traits={}))
-    entry = m.OutreachEntry(
+        upsert_customer(session, {"id": "acme", "name": "Acme", "created_at": NOW})
+    entry = case_models.OutreachEntry(
         customer_id="acme",
         playbook=playbook,
         reason="usage fell",
@@ -40,7 +42,7 @@ def an_entry(
     return entry.id
 
 
-def update(session, entry_id: int, changes: outreach.OutreachChanges) -> m.OutreachEntry:
+def update(session, entry_id: int, changes: outreach.OutreachChanges) -> case_models.OutreachEntry:
     return outreach.update_entry(session, entry_id, changes, actor="api:test", now=NOW).detail.case
 
 
@@ -107,7 +109,7 @@ def test_every_problem_is_named_and_nothing_changes(session):
         "owner must be at most 255 characters",
         "notes must be at most 10,000 characters",
     ]
-    assert session.get(m.OutreachEntry, entry_id).status == "open"
+    assert session.get(case_models.OutreachEntry, entry_id).status == "open"
 
 
 def test_an_unknown_entry_is_not_found(session):
@@ -139,7 +141,7 @@ def test_the_log_filters_by_old_statuses_too(session, status, expected):
     second = an_entry(session, key="b", playbook="sharp_drop")
     update(session, second, {"status": "in_progress"})
     third = an_entry(session, status="resolved", key="c")
-    session.get(m.OutreachEntry, third).resolution = "done"
+    session.get(case_models.OutreachEntry, third).resolution = "done"
     session.flush()
     entries, _ = outreach.list_entries(session, outreach.OutreachFilter(status=status))
     assert [e.id for e in entries] == expected

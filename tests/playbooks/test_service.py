@@ -14,6 +14,7 @@ from healthscore.playbooks.rules import PlaybookSet, ScoreBelow, load_playbooks
 from healthscore.playbooks.service import PlaybookRun, run_playbooks
 from healthscore.scoring.scorecard_loading import load_scorecard
 from healthscore.scoring.service import backfill_days, score_accounts
+from healthscore.storage import case_models
 from healthscore.storage import models as m
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
@@ -60,19 +61,21 @@ def enterprise_that_goes_silent(session) -> None:
     session.commit()
 
 
-def entries(session) -> list[m.OutreachEntry]:
+def entries(session) -> list[case_models.OutreachEntry]:
     session.expire_all()
     return list(
         session.scalars(
-            select(m.OutreachEntry).order_by(m.OutreachEntry.created_at, m.OutreachEntry.id)
+            select(case_models.OutreachEntry).order_by(
+                case_models.OutreachEntry.created_at, case_models.OutreachEntry.id
+            )
         )
     )
 
 
-def events(session, kind: str | None = None) -> list[m.CaseEvent]:
-    query = select(m.CaseEvent).order_by(m.CaseEvent.id)
+def events(session, kind: str | None = None) -> list[case_models.CaseEvent]:
+    query = select(case_models.CaseEvent).order_by(case_models.CaseEvent.id)
     if kind:
-        query = query.where(m.CaseEvent.kind == kind)
+        query = query.where(case_models.CaseEvent.kind == kind)
     return list(session.scalars(query))
 
 

@@ -22,6 +22,7 @@ import pytest
 from sqlalchemy import func, select
 
 from healthscore.auth.keys import Scope, create_key
+from healthscore.storage import case_models
 from healthscore.storage import job_models as jm
 from healthscore.storage import models as m
 from healthscore.storage.database import make_engine, make_sessionmaker, transaction
@@ -161,9 +162,11 @@ def test_two_apis_and_two_workers_count_score_and_alert_exactly_once(postgres_ur
         )
         assert day_rows == ACCOUNTS
         fired = session.execute(
-            select(m.OutreachEntry.customer_id, m.OutreachEntry.playbook, func.count()).group_by(
-                m.OutreachEntry.customer_id, m.OutreachEntry.playbook
-            )
+            select(
+                case_models.OutreachEntry.customer_id,
+                case_models.OutreachEntry.playbook,
+                func.count(),
+            ).group_by(case_models.OutreachEntry.customer_id, case_models.OutreachEntry.playbook)
         ).all()
         assert fired and max(n for _, _, n in fired) == 1, "every playbook fired once"
         failed = {c for c, p, _ in fired if p == "payment_failed"}

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from healthscore.playbooks.case_rules import Outcome
 from healthscore.rescoring.service import Rescoring
+from healthscore.storage import case_models
 from healthscore.storage import job_models as jm
 from healthscore.storage import models as m
 from tests.rescoring.conftest import NOW, Recorder, quiet_account, rows
 
-WRITTEN = (m.HealthScore, m.HealthScoreHistory, m.OutreachEntry, m.CaseEvent, jm.Delivery)
+WRITTEN = (
+    m.HealthScore,
+    m.HealthScoreHistory,
+    case_models.OutreachEntry,
+    case_models.CaseEvent,
+    jm.Delivery,
+)
 
 
 def fingerprint(firings) -> list[tuple]:

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from healthscore.ingest.bulk import insert_rows
 from healthscore.rescoring.service import Rescoring
+from healthscore.storage import case_models
 from healthscore.storage import models as m
 from healthscore.storage.database import transaction
 from tests.rescoring.conftest import NOW
@@ -39,9 +40,13 @@ def brand_new_enterprise(sessions, *, seats: int = 25) -> None:
         )
 
 
-def cases_of(sessions) -> list[m.OutreachEntry]:
+def cases_of(sessions) -> list[case_models.OutreachEntry]:
     with sessions() as session:
-        return list(session.scalars(select(m.OutreachEntry).order_by(m.OutreachEntry.id)))
+        return list(
+            session.scalars(
+                select(case_models.OutreachEntry).order_by(case_models.OutreachEntry.id)
+            )
+        )
 
 
 def test_a_new_account_gets_no_alert_in_its_grace_period_then_one_onboarding_case(

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from healthscore.rescoring.listeners import ScoreListeners
 from healthscore.rescoring.service import Rescoring
 from healthscore.scoring.service import UnknownCustomerError
+from healthscore.storage import case_models
 from healthscore.storage import job_models as jm
 from healthscore.storage import models as m
 from tests.rescoring.conftest import HISTORY, NOW, Recorder, quiet_account, rows
@@ -120,7 +121,7 @@ def test_a_replay_opens_cases_but_delivers_nothing_and_announces_once(
     scored_days = []
     last = rescoring.replay(HISTORY[-3:], playbooks=True, scored=scored_days.append)
     with sessions() as session:
-        assert rows(session, m.OutreachEntry) > 0
+        assert rows(session, case_models.OutreachEntry) > 0
         assert rows(session, jm.Delivery) == 0
         days = set(session.scalars(select(m.HealthScoreHistory.day)))
     assert days == {moment.date() for moment in HISTORY[-3:]}

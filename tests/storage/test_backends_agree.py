@@ -22,8 +22,8 @@ from typer.testing import CliRunner
 
 from healthscore.cli.main import app
 from healthscore.ingest.bulk import BATCH_ROWS
+from healthscore.storage import case_models, schema
 from healthscore.storage import models as m
-from healthscore.storage import schema
 
 pytestmark = pytest.mark.slow
 
@@ -89,7 +89,9 @@ def _answers(url: str, sessions: Any, tmp: Path, base: Path, update: Path) -> di
         "tickets": _rows(sessions, m.SupportTicket, "customer_id", "ticket_id"),
         "history": _rows(sessions, m.HealthScoreHistory, "customer_id", "day"),
         "latest": _rows(sessions, m.HealthScore, "customer_id"),
-        "outreach": _rows(sessions, m.OutreachEntry, "customer_id", "playbook", "created_at"),
+        "outreach": _rows(
+            sessions, case_models.OutreachEntry, "customer_id", "playbook", "created_at"
+        ),
         "daily_sessions": _rows(sessions, m.DailySessions, "customer_id", "day"),
         "daily_features": _rows(sessions, m.DailyFeatures, "customer_id", "feature", "day"),
         "daily_api_usage": _rows(sessions, m.DailyApiUsage, "customer_id", "day"),

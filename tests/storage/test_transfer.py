@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 from healthscore.cli.main import app
 from healthscore.ingest.journal import Journal
 from healthscore.ingest.records import Event
+from healthscore.storage import case_models, schema
 from healthscore.storage import models as m
-from healthscore.storage import schema
 from healthscore.storage.database import transaction
 
 # Which of the bundled playbooks fire on a small demo depends on the day it is made
@@ -82,7 +82,7 @@ def test_a_demo_database_arrives_in_postgresql_row_for_row(
     with transaction(sessions) as session:
         customer = session.scalars(select(m.Customer.id)).first()
         session.add(
-            m.OutreachEntry(
+            case_models.OutreachEntry(
                 customer_id=customer,
                 playbook="manual",
                 reason="call",

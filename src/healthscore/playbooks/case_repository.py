@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from healthscore.playbooks.case_rules import LEGACY_STATUSES
-from healthscore.storage import models as m
+from healthscore.storage import case_models
 from healthscore.storage.dialect import insert_many, insert_new_keys
 
 
@@ -35,7 +35,7 @@ class CaseFilter:
     """Only cases opened before this moment (``olderThanDays``)."""
 
     def conditions(self) -> list[ColumnElement[bool]]:
-        o = m.OutreachEntry
+        o = case_models.OutreachEntry
         conditions: list[ColumnElement[bool]] = []
         if self.customer_id:
             conditions.append(o.customer_id == self.customer_id)
@@ -62,7 +62,7 @@ class CaseFilter:
 
 
 def _order(sort: str) -> list[Any]:
-    o = m.OutreachEntry
+    o = case_models.OutreachEntry
     if sort == "oldest":
         return [o.created_at.asc(), o.id.asc()]
     if sort == "severity":
@@ -75,10 +75,10 @@ def _order(sort: str) -> list[Any]:
 
 def list_cases(
     session: Session, f: CaseFilter, *, sort: str = "newest", offset: int = 0, limit: int = 50
-) -> tuple[list[m.OutreachEntry], int]:
+) -> tuple[list[case_models.OutreachEntry], int]:
     """One page of cases in ``sort`` order (``newest``, ``oldest``, ``severity``,
     ``last_seen``), and how many match in all."""
-    o = m.OutreachEntry
+    o = case_models.OutreachEntry
     where = f.conditions()
     rows = session.scalars(
         select(o).where(*where).order_by(*_order(sort)).offset(offset).limit(limit)
@@ -87,28 +87,32 @@ def list_cases(
     return list(rows), int(total)
 
 
-def get_case(session: Session, case_id: int, *, lock: bool = False) -> m.OutreachEntry | None:
+def get_case(
+    session: Session, case_id: int, *, lock: bool = False
+) -> case_models.OutreachEntry | None:
     """The case; with ``lock``, its row is locked until the transaction ends (PostgreSQL;
     SQLite's writer lock already serialises)."""
-    query = select(m.OutreachEntry).where(m.OutreachEntry.id == case_id)
+    query = select(case_models.OutreachEntry).where(case_models.OutreachEntry.id == case_id)
     if lock:
         query = query.with_for_update()
     return session.scalars(query).one_or_none()
 
 
-def cases_by_id(session: Session, ids: Collection[int]) -> list[m.OutreachEntry]:
+def cases_by_id(session: Session, ids: Collection[int]) -> list[case_models.OutreachEntry]:
     if not ids:
         return []
-    o = m.OutreachEntry
+    o = case_models.OutreachEntry
     return list(session.scalars(select(o).where(o.id.in_(ids)).order_by(o.id)))
 
 
-def events_of(session: Session, case_ids: Collection[int]) -> dict[int, list[m.CaseEvent]]:
+def events_of(
+    session: Session, case_ids: Collection[int]
+) -> dict[int, list[case_models.CaseEvent]]:
     """Each case's events, oldest first."""
     if not case_ids:
         return {}
-    e = m.CaseEvent
-    found: dict[int, list[m.CaseEvent]] = {i: [] for i in case_ids}
+    e = case_models.CaseEvent
+    found: dict[int, list[case_models.CaseEvent]] = {i: [] for i in case_ids}
     for event in session.scalars(select(e).where(e.case_id.in_(case_ids)).order_by(e.id)):
         found[event.case_id].append(event)
     return found
@@ -116,16 +120,16 @@ def events_of(session: Session, case_ids: Collection[int]) -> dict[int, list[m.C
 
 def made_by_request(session: Session, case_id: int, request_key: str) -> bool:
     """Whether a change of this case was made by a request with this Idempotency-Key."""
-    e = m.CaseEvent
+    e = case_models.CaseEvent
     hit = session.scalar(
         select(e.id).where(e.case_id == case_id, e.request_key == request_key).limit(1)
     )
     return hit is not None
 
 
-def other_unresolved(session: Session, case: m.OutreachEntry) -> int | None:
+def other_unresolved(session: Session, case: case_models.OutreachEntry) -> int | None:
     """Another unresolved case of the same account and playbook, if any."""
-    o = m.OutreachEntry
+    o = case_models.OutreachEntry
     return session.scalar(
         select(o.id).where(
             o.customer_id == case.customer_id,
@@ -143,13 +147,13 @@ psycopg bound the parameters of one statement."""
 
 def latest_cases(
     session: Session, customer_ids: Collection[str], playbooks: Collection[str]
-) -> dict[tuple[str, str], m.OutreachEntry]:
+) -> dict[tuple[str, str], case_models.OutreachEntry]:
     """Per (account, playbook): the unresolved case, else the newest one."""
     ids = list(customer_ids)
     if not ids or not playbooks:
         return {}
-    o = m.OutreachEntry
-    found: dict[tuple[str, str], m.OutreachEntry] = {}
+    o = case_models.OutreachEntry
+    found: dict[tuple[str, str], case_models.OutreachEntry] = {}
     for start in range(0, len(ids), LATEST_CHUNK):
         scope = and_(
             o.customer_id.in_(ids[start : start + LATEST_CHUNK]), o.playbook.in_(playbooks)
@@ -170,24 +174,24 @@ def insert_cases(session: Session, rows: list[dict[str, Any]]) -> dict[str, int]
     """Insert new cases whose idempotency key is new; key → id of those inserted."""
     inserted = insert_new_keys(
         session,
-        m.OutreachEntry.__table__,  # type: ignore[arg-type]
+        case_models.OutreachEntry.__table__,  # type: ignore[arg-type]
         rows,
         key=["idempotency_key"],
     )
     keys = [key for (key,) in inserted]
     if not keys:
         return {}
-    o = m.OutreachEntry
+    o = case_models.OutreachEntry
     query = select(o.idempotency_key, o.id).where(o.idempotency_key.in_(keys))
     return {key: case_id for key, case_id in session.execute(query)}
 
 
 def add_events(session: Session, rows: list[dict[str, Any]]) -> None:
-    insert_many(session, m.CaseEvent.__table__, rows)  # type: ignore[arg-type]
+    insert_many(session, case_models.CaseEvent.__table__, rows)  # type: ignore[arg-type]
 
 
 def state_counts(session: Session, f: CaseFilter | None = None) -> dict[str, int]:
-    o = m.OutreachEntry
+    o = case_models.OutreachEntry
     query = select(o.status, func.count()).group_by(o.status)
     if f is not None:
         query = query.where(*f.conditions())
@@ -196,7 +200,7 @@ def state_counts(session: Session, f: CaseFilter | None = None) -> dict[str, int
 
 def owners(session: Session) -> list[str]:
     """Everyone who owns a case, for the list's filter."""
-    o = m.OutreachEntry
+    o = case_models.OutreachEntry
     return list(
         session.scalars(select(o.owner).where(o.owner.is_not(None)).distinct().order_by(o.owner))
     )

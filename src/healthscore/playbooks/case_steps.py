@@ -13,7 +13,7 @@ from healthscore.playbooks import case_repository
 from healthscore.playbooks.case_rules import Outcome, Step, appended, evidence_entry
 from healthscore.playbooks.outbox import CaseFacts, Notice, notice
 from healthscore.playbooks.rules import AccountState
-from healthscore.storage import models as m
+from healthscore.storage import case_models
 
 SYSTEM = "system"
 """The actor of every change the rules make."""
@@ -23,7 +23,7 @@ SYSTEM = "system"
 class Applied:
     steps: list[Step]
     """The steps as written: an open that another transaction beat is ``nothing``."""
-    opened: list[m.OutreachEntry] = field(default_factory=list)
+    opened: list[case_models.OutreachEntry] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
 
 
@@ -79,7 +79,7 @@ def event_row(
     }
 
 
-def facts(case: m.OutreachEntry, state: AccountState, reason: str) -> CaseFacts:
+def facts(case: case_models.OutreachEntry, state: AccountState, reason: str) -> CaseFacts:
     return CaseFacts(
         case_id=case.id,
         customer_id=case.customer_id,
@@ -125,7 +125,7 @@ def _new_case(step: Step, key: str, *, as_of: datetime, now: datetime) -> dict[s
 def apply_steps(
     session: Session,
     steps: list[Step],
-    cases: dict[int, m.OutreachEntry],
+    cases: dict[int, case_models.OutreachEntry],
     *,
     as_of: datetime,
     now: datetime,
@@ -181,7 +181,7 @@ def apply_steps(
 
 def _change(
     step: Step,
-    case: m.OutreachEntry,
+    case: case_models.OutreachEntry,
     applied: Applied,
     events: list[dict[str, Any]],
     *,

@@ -29,7 +29,7 @@ from healthscore.playbooks.case_rules import STATES
 from healthscore.playbooks.case_steps import event_row
 from healthscore.playbooks.outbox import CaseFacts, notice, queue_deliveries
 from healthscore.playbooks.rules import PlaybookSet
-from healthscore.storage import models as m
+from healthscore.storage import case_models
 from healthscore.timeutc import utc
 
 Action = Literal["acknowledge", "snooze", "resolve", "reopen", "assign"]
@@ -75,10 +75,10 @@ class Transition:
 
 @dataclass(frozen=True)
 class CaseDetail:
-    case: m.OutreachEntry
+    case: case_models.OutreachEntry
     name: str
     """The account's name."""
-    events: list[m.CaseEvent]
+    events: list[case_models.CaseEvent]
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ class Changed:
 
 @dataclass(frozen=True)
 class CaseList:
-    cases: list[m.OutreachEntry]
+    cases: list[case_models.OutreachEntry]
     total: int
     names: dict[str, str]
     counts: dict[str, int]
@@ -130,7 +130,7 @@ def get_case(session: Session, case_id: int) -> CaseDetail:
     return _detail(session, case)
 
 
-def _detail(session: Session, case: m.OutreachEntry) -> CaseDetail:
+def _detail(session: Session, case: case_models.OutreachEntry) -> CaseDetail:
     names = repository.customer_names(session, [case.customer_id])
     events = case_repository.events_of(session, [case.id])[case.id]
     return CaseDetail(case, names.get(case.customer_id, case.customer_id), events)
@@ -205,7 +205,7 @@ def transition(
 @dataclass
 class _Work:
     session: Session
-    case: m.OutreachEntry
+    case: case_models.OutreachEntry
     actor: str
     now: datetime
     note: str
@@ -279,7 +279,7 @@ def _apply(w: _Work, t: Transition) -> bool:
 
 
 def notify_resolved(
-    session: Session, case: m.OutreachEntry, playbooks: PlaybookSet, *, now: datetime
+    session: Session, case: case_models.OutreachEntry, playbooks: PlaybookSet, *, now: datetime
 ) -> list[int]:
     """Queue the resolve messages of a case resolved by a person (its playbook's actions,
     if the playbook is still in force)."""

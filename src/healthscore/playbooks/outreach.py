@@ -24,7 +24,7 @@ from healthscore.playbooks.case_rules import LEGACY_STATUSES
 from healthscore.playbooks.case_steps import event_row
 from healthscore.playbooks.cases import Changed, InvalidCaseChange, Transition
 from healthscore.playbooks.rules import PlaybookSet
-from healthscore.storage import models as m
+from healthscore.storage import case_models
 
 __all__ = [
     "MAX_NOTES",
@@ -56,7 +56,7 @@ InvalidChange = InvalidCaseChange
 
 def list_entries(
     session: Session, f: CaseFilter, *, offset: int = 0, limit: int = 50
-) -> tuple[list[m.OutreachEntry], int]:
+) -> tuple[list[case_models.OutreachEntry], int]:
     """One page of entries, newest first, and how many match in all."""
     return case_repository.list_cases(session, f, offset=offset, limit=limit)
 
@@ -80,7 +80,7 @@ def _problems(changes: OutreachChanges) -> list[Problem]:
     return problems
 
 
-def _transitions(case: m.OutreachEntry, status: str) -> list[Transition]:
+def _transitions(case: case_models.OutreachEntry, status: str) -> list[Transition]:
     """The case transitions that bring ``case`` to ``status`` (an old status or a state)."""
     state, resolution = LEGACY_STATUSES.get(status, (status, None))
     if state == "resolved":
@@ -142,7 +142,7 @@ def update_entry(
 class OutreachLog:
     """One page of the log with what its filters offer."""
 
-    entries: list[m.OutreachEntry]
+    entries: list[case_models.OutreachEntry]
     total: int
     names: dict[str, str]
     """Account names of the entries on this page."""

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from healthscore.storage import case_models
 from healthscore.storage import models as m
 from healthscore.storage.id_lists import ids_in
 from healthscore.storage.rollups import midnight
@@ -24,7 +25,7 @@ from healthscore.timeutc import naive_utc, utc
 
 def playbook_names(session: Session) -> list[str]:
     """Every playbook that has opened a case, for the lists' filters."""
-    o = m.OutreachEntry
+    o = case_models.OutreachEntry
     return list(session.scalars(select(o.playbook).distinct().order_by(o.playbook)))
 
 

@@ -30,7 +30,7 @@ from healthscore.playbooks.rules import (
 )
 from healthscore.scoring.engine import HealthScore
 from healthscore.scoring.lifecycle import age_days
-from healthscore.storage import models as m
+from healthscore.storage import case_models
 from healthscore.timeutc import utc
 
 
@@ -75,7 +75,7 @@ class Plan:
     as_of: datetime
     firings: list[Firing]
     steps: list[Step]
-    cases: dict[int, m.OutreachEntry]
+    cases: dict[int, case_models.OutreachEntry]
 
 
 def account_states(
@@ -145,7 +145,7 @@ def _children(
     return children
 
 
-def case_view(case: m.OutreachEntry) -> CaseView:
+def case_view(case: case_models.OutreachEntry) -> CaseView:
     snapshot = case.snapshot or {}
     score = snapshot.get("score")
     return CaseView(

@@ -3,8 +3,9 @@
 Raw facts (sessions, feature usage, API usage, payments, tickets, NPS, engagement events)
 are append-only and time-stamped, so any score can be recomputed *as of* a past moment.
 Scores are derived data: ``health_score_history`` keeps one row per account per day and
-``health_scores`` the latest one. The service's own work (journal, outbox, rescore runs,
-ingest refusals, calibrations) is in ``job_models``; ``schema`` holds every table.
+``health_scores`` the latest one. Cases are in ``case_models``; the service's own work
+(journal, outbox, rescore runs, ingest refusals) in ``job_models``, calibrations in
+``calibration_models``, CSM input in ``csm_models``; ``schema`` holds every table.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -45,7 +45,12 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 def customer_fk() -> ForeignKey:
-    """Every fact belongs to an account and goes when the account is erased."""
+    """Every fact belongs to an account and goes when the account is erased.
+
+    The tables have no ``relationship()`` to ``Customer`` (each would add a millisecond to
+    every process's start), so SQLAlchemy's unit of work orders their INSERTs in a flush
+    by module and class name, not by this key: a new account must be flushed before rows
+    that point at it, as ``accounts.repository.upsert_customer`` does."""
     return ForeignKey("customers.id", ondelete="CASCADE")
 
 
@@ -377,72 +382,6 @@ class HealthScore(Base):
     """Lifecycle stage at ``as_of`` (``scoring.lifecycle``); None on rows from before 0009."""
     confidence: Mapped[float | None] = mapped_column(default=None)
     """Share (0-1) of the score's weight that rests on enough data."""
-
-
-class OutreachEntry(Base):
-    """A case: one CS action for an account and playbook (seed 001's ``proactiveOutreachLog``).
-
-    ``status`` is the case state (``open``, ``acknowledged``, ``snoozed``, ``resolved``);
-    at most one case per account and playbook is unresolved (the partial unique index,
-    declared in ``schema``). A playbook firing again updates that case (``evidence``,
-    ``last_seen_at``, ``severity``) instead of logging a new entry; ``cleared_at`` is the
-    first run without a firing since ``last_seen_at`` (hysteresis and auto-resolve:
-    ``playbooks.case_rules``). Changes are recorded in ``case_events``.
-    """
-
-    __tablename__ = "outreach_log"
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    customer_id: Mapped[str] = mapped_column(customer_fk(), index=True)
-    playbook: Mapped[str] = mapped_column(String(128))
-    reason: Mapped[str] = mapped_column(Text)
-    snapshot: Mapped[dict[str, Any]]
-    """The account when the case opened (score, tier, signals…)."""
-    owner: Mapped[str | None] = mapped_column(String(255))
-    next_step: Mapped[str] = mapped_column(Text, default="")
-    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
-    notes: Mapped[str] = mapped_column(Text, default="")
-    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
-    created_at: Mapped[datetime] = mapped_column(index=True)
-    updated_at: Mapped[datetime]
-    severity: Mapped[str] = mapped_column(String(16), default="normal", server_default="normal")
-    evidence: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
-    """Each run that fired for the case: ``{asOf, score, tier, trend, reason}``, oldest first."""
-    last_seen_at: Mapped[datetime | None] = mapped_column(default=None)
-    cleared_at: Mapped[datetime | None] = mapped_column(default=None)
-    snoozed_until: Mapped[datetime | None] = mapped_column(default=None)
-    resolved_at: Mapped[datetime | None] = mapped_column(default=None)
-    resolution: Mapped[str | None] = mapped_column(String(32), default=None)
-    """``done``, ``dismissed``, ``cleared`` (resolved by the system) or ``merged``."""
-    previous_id: Mapped[int | None] = mapped_column(
-        BigId, ForeignKey("outreach_log.id", ondelete="SET NULL"), default=None
-    )
-    """The resolved case of the same account and playbook that this one follows."""
-
-
-class CaseEvent(Base):
-    """One change of a case: who, when, from which state to which, and why.
-
-    The audit trail of cases: written by people (``api:<key name>``,
-    ``dashboard:<key name>``) and by the rules (``system``); never updated.
-    """
-
-    __tablename__ = "case_events"
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    case_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("outreach_log.id", ondelete="CASCADE"), index=True
-    )
-    customer_id: Mapped[str] = mapped_column(customer_fk(), index=True)
-    kind: Mapped[str] = mapped_column(String(16))
-    actor: Mapped[str] = mapped_column(String(255))
-    at: Mapped[datetime] = mapped_column(index=True)
-    from_state: Mapped[str | None] = mapped_column(String(16))
-    to_state: Mapped[str] = mapped_column(String(16))
-    note: Mapped[str] = mapped_column(Text, default="")
-    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    request_key: Mapped[str | None] = mapped_column(String(255), default=None)
-    """The ``Idempotency-Key`` of the request that made the change, if it sent one."""
 
 
 class ApiKey(Base):

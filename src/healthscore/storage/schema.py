@@ -11,22 +11,28 @@ from types import ModuleType
 
 from sqlalchemy import Index, MetaData, text
 
-from healthscore.storage import calibration_models, csm_models, job_models, models
+from healthscore.storage import calibration_models, case_models, csm_models, job_models, models
 
-TABLE_MODULES: tuple[ModuleType, ...] = (models, job_models, calibration_models, csm_models)
+TABLE_MODULES: tuple[ModuleType, ...] = (
+    models,
+    case_models,
+    job_models,
+    calibration_models,
+    csm_models,
+)
 """Every module that declares tables on ``models.Base``."""
 
 metadata: MetaData = models.Base.metadata
 
 UNRESOLVED_CASE = Index(
     "ux_outreach_log_unresolved_case",
-    models.OutreachEntry.customer_id,
-    models.OutreachEntry.playbook,
+    case_models.OutreachEntry.customer_id,
+    case_models.OutreachEntry.playbook,
     unique=True,
     sqlite_where=text("status <> 'resolved'"),
     postgresql_where=text("status <> 'resolved'"),
 )
-"""At most one unresolved case per account and playbook (``models.OutreachEntry``).
+"""At most one unresolved case per account and playbook (``case_models.OutreachEntry``).
 
 Declared here, with the whole schema, not on the model: SQLAlchemy checks a
 ``postgresql_*`` option by loading its PostgreSQL dialect and every PostgreSQL driver's

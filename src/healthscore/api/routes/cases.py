@@ -22,7 +22,7 @@ from healthscore.auth.keys import KeyInfo
 from healthscore.jsontypes import URL_INT, Day, Instant
 from healthscore.playbooks import cases
 from healthscore.playbooks.case_repository import CaseFilter
-from healthscore.storage import models as m
+from healthscore.storage import case_models
 
 router = APIRouter(prefix="/api/v1", tags=["cases"])
 
@@ -98,11 +98,11 @@ class AssignIn(NoteIn):
     owner: Annotated[str, Field(max_length=cases.MAX_OWNER)] | None
 
 
-def case_out(case: m.OutreachEntry, name: str, *, now: datetime) -> CaseOut:
+def case_out(case: case_models.OutreachEntry, name: str, *, now: datetime) -> CaseOut:
     return CaseOut(**_fields(case, name, now=now))
 
 
-def _fields(case: m.OutreachEntry, name: str, *, now: datetime) -> dict[str, Any]:
+def _fields(case: case_models.OutreachEntry, name: str, *, now: datetime) -> dict[str, Any]:
     return {
         "id": case.id,
         "customer_id": case.customer_id,

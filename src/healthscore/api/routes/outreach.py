@@ -18,7 +18,7 @@ from healthscore.api.security import IngestKey, ReadKey
 from healthscore.jsontypes import URL_INT, Instant
 from healthscore.playbooks import outreach
 from healthscore.playbooks.outreach import Status
-from healthscore.storage import models as m
+from healthscore.storage import case_models
 
 FilterStatus = Literal[
     "open", "acknowledged", "snoozed", "resolved", "in_progress", "done", "dismissed"
@@ -35,7 +35,7 @@ class OutreachUpdate(InputModel):
     notes: Annotated[str, Field(max_length=outreach.MAX_NOTES)] | None = None
 
 
-def entry_out(r: m.OutreachEntry) -> OutreachEntryOut:
+def entry_out(r: case_models.OutreachEntry) -> OutreachEntryOut:
     return OutreachEntryOut.model_validate(r, from_attributes=True)
 
 
