@@ -13,6 +13,7 @@ from healthscore.ingest.demo import generate_demo
 from healthscore.scoring.scorecard_loading import load_scorecard
 from healthscore.scoring.service import score_accounts
 from healthscore.storage.database import transaction
+from tests.fixtures.server import SHARED_TLS
 
 NOW = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
@@ -41,7 +42,7 @@ def test_the_latest_backtest_is_served_and_shown(live_server):
     assert latest["medianLeadDays"] == result.lead_time.median_lead_days
     assert latest["details"]["evaluation"]["churned"] == result.evaluation.churned
 
-    browser = httpx.Client(base_url=live_server.url, timeout=30)
+    browser = httpx.Client(verify=SHARED_TLS, base_url=live_server.url, timeout=30)
     browser.post("/login", data={"key": live_server.keys["read"], "next": "/"})
     page = browser.get("/").text
     browser.close()

@@ -19,7 +19,7 @@ from healthscore.storage import models as m
 from healthscore.storage.cache import ScoreCache
 from healthscore.storage.database import transaction
 from tests.fixtures.metrics import samples
-from tests.fixtures.server import free_port, run_server
+from tests.fixtures.server import SHARED_TLS, free_port, run_server
 
 NOW = datetime.now(UTC)
 
@@ -34,7 +34,10 @@ def cached_server(server_settings, sessions, redis_url):
         key = create_key(session, scope=Scope.admin).secret
     server, thread = run_server(app, port := free_port())
     client = httpx.Client(
-        base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": key}, timeout=30
+        verify=SHARED_TLS,
+        base_url=f"http://127.0.0.1:{port}",
+        headers={"X-API-Key": key},
+        timeout=30,
     )
     yield app, client
     client.close()
@@ -96,7 +99,9 @@ def test_a_cached_answer_is_the_uncached_answer_byte_for_byte_and_still_needs_a_
         assert "customerId" in computed.text or "averageScore" in computed.text  # camelCase
         # The key is checked before anything the cache holds is used.
         counted = (cache.hits, cache.misses)
-        refused = httpx.get(f"{api.base_url}{path}", headers={"X-API-Key": "hs_abc_def"})
+        refused = httpx.get(
+            f"{api.base_url}{path}", headers={"X-API-Key": "hs_abc_def"}, verify=SHARED_TLS
+        )
         assert refused.status_code == 401
         assert refused.json()["error"]["message"] == "unknown or revoked API key"
         assert cached.content not in refused.content
@@ -119,7 +124,9 @@ def test_cache_hits_and_misses_are_exported_on_metrics(cached_server):
     for _ in range(3):
         api.get("/api/v1/health-scores/acme").raise_for_status()
     refused = httpx.get(
-        f"{api.base_url}/api/v1/health-scores/acme", headers={"X-API-Key": "hs_abc_def"}
+        f"{api.base_url}/api/v1/health-scores/acme",
+        headers={"X-API-Key": "hs_abc_def"},
+        verify=SHARED_TLS,
     )
     assert refused.status_code == 401
     after = lookups()
@@ -220,7 +227,9 @@ def test_without_redis_every_read_checks_its_key_in_the_database(server_settings
     try:
         for _ in range(3):
             response = httpx.get(
-                f"http://127.0.0.1:{port}/api/v1/health-summary", headers={"X-API-Key": key}
+                f"http://127.0.0.1:{port}/api/v1/health-summary",
+                headers={"X-API-Key": key},
+                verify=SHARED_TLS,
             )
             assert response.status_code == 200
     finally:

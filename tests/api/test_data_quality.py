@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.fixtures.server import SHARED_TLS
 from tests.quality.planted import EXPECTED, HOSTILE, plant
 
 
@@ -51,7 +52,10 @@ def test_planted_problems_are_reported_with_their_evidence(live_server: Any) -> 
 def test_fixing_the_data_the_documented_way_clears_the_findings(live_server: Any) -> None:
     plant(live_server)
     segment = httpx.Client(
-        base_url=live_server.url, auth=httpx.BasicAuth(live_server.keys["ingest"], ""), timeout=30
+        verify=SHARED_TLS,
+        base_url=live_server.url,
+        auth=httpx.BasicAuth(live_server.keys["ingest"], ""),
+        timeout=30,
     )
     with segment, live_server.client("ingest") as api:
         # Seat the users: a Segment group call, an identify naming the account, the API.
@@ -78,7 +82,7 @@ def test_fixing_the_data_the_documented_way_clears_the_findings(live_server: Any
 
 
 def test_the_report_needs_a_read_key_and_valid_options(live_server: Any) -> None:
-    with httpx.Client(base_url=live_server.url) as anonymous:
+    with httpx.Client(verify=SHARED_TLS, base_url=live_server.url) as anonymous:
         assert anonymous.get("/api/v1/data-quality").status_code == 401
     with live_server.client("ingest") as ingest:
         assert ingest.get("/api/v1/data-quality").status_code == 403

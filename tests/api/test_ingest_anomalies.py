@@ -21,6 +21,7 @@ from healthscore.storage import job_models as jm
 from healthscore.storage import models as m
 from healthscore.storage import schema
 from healthscore.storage.database import transaction
+from tests.fixtures.server import SHARED_TLS
 
 COUNTERS = {"ingest_unknown_accounts", "ingest_clock_skew"}
 
@@ -51,7 +52,10 @@ def skew(server: Any) -> dict[tuple[str, str], tuple[int, float]]:
 
 def segment(server: Any) -> httpx.Client:
     return httpx.Client(
-        base_url=server.url, auth=httpx.BasicAuth(server.keys["ingest"], ""), timeout=30
+        verify=SHARED_TLS,
+        base_url=server.url,
+        auth=httpx.BasicAuth(server.keys["ingest"], ""),
+        timeout=30,
     )
 
 

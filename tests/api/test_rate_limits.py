@@ -93,7 +93,7 @@ def test_a_refused_request_writes_nothing(serve, keys, sessions):
     auth = {"Authorization": f"Bearer {keys['ingest']}"}
     with (
         serve(rate_limit="3/minute", redis_url=None) as url,
-        httpx.Client(base_url=url, headers=auth) as api,
+        httpx.Client(verify=SHARED_TLS, base_url=url, headers=auth) as api,
     ):
         created = api.put("/api/v1/customers/acme", json={"name": "Acme"})
         assert created.status_code in (200, 201)
@@ -148,6 +148,7 @@ def test_segment_calls_count_against_the_write_keys_limit(serve, keys, sessions)
                 json={**track, "messageId": f"m{n}"},
                 auth=(keys["ingest"], ""),
                 timeout=30,
+                verify=SHARED_TLS,
             )
             for n in range(3)
         ]

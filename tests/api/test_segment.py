@@ -310,7 +310,9 @@ def test_a_revoked_write_key_is_refused_on_the_very_next_batch(live_server):
     with transaction(live_server.sessions) as session:
         issued = create_key(session, scope=Scope.ingest, name="segment source")
     body = {"batch": [track("Signed In", userId="u1", context={"groupId": "acme"})]}
-    with httpx.Client(base_url=live_server.url, auth=(issued.secret, ""), timeout=30) as http:
+    with httpx.Client(
+        verify=SHARED_TLS, base_url=live_server.url, auth=(issued.secret, ""), timeout=30
+    ) as http:
         assert http.post("/v1/batch", json=body).status_code == 200
         with transaction(live_server.sessions) as session:
             revoke_key(session, issued.prefix)

@@ -13,6 +13,7 @@ from sqlalchemy import delete, select
 from healthscore.settings import Settings
 from healthscore.storage import job_models as jm
 from healthscore.storage import models as m
+from tests.fixtures.server import SHARED_TLS
 
 
 @pytest.fixture
@@ -29,7 +30,10 @@ def server_settings(db_url: str, tmp_path: Path) -> Settings:
 def test_an_alias_merges_the_journaled_events_of_the_previous_id(live_server):
     ok = {"success": True}
     with httpx.Client(
-        base_url=live_server.url, auth=(live_server.keys["ingest"], ""), timeout=30
+        verify=SHARED_TLS,
+        base_url=live_server.url,
+        auth=(live_server.keys["ingest"], ""),
+        timeout=30,
     ) as http:
         group = {"userId": "old", "groupId": "acme", "traits": {"name": "Acme"}}
         assert http.post("/v1/group", json=group).json() == ok  # always applied

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from healthscore.settings import Settings
 from healthscore.storage import models as m
+from tests.fixtures.server import SHARED_TLS
 
 LIMIT = 5
 
@@ -33,7 +34,7 @@ def login(**fields: Any) -> dict[str, Any]:
 def test_a_write_key_in_the_body_is_checked_and_counted_like_the_header(live_server):
     ingest, reader = live_server.keys["ingest"], live_server.keys["read"]
     counted = 0
-    with httpx.Client(base_url=live_server.url, timeout=30) as http:
+    with httpx.Client(verify=SHARED_TLS, base_url=live_server.url, timeout=30) as http:
         # A single call, the key only in the body (Segment's HTTP API example).
         group = {"userId": "u1", "groupId": "acme", "traits": {"name": "Acme"}}
         assert http.post("/v1/group", json={**group, "writeKey": ingest}).status_code == 200

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from healthscore.cli.main import app
 from tests.dashboard.test_pages import metric, sign_in
+from tests.fixtures.server import SHARED_TLS
 from tests.quality.planted import EXPECTED, HOSTILE, plant
 
 
@@ -29,7 +30,7 @@ def page(server: Any, path: str = "/data-quality") -> str:
 
 
 def test_the_page_needs_a_session(live_server: Any) -> None:
-    with httpx.Client(base_url=live_server.url) as anonymous:
+    with httpx.Client(verify=SHARED_TLS, base_url=live_server.url) as anonymous:
         response = anonymous.get("/data-quality")
     assert response.status_code == 303
     assert urlparse(response.headers["location"]).path == "/login"

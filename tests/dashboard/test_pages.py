@@ -26,6 +26,7 @@ from healthscore.scoring.service import score_accounts
 from healthscore.storage import case_models
 from healthscore.storage import models as m
 from healthscore.storage.database import transaction
+from tests.fixtures.server import SHARED_TLS
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 EVIL = "<script>alert(1)</script>"
@@ -80,7 +81,7 @@ def dashboard_server(db_url, sessions, db_snapshot, request):
 
 
 def sign_in(server, scope: str = "read") -> httpx.Client:
-    client = httpx.Client(base_url=server.url, timeout=30)
+    client = httpx.Client(verify=SHARED_TLS, base_url=server.url, timeout=30)
     response = client.post("/login", data={"key": server.keys[scope], "next": "/"})
     assert response.status_code == 303, response.text
     return client
@@ -105,7 +106,7 @@ def table_ids(page: str) -> list[str]:
 
 @pytest.mark.parametrize("path", ["/", "/accounts", "/accounts/cust_00001", "/outreach"])
 def test_pages_redirect_to_login_without_a_session(live_server, path):
-    with httpx.Client(base_url=live_server.url) as anonymous:
+    with httpx.Client(verify=SHARED_TLS, base_url=live_server.url) as anonymous:
         response = anonymous.get(path)
         assert response.status_code == 303
         location = urlparse(response.headers["location"])
@@ -119,7 +120,7 @@ def test_pages_redirect_to_login_without_a_session(live_server, path):
 
 
 def test_login_rejects_unknown_and_ingest_keys_and_sets_a_safe_cookie(live_server):
-    with httpx.Client(base_url=live_server.url) as client:
+    with httpx.Client(verify=SHARED_TLS, base_url=live_server.url) as client:
         wrong = client.post("/login", data={"key": "hs_nope_nope"})
         assert wrong.status_code == 401
         assert "unknown or revoked" in wrong.text
@@ -143,7 +144,7 @@ def test_login_rejects_unknown_and_ingest_keys_and_sets_a_safe_cookie(live_serve
 
 
 def test_login_never_redirects_off_site(live_server):
-    with httpx.Client(base_url=live_server.url) as client:
+    with httpx.Client(verify=SHARED_TLS, base_url=live_server.url) as client:
         for target in ("//evil.example/", "https://evil.example/", "/\\evil.example"):
             response = client.post("/login", data={"key": live_server.keys["read"], "next": target})
             assert response.headers["location"] == "/"

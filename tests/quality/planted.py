@@ -11,6 +11,7 @@ import httpx
 from healthscore.ingest.records import upsert_ticket
 from healthscore.storage import models as m
 from healthscore.storage.database import transaction
+from tests.fixtures.server import SHARED_TLS
 
 HOSTILE = "<script>alert(1)</script>"
 
@@ -39,7 +40,10 @@ def plant(server: Any) -> None:
         }
         assert api.post("/api/v1/engagement-events", json=later).status_code == 422
     segment = httpx.Client(
-        base_url=server.url, auth=httpx.BasicAuth(server.keys["ingest"], ""), timeout=30
+        verify=SHARED_TLS,
+        base_url=server.url,
+        auth=httpx.BasicAuth(server.keys["ingest"], ""),
+        timeout=30,
     )
     with segment:
         fast = now + timedelta(hours=1)

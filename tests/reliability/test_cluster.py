@@ -88,7 +88,9 @@ def test_two_apis_and_two_workers_count_score_and_alert_exactly_once(postgres_ur
 
         def client(number: int) -> None:
             apis = [
-                httpx.Client(base_url=f"http://127.0.0.1:{p}", auth=(key, ""), timeout=30)
+                httpx.Client(
+                    verify=SHARED_TLS, base_url=f"http://127.0.0.1:{p}", auth=(key, ""), timeout=30
+                )
                 for p in ports
             ]
             for b in range(BATCHES_PER_CLIENT):
@@ -123,7 +125,10 @@ def test_two_apis_and_two_workers_count_score_and_alert_exactly_once(postgres_ur
             t.join()
 
         with httpx.Client(
-            base_url=f"http://127.0.0.1:{ports[0]}", headers={"X-API-Key": key}, timeout=30
+            verify=SHARED_TLS,
+            base_url=f"http://127.0.0.1:{ports[0]}",
+            headers={"X-API-Key": key},
+            timeout=30,
         ) as api:
             for i in range(0, ACCOUNTS, 10):
                 api.post(

@@ -129,8 +129,10 @@ def test_sigkilled_server_loses_and_duplicates_nothing(db_url, sessions, tmp_pat
     base = f"http://127.0.0.1:{server.port}"
     try:
         with (
-            httpx.Client(base_url=base, auth=(key, ""), timeout=5) as segment,
-            httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=5) as native,
+            httpx.Client(verify=SHARED_TLS, base_url=base, auth=(key, ""), timeout=5) as segment,
+            httpx.Client(
+                verify=SHARED_TLS, base_url=base, headers={"X-API-Key": key}, timeout=5
+            ) as native,
         ):
             b = 0
             # Keep the load on until every kill has happened (and at least BATCHES batches).
