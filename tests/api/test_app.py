@@ -1,5 +1,5 @@
 """The apps of one process share their prepared routes, and nothing else: each serves its
-own database, keys and dashboard (``api.app._api_routes``)."""
+own database, keys and dashboard (``api.app._shared_routes``)."""
 
 from __future__ import annotations
 

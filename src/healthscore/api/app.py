@@ -131,8 +131,9 @@ ROUTERS = (
 
 
 @functools.cache
-def _api_routes() -> tuple[BaseRoute, ...]:
-    """The JSON API's routers, included once per process and shared by its apps.
+def _shared_routes() -> tuple[BaseRoute, ...]:
+    """The JSON API's routers, then the dashboard's pages, included once per process and
+    shared by its apps.
 
     FastAPI prepares an included router's routes (every dependency's signature, every
     parameter's and response's validator) for the app that includes it, on its first
@@ -143,13 +144,6 @@ def _api_routes() -> tuple[BaseRoute, ...]:
     carrier = APIRouter()
     for module in ROUTERS:
         carrier.include_router(module.router, responses=COMMON_RESPONSES)
-    return tuple(carrier.routes)
-
-
-@functools.cache
-def _dashboard_routes() -> tuple[BaseRoute, ...]:
-    """The dashboard's pages, shared like ``_api_routes``."""
-    carrier = APIRouter()
     carrier.include_router(dashboard.router)
     return tuple(carrier.routes)
 
@@ -285,10 +279,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         body, content_type = render(operational)
         return Response(body, media_type=content_type)
 
-    app.router.routes.extend(_api_routes())
+    app.router.routes.extend(_shared_routes())
     app.state.broadcaster = broadcaster
     idempotency.document(app)
     openapi.document(app, scorecard)
-    app.router.routes.extend(_dashboard_routes())
     app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")
     return app
