@@ -12,10 +12,10 @@ from sqlalchemy import update
 from healthscore.scoring import aggregates, repository, service
 from healthscore.scoring.service import score_accounts
 from healthscore.storage import models as m
-from tests.scoring.test_fast_paths import CARD, NOW, demo, stored  # noqa: F401
+from tests.scoring.test_fast_paths import CARD, NOW, stored
 
 
-def test_a_chunked_full_run_stores_what_one_pass_stores(demo, monkeypatch):  # noqa: F811
+def test_a_chunked_full_run_stores_what_one_pass_stores(demo, monkeypatch):
     ids = [account.id for account in repository.active_accounts(demo, as_of=NOW)]
     # A parent in the first chunk with children in the last, one of them a parent too.
     parent, middle, child = ids[0], ids[-2], ids[-1]
@@ -53,7 +53,7 @@ def test_a_chunked_full_run_stores_what_one_pass_stores(demo, monkeypatch):  # n
     demo.rollback()
 
 
-def test_a_failed_read_ahead_fails_the_run_and_leaves_no_reader(demo, monkeypatch):  # noqa: F811
+def test_a_failed_read_ahead_fails_the_run_and_leaves_no_reader(demo, monkeypatch):
     """The next chunk is read on another thread while one is written (PostgreSQL): its
     error is the run's, and the run ends only once that reader has."""
     monkeypatch.setattr(service, "FULL_RUN_CHUNK", 30)

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from sqlalchemy import String, cast, insert, select
 
-from healthscore.ingest.demo import generate_demo
 from healthscore.scoring import aggregate_queries, aggregates, repository
 from healthscore.scoring.aggregate_sources import RolledUpSql
 from healthscore.scoring.metrics import Aggregate, empty_value
@@ -21,18 +20,6 @@ from healthscore.storage.rollups import activity_rows
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 CARD = load_scorecard("default")
-
-
-@pytest.fixture
-def demo(db_url, session, db_snapshot):
-    """80 demo accounts with 60 days of activity (built once per process and database)."""
-
-    def build() -> None:
-        generate_demo(session, customers=80, days=60, seed=5, now=NOW)
-        session.commit()
-
-    db_snapshot(db_url, "fast-paths-demo", build)
-    return session
 
 
 def stored(session) -> dict[str, list[tuple[Any, ...]]]:

@@ -4,15 +4,15 @@ Every query is bounded by ``as_of``, which is what makes as-of scoring and the b
 leak-free. A business-record table is read with one GROUP BY (``aggregate_query``), a
 roll-up with one query over whole days plus one over the raw rows of a day an as-of
 moment cuts in two (``rolled_up_queries``; an activity roll-up per key, through
-``activity_queries``); ``plan_reads`` groups the wanted aggregates by the table that
+``activity_queries``); ``build_reads`` groups the wanted aggregates by the table that
 answers them.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -296,6 +296,8 @@ class Read:
     keyed: bool
     settings: tuple[tuple[str, str], ...] = ()
     """PostgreSQL planner settings while this read runs (``SEAT_JOIN_SETTINGS``)."""
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    """Values to execute the queries with (a kept plan's, ``read_plans``)."""
 
 
 SEAT_JOIN_SETTINGS = (
@@ -315,9 +317,11 @@ with the default work_mem, and then sorts them for the merge: 6.9 s where the in
 order takes 3.3 s (and 0.72 s at 20,000 accounts, so the time grows with the accounts)."""
 
 
-def plan_reads(
+def build_reads(
     aggregates: Iterable[Aggregate], as_of: datetime, customer_ids: Selection, dialect: str
 ) -> list[Read]:
+    """The reads of ``aggregates``: one per table or roll-up (``read_plans.plan_reads``
+    keeps them for the day)."""
     by_reader: dict[Source | RolledUpSql, list[Aggregate]] = defaultdict(list)
     for aggregate in sorted(set(aggregates), key=_column_name):
         by_reader[_reader(aggregate)].append(aggregate)

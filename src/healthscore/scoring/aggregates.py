@@ -19,9 +19,10 @@ import numpy as np
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session as DbSession
 
-from healthscore.scoring.aggregate_queries import Read, plan_reads
+from healthscore.scoring.aggregate_queries import Read
 from healthscore.scoring.concurrent_read import exported_snapshot, read_concurrently
 from healthscore.scoring.metrics import Aggregate, Column, empty_value
+from healthscore.scoring.read_plans import plan_reads
 from healthscore.scoring.selection import Selection
 
 T = TypeVar("T")
@@ -32,7 +33,7 @@ def _run_read(
 ) -> dict[Aggregate, dict[str, float]]:
     values: list[dict[str, Any]] = [{} for _ in read.wanted]
     for query in read.queries:
-        for row in connection.execute(query):
+        for row in connection.execute(query, read.parameters):
             customer_id = row[0]
             for i, column in enumerate(values):
                 value = row[i + 1]
@@ -66,7 +67,7 @@ def _run_read_columns(
             )
             for aggregate in read.wanted
         }
-    rows = connection.execute(read.queries[0]).all()
+    rows = connection.execute(read.queries[0], read.parameters).all()
     # Accounts not being scored (churned, outside the selection) land in slot n, dropped.
     slots = np.fromiter((index.get(row[0], n) for row in rows), np.intp, len(rows))
     result: AggregateColumns = {}

@@ -18,7 +18,7 @@ from sqlalchemy.sql.type_api import TypeEngine
 from sqlalchemy.sql.visitors import InternalTraversal
 
 
-class _IdList(TypeDecorator[list[str]]):
+class IdList(TypeDecorator[list[str]]):
     """A list of text ids bound as ONE parameter: a ``VARCHAR[]`` on PostgreSQL, a JSON
     array on SQLite (read back with ``json_each``)."""
 
@@ -48,7 +48,7 @@ class IdsIn(ColumnElement[bool]):
 
     def __init__(self, column: ColumnElement[Any], ids: Iterable[str]) -> None:
         self.column = column
-        self.ids = bindparam(None, list(ids), type_=_IdList())
+        self.ids = bindparam(None, list(ids), type_=IdList())
 
 
 @compiles(IdsIn)
