@@ -118,6 +118,22 @@ def test_ingest_and_freshness_rows_of_another_checkout_stand_beside_this_ones():
     assert "| sqlite | 2,000 | 20 | **0.60** |" in section
 
 
+def test_one_accounts_refresh_before_and_after_stand_side_by_side():
+    refresh = {
+        **CONTEXT,
+        "bench": "refresh",
+        "backend": "postgresql",
+        "refreshes": 60,
+        "first_two_ms": 130.0,
+        "median_ms": 38.0,
+        "max_ms": 110.0,
+    }
+    before = {"src": "/work/before/src", "label": "before (`62f644f`)"}
+    section = generate([{**refresh, **before, "median_ms": 81.4}, refresh])
+    assert "| postgresql (before (`62f644f`)) | 58 | **81.4** | 110.0 | 130.0 |" in section
+    assert "| postgresql | 58 | **38.0** | 110.0 | 130.0 |" in section
+
+
 def test_the_scaling_section_shows_the_model_against_what_was_measured():
     run = {
         "workers": 2,

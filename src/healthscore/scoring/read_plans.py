@@ -3,12 +3,13 @@
 Why: building them (``aggregate_queries.build_reads``: hundreds of window conditions,
 CASE expressions and period masks) and making their cache keys costs more than the reads
 themselves when a run scores a few accounts, as every request that refreshes one does
-and as the worker does all day: one account's rescore took 127 ms on PostgreSQL with
-the queries built each time, 52 ms with the day's plan (BENCHMARKS.md). Within one day
-the queries differ only in values: the window edges that move with the as-of moment
-(``as_of`` minus whole days) and the ids of the selected accounts. Everything else (the
-days a window cuts, the activity periods, their bit masks, midnights) depends on the
-date, on whether the moment is a midnight, and on which aggregates are read.
+and as the worker does all day: one account's rescore took 126-134 ms on PostgreSQL
+with the queries built each time, 53-62 ms with the day's plan (``bench.refresh``).
+Within one day the queries differ only in values: the window edges that move with the
+as-of moment (``as_of`` minus whole days) and the ids of the selected accounts.
+Everything else (the days a window cuts, the activity periods, their bit masks,
+midnights) depends on the date, on whether the moment is a midnight, and on which
+aggregates are read.
 
 So a plan is kept per (aggregates, date, midnight or not, dialect, kind of selection),
 from the second time that key is read (a backtest reads each day once: copying its
