@@ -41,6 +41,8 @@ class IdsIn(ColumnElement[bool]):
 
     type = Boolean()
     inherit_cache = True
+    _is_implicitly_boolean = True  # no "= 1" after it on SQLite: that hides the IN from
+    # the planner, which then scans the whole table instead of looking the ids up
     _traverse_internals = (  # type: ignore[assignment]  # the cache key: column and parameter
         ("column", InternalTraversal.dp_clauseelement),
         ("ids", InternalTraversal.dp_clauseelement),
