@@ -15,6 +15,7 @@ from healthscore.storage import models as m
 from healthscore.storage.database import make_engine, make_sessionmaker
 from healthscore.storage.maintenance import delete_all_data
 from healthscore.storage.rollups import PERIOD, as_bigint, day_number
+from tests.scoring.conftest import snapshot_demo
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 CUTOFF = NOW - timedelta(days=20)
@@ -35,14 +36,10 @@ def fingerprint(run) -> dict[str, tuple]:
 
 @pytest.fixture
 def demo(db_url, session, db_snapshot):
-    """60 demo accounts with 60 days of activity (built once per process and database)."""
-
-    def build() -> None:
-        generate_demo(session, customers=60, days=60, seed=11, now=NOW)
-        session.commit()
-
-    db_snapshot(db_url, "scoring-service-demo", build)
-    return session
+    """60 demo accounts with 60 days of activity."""
+    return snapshot_demo(
+        db_url, session, db_snapshot, "scoring-service-demo", customers=60, seed=11
+    )
 
 
 def erase_everything_from(session, moment: datetime) -> None:
