@@ -63,14 +63,19 @@ def test_a_kept_plan_renders_what_a_fresh_build_renders(card, dialect, selection
     day, first_time, second_time = moment
     first = datetime.combine(day, first_time, UTC)
     # Midnight is its own plan: a later moment of a midnight's day is not that plan's.
-    second = first if first_time == time(0) else datetime.combine(day, second_time, UTC)
-    if second.time() == time(0):
-        second += timedelta(microseconds=1)
+    if first_time == time(0):
+        second = first
+    else:
+        second = datetime.combine(day, second_time, UTC)
+        if second.time() == time(0):
+            second += timedelta(microseconds=1)
     wanted = required_aggregates(CARDS[card]) | product_aggregates(CARDS[card])
     forget_plans()
     for _ in range(2):  # a plan is kept the second time its day is asked for
         plan_reads(wanted, first, selection, dialect)
     kept = plan_reads(wanted, second, selection, dialect)
+    (only,) = read_plans._plans.values()  # the second moment used the first's plan
+    assert isinstance(only, read_plans._Plan)
     assert rendered(kept, dialect) == rendered(
         build_reads(wanted, second, selection, dialect), dialect
     )
