@@ -86,6 +86,7 @@ bench: install wrk
 	$(BENCH) bench.run --sizes 2000,20000
 	$(BENCH) bench.replicate --source 20000 --copies 5
 	$(BENCH) bench.run --sizes 100000 --backends postgresql --no-baseline
+	$(BENCH) bench.run --sizes 20000,100000 --backends postgresql --scorecards default --playbooks --no-baseline
 	$(BENCH) bench.profile_rescore --size 20000
 	$(BENCH) bench.profile_rescore --size 100000
 	$(BENCH) bench.import_csv --sizes 1000,20000

@@ -60,6 +60,7 @@ def rescore_section(records: list[Record]) -> list[str]:
             r["backend"],
             r["accounts"],
             r["scorecard"],
+            r.get("playbooks", False),
             r.get("days"),
             r.get("code", "this checkout"),
         ),
@@ -74,6 +75,7 @@ def rescore_section(records: list[Record]) -> list[str]:
             r["accounts"],
             r["backend"],
             r["scorecard"],
+            r.get("playbooks", False),
             order.get(r.get("code", "this checkout"), 0),
         ),
     ):
@@ -83,7 +85,7 @@ def rescore_section(records: list[Record]) -> list[str]:
             [
                 r["backend"] + ("" if code == "this checkout" else f" (`{code}`)"),
                 number(r["accounts"]),
-                r["scorecard"],
+                r["scorecard"] + (" + playbooks" if r.get("playbooks") else ""),
                 number(best["total"], 2),
                 number(best.get("cpu_s"), 2)
                 + (f" + {best['postgres_cpu_s']:.2f}" if "postgres_cpu_s" in best else ""),
@@ -101,7 +103,9 @@ def rescore_section(records: list[Record]) -> list[str]:
         "Best of the runs; CPU is the rescoring process's (+ that of the PostgreSQL "
         "backends it connected). The speed-up divides seed 000's per-customer loop, timed "
         "in the same `bench.run`, on the same PostgreSQL data; a row naming other code "
-        "(`--src`) is the same run with that checkout's scoring (before -> after).",
+        "(`--src`) is the same run with that checkout's scoring (before -> after). "
+        "`+ playbooks` (`--playbooks`): the worker's nightly run, the bundled playbooks "
+        "judging every account and updating its cases in the same transaction.",
         "",
         *table(
             [

@@ -11,10 +11,13 @@ PostgreSQL backends it connected (``postgres_cpu_s``; parallel query workers not
 
     python -m bench.run [--sizes 2000,20000] [--backends sqlite,postgresql] [--days 90]
                         [--scorecards default,seed000] [--src OTHER_CHECKOUT/src]
+                        [--playbooks --no-baseline]
 
 Each dataset is rescored with every scorecard named: ``default`` (the product's own,
 more signals, windows and baselines than seed 000) and ``seed000`` (seed 000's six
 signals, windows and weights: the same work as the loop it is compared with).
+``--playbooks`` rescores as the worker's nightly run does (``Rescoring.rescore``): the
+bundled playbooks judge every account and update its cases in the same transaction.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ from bench.baseline import COMPARED_SIGNALS, run_baseline, signal_disagreements
 from bench.copy_dataset import copy_sqlite_to_postgres
 from bench.server import cpu_seconds
 from healthscore.ingest.demo import GENERATOR_VERSION, generate_demo
+from healthscore.playbooks.rules import load_playbooks
+from healthscore.rescoring.service import Rescoring
 from healthscore.scoring.scorecard_loading import load_scorecard
 from healthscore.scoring.service import score_accounts
 from healthscore.storage import models as m
@@ -145,7 +150,7 @@ def peak_rss_mib() -> float:
     raise RuntimeError("no VmHWM in /proc/self/status")
 
 
-def _rescore_in_child(url: str, scorecard: str, out: Any) -> None:
+def _rescore_in_child(url: str, scorecard: str, out: Any, playbooks: bool = False) -> None:
     engine = make_engine(url)
     backends: dict[int, float] = {}
     if engine.dialect.name == "postgresql":  # the run's own backends, as they connect
@@ -158,8 +163,17 @@ def _rescore_in_child(url: str, scorecard: str, out: Any) -> None:
     sessions = make_sessionmaker(engine)
     card = load_scorecard(scorecard)
     started, cpu_started = time.perf_counter(), time.process_time()
-    with transaction(sessions) as session:
-        run = score_accounts(session, card, as_of=NOW)
+    if playbooks:  # the worker's nightly path: the playbooks judge every account too
+        rescoring = Rescoring(
+            sessions=sessions,
+            scorecard=card,
+            playbooks=load_playbooks(),
+            deliveries=lambda _ids: None,  # queued in the database; not sent here
+        )
+        run = rescoring.rescore(kind="full", as_of=NOW).run
+    else:
+        with transaction(sessions) as session:
+            run = score_accounts(session, card, as_of=NOW)
     total, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     # Before dispose, while the backends live (parallel query workers are not counted).
     figures = (
@@ -194,13 +208,14 @@ def vacuum_scores(url: str) -> None:
         engine.dispose()
 
 
-def rescore(url: str, scorecard: str = "default") -> dict[str, float]:
+def rescore(url: str, scorecard: str = "default", playbooks: bool = False) -> dict[str, float]:
     """One full rescore as the CLI does it (read, score, write, commit), in a fresh process
-    so its peak memory is its own."""
+    so its peak memory is its own; with ``playbooks``, as ``Rescoring.rescore`` does it
+    (the playbooks judge every account and update its cases in the same transaction)."""
     vacuum_scores(url)
     context = multiprocessing.get_context("spawn")
     receive, send = context.Pipe(duplex=False)
-    child = context.Process(target=_rescore_in_child, args=(url, scorecard, send))
+    child = context.Process(target=_rescore_in_child, args=(url, scorecard, send, playbooks))
     child.start()
     result: dict[str, float] = receive.recv()
     child.join()
@@ -243,6 +258,13 @@ def main() -> None:
         "--scorecards",
         default="default,seed000",
         help="scorecards to rescore each dataset with (seed000: the loop's own work)",
+    )
+    parser.add_argument(
+        "--playbooks",
+        action="store_true",
+        help="rescore as the worker's nightly run does: the bundled playbooks judge every "
+        "account and update its cases in the same transaction (not seed 000's work: use "
+        "with --no-baseline)",
     )
     parser.add_argument(
         "--baseline",
@@ -296,7 +318,10 @@ def main() -> None:
                 engine.dispose()
                 continue
             engine.dispose()
-            scored = {card: [rescore(url, card) for _ in range(args.repeat)] for card in scorecards}
+            scored = {
+                card: [rescore(url, card, args.playbooks) for _ in range(args.repeat)]
+                for card in scorecards
+            }
             seed = (
                 baseline(url, size, compare=scorecards[-1] == "seed000")
                 if backend == "postgresql" and args.baseline
@@ -308,7 +333,7 @@ def main() -> None:
                 table.add_row(
                     backend,
                     f"{size:,}",
-                    card,
+                    card + (" + playbooks" if args.playbooks else ""),
                     f"{events:,}",
                     f"{best['total']:.2f}",
                     f"{best['cpu_s']:.2f}"
@@ -325,6 +350,7 @@ def main() -> None:
                         "backend": backend,
                         "accounts": size,
                         "scorecard": card,
+                        "playbooks": args.playbooks,
                         "rows": rows,
                         "runs": runs,
                         "best": best,

@@ -53,6 +53,19 @@ def test_the_section_holds_the_latest_result_of_each_kind_and_keeps_the_history(
     assert "2026-12-06 10:00 `abc1234`" in section
 
 
+def test_a_rescore_with_playbooks_stands_beside_the_scoring_alone():
+    scoring = {**CONTEXT, "bench": "run", "days": 90, **RUN}
+    nightly = {
+        **scoring,
+        "playbooks": True,
+        "best": {**RUN["best"], "total": 3.25},
+        "seed000_baseline": None,
+    }
+    section = generate([scoring, nightly])
+    assert "| postgresql | 20,000 | default | 2.00 |" in section
+    assert "| postgresql | 20,000 | default + playbooks | 3.25 |" in section
+
+
 def test_a_checkout_measured_with_src_is_named_by_its_label_not_its_scratch_path():
     timings = {
         "--help": {"median_s": 0.2, "max_s": 0.3},

@@ -1,5 +1,5 @@
-"""The cases' reads on a real database: each account's latest case per playbook, in
-chunks of accounts below, at and above the chunk size."""
+"""The cases' reads on a real database: each account's latest case per playbook, for a
+few accounts and for a full rescore's worth of ids."""
 
 from __future__ import annotations
 
@@ -42,11 +42,19 @@ def cases(session, accounts: int) -> dict[tuple[str, str], int]:
     return expected
 
 
-@pytest.mark.parametrize("accounts", [2, 3, 4])
-def test_the_latest_case_prefers_the_unresolved_one_in_every_chunk(session, monkeypatch, accounts):
-    monkeypatch.setattr(case_repository, "LATEST_CHUNK", 3)
+@pytest.mark.parametrize("accounts", [1, 4])
+def test_the_latest_case_prefers_the_unresolved_one(session, accounts):
     expected = cases(session, accounts)
     found = case_repository.latest_cases(session, [f"c{n}" for n in range(accounts)], ["a", "b"])
     assert {pair: case.id for pair, case in found.items()} == expected
     assert case_repository.latest_cases(session, ["c0"], ["nope"]) == {}
     assert case_repository.latest_cases(session, [], ["a"]) == {}
+
+
+def test_a_full_rescore_asks_for_every_account_in_one_statement(session):
+    """A full rescore's ids (40,000, nearly all without a case) as one bound list: the
+    same picks as for the few accounts that have cases."""
+    expected = cases(session, 3)
+    asked = [f"c{n}" for n in range(40_000)]
+    found = case_repository.latest_cases(session, asked, ["a", "b"])
+    assert {pair: case.id for pair, case in found.items()} == expected

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import UTC, datetime
 
 import pytest
@@ -66,6 +67,23 @@ def test_some_accounts_are_rescored_inside_the_transaction_that_picks_them(
     )
     assert sorted(rescored.changed) == two and recorded == [2]
     assert recorder.heard == [rescored.changed]
+
+
+def test_the_cyclic_collector_waits_for_the_whole_transaction_and_then_runs_again(
+    book, rescoring: Rescoring
+):
+    """Scoring, the playbooks' per-account objects and the cases all allocate without
+    cycles: the collector is paused from the accounts' pick to the commit (``record``
+    runs last in it), and on again once the rescore is done."""
+    collecting: list[bool] = []
+    rescoring.rescore(
+        kind="touched-test",
+        as_of=NOW,
+        select_ids=lambda _session: collecting.append(gc.isenabled()) or None,
+        record=lambda _session, _run: collecting.append(gc.isenabled()),
+    )
+    assert collecting == [False, False]
+    assert gc.isenabled()
 
 
 def test_a_rescore_without_a_moment_scores_when_its_accounts_have_been_picked(

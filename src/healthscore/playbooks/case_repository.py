@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from healthscore.playbooks.case_rules import LEGACY_STATUSES
 from healthscore.storage import case_models
 from healthscore.storage.dialect import insert_many, insert_new_keys
+from healthscore.storage.id_lists import ids_in
 
 
 @dataclass(frozen=True)
@@ -140,33 +141,28 @@ def other_unresolved(session: Session, case: case_models.OutreachEntry) -> int |
     )
 
 
-LATEST_CHUNK = 5000
-"""Accounts per query in ``latest_cases``: their ids appear twice in it, and SQLite and
-psycopg bound the parameters of one statement."""
-
-
 def latest_cases(
     session: Session, customer_ids: Collection[str], playbooks: Collection[str]
 ) -> dict[tuple[str, str], case_models.OutreachEntry]:
-    """Per (account, playbook): the unresolved case, else the newest one."""
+    """Per (account, playbook): the unresolved case, else the newest one.
+
+    The accounts are one bound list (``ids_in``): a full rescore asks for every account,
+    and 20,000 ids expanded into the statement, twice, cost more than the query."""
     ids = list(customer_ids)
     if not ids or not playbooks:
         return {}
     o = case_models.OutreachEntry
+    scope = and_(ids_in(o.customer_id, ids), o.playbook.in_(playbooks))
+    newest = select(func.max(o.id)).where(scope).group_by(o.customer_id, o.playbook)
+    rows = session.scalars(
+        select(o).where(scope, or_(o.status != "resolved", o.id.in_(newest))).order_by(o.id)
+    )
     found: dict[tuple[str, str], case_models.OutreachEntry] = {}
-    for start in range(0, len(ids), LATEST_CHUNK):
-        scope = and_(
-            o.customer_id.in_(ids[start : start + LATEST_CHUNK]), o.playbook.in_(playbooks)
-        )
-        newest = select(func.max(o.id)).where(scope).group_by(o.customer_id, o.playbook)
-        rows = session.scalars(
-            select(o).where(scope, or_(o.status != "resolved", o.id.in_(newest))).order_by(o.id)
-        )
-        for row in rows:
-            pair = (row.customer_id, row.playbook)
-            held = found.get(pair)
-            if held is None or held.status == "resolved":
-                found[pair] = row
+    for row in rows:
+        pair = (row.customer_id, row.playbook)
+        held = found.get(pair)
+        if held is None or held.status == "resolved":
+            found[pair] = row
     return found
 
 

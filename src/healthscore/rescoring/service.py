@@ -26,7 +26,7 @@ from healthscore.rescoring.listeners import ScoreListeners
 from healthscore.scoring.run_reads import Progress
 from healthscore.scoring.scorecard import Scorecard
 from healthscore.scoring.selection import IdRange
-from healthscore.scoring.service import ScoringRun, score_accounts
+from healthscore.scoring.service import ScoringRun, cyclic_gc_paused, score_accounts
 from healthscore.storage.database import transaction
 from healthscore.subscriptions import service as subscriptions
 
@@ -88,7 +88,7 @@ class Rescoring:
         (a moment taken before the claim would miss an event stored in between, and its
         mark would be gone)."""
         started = time.perf_counter()
-        with transaction(self.sessions) as session:
+        with cyclic_gc_paused(), transaction(self.sessions) as session:
             ids = select_ids(session) if select_ids else customer_ids
             as_of = as_of or datetime.now(UTC)
             self._note_scorecard(session)

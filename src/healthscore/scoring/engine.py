@@ -14,7 +14,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -29,9 +29,12 @@ DRIVER_COUNT = 3
 DRIVER_MIN_POINTS = 0.5
 
 
-@dataclass(frozen=True, slots=True)
-class SignalScore:
-    """How one signal contributed: raw measurement → normalised value (0-1) → points."""
+class SignalScore(NamedTuple):
+    """How one signal contributed: raw measurement → normalised value (0-1) → points.
+
+    A named tuple, not a frozen dataclass: a full rescore makes one per account and
+    signal for its playbooks (380,000 at 20,000 accounts), and a frozen dataclass's
+    ``__init__`` cost four times as much (0.9 against 0.2 s)."""
 
     name: str
     group: str
@@ -165,44 +168,68 @@ class ScoredBatch:
 
     def health_score(self, i: int) -> HealthScore:
         """Account ``i`` as a ``HealthScore`` object (for APIs and explanations)."""
-        signals = [
-            SignalScore(
-                name=s.name,
-                group=s.group.value,
-                raw=None if math.isnan(raw) else float(raw),
-                value=float(value),
-                weight=float(weight),
-                missing=math.isnan(raw),
-                via=int(via),
-                credibility=float(trusted),
-            )
-            for s, raw, value, via, trusted, weight in zip(
-                self.scorecard.signals,
-                self.raw[i],
-                self.values[i],
-                self.via[i],
-                self.credibility[i],
-                self.weights()[i],
-                strict=True,
-            )
-        ]
-        return HealthScore(
-            customer_id=self.customer_ids[i],
-            as_of=self.as_of,
-            score=int(self.scores[i]),
-            tier=self.tiers[i],
-            trend=self.trends[i],
-            previous_score=self.previous_scores[i],
-            components=self.components[i],
-            signals=signals,
-            drivers=self.drivers[i],
-            scorecard=self.scorecard.identity,
-            stage=self.stage,
-            confidence=float(self.confidence[i]),
-        )
+        return self._health_scores(range(i, i + 1))[0]
 
     def health_scores(self) -> list[HealthScore]:
-        return [self.health_score(i) for i in range(len(self))]
+        return self._health_scores(range(len(self)))
+
+    def _health_scores(self, rows: range) -> list[HealthScore]:
+        """The objects of ``rows``, from the columns converted to Python values once (a
+        full rescore materialises every account's for the playbooks: read element by
+        element from the arrays, 20,000 accounts took over a second)."""
+        part = slice(rows.start, rows.stop)
+        signals = [(s.name, s.group.value) for s in self.scorecard.signals]
+        columns = zip(
+            self.scores[part].tolist(),
+            self.confidence[part].tolist(),
+            self.raw[part].tolist(),
+            self.values[part].tolist(),
+            self.via[part].tolist(),
+            self.credibility[part].tolist(),
+            self.weights()[part].tolist(),
+            strict=True,
+        )
+        scores = []
+        for i, (score, confidence, raw_row, value_row, via_row, trusted_row, weight_row) in zip(
+            rows, columns, strict=True
+        ):
+            scores.append(
+                HealthScore(
+                    customer_id=self.customer_ids[i],
+                    as_of=self.as_of,
+                    score=score,
+                    tier=self.tiers[i],
+                    trend=self.trends[i],
+                    previous_score=self.previous_scores[i],
+                    components=self.components[i],
+                    signals=[
+                        SignalScore(
+                            name,
+                            group,
+                            None if raw != raw else raw,  # NaN: no measurement
+                            value,
+                            weight,
+                            raw != raw,
+                            via,
+                            trusted,
+                        )
+                        for (name, group), raw, value, via, trusted, weight in zip(
+                            signals,
+                            raw_row,
+                            value_row,
+                            via_row,
+                            trusted_row,
+                            weight_row,
+                            strict=True,
+                        )
+                    ],
+                    drivers=self.drivers[i],
+                    scorecard=self.scorecard.identity,
+                    stage=self.stage,
+                    confidence=confidence,
+                )
+            )
+        return scores
 
 
 def confidence(

@@ -72,7 +72,7 @@ def score_accounts(
 ) -> ScoringRun:
     """Score every account active at ``as_of`` (or just ``customer_ids``, or the accounts
     of one ``id_range`` shard) from earlier data."""
-    with _cyclic_gc_paused():
+    with cyclic_gc_paused():
         return _score_accounts(
             session,
             scorecard,
@@ -84,10 +84,12 @@ def score_accounts(
 
 
 @contextmanager
-def _cyclic_gc_paused() -> Iterator[None]:
+def cyclic_gc_paused() -> Iterator[None]:
     """A run allocates a few dicts per account and keeps them to the end; Python's cyclic
-    collector would rescan them again and again (~10% of a 20,000-account run). Nothing
-    here makes reference cycles, so pausing it loses nothing."""
+    collector would rescan them again and again (~10% of a 20,000-account run; and the
+    playbooks' per-account objects after it, ``Rescoring.rescore``: 0.83 against 0.25 s
+    to materialise 20,000 scores). Nothing here makes reference cycles, so pausing it
+    loses nothing. Nested pauses leave the collector as the outermost found it."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
