@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import gc
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import select
 
+from healthscore.rescoring import service
 from healthscore.rescoring.listeners import ScoreListeners
 from healthscore.rescoring.service import Rescoring
 from healthscore.scoring.service import UnknownCustomerError
@@ -84,6 +85,35 @@ def test_the_cyclic_collector_waits_for_the_whole_transaction_and_then_runs_agai
     )
     assert collecting == [False, False]
     assert gc.isenabled()
+
+
+def test_accounts_judged_in_groups_take_the_steps_all_at_once_would(
+    book, rescoring: Rescoring, sessions, monkeypatch
+):
+    """The playbooks judge a full rescore's accounts a group at a time (``PLAYBOOK_GROUP``,
+    here 3 of the book's 40): the same steps, in the same order, as the dry run plans for
+    all of them at once, and the deliveries they queued. Three weeks after
+    the book's last events, so that many accounts' cases open or change."""
+    later = NOW + timedelta(days=21)
+    planned = rescoring.dry_run(as_of=later)
+    monkeypatch.setattr(service, "PLAYBOOK_GROUP", 3)
+    rescored = rescoring.rescore(kind="nightly-test", as_of=later)
+
+    def steps(found) -> list[tuple[str, str, str, str | None]]:
+        return [
+            (s.judgement.state.customer_id, s.judgement.playbook.name, s.outcome.value, s.why)
+            for s in found
+        ]
+
+    assert len({s.judgement.state.customer_id for s in planned.steps}) > 3
+    assert steps(rescored.playbooks.steps) == steps(planned.steps)
+    assert [(f.state.customer_id, f.playbook.name) for f in rescored.playbooks.firings] == [
+        (f.state.customer_id, f.playbook.name) for f in planned.firings
+    ]
+    with sessions() as session:
+        queued = list(session.scalars(select(jm.Delivery.id).order_by(jm.Delivery.id)))
+    delivered = rescored.playbooks.delivery_ids
+    assert delivered and sorted(delivered) == queued[-len(delivered) :]
 
 
 def test_a_rescore_without_a_moment_scores_when_its_accounts_have_been_picked(

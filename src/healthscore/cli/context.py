@@ -216,7 +216,7 @@ def summarise(
 
     seconds = sum(run.timings.values())
     console.print(
-        f"scored {len(run.scores)} accounts ({len(run.churned)} churned) "
+        f"scored {run.scored} accounts ({len(run.churned)} churned) "
         f"as of {run.as_of:%Y-%m-%d %H:%M} UTC with {card.identity} in {seconds:.2f}s"
     )
     with sessions() as session:

@@ -56,6 +56,13 @@ class PlaybookRun:
     def count(self, outcome: Outcome) -> int:
         return Counter(s.outcome for s in self.steps)[outcome]
 
+    def extend(self, other: PlaybookRun) -> None:
+        """Add a later run's (the next group of accounts of one rescore)."""
+        self.firings += other.firings
+        self.steps += other.steps
+        self.logged_entries += other.logged_entries
+        self.delivery_ids += other.delivery_ids
+
     @property
     def logged(self) -> int:
         """Cases opened."""

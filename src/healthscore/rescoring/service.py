@@ -42,7 +42,14 @@ class Rescored:
     @property
     def changed(self) -> list[str]:
         """The accounts whose scores changed: scored, or newly churned (scores removed)."""
-        return [s.customer_id for s in self.run.scores] + list(self.run.churned)
+        return self.run.customer_ids + list(self.run.churned)
+
+
+PLAYBOOK_GROUP = 10_000
+"""Accounts judged by the playbooks at a time after a rescore, in id order: the same cases
+and deliveries, in the same order, as all at once (each account's are its own; a parent
+reads its children's tiers from what the rescore stored), with one group's objects held
+at a time."""
 
 
 class Rescoring:
@@ -101,8 +108,10 @@ class Rescoring:
                 id_range=id_range,
                 progress=progress,
             )
-            fired = run_playbooks(session, self.playbooks, run.scores, as_of=as_of)
-            changes = subscriptions.queue_changes(session, before, run.scores, as_of=as_of)
+            fired, changes = PlaybookRun(firings=[]), []
+            for scores in run.score_groups(PLAYBOOK_GROUP):
+                fired.extend(run_playbooks(session, self.playbooks, scores, as_of=as_of))
+                changes += subscriptions.queue_changes(session, before, scores, as_of=as_of)
             if record:
                 record(session, run)
         RESCORE_SECONDS.labels(kind).observe(time.perf_counter() - started)

@@ -168,16 +168,16 @@ class ScoredBatch:
 
     def health_score(self, i: int) -> HealthScore:
         """Account ``i`` as a ``HealthScore`` object (for APIs and explanations)."""
-        return self._health_scores(range(i, i + 1))[0]
+        return self.health_scores_of([i])[0]
 
     def health_scores(self) -> list[HealthScore]:
-        return self._health_scores(range(len(self)))
+        return self.health_scores_of(range(len(self)))
 
-    def _health_scores(self, rows: range) -> list[HealthScore]:
-        """The objects of ``rows``, from the columns converted to Python values once (a
-        full rescore materialises every account's for the playbooks: read element by
-        element from the arrays, 20,000 accounts took over a second)."""
-        part = slice(rows.start, rows.stop)
+    def health_scores_of(self, rows: Sequence[int]) -> list[HealthScore]:
+        """The objects of accounts ``rows``, from the columns converted to Python values
+        once (a full rescore materialises every account's for the playbooks: read element
+        by element from the arrays, 20,000 accounts took over a second)."""
+        part = np.asarray(rows, dtype=np.intp)
         signals = [(s.name, s.group.value) for s in self.scorecard.signals]
         columns = zip(
             self.scores[part].tolist(),
