@@ -42,7 +42,7 @@ class Rescored:
     @property
     def changed(self) -> list[str]:
         """The accounts whose scores changed: scored, or newly churned (scores removed)."""
-        return self.run.customer_ids + list(self.run.churned)
+        return sorted(self.run.customer_ids) + list(self.run.churned)
 
 
 PLAYBOOK_GROUP = 10_000

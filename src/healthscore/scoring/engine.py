@@ -178,7 +178,7 @@ class ScoredBatch:
         once (a full rescore materialises every account's for the playbooks: read element
         by element from the arrays, 20,000 accounts took over a second)."""
         part = np.asarray(rows, dtype=np.intp)
-        signals = [(s.name, s.group.value) for s in self.scorecard.signals]
+        names = [(s.name, s.group.value) for s in self.scorecard.signals]
         columns = zip(
             self.scores[part].tolist(),
             self.confidence[part].tolist(),
@@ -190,9 +190,22 @@ class ScoredBatch:
             strict=True,
         )
         scores = []
-        for i, (score, confidence, raw_row, value_row, via_row, trusted_row, weight_row) in zip(
-            rows, columns, strict=True
-        ):
+        for i, (score, confidence, *by_signal) in zip(rows, columns, strict=True):
+            signals = [
+                SignalScore(
+                    name,
+                    group,
+                    None if raw != raw else raw,  # NaN: no measurement
+                    value,
+                    weight,
+                    raw != raw,
+                    via,
+                    trusted,
+                )
+                for (name, group), raw, value, via, trusted, weight in zip(
+                    names, *by_signal, strict=True
+                )
+            ]
             scores.append(
                 HealthScore(
                     customer_id=self.customer_ids[i],
@@ -202,27 +215,7 @@ class ScoredBatch:
                     trend=self.trends[i],
                     previous_score=self.previous_scores[i],
                     components=self.components[i],
-                    signals=[
-                        SignalScore(
-                            name,
-                            group,
-                            None if raw != raw else raw,  # NaN: no measurement
-                            value,
-                            weight,
-                            raw != raw,
-                            via,
-                            trusted,
-                        )
-                        for (name, group), raw, value, via, trusted, weight in zip(
-                            signals,
-                            raw_row,
-                            value_row,
-                            via_row,
-                            trusted_row,
-                            weight_row,
-                            strict=True,
-                        )
-                    ],
+                    signals=signals,
                     drivers=self.drivers[i],
                     scorecard=self.scorecard.identity,
                     stage=self.stage,

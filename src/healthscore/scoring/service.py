@@ -50,8 +50,7 @@ class ScoringRun:
     @cached_property
     def scores(self) -> list[HealthScore]:
         """Every score as an object, ordered by customer id (materialised on first use)."""
-        scores = [score for batch in self.batches for score in batch.health_scores()]
-        return sorted(scores, key=lambda score: score.customer_id)
+        return next(self.score_groups(max(self.scored, 1)), [])
 
     @property
     def customer_ids(self) -> list[str]:
