@@ -4,6 +4,7 @@ SQLite; and the near-real-time rescore started when its batching window ends."""
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections.abc import Callable
@@ -106,6 +107,31 @@ def test_every_journaled_event_is_applied_once_by_any_number_of_appliers(
         assert overlap.most > 1
     else:
         assert overlap.most == 1
+
+
+def test_the_cyclic_collector_is_paused_while_each_group_is_applied(
+    db_url: str, accounts: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """A group's events become a few objects each, kept to its commit: rescanning them
+    took a third of the applier's CPU (``garbage_collection``). The collector is off in
+    every transaction, the last (empty) one too, and on again once the journal is empty."""
+    jobs = make_jobs(db_url, accounts, tmp_path, journal_appliers=1)
+    for i in range(3 * GROUP):
+        acknowledge(accounts, jobs.journal, track("Signed In", messageId=f"m{i}"))
+    collecting: list[bool] = []
+    apply = jobs.journal.apply
+
+    def recording(session: Session, limit: int = GROUP) -> journal.Applied:
+        collecting.append(gc.isenabled())
+        return apply(session, limit=GROUP)
+
+    jobs.journal.apply = recording  # type: ignore[method-assign]
+    try:
+        assert jobs.drain_journal(settle=0) == 3 * GROUP
+    finally:
+        jobs.journal.close()
+    assert collecting == [False] * 4
+    assert gc.isenabled()
 
 
 # --- the rescore's batching window ----------------------------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -43,6 +42,7 @@ from healthscore.api.sanitize import RejectNulCharacters
 from healthscore.api.security import ReadKey, TrustedKeys
 from healthscore.dashboard import live
 from healthscore.dashboard import routes as dashboard
+from healthscore.garbage_collection import settle_process
 from healthscore.ingest.segment import KnownAccounts
 from healthscore.jobs.queue import Jobs
 from healthscore.jobs.shards import latest_run_counts
@@ -193,8 +193,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Everything loaded so far (libraries, models, the scorecard) lives as long as the
         # process: moved out of the collector's sight, full collections stay short
         # instead of pausing requests to walk a few hundred thousand objects.
-        gc.collect()
-        gc.freeze()
+        settle_process()
         yield
         if consumer is not None:
             consumer.stop(graceful=True)

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from healthscore.garbage_collection import cyclic_gc_paused
 from healthscore.ingest.journal import MAX_ENTRIES, Journal
 from healthscore.observability.metrics import INGESTED
 from healthscore.storage.database import transaction, transient
@@ -63,7 +64,7 @@ def _drain(
     total, aborted = 0, 0
     while True:
         try:
-            with transaction(sessions) as session:
+            with cyclic_gc_paused(), transaction(sessions) as session:
                 applied = journal.apply(session)
                 mark_for_rescore(session, applied.customers)
         except DBAPIError as error:

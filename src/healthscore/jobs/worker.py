@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from huey.consumer import Consumer
 
+from healthscore.garbage_collection import settle_process
 from healthscore.jobs.queue import Jobs
 
 MAX_POLL_DELAY = 1.0
@@ -51,4 +52,5 @@ def run_worker(jobs: Jobs, *, threads: int, periodic: bool = True) -> None:
         max_delay=MAX_POLL_DELAY,
     )
     jobs.stopping = consumer.stop_flag
+    settle_process()  # the heap loaded so far lives as long as the worker
     consumer.run()

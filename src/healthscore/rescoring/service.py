@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from sqlalchemy.orm import Session, sessionmaker
 
 from healthscore.audit import repository as audit
+from healthscore.garbage_collection import cyclic_gc_paused
 from healthscore.observability.metrics import RESCORE_SECONDS, RESCORED
 from healthscore.playbooks.rules import PlaybookSet
 from healthscore.playbooks.service import PlaybookRun, run_playbooks
@@ -26,7 +27,7 @@ from healthscore.rescoring.listeners import ScoreListeners
 from healthscore.scoring.run_reads import Progress
 from healthscore.scoring.scorecard import Scorecard
 from healthscore.scoring.selection import IdRange
-from healthscore.scoring.service import ScoringRun, cyclic_gc_paused, score_accounts
+from healthscore.scoring.service import ScoringRun, score_accounts
 from healthscore.storage.database import transaction
 from healthscore.subscriptions import service as subscriptions
 

@@ -7,11 +7,9 @@ the caller owns the transaction, so a failed run leaves nothing half-written.
 
 from __future__ import annotations
 
-import gc
 import time
 from collections import defaultdict
 from collections.abc import Collection, Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
@@ -20,6 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
+from healthscore.garbage_collection import cyclic_gc_paused
 from healthscore.scoring import aggregates, hierarchy, products, repository
 from healthscore.scoring.engine import HealthScore, PreviousScore, ScoredBatch, score_batch
 from healthscore.scoring.labels import Stage
@@ -106,22 +105,6 @@ def score_accounts(
             id_range=id_range,
             progress=progress,
         )
-
-
-@contextmanager
-def cyclic_gc_paused() -> Iterator[None]:
-    """A run allocates a few dicts per account and keeps them to the end; Python's cyclic
-    collector would rescan them again and again (~10% of a 20,000-account run; and the
-    playbooks' per-account objects after it, ``Rescoring.rescore``: 0.83 against 0.25 s
-    to materialise 20,000 scores). Nothing here makes reference cycles, so pausing it
-    loses nothing. Nested pauses leave the collector as the outermost found it."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 FULL_RUN_CHUNK = 10_000
