@@ -135,6 +135,33 @@ def test_messages_parse_by_type_with_sdk_extras_and_numeric_ids() -> None:
         parse({"type": "teleport", "userId": "u"})
 
 
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("", None), (0, "0"), (12.0, "12"), ("m-1", "m-1"), (None, None)],
+)
+def test_an_id_reads_blank_as_none_and_whole_numbers_as_their_digits(
+    value: Any, expected: str | None
+) -> None:
+    message = parse({"type": "track", "event": "x", "userId": "u", "messageId": value})[0]
+    assert message.message_id == expected
+
+
+@pytest.mark.parametrize(
+    ("event", "problem"),
+    [
+        ("", "String should have at least 1 character"),
+        ("x" * 256, "String should have at most 255 characters"),
+        (1.5, "must be text or a whole number"),
+    ],
+)
+def test_an_event_name_out_of_bounds_is_refused_saying_why(event: Any, problem: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        parse({"type": "track", "event": event, "userId": "u"})
+    (error,) = refused.value.errors()
+    assert error["loc"][-1] == "event"
+    assert problem in error["msg"]
+
+
 def test_timestamp_is_corrected_for_client_clock_skew_like_segment() -> None:
     ahead = timedelta(hours=3)  # the device's clock runs three hours fast
     message = track("Signed In", timestamp=NOW + ahead - timedelta(minutes=10), sentAt=NOW + ahead)

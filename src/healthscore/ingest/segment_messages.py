@@ -187,10 +187,19 @@ ACCOUNT_REF = {
     "description": "a customer id (1-64 characters, no whitespace, control characters, "
     "'/', '?' or '#'; a whole number reads as its digits); empty or null: none",
 }
+
+
+def _id_text(value: Any) -> Any:
+    """``_blank_to_none`` and ``whole_number_text`` in one call: three ids a message, so
+    one Python call each instead of two on the ingest path."""
+    if value.__class__ is str:
+        return None if value == "" else value
+    return whole_number_text(value)
+
+
 Id = Annotated[
     Annotated[str, Field(max_length=255)] | None,
-    BeforeValidator(_blank_to_none),
-    WHOLE,
+    BeforeValidator(_id_text),
     WithJsonSchema(text_schema(255, nullable=True)),
 ]
 AccountId = Annotated[
@@ -199,7 +208,9 @@ AccountId = Annotated[
     Field(pattern=ACCOUNT_PATTERN),
     WithJsonSchema(text_schema(64, pattern=ACCOUNT_PATTERN)),
 ]
-Name = Annotated[str, WHOLE, Field(max_length=255), WithJsonSchema(text_schema(255))]
+# Length limits before ``WHOLE``: on ``str`` itself, checked by pydantic-core; after it, they
+# were checked in Python, three calls a message.
+Name = Annotated[str, Field(max_length=255), WHOLE, WithJsonSchema(text_schema(255))]
 Json = dict[str, Any]
 WRITE_KEY = (
     "An ingest key, as Segment's writeKey: instead of the Authorization header (it wins "
@@ -301,8 +312,8 @@ class TrackMessage(SegmentMessage):
     type: Literal["track"] = "track"
     event: Annotated[
         str,
-        WHOLE,
         Field(min_length=1, max_length=255),
+        WHOLE,
         WithJsonSchema(text_schema(255, min_length=1)),
     ]
     properties: Annotated[
