@@ -50,10 +50,12 @@ def import_(
     nothing is written and every problem is listed as file:line: reason. A line repeated
     exactly in the same file is skipped as a duplicate.
     """
+    from healthscore.garbage_collection import settle_process
     from healthscore.ingest.csv_import import import_folder
     from healthscore.ingest.csv_report import ImportFailed
 
     _, sessions = open_database()
+    settle_process()  # a long run: what start-up loaded stays out of the collector's walks
     started = time.perf_counter()
     with progress_bar(rate="rows") as progress:
         try:
