@@ -42,7 +42,7 @@ import httpx
 import schemathesis
 
 from healthscore import jsontypes
-from healthscore.ingest.segment_messages import whole_number_text
+from healthscore.ingest.segment_fields import whole_number_text
 from healthscore.playbooks.cases import MAX_SNOOZE_DAYS
 
 KEY_CHARS = re.compile(r"^[\x21-\x7e]{1,255}$")

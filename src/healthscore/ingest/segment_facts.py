@@ -22,18 +22,16 @@ from healthscore.ingest.records import (
     check_not_future,
     product_name,
 )
+from healthscore.ingest.segment_fields import Json, account_fields, account_ref
 from healthscore.ingest.segment_messages import (
     AliasMessage,
     GroupMessage,
     IdentifyMessage,
-    Json,
     PageMessage,
     Rejected,
     ScreenMessage,
     SegmentMessage,
     TrackMessage,
-    account_fields,
-    account_ref,
 )
 from healthscore.scoring.event_mapping import EventMapping
 from healthscore.timeutc import utc
