@@ -100,6 +100,8 @@ bench: install wrk
 	$(BENCH) bench.freshness --backend postgresql
 	$(BENCH) bench.refresh --backend sqlite
 	$(BENCH) bench.refresh --backend postgresql
+	$(BENCH) bench.history_reads --backend sqlite
+	$(BENCH) bench.history_reads --backend postgresql
 	$(BENCH) bench.dashboard --backend sqlite --size 20000
 	$(BENCH) bench.load --backend postgresql --size 20000 --rate 200 --seconds 60 --redis --workers 2
 	$(BENCH) bench.load --backend postgresql --size 20000 --rate 100 --seconds 300 --redis --workers 2 --mix mixed

@@ -266,6 +266,49 @@ def _freshness_runs(records: list[Record]) -> list[str]:
     ]
 
 
+def history_reads_section(records: list[Record]) -> list[str]:
+    runs = latest(
+        records,
+        "history_reads",
+        lambda r: (r["backend"], r["accounts"], r["days"], checkout_label(r)),
+    )
+    if not runs:
+        return []
+    rows = [
+        [
+            with_checkout(r["backend"], r),
+            number(r["accounts"]),
+            number(r["days"]),
+            number(r["tier_before_s"], 2),
+            number(r["score_7_days_ago_s"], 2),
+            number(r["last_login_s"], 2),
+            f"**{number(r['total_s'], 2)}**",
+            when(r),
+        ]
+        for r in runs
+    ]
+    return [
+        "### The playbooks' reads of the past (`python -m bench.history_reads`)",
+        "",
+        "Every account's previous tier, score 7 days ago and last login, as the nightly "
+        "run's playbooks read them, on a base with a history row per account and day.",
+        "",
+        *table(
+            [
+                "backend",
+                "accounts",
+                "days of history",
+                "previous tier s",
+                "score 7 days ago s",
+                "last login s",
+                "total s",
+                "measured",
+            ],
+            rows,
+        ),
+    ]
+
+
 def load_section(records: list[Record]) -> list[str]:
     runs = latest(
         records,
@@ -628,6 +671,7 @@ SECTIONS = (
     profile_section,
     ingest_section,
     freshness_section,
+    history_reads_section,
     load_section,
     dashboard_section,
     import_section,

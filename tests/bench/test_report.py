@@ -221,3 +221,22 @@ def test_the_scaling_section_shows_the_model_against_what_was_measured():
     assert "| raw events | 7 | 1.00 | 2.00 |" in section
     assert "| PostgreSQL size after 90 days, raw events kept 90 days (GB) | 2,089 |" in section
     assert "at least 72 days" in section
+
+
+def test_the_playbooks_history_reads_of_each_checkout_and_backend_get_a_row():
+    reads = {
+        **CONTEXT,
+        "bench": "history_reads",
+        "backend": "postgresql",
+        "accounts": 20000,
+        "days": 365,
+        "tier_before_s": 0.41,
+        "score_7_days_ago_s": 0.33,
+        "last_login_s": 0.68,
+        "total_s": 1.42,
+    }
+    before = {**reads, "src": "/work/before/src", "label": "before (`58ccee3`)", "total_s": 5.08}
+    section = generate([reads, before, {**reads, "backend": "sqlite", "total_s": 0.51}])
+    assert "| postgresql | 20,000 | 365 | 0.41 | 0.33 | 0.68 | **1.42** |" in section
+    assert "| postgresql (before (`58ccee3`)) | 20,000 | 365 |" in section
+    assert "**5.08**" in section and "| sqlite | 20,000 | 365 |" in section
