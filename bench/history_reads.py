@@ -1,6 +1,7 @@
-"""What the playbooks read about every account's past, on a base with a year of it.
+"""What the nightly run reads about every account's past, on a base with a year of it.
 
-The nightly run's playbooks look at each account's previous tier (its newest history row
+The rescore compares each account with its trend reference (its newest history row one
+trend window back); the playbooks look at its previous tier (its newest history row
 before today), its score some days ago, and its last login (the newest day of the
 ``daily_sessions`` roll-up). ``bench.run``'s datasets hold one day of score history,
 where a base in production holds one row per account per day it has been scored: this
@@ -31,6 +32,7 @@ from sqlalchemy import Engine, func, select, text
 from bench import results
 from bench.run import BENCH_DIR, DEFAULT_PG
 from healthscore.playbooks import repository
+from healthscore.scoring import repository as scoring_repository
 from healthscore.storage import models as m
 from healthscore.storage.database import make_engine, make_sessionmaker, upgrade
 
@@ -130,6 +132,9 @@ def measure(backend: str, accounts: int, days: int, repeat: int) -> dict[str, fl
     with sessions() as session:
         ids = list(session.scalars(select(m.Customer.id)))
     reads: dict[str, Callable[[Any], dict[str, Any]]] = {
+        "trend_reference": lambda s: scoring_repository.previous_scores(
+            s, earliest=TODAY - timedelta(days=14), latest=TODAY - timedelta(days=7)
+        ),
         "tier_before": lambda s: repository.tier_before(s, ids, TODAY),
         "score_7_days_ago": lambda s: repository.score_on_or_before(
             s, ids, TODAY - timedelta(days=7)
@@ -176,9 +181,10 @@ def main() -> None:
     where = results.checkout(args.src, args.label)
     print(
         f"{args.backend}, {args.accounts:,} accounts x {args.days} days of history "
-        f"({where['label']}): previous tier {figures['tier_before_s']} s, score 7 days ago "
-        f"{figures['score_7_days_ago_s']} s, last login {figures['last_login_s']} s "
-        f"(best of {args.repeat})"
+        f"({where['label']}): trend reference {figures['trend_reference_s']} s, "
+        f"previous tier {figures['tier_before_s']} s, "
+        f"score 7 days ago {figures['score_7_days_ago_s']} s, "
+        f"last login {figures['last_login_s']} s (best of {args.repeat})"
     )
     results.record(
         "history_reads",

@@ -279,6 +279,7 @@ def history_reads_section(records: list[Record]) -> list[str]:
             with_checkout(r["backend"], r),
             number(r["accounts"]),
             number(r["days"]),
+            number(r.get("trend_reference_s"), 2),
             number(r["tier_before_s"], 2),
             number(r["score_7_days_ago_s"], 2),
             number(r["last_login_s"], 2),
@@ -288,16 +289,17 @@ def history_reads_section(records: list[Record]) -> list[str]:
         for r in runs
     ]
     return [
-        "### The playbooks' reads of the past (`python -m bench.history_reads`)",
+        "### The nightly run's reads of the past (`python -m bench.history_reads`)",
         "",
-        "Every account's previous tier, score 7 days ago and last login, as the nightly "
-        "run's playbooks read them, on a base with a history row per account and day.",
+        "Every account's trend reference (the rescore's), previous tier, score 7 days ago "
+        "and last login (the playbooks'), on a base with a history row per account and day.",
         "",
         *table(
             [
                 "backend",
                 "accounts",
                 "days of history",
+                "trend reference s",
                 "previous tier s",
                 "score 7 days ago s",
                 "last login s",

@@ -230,6 +230,7 @@ def test_the_playbooks_history_reads_of_each_checkout_and_backend_get_a_row():
         "backend": "postgresql",
         "accounts": 20000,
         "days": 365,
+        "trend_reference_s": 0.3,
         "tier_before_s": 0.41,
         "score_7_days_ago_s": 0.33,
         "last_login_s": 0.68,
@@ -237,6 +238,6 @@ def test_the_playbooks_history_reads_of_each_checkout_and_backend_get_a_row():
     }
     before = {**reads, "src": "/work/before/src", "label": "before (`58ccee3`)", "total_s": 5.08}
     section = generate([reads, before, {**reads, "backend": "sqlite", "total_s": 0.51}])
-    assert "| postgresql | 20,000 | 365 | 0.41 | 0.33 | 0.68 | **1.42** |" in section
+    assert "| postgresql | 20,000 | 365 | 0.30 | 0.41 | 0.33 | 0.68 | **1.42** |" in section
     assert "| postgresql (before (`58ccee3`)) | 20,000 | 365 |" in section
     assert "**5.08**" in section and "| sqlite | 20,000 | 365 |" in section

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Table, and_, func, or_, select
 from sqlalchemy.orm import Session as DbSession
+from sqlalchemy.orm import aliased
 
 from healthscore.scoring.engine import PreviousScore, ScoredBatch
 from healthscore.scoring.hierarchy import Child
@@ -30,6 +31,7 @@ from healthscore.storage.dialect import (
     upsert,
     upsert_from_staging,
 )
+from healthscore.storage.id_lists import ids_in
 
 HISTORY: Table = m.HealthScoreHistory.__table__  # type: ignore[assignment]
 LATEST: Table = m.HealthScore.__table__  # type: ignore[assignment]
@@ -75,20 +77,44 @@ def previous_scores(
     latest: date,
     customer_ids: Selection = None,
 ) -> dict[str, PreviousScore]:
-    """Per account, its newest history row with ``earliest <= day <= latest``."""
+    """Per account, its newest history row with ``earliest <= day <= latest``.
+
+    In two steps: the rows of ``latest`` itself, one range of the day index (an account
+    scored every night has one there), then, for the accounts of the selection that had
+    none, one newest-row lookup each. A grouped MAX over the whole range read every day
+    of it: with a year of history, 20,000 accounts and a week's range, 0.36-0.52 s of
+    PostgreSQL's time where the rows of one day take 0.02 s."""
     h = m.HealthScoreHistory
-    newest = select(h.customer_id, func.max(h.day).label("day")).where(
-        h.day >= earliest, h.day <= latest
-    )
-    newest = restrict(newest, h.customer_id, customer_ids)
-    sub = newest.group_by(h.customer_id).subquery()
-    query = select(h.customer_id, h.day, h.score, h.contributions).join(
-        sub, and_(h.customer_id == sub.c.customer_id, h.day == sub.c.day)
-    )
-    return {
+    on_latest = select(h.customer_id, h.day, h.score, h.contributions).where(h.day == latest)
+    found = {
         cid: PreviousScore(day, score, contributions)
-        for cid, day, score, contributions in session.execute(query)
+        for cid, day, score, contributions in session.execute(
+            restrict(on_latest, h.customer_id, customer_ids)
+        )
     }
+    if earliest >= latest:
+        return found
+    accounts = restrict(select(m.Customer.id), m.Customer.id, customer_ids)
+    others = [cid for cid in session.scalars(accounts) if cid not in found]
+    if not others:
+        return found
+    c, older = m.Customer, aliased(h)
+    newest_day = (
+        select(older.day)
+        .where(older.customer_id == c.id, older.day >= earliest, older.day < latest)
+        .order_by(older.day.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    query = (
+        select(h.customer_id, h.day, h.score, h.contributions)
+        .select_from(c)
+        .join(h, and_(h.customer_id == c.id, h.day == newest_day))
+        .where(ids_in(c.id, others))
+    )
+    for cid, day, score, contributions in session.execute(query):
+        found[cid] = PreviousScore(day, score, contributions)
+    return found
 
 
 HISTORY_COLUMNS = (
