@@ -94,8 +94,13 @@ def previous_scores(
     }
     if earliest >= latest:
         return found
-    accounts = restrict(select(m.Customer.id), m.Customer.id, customer_ids)
-    others = [cid for cid in session.scalars(accounts) if cid not in found]
+    if customer_ids is None or isinstance(customer_ids, IdRange):
+        accounts: Collection[str] = session.scalars(
+            restrict(select(m.Customer.id), m.Customer.id, customer_ids)
+        ).all()
+    else:  # ids (a refresh, the touched accounts): no query to list them
+        accounts = customer_ids
+    others = [cid for cid in accounts if cid not in found]
     if not others:
         return found
     c, older = m.Customer, aliased(h)
