@@ -18,19 +18,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from urllib.parse import quote
 
 from sqlalchemy import Engine, func, select, text
 
 from bench import results
-from bench.run import BENCH_DIR, DEFAULT_PG
+from bench.run import analyze_base, named_database_url
 from healthscore.playbooks import repository
 from healthscore.scoring import repository as scoring_repository
 from healthscore.storage import models as m
@@ -43,17 +39,7 @@ BASE_VERSION = 1
 
 
 def database_url(backend: str, accounts: int, days: int) -> str:
-    name = f"bench_history_{accounts}_{days}d_v{BASE_VERSION}"
-    if backend == "sqlite":
-        BENCH_DIR.mkdir(exist_ok=True)
-        return f"sqlite:///{BENCH_DIR / f'{name}.db'}"
-    base = os.environ.get("HEALTHSCORE_BENCH_DATABASE_URL", DEFAULT_PG)
-    admin = make_engine(base)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{name}"'))
-    admin.dispose()
-    sep = "&" if "?" in base else "?"
-    return f"{base}{sep}options={quote(f'-csearch_path={name}')}"
+    return named_database_url(backend, f"bench_history_{accounts}_{days}d_v{BASE_VERSION}")
 
 
 def ensure_base(engine: Engine, accounts: int, days: int) -> None:
@@ -75,12 +61,7 @@ def ensure_base(engine: Engine, accounts: int, days: int) -> None:
             connection.execute(
                 text(statement), {"accounts": accounts, "days": days, "today": TODAY}
             )
-    if engine.dialect.name == "postgresql":
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            connection.execute(text("VACUUM ANALYZE"))
-    else:
-        with engine.begin() as connection:
-            connection.execute(text("ANALYZE"))
+    analyze_base(engine)
 
 
 _TIERS = "(ARRAY['healthy','monitor','at_risk','critical'])[1 + (n + back / 30) % 4]"
@@ -172,12 +153,9 @@ def main() -> None:
     if args.src is None:
         figures = measure(*sizes)
     else:
-        command = [sys.executable, "-m", "bench.history_reads", "--child"]
-        command += ["--backend", args.backend, "--accounts", str(args.accounts)]
-        command += ["--days", str(args.days), "--repeat", str(args.repeat)]
-        env = {**os.environ, **results.checkout_env(args.src)}
-        done = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
-        figures = json.loads(done.stdout.splitlines()[-1])
+        options = ["--backend", args.backend, "--accounts", str(args.accounts)]
+        options += ["--days", str(args.days), "--repeat", str(args.repeat)]
+        figures = results.measure_in_checkout(args.src, "bench.history_reads", options)
     where = results.checkout(args.src, args.label)
     print(
         f"{args.backend}, {args.accounts:,} accounts x {args.days} days of history "

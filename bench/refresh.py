@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
-import sys
 import time
 from datetime import timedelta
 
@@ -71,11 +68,8 @@ def main() -> None:
     if args.src is None:
         figures = measure(args.backend, args.refreshes)
     else:
-        command = [sys.executable, "-m", "bench.refresh", "--child", "--backend", args.backend]
-        command += ["--refreshes", str(args.refreshes)]
-        env = {**os.environ, **results.checkout_env(args.src)}
-        done = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
-        figures = json.loads(done.stdout.splitlines()[-1])
+        options = ["--backend", args.backend, "--refreshes", str(args.refreshes)]
+        figures = results.measure_in_checkout(args.src, "bench.refresh", options)
     where = results.checkout(args.src, args.label)
     print(
         f"{args.backend}, {SIZE:,} accounts, one account's refresh ({where['label']}): "

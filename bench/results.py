@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -75,6 +76,16 @@ def checkout(src: Path | None, label: str | None) -> dict[str, str]:
 def checkout_env(src: Path | None) -> dict[str, str]:
     """Environment for the processes a bench starts, so that they import ``src``'s code."""
     return {"PYTHONPATH": str(src.resolve())} if src else {}
+
+
+def measure_in_checkout(src: Path, module: str, options: list[str]) -> dict[str, Any]:
+    """``python -m module --child options`` with ``src``'s code: the figures it prints as
+    JSON on its last line (a bench's own measurement, run for another checkout)."""
+    command = [sys.executable, "-m", module, "--child", *options]
+    env = {**os.environ, **checkout_env(src)}
+    done = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
+    figures: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
+    return figures
 
 
 def context() -> dict[str, Any]:

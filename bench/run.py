@@ -66,11 +66,28 @@ def dataset_name(size: int, days: int) -> str:
 
 
 def database_url(backend: str, size: int, days: int) -> str:
+    return named_database_url(backend, dataset_name(size, days))
+
+
+def analyze_base(engine: Engine) -> None:
+    """After building a base: VACUUM ANALYZE on PostgreSQL (its statistics, and visibility
+    maps for index-only scans), ANALYZE on SQLite."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+            c.execute(text("VACUUM ANALYZE"))
+    else:
+        with engine.begin() as c:
+            c.execute(text("ANALYZE"))
+
+
+def named_database_url(backend: str, name: str) -> str:
+    """A bench base called ``name``: ``.bench/<name>.db`` on SQLite, a schema of that name
+    (created if need be) on PostgreSQL."""
     if backend == "sqlite":
         BENCH_DIR.mkdir(exist_ok=True)
-        return f"sqlite:///{BENCH_DIR / f'{dataset_name(size, days)}.db'}"
+        return f"sqlite:///{BENCH_DIR / f'{name}.db'}"
     base = os.environ.get("HEALTHSCORE_BENCH_DATABASE_URL", DEFAULT_PG)
-    schema = dataset_name(size, days)
+    schema = name
     admin = make_engine(base)
     with admin.begin() as connection:
         connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
@@ -117,12 +134,7 @@ def ensure_dataset(engine: Engine, size: int, days: int) -> dict[str, int]:
                 session.execute(table.delete())
             generate_demo(session, customers=size, days=days, seed=11, now=NOW)
     if existing != size:
-        if engine.dialect.name == "postgresql":
-            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
-                c.execute(text("VACUUM ANALYZE"))
-        else:
-            with engine.begin() as c:
-                c.execute(text("ANALYZE"))
+        analyze_base(engine)
         console.print(f"  ready in {time.perf_counter() - started:.0f}s")
     with sessions() as session:
         return {

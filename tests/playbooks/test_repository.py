@@ -9,6 +9,7 @@ from healthscore.ingest.bulk import insert_rows
 from healthscore.playbooks.repository import last_login, score_on_or_before, tier_before
 from healthscore.storage import models as m
 from healthscore.storage.partitions import apply_retention
+from tests.fixtures.history import insert_history
 
 
 def test_last_login_survives_raw_event_retention_and_sees_the_same_day(session):
@@ -59,24 +60,13 @@ def test_the_previous_tier_and_a_past_score_come_from_each_accounts_newest_day_i
         for offset in rng.sample(range(-3, 400), rng.randint(1, 25)):
             day = today - timedelta(days=offset)
             history[cid][day] = (rng.randint(0, 100), rng.choice(["healthy", "at_risk"]))
-    insert_rows(
+    insert_history(
         session,
-        m.HealthScoreHistory,
-        [
-            {
-                "customer_id": cid,
-                "day": day,
-                "as_of": datetime.combine(day, datetime.min.time(), tzinfo=UTC),
-                "score": score,
-                "tier": tier,
-                "trend": "stable",
-                "components": {},
-                "contributions": {},
-                "scorecard": "test",
-            }
+        (
+            (cid, day, score, tier, {})
             for cid, days in history.items()
             for day, (score, tier) in days.items()
-        ],
+        ),
     )
     session.commit()
 

@@ -12,6 +12,7 @@ from healthscore.scoring.engine import PreviousScore
 from healthscore.scoring.repository import previous_scores
 from healthscore.scoring.selection import IdRange
 from healthscore.storage import models as m
+from tests.fixtures.history import insert_history
 
 LATEST = date(2026, 6, 1)
 EARLIEST = LATEST - timedelta(days=7)
@@ -37,27 +38,20 @@ def history(session):
         if n % 3 == 0:
             offsets.add(0)  # scored on LATEST
         days[cid] = [LATEST - timedelta(days=offset) for offset in offsets]
-    insert_rows(
+    insert_history(
         session,
-        m.HealthScoreHistory,
-        [
-            {
-                "customer_id": cid,
-                "day": day,
-                "as_of": datetime.combine(day, datetime.min.time(), tzinfo=UTC),
-                "score": day.toordinal() % 101,
-                "tier": "healthy",
-                "trend": "stable",
-                "components": {},
-                "contributions": {"logins": float(day.toordinal() % 7), "who": n},
-                "scorecard": "test",
-            }
+        (
+            (cid, day, day.toordinal() % 101, "healthy", _contributions(day, n))
             for n, (cid, listed) in enumerate(days.items())
             for day in listed
-        ],
+        ),
     )
     session.commit()
     return ids, days
+
+
+def _contributions(day, n):
+    return {"logins": float(day.toordinal() % 7), "who": n}
 
 
 def _plainly(ids, days, earliest, latest):
@@ -67,8 +61,7 @@ def _plainly(ids, days, earliest, latest):
         inside = [d for d in days[cid] if earliest <= d <= latest]
         if cid in ids and inside:
             day = max(inside)
-            contributions = {"logins": float(day.toordinal() % 7), "who": n}
-            found[cid] = PreviousScore(day, day.toordinal() % 101, contributions)
+            found[cid] = PreviousScore(day, day.toordinal() % 101, _contributions(day, n))
     return found
 
 
