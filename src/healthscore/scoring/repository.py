@@ -32,6 +32,7 @@ from healthscore.storage.dialect import (
     upsert_from_staging,
 )
 from healthscore.storage.id_lists import ids_in
+from healthscore.storage.newest_rows import newest_value
 
 HISTORY: Table = m.HealthScoreHistory.__table__  # type: ignore[assignment]
 LATEST: Table = m.HealthScore.__table__  # type: ignore[assignment]
@@ -104,13 +105,7 @@ def previous_scores(
     if not others:
         return found
     c, older = m.Customer, aliased(h)
-    newest_day = (
-        select(older.day)
-        .where(older.customer_id == c.id, older.day >= earliest, older.day < latest)
-        .order_by(older.day.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
+    newest_day = newest_value(older, older.day, c.id, older.day >= earliest, older.day < latest)
     query = (
         select(h.customer_id, h.day, h.score, h.contributions)
         .select_from(c)
