@@ -91,7 +91,8 @@ def test_a_selection_gets_the_references_of_its_own_accounts_only(session, histo
     assert found == _plainly(wanted, days, EARLIEST, LATEST)
 
 
-def test_a_range_of_one_day_reads_that_day_only(session, history):
+def test_a_range_of_one_day_reads_that_day_only_and_an_empty_range_nothing(session, history):
     ids, days = history
     day = LATEST - timedelta(days=2)
     assert previous_scores(session, earliest=day, latest=day) == _plainly(ids, days, day, day)
+    assert previous_scores(session, earliest=LATEST + timedelta(days=1), latest=LATEST) == {}
