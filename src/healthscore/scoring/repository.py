@@ -88,14 +88,16 @@ def previous_scores(
     h = m.HealthScoreHistory
     if earliest > latest:
         return {}
-    on_latest = select(h.customer_id, h.day, h.score, h.contributions).where(h.day == latest)
-    found = {
-        cid: PreviousScore(day, score, contributions)
-        for cid, day, score, contributions in session.execute(
-            restrict(on_latest, h.customer_id, customer_ids)
-        )
-    }
-    if earliest >= latest:
+    columns = (h.customer_id, h.day, h.score, h.contributions)
+
+    def read(query: Any) -> dict[str, PreviousScore]:
+        return {
+            cid: PreviousScore(day, score, contributions)
+            for cid, day, score, contributions in session.execute(query)
+        }
+
+    found = read(restrict(select(*columns).where(h.day == latest), h.customer_id, customer_ids))
+    if earliest == latest:
         return found
     if customer_ids is None or isinstance(customer_ids, IdRange):
         accounts: Collection[str] = session.scalars(
@@ -108,15 +110,10 @@ def previous_scores(
         return found
     c, older = m.Customer, aliased(h)
     newest_day = newest_value(older, older.day, c.id, older.day >= earliest, older.day < latest)
-    query = (
-        select(h.customer_id, h.day, h.score, h.contributions)
-        .select_from(c)
-        .join(h, and_(h.customer_id == c.id, h.day == newest_day))
-        .where(ids_in(c.id, others))
+    on_newest = and_(h.customer_id == c.id, h.day == newest_day)
+    return found | read(
+        select(*columns).select_from(c).join(h, on_newest).where(ids_in(c.id, others))
     )
-    for cid, day, score, contributions in session.execute(query):
-        found[cid] = PreviousScore(day, score, contributions)
-    return found
 
 
 HISTORY_COLUMNS = (
