@@ -14,6 +14,7 @@ from healthscore.playbooks.rules import (
     PlaybookSet,
     bundled_playbooks_yaml,
     judge,
+    judge_all,
     load_playbooks,
 )
 from healthscore.scoring.scorecard_loading import BundledLoader
@@ -174,6 +175,23 @@ def test_min_confidence_defaults_to_0_6_and_a_playbook_may_set_its_own():
         }
     )
     assert [custom.min_confidence_of(p) for p in custom.playbooks] == [0.8, 0.0]
+    # Judging many accounts at once applies each playbook's own floor, account by account.
+    critical = [state(customer_id=f"c{i}", tier="critical", confidence=i / 10) for i in range(10)]
+    judged = judge_all(custom, critical)
+    assert [(j.state.customer_id, j.playbook.name) for j in judged[:4]] == [
+        ("c0", "a"),
+        ("c0", "b"),
+        ("c1", "a"),
+        ("c1", "b"),
+    ]
+    assert [j.fires for j in judged if j.playbook.name == "a"] == [False] * 8 + [True] * 2
+    assert [j.certain for j in judged if j.playbook.name == "a"] == [False] * 8 + [True] * 2
+    assert all(j.fires and j.certain for j in judged if j.playbook.name == "b")
+    assert judged == [
+        judge(p, s, min_confidence=custom.min_confidence_of(p))
+        for s in critical
+        for p in custom.playbooks
+    ]
 
 
 def test_the_bundled_onboarding_playbook_asks_for_a_kickoff():

@@ -244,3 +244,26 @@ def test_each_tier_downgrade_lands_in_the_case_of_its_time_never_in_two_at_once(
     for earlier, later in itertools.pairwise(cases):
         assert earlier.status == "resolved" and earlier.resolution == "cleared"
         assert earlier.resolved_at < later.created_at and later.previous_id == earlier.id
+
+
+def test_a_signal_condition_reads_the_signal_values_of_the_run(session):
+    """A signal condition judges this run's normalised value of the signal."""
+    enterprise_that_goes_silent(session)
+    fading = {"kind": "signal_below", "signal": "seat_activity", "value": 0.5}
+    rules = PlaybookSet.model_validate(
+        {
+            "version": 1,
+            "playbooks": [{"name": "fading", "when": [fading], "actions": [{"kind": "outreach"}]}],
+        }
+    )
+    card = load_scorecard("default")
+    while_active = START + timedelta(days=LAST_LOGIN_DAY)
+    run = score_accounts(session, card, as_of=while_active)
+    assert run_playbooks(session, rules, run.scores, as_of=while_active).firings == []
+    silent = START + timedelta(days=LAST_LOGIN_DAY + 16)
+    run = score_accounts(session, card, as_of=silent)
+    value = next(s.value for s in run.scores[0].signals if s.name == "seat_activity")
+    assert value < 0.5
+    [firing] = run_playbooks(session, rules, run.scores, as_of=silent).firings
+    assert firing.state.signal_values["seat_activity"] == value
+    assert firing.reason == f"seat_activity at {value:.2f} (below 0.5)"

@@ -65,6 +65,7 @@ __all__ = [
     "WebhookAction",
     "evaluate",
     "judge",
+    "judge_all",
     "load_playbooks",
 ]
 
@@ -241,7 +242,7 @@ class PlaybookSet(_Strict):
         return scores, payments, nps
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Judgement:
     """What one playbook says about one account: fires (with reasons), or not; and
     whether a "not" is certain or only the result of a score too uncertain to judge."""
@@ -270,31 +271,50 @@ class Firing:
         return "; ".join(self.reasons)
 
 
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    """A playbook ready to judge many accounts: its floor, and its conditions split once
+    by whether a low confidence skips them (the nightly run judges every account with
+    every playbook: 180,000 judgements for 20,000 accounts)."""
+
+    playbook: Playbook
+    min_confidence: float
+    every: tuple[Condition, ...]
+    facts: tuple[Condition, ...]
+    """The conditions still judged below ``min_confidence`` (not ``judges_score``)."""
+    match_all: bool
+
+    @classmethod
+    def of(cls, playbook: Playbook, min_confidence: float) -> _Rule:
+        every = tuple(playbook.when)
+        facts = tuple(c for c in every if not c.judges_score)
+        return cls(playbook, min_confidence, every, facts, playbook.match == "all")
+
+    def judge(self, state: AccountState) -> Judgement:
+        confident = state.confidence >= self.min_confidence
+        judged = self.every if confident else self.facts
+        skipped = len(judged) < len(self.every)
+        met = [r for r in [c.holds(state) for c in judged] if r is not None]
+        if self.match_all:
+            fires = not skipped and len(met) == len(judged)
+            # Unknown only if the skipped conditions are all that kept it from firing.
+            certain = fires or len(met) < len(judged) or not skipped
+        else:
+            fires = bool(met)
+            certain = fires or not skipped
+        return Judgement(self.playbook, state, met if fires else None, certain, confident)
+
+
 def judge(playbook: Playbook, state: AccountState, *, min_confidence: float) -> Judgement:
     """Evaluate every condition; below ``min_confidence`` the score-judging ones count as
     not holding, and a playbook that then does not fire is not certain to be clear."""
-    confident = state.confidence >= min_confidence
-    judged = [c for c in playbook.when if confident or not c.judges_score]
-    skipped = len(judged) < len(playbook.when)
-    reasons = [c.holds(state) for c in judged]
-    met = [r for r in reasons if r is not None]
-    if playbook.match == "all":
-        fires = not skipped and len(met) == len(judged)
-        # Unknown only if the skipped conditions are all that kept it from firing.
-        certain = fires or len(met) < len(judged) or not skipped
-    else:
-        fires = bool(met)
-        certain = fires or not skipped
-    return Judgement(playbook, state, met if fires else None, certain, confident)
+    return _Rule.of(playbook, min_confidence).judge(state)
 
 
 def judge_all(playbooks: PlaybookSet, states: list[AccountState]) -> list[Judgement]:
     """Every (account, playbook) judgement, accounts in order, playbooks in file order."""
-    return [
-        judge(p, s, min_confidence=playbooks.min_confidence_of(p))
-        for s in states
-        for p in playbooks.playbooks
-    ]
+    rules = [_Rule.of(p, playbooks.min_confidence_of(p)) for p in playbooks.playbooks]
+    return [rule.judge(s) for s in states for rule in rules]
 
 
 def evaluate(playbooks: PlaybookSet, states: list[AccountState]) -> list[Firing]:
