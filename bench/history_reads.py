@@ -3,12 +3,16 @@
 The rescore compares each account with its trend reference (its newest history row one
 trend window back); the playbooks look at its previous tier (its newest history row
 before today), its score some days ago, and its last login (the newest day of the
-``daily_sessions`` roll-up). ``bench.run``'s datasets hold one day of score history,
-where a base in production holds one row per account per day it has been scored: this
-bench builds its own base (``ACCOUNTS`` accounts, ``DAYS`` days of history and of daily
-logins, kept in ``.bench/`` for SQLite and a ``bench_history_…`` schema on PostgreSQL)
-and times those reads for every account at once, as the nightly run asks them, best of
-``--repeat``. ``--src DIR`` measures another checkout's code in a child process.
+``daily_sessions`` roll-up). The rescore also reads the business records its measures
+without a window need: tickets still open, seats, the MRR and the CSM's sentiment in
+force. ``bench.run``'s datasets hold 90 days of records and one day of score history,
+where a base in production keeps years of both: this bench builds its own base
+(``ACCOUNTS`` accounts, ``DAYS`` days of history, daily logins, tickets, seats added and
+removed, MRR changes and sentiment entries, kept in ``.bench/`` for SQLite and a
+``bench_history_…`` schema on PostgreSQL) and times those reads for every account at
+once, as the nightly run asks them (the business records with the default scorecard's
+aggregates), best of ``--repeat``. ``--src DIR`` measures another checkout's code in a
+child process.
 
     python -m bench.history_reads [--backend postgresql|sqlite] [--accounts 20000]
         [--days 365] [--repeat 3] [--src DIR --label before]
@@ -29,12 +33,15 @@ from bench import results
 from bench.run import analyze_base, named_database_url
 from healthscore.playbooks import repository
 from healthscore.scoring import repository as scoring_repository
+from healthscore.scoring.aggregate_queries import aggregate_query
+from healthscore.scoring.requirements import required_aggregates
+from healthscore.scoring.scorecard_loading import load_scorecard
 from healthscore.storage import models as m
 from healthscore.storage.database import make_engine, make_sessionmaker, upgrade
 
 TODAY = date(2026, 11, 1)
 AS_OF = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
-BASE_VERSION = 1
+BASE_VERSION = 2
 """Bumped when the base's contents change: a new version builds a new base."""
 
 
@@ -44,9 +51,11 @@ def database_url(backend: str, accounts: int, days: int) -> str:
 
 def ensure_base(engine: Engine, accounts: int, days: int) -> None:
     """The base, built once: accounts, a history row per account and day, and a login
-    roll-up row on two days in three (one account in 50 with none in the last 120 days).
-    Built set-based in the database (``generate_series`` on PostgreSQL, a recursive
-    CTE on SQLite), in the formats the product stores."""
+    roll-up row on two days in three (one account in 50 with none in the last 120 days);
+    per account 20 seats (6 removed during the period), a ticket every 15 days (resolved
+    2 days later), an MRR change and a sentiment entry every 30 days (each replacing the
+    last). Built set-based in the database (``generate_series`` on PostgreSQL, recursive
+    CTEs on SQLite), in the formats the product stores."""
     upgrade(engine)
     with engine.connect() as connection:
         have = connection.scalar(select(func.count()).select_from(m.HealthScoreHistory))
@@ -55,7 +64,7 @@ def ensure_base(engine: Engine, accounts: int, days: int) -> None:
     print(f"  building {accounts:,} accounts x {days} days of history …", flush=True)
     sql = _POSTGRESQL if engine.dialect.name == "postgresql" else _SQLITE
     with engine.begin() as connection:
-        for table in ("daily_sessions", "health_score_history", "customers"):
+        for table in (*BUSINESS_TABLES, "daily_sessions", "health_score_history", "customers"):
             connection.execute(text(f"DELETE FROM {table}"))
         for statement in sql:
             connection.execute(
@@ -80,6 +89,33 @@ _POSTGRESQL = [
     "CAST(:today AS date) - back + make_interval(secs => (n * 97) % 86000) "
     "FROM generate_series(0, :accounts - 1) n, generate_series(1, :days) back "
     "WHERE (n + back) % 3 <> 0 AND (n % 50 <> 0 OR back > 120)",
+    "INSERT INTO users (customer_id, user_id, created_at, removed_at) "
+    "SELECT 'acct-' || lpad(n::text, 6, '0'), 'user-' || k, "
+    "CAST(:today AS date) - (:days + 30) + k, "
+    "CASE WHEN k < 6 THEN CAST(:today AS date) - (1 + (n + k * 53) % :days) END "
+    "FROM generate_series(0, :accounts - 1) n, generate_series(0, 19) k",
+    "INSERT INTO support_tickets (customer_id, ticket_id, opened_at, resolved_at, severity, "
+    "rating, subject) "
+    "SELECT 'acct-' || lpad(n::text, 6, '0'), 'ticket-' || back, "
+    "CAST(:today AS date) - back + interval '10 hours', CASE WHEN back > 2 THEN "
+    "CAST(:today AS date) - back + interval '58 hours' END, "
+    "(ARRAY['low','normal','high','urgent'])[1 + (n + back) % 4], "
+    "CASE WHEN (n + back) % 2 = 0 THEN 1 + (n + back) % 5 END, '' "
+    "FROM generate_series(0, :accounts - 1) n, generate_series(1, :days) back "
+    "WHERE (n + back) % 15 = 0",
+    "INSERT INTO mrr_changes (customer_id, stream, at, until, mrr, source, external_id) "
+    "SELECT 'acct-' || lpad(n::text, 6, '0'), '', CAST(:today AS date) - back, "
+    "CASE WHEN back > 30 THEN CAST(:today AS date) - back + 30 END, 100 + (n + back) % 50, "
+    "'api', 'acct-' || n || ':' || back "
+    "FROM generate_series(0, :accounts - 1) n, generate_series(1, :days) back "
+    "WHERE (n + back) % 30 = 0",
+    "INSERT INTO csm_sentiments (customer_id, value, note, author, recorded_at, valid_until, "
+    "superseded_at) "
+    "SELECT 'acct-' || lpad(n::text, 6, '0'), 1 + 2 * ((n + back) % 3), '', 'bench', "
+    "CAST(:today AS date) - back, CAST(:today AS date) - back + 45, "
+    "CASE WHEN back > 30 THEN CAST(:today AS date) - back + 30 END "
+    "FROM generate_series(0, :accounts - 1) n, generate_series(1, :days) back "
+    "WHERE (n + back) % 30 = 0",
 ]
 _SQLITE_NUMBERS = (
     "WITH RECURSIVE a(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM a WHERE n < :accounts - 1), "
@@ -103,7 +139,50 @@ _SQLITE = [
     f"SELECT {_SQLITE_ID}, {_SQLITE_DAY}, 1 + n % 5, "
     f"datetime({_SQLITE_DAY}, '+' || ((n * 97) % 86000) || ' seconds') || '.000000' "
     "FROM a, d WHERE (n + back) % 3 <> 0 AND (n % 50 <> 0 OR back > 120)",
+    "WITH RECURSIVE a(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM a WHERE n < :accounts - 1), "
+    "u(k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM u WHERE k < 19) "
+    "INSERT INTO users (customer_id, user_id, created_at, removed_at) "
+    f"SELECT {_SQLITE_ID}, 'user-' || k, "
+    "datetime(:today, '-' || (:days + 30 - k) || ' days') || '.000000', "
+    "CASE WHEN k < 6 THEN datetime(:today, '-' || (1 + (n + k * 53) % :days) || ' days') "
+    "|| '.000000' END FROM a, u",
+    _SQLITE_NUMBERS + "INSERT INTO support_tickets (customer_id, ticket_id, opened_at, "
+    "resolved_at, severity, rating, subject) "
+    f"SELECT {_SQLITE_ID}, 'ticket-' || back, "
+    f"datetime({_SQLITE_DAY}, '+10 hours') || '.000000', CASE WHEN back > 2 THEN "
+    f"datetime({_SQLITE_DAY}, '+58 hours') || '.000000' END, "
+    "CASE (n + back) % 4 WHEN 0 THEN 'low' WHEN 1 THEN 'normal' WHEN 2 THEN 'high' "
+    "ELSE 'urgent' END, CASE WHEN (n + back) % 2 = 0 THEN 1 + (n + back) % 5 END, '' "
+    "FROM a, d WHERE (n + back) % 15 = 0",
+    _SQLITE_NUMBERS + "INSERT INTO mrr_changes (customer_id, stream, at, until, mrr, source, "
+    "external_id) "
+    f"SELECT {_SQLITE_ID}, '', {_SQLITE_DAY} || ' 00:00:00.000000', CASE WHEN back > 30 THEN "
+    f"datetime({_SQLITE_DAY}, '+30 days') || '.000000' END, 100 + (n + back) % 50, 'api', "
+    "'acct-' || n || ':' || back FROM a, d WHERE (n + back) % 30 = 0",
+    _SQLITE_NUMBERS + "INSERT INTO csm_sentiments (customer_id, value, note, author, "
+    "recorded_at, valid_until, superseded_at) "
+    f"SELECT {_SQLITE_ID}, 1 + 2 * ((n + back) % 3), '', 'bench', "
+    f"{_SQLITE_DAY} || ' 00:00:00.000000', datetime({_SQLITE_DAY}, '+45 days') || '.000000', "
+    f"CASE WHEN back > 30 THEN datetime({_SQLITE_DAY}, '+30 days') || '.000000' END "
+    "FROM a, d WHERE (n + back) % 30 = 0",
 ]
+BUSINESS_TABLES = ("users", "support_tickets", "mrr_changes", "csm_sentiments")
+BUSINESS_SOURCES = ("tickets", "users", "mrr", "sentiment")
+"""The sources the default scorecard reads with measures without a window."""
+
+
+def business_read(source: str) -> Callable[[Any], dict[str, Any]]:
+    """The rescore's read of ``source``: the default scorecard's aggregates of it, for
+    every account, each account's row."""
+    card = load_scorecard("default")
+    wanted = sorted((a for a in required_aggregates(card) if a.source == source), key=str)
+
+    def read(session: Any) -> dict[str, Any]:
+        dialect = session.get_bind().dialect.name
+        query = aggregate_query(source, wanted, AS_OF, dialect=dialect)  # type: ignore[arg-type]
+        return {row[0]: row[1:] for row in session.execute(query)}
+
+    return read
 
 
 def measure(backend: str, accounts: int, days: int, repeat: int) -> dict[str, float]:
@@ -121,6 +200,7 @@ def measure(backend: str, accounts: int, days: int, repeat: int) -> dict[str, fl
             s, ids, TODAY - timedelta(days=7)
         ),
         "last_login": lambda s: repository.last_login(s, ids, AS_OF),
+        **{f"{source}_records": business_read(source) for source in BUSINESS_SOURCES},
     }
     figures: dict[str, float] = {}
     for name, read in reads.items():
@@ -132,7 +212,10 @@ def measure(backend: str, accounts: int, days: int, repeat: int) -> dict[str, fl
                 best = min(best, time.perf_counter() - started)
         assert len(found) > accounts // 2, (name, len(found))  # the reads found the rows
         figures[f"{name}_s"] = round(best, 3)
-    figures["total_s"] = round(sum(figures.values()), 3)
+    past = ("trend_reference", "tier_before", "score_7_days_ago", "last_login")
+    figures["total_s"] = round(sum(figures[f"{name}_s"] for name in past), 3)
+    business = [figures[f"{source}_records_s"] for source in BUSINESS_SOURCES]
+    figures["records_total_s"] = round(sum(business), 3)
     engine.dispose()
     return figures
 
@@ -162,7 +245,9 @@ def main() -> None:
         f"({where['label']}): trend reference {figures['trend_reference_s']} s, "
         f"previous tier {figures['tier_before_s']} s, "
         f"score 7 days ago {figures['score_7_days_ago_s']} s, "
-        f"last login {figures['last_login_s']} s (best of {args.repeat})"
+        f"last login {figures['last_login_s']} s; business records: "
+        + ", ".join(f"{source} {figures[f'{source}_records_s']} s" for source in BUSINESS_SOURCES)
+        + f" (best of {args.repeat})"
     )
     results.record(
         "history_reads",

@@ -284,6 +284,9 @@ def history_reads_section(records: list[Record]) -> list[str]:
             number(r["score_7_days_ago_s"], 2),
             number(r["last_login_s"], 2),
             f"**{number(r['total_s'], 2)}**",
+            # tickets, users, MRR, sentiment: in the order the bench records them
+            " / ".join(number(v, 2) for k, v in r.items() if k.endswith("_records_s")) or "-",
+            f"**{number(r.get('records_total_s'), 2)}**",
             when(r),
         ]
         for r in runs
@@ -292,7 +295,10 @@ def history_reads_section(records: list[Record]) -> list[str]:
         "### The nightly run's reads of the past (`python -m bench.history_reads`)",
         "",
         "Every account's trend reference (the rescore's), previous tier, score 7 days ago "
-        "and last login (the playbooks'), on a base with a history row per account and day.",
+        "and last login (the playbooks'), on a base with a history row per account and day; "
+        "and the rescore's reads of the business records its measures without a window "
+        "need (open tickets, seats, MRR and sentiment in force), on the same days of "
+        "tickets, seats, MRR changes and sentiment entries.",
         "",
         *table(
             [
@@ -304,6 +310,8 @@ def history_reads_section(records: list[Record]) -> list[str]:
                 "score 7 days ago s",
                 "last login s",
                 "total s",
+                "tickets / users / MRR / sentiment s",
+                "records total s",
                 "measured",
             ],
             rows,

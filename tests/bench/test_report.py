@@ -241,3 +241,27 @@ def test_the_playbooks_history_reads_of_each_checkout_and_backend_get_a_row():
     assert "| postgresql | 20,000 | 365 | 0.30 | 0.41 | 0.33 | 0.68 | **1.42** |" in section
     assert "| postgresql (before (`58ccee3`)) | 20,000 | 365 |" in section
     assert "**5.08**" in section and "| sqlite | 20,000 | 365 |" in section
+
+
+def test_the_business_record_reads_are_shown_beside_the_history_reads_when_measured():
+    reads = {
+        **CONTEXT,
+        "bench": "history_reads",
+        "backend": "postgresql",
+        "accounts": 20000,
+        "days": 365,
+        "trend_reference_s": 0.3,
+        "tier_before_s": 0.41,
+        "score_7_days_ago_s": 0.33,
+        "last_login_s": 0.68,
+        "total_s": 1.72,
+        "tickets_records_s": 0.052,
+        "users_records_s": 0.31,
+        "mrr_records_s": 0.024,
+        "sentiment_records_s": 0.018,
+        "records_total_s": 0.404,
+    }
+    older = {k: v for k, v in reads.items() if "records" not in k}
+    section = generate([reads, {**older, "backend": "sqlite"}])
+    assert "| **1.72** | 0.05 / 0.31 / 0.02 / 0.02 | **0.40** |" in section
+    assert "| sqlite | 20,000 | 365 | 0.30 | 0.41 | 0.33 | 0.68 | **1.72** | - | **-** |" in section
