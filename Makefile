@@ -77,8 +77,9 @@ format: install
 # Each step is time-boxed (BENCH_STEP_MINUTES), so a bench that hangs fails make bench
 # instead of holding it. On a fresh machine the datasets are built first: the 20,000- and
 # 100,000-account ones, bench.scaling's 250,000 (about 40 min on 2 shared cores, the
-# longest step 25 min) and bench.history_reads' year of score history (2 min on SQLite, 5 on
-# PostgreSQL); they stay cached in .bench/ and PostgreSQL for the next run.
+# longest step 25 min) and bench.history_reads' year of score history and business records
+# (the history alone took 2 min on SQLite, 5 on PostgreSQL); they stay cached in .bench/
+# and PostgreSQL for the next run.
 BENCH_STEP_MINUTES ?= 45
 BENCH := timeout -k 30 $(BENCH_STEP_MINUTES)m $(BIN)/python -m
 bench: install wrk
