@@ -15,9 +15,9 @@ from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from healthscore.playbooks.case_rules import LEGACY_STATUSES
+from healthscore.scoring.selection import IdRange, selected
 from healthscore.storage import case_models
 from healthscore.storage.dialect import insert_many, insert_new_keys
-from healthscore.storage.id_lists import ids_in
 
 
 @dataclass(frozen=True)
@@ -142,17 +142,19 @@ def other_unresolved(session: Session, case: case_models.OutreachEntry) -> int |
 
 
 def latest_cases(
-    session: Session, customer_ids: Collection[str], playbooks: Collection[str]
+    session: Session, accounts: Collection[str] | IdRange, playbooks: Collection[str]
 ) -> dict[tuple[str, str], case_models.OutreachEntry]:
-    """Per (account, playbook): the unresolved case, else the newest one.
+    """Per (account, playbook): the unresolved case, else the newest one, for a list of
+    accounts or an id range (``playbooks.repository.account_scope``).
 
-    The accounts are one bound list (``ids_in``): a full rescore asks for every account,
+    A list is one bound parameter (``ids_in``): a full rescore asks for every account,
     and 20,000 ids expanded into the statement, twice, cost more than the query."""
-    ids = list(customer_ids)
-    if not ids or not playbooks:
+    if not isinstance(accounts, IdRange):
+        accounts = list(accounts)
+    if not accounts or not playbooks:
         return {}
     o = case_models.OutreachEntry
-    scope = and_(ids_in(o.customer_id, ids), o.playbook.in_(playbooks))
+    scope = and_(selected(o.customer_id, accounts), o.playbook.in_(playbooks))
     newest = select(func.max(o.id)).where(scope).group_by(o.customer_id, o.playbook)
     rows = session.scalars(
         select(o).where(scope, or_(o.status != "resolved", o.id.in_(newest))).order_by(o.id)

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from healthscore.scoring.selection import IdRange, selected
 from healthscore.storage import case_models
 from healthscore.storage import models as m
 from healthscore.storage.id_lists import ids_in
@@ -40,6 +41,37 @@ def customer_names(session: Session, ids: Collection[str]) -> dict[str, str]:
 
 # --- what the rules read about accounts ----------------------------------------------------
 
+Accounts = Collection[str] | IdRange
+"""Whose rows a read returns: a list of ids, or an id range (``account_scope``). A read
+may return rows of more accounts than the caller judges; callers look theirs up."""
+
+RANGE_FROM = 1_000
+"""Fewest ids read through their id range (``account_scope``); below it, the list."""
+
+RANGE_DENSITY = 0.9
+"""Least share of the accounts in that range the ids must be (at most ~11% extra rows)."""
+
+
+def account_scope(session: Session, ids: Collection[str]) -> Accounts:
+    """The filter of the rules' reads for ``ids``: their id range when they are nearly
+    every account in it (a group of a full rescore, in id order), else the ids.
+
+    Why: each read bound the group's ids as one array, and PostgreSQL matched every row
+    against it: 14.5 ms for 10,000 ids where the range took 1.7 ms, for about ten reads
+    per group. One query here carries the list; its bounds come from the database, so the
+    range is in the database's collation, whatever Python's sort order."""
+    if len(ids) < RANGE_FROM:
+        return ids
+    c = m.Customer
+    bounds: Any = session.execute(
+        select(func.min(c.id), func.max(c.id)).where(ids_in(c.id, ids))
+    ).one()
+    first, last = bounds
+    if first is None:  # none of the ids is an account
+        return ids
+    in_range = session.scalar(select(func.count()).where(c.id >= first, c.id <= last)) or 0
+    return IdRange(first, last) if len(ids) >= RANGE_DENSITY * in_range else ids
+
 
 @dataclass(frozen=True)
 class Profile:
@@ -51,10 +83,10 @@ class Profile:
     created_at: datetime
 
 
-def customer_profiles(session: Session, ids: Collection[str]) -> dict[str, Profile]:
+def customer_profiles(session: Session, accounts: Accounts) -> dict[str, Profile]:
     c = m.Customer
     rows = session.execute(
-        select(c.id, c.name, c.segment, c.plan, c.created_at).where(ids_in(c.id, ids))
+        select(c.id, c.name, c.segment, c.plan, c.created_at).where(selected(c.id, accounts))
     )
     return {
         cid: Profile(name, segment, plan, created) for cid, name, segment, plan, created in rows
@@ -62,31 +94,31 @@ def customer_profiles(session: Session, ids: Collection[str]) -> dict[str, Profi
 
 
 def _newest_per_account(
-    session: Session, ids: Collection[str], table: Any, column: Any, *window: ColumnElement[bool]
+    session: Session, accounts: Accounts, table: Any, column: Any, *window: ColumnElement[bool]
 ) -> dict[str, Any]:
     """``column`` of the newest row (by ``day``) of ``table`` in ``window`` for each of
-    ``ids`` that has one: a lookup per account (``newest_value``); a grouped MAX over a
+    ``accounts`` that has one: a lookup per account (``newest_value``); a grouped MAX over a
     year of history took 2.0 s for 20,000 accounts on PostgreSQL, the lookups 0.4 s."""
     c = m.Customer
     newest = newest_value(table, column, c.id, *window)
-    rows = session.execute(select(c.id, newest).where(ids_in(c.id, ids)))
+    rows = session.execute(select(c.id, newest).where(selected(c.id, accounts)))
     return {key: value for key, value in rows if value is not None}
 
 
-def tier_before(session: Session, ids: Collection[str], day: date) -> dict[str, str]:
+def tier_before(session: Session, accounts: Accounts, day: date) -> dict[str, str]:
     """Each account's tier in its newest history row before ``day``."""
     h = m.HealthScoreHistory
-    return _newest_per_account(session, ids, h, h.tier, h.day < day)
+    return _newest_per_account(session, accounts, h, h.tier, h.day < day)
 
 
-def score_on_or_before(session: Session, ids: Collection[str], day: date) -> dict[str, int]:
+def score_on_or_before(session: Session, accounts: Accounts, day: date) -> dict[str, int]:
     """Each account's score on ``day`` or the closest earlier day within 3 days."""
     h = m.HealthScoreHistory
     window = (h.day <= day, h.day >= day - timedelta(days=3))
-    return _newest_per_account(session, ids, h, h.score, *window)
+    return _newest_per_account(session, accounts, h, h.score, *window)
 
 
-def last_login(session: Session, ids: Collection[str], as_of: datetime) -> dict[str, datetime]:
+def last_login(session: Session, accounts: Accounts, as_of: datetime) -> dict[str, datetime]:
     """Last login before ``as_of``: earlier days from the daily roll-up (raw sessions may
     have expired; only each account's newest day is read), the day of ``as_of`` itself
     from raw sessions."""
@@ -96,7 +128,7 @@ def last_login(session: Session, ids: Collection[str], as_of: datetime) -> dict[
     same_day = (
         select(m.Session.customer_id, func.max(m.Session.ts))
         .where(
-            ids_in(m.Session.customer_id, ids),
+            selected(m.Session.customer_id, accounts),
             m.Session.ts >= naive_utc(day_start),
             m.Session.ts < naive_utc(as_of),
         )
@@ -106,7 +138,7 @@ def last_login(session: Session, ids: Collection[str], as_of: datetime) -> dict[
     result = {
         cid: utc(ts)
         for cid, ts in _newest_per_account(
-            session, ids, daily, daily.last_at, daily.day < as_of.date()
+            session, accounts, daily, daily.last_at, daily.day < as_of.date()
         ).items()
     }
     for cid, ts in session.execute(same_day):
@@ -119,7 +151,7 @@ def last_login(session: Session, ids: Collection[str], as_of: datetime) -> dict[
 def _count_since(
     session: Session,
     ts: InstrumentedAttribute[datetime],
-    ids: Collection[str],
+    accounts: Accounts,
     as_of: datetime,
     days: int,
     condition: ColumnElement[bool],
@@ -129,7 +161,10 @@ def _count_since(
     query = (
         select(model.customer_id, func.count())
         .where(
-            ids_in(model.customer_id, ids), ts >= end - timedelta(days=days), ts < end, condition
+            selected(model.customer_id, accounts),
+            ts >= end - timedelta(days=days),
+            ts < end,
+            condition,
         )
         .group_by(model.customer_id)
     )
@@ -137,19 +172,19 @@ def _count_since(
 
 
 def failed_payments(
-    session: Session, ids: Collection[str], as_of: datetime, days: int
+    session: Session, accounts: Accounts, as_of: datetime, days: int
 ) -> dict[str, int]:
     """Failed payments per account in the ``days`` before ``as_of``."""
     p = m.Payment
-    return _count_since(session, p.ts, ids, as_of, days, p.status == "failed")
+    return _count_since(session, p.ts, accounts, as_of, days, p.status == "failed")
 
 
 def detractor_answers(
-    session: Session, ids: Collection[str], as_of: datetime, days: int
+    session: Session, accounts: Accounts, as_of: datetime, days: int
 ) -> dict[str, int]:
     """NPS answers of 0-6 per account in the ``days`` before ``as_of``."""
     r = m.NpsResponse
-    return _count_since(session, r.ts, ids, as_of, days, r.score <= 6)
+    return _count_since(session, r.ts, accounts, as_of, days, r.score <= 6)
 
 
 def active_children(

@@ -86,24 +86,32 @@ class Plan:
 
 
 def account_states(
-    session: Session, playbooks: PlaybookSet, scores: list[HealthScore], *, as_of: datetime
+    session: Session,
+    playbooks: PlaybookSet,
+    scores: list[HealthScore],
+    *,
+    as_of: datetime,
+    accounts: repository.Accounts | None = None,
 ) -> list[AccountState]:
-    """Everything the rules look at, for the accounts just scored, from data before ``as_of``."""
+    """Everything the rules look at, for the accounts just scored, from data before ``as_of``.
+    ``accounts``: what the reads filter on (``repository.account_scope`` of the scored ids
+    unless given); rows of other accounts it lets through are not looked at."""
     if not scores:
         return []
-    ids = [s.customer_id for s in scores]
+    if accounts is None:
+        accounts = repository.account_scope(session, [s.customer_id for s in scores])
     today = as_of.date()
-    customers = repository.customer_profiles(session, ids)
-    previous_tier = repository.tier_before(session, ids, today)
+    customers = repository.customer_profiles(session, accounts)
+    previous_tier = repository.tier_before(session, accounts, today)
     score_days, payment_days, nps_days = playbooks.lookbacks()
     scores_ago = {
-        d: repository.score_on_or_before(session, ids, today - timedelta(days=d))
+        d: repository.score_on_or_before(session, accounts, today - timedelta(days=d))
         for d in score_days
     }
     needs_login = any(p.reads_logins for p in playbooks.playbooks)
-    last_login = repository.last_login(session, ids, as_of) if needs_login else {}
-    failed = {d: repository.failed_payments(session, ids, as_of, d) for d in payment_days}
-    detractors = {d: repository.detractor_answers(session, ids, as_of, d) for d in nps_days}
+    last_login = repository.last_login(session, accounts, as_of) if needs_login else {}
+    failed = {d: repository.failed_payments(session, accounts, as_of, d) for d in payment_days}
+    detractors = {d: repository.detractor_answers(session, accounts, as_of, d) for d in nps_days}
     children = _children(session, playbooks, scores, as_of)
     states = []
     for s in scores:
@@ -175,11 +183,12 @@ def plan(
     """Judge every scored account with every playbook and decide, against each account's
     latest case of each playbook, what the run does. Reads only."""
     as_of = utc(as_of)
-    states = account_states(session, playbooks, scores, as_of=as_of)
+    ids = {s.customer_id for s in scores}
+    accounts = repository.account_scope(session, ids) if scores else ids
+    states = account_states(session, playbooks, scores, as_of=as_of, accounts=accounts)
     judgements = judge_all(playbooks, states)
-    latest = case_repository.latest_cases(
-        session, [s.customer_id for s in states], [p.name for p in playbooks.playbooks]
-    )
+    found = case_repository.latest_cases(session, accounts, [p.name for p in playbooks.playbooks])
+    latest = {pair: case for pair, case in found.items() if pair[0] in ids}
     steps = []
     for j in judgements:
         case = latest.get((j.state.customer_id, j.playbook.name))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import ColumnElement, and_
 
@@ -25,6 +25,10 @@ Selection = Collection[str] | IdRange | None
 """Which accounts a query covers: all (None), a list of ids, or an id range."""
 
 
+@overload
+def selected(column: Any, selection: None) -> None: ...
+@overload
+def selected(column: Any, selection: Collection[str] | IdRange) -> Condition: ...
 def selected(column: Any, selection: Selection) -> Condition | None:
     """``column`` (an account id) is in ``selection``; None for all accounts."""
     if selection is None:
