@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from healthscore.playbooks.case_rules import LEGACY_STATUSES
-from healthscore.scoring.selection import IdRange, selected
+from healthscore.scoring.selection import Accounts, IdRange, selected
 from healthscore.storage import case_models
 from healthscore.storage.dialect import insert_many, insert_new_keys
 
@@ -142,7 +142,7 @@ def other_unresolved(session: Session, case: case_models.OutreachEntry) -> int |
 
 
 def latest_cases(
-    session: Session, accounts: Collection[str] | IdRange, playbooks: Collection[str]
+    session: Session, accounts: Accounts, playbooks: Collection[str]
 ) -> dict[tuple[str, str], case_models.OutreachEntry]:
     """Per (account, playbook): the unresolved case, else the newest one, for a list of
     accounts or an id range (``playbooks.repository.account_scope``).

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from healthscore.scoring.selection import IdRange, selected
+from healthscore.scoring.selection import Accounts, IdRange, selected
 from healthscore.storage import case_models
 from healthscore.storage import models as m
 from healthscore.storage.id_lists import ids_in
@@ -41,10 +41,6 @@ def customer_names(session: Session, ids: Collection[str]) -> dict[str, str]:
 
 # --- what the rules read about accounts ----------------------------------------------------
 
-Accounts = Collection[str] | IdRange
-"""Whose rows a read returns: a list of ids, or an id range (``account_scope``). A read
-may return rows of more accounts than the caller judges; callers look theirs up."""
-
 RANGE_FROM = 1_000
 """Fewest ids read through their id range (``account_scope``); below it, the list."""
 
@@ -54,7 +50,8 @@ RANGE_DENSITY = 0.9
 
 def account_scope(session: Session, ids: Collection[str]) -> Accounts:
     """The filter of the rules' reads for ``ids``: their id range when they are nearly
-    every account in it (a group of a full rescore, in id order), else the ids.
+    every account in it (a group of a full rescore, in id order), else the ids. The reads
+    below then return rows of accounts the caller did not ask about; callers look theirs up.
 
     Why: each read bound the group's ids as one array, and PostgreSQL matched every row
     against it: 14.5 ms for 10,000 ids where the range took 1.7 ms, for about ten reads

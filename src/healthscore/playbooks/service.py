@@ -30,6 +30,7 @@ from healthscore.playbooks.rules import (
 )
 from healthscore.scoring.engine import HealthScore
 from healthscore.scoring.lifecycle import age_days
+from healthscore.scoring.selection import Accounts
 from healthscore.storage import case_models
 from healthscore.timeutc import utc
 
@@ -91,7 +92,7 @@ def account_states(
     scores: list[HealthScore],
     *,
     as_of: datetime,
-    accounts: repository.Accounts | None = None,
+    accounts: Accounts | None = None,
 ) -> list[AccountState]:
     """Everything the rules look at, for the accounts just scored, from data before ``as_of``.
     ``accounts``: what the reads filter on (``repository.account_scope`` of the scored ids
@@ -184,7 +185,7 @@ def plan(
     latest case of each playbook, what the run does. Reads only."""
     as_of = utc(as_of)
     ids = {s.customer_id for s in scores}
-    accounts = repository.account_scope(session, ids) if scores else ids
+    accounts = repository.account_scope(session, ids)
     states = account_states(session, playbooks, scores, as_of=as_of, accounts=accounts)
     judgements = judge_all(playbooks, states)
     found = case_repository.latest_cases(session, accounts, [p.name for p in playbooks.playbooks])

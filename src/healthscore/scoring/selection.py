@@ -21,14 +21,17 @@ class IdRange:
     last: str
 
 
-Selection = Collection[str] | IdRange | None
+Accounts = Collection[str] | IdRange
+"""Some accounts: a list of ids, or an id range."""
+
+Selection = Accounts | None
 """Which accounts a query covers: all (None), a list of ids, or an id range."""
 
 
 @overload
 def selected(column: Any, selection: None) -> None: ...
 @overload
-def selected(column: Any, selection: Collection[str] | IdRange) -> Condition: ...
+def selected(column: Any, selection: Accounts) -> Condition: ...
 def selected(column: Any, selection: Selection) -> Condition | None:
     """``column`` (an account id) is in ``selection``; None for all accounts."""
     if selection is None:
