@@ -135,7 +135,10 @@ def test_a_group_is_read_through_its_id_range_only_when_it_fills_it(session, gro
     insert_rows(
         session,
         m.Customer,
-        [{"id": cid, "name": cid, "traits": {}, "created_at": START} for cid in ids(range(1200))],
+        [
+            {"id": cid, "name": cid, "traits": {}, "created_at": START}
+            for cid in ids(range(ACCOUNTS))
+        ],
     )
     asked = ids(group)
     scope = repository.account_scope(session, asked)
