@@ -84,19 +84,20 @@ ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 HEALTHSCORE = ROOT / ".venv" / "bin" / "healthscore"  # what `make install` made
 PORT = 8000
-# The prepared demo: 100 accounts over 125 days, enough for docs/backtest.md's cut-offs
-# (its first training cut-off, 12 weeks ago, needs 35 days of data behind it: 120 days
-# left it less than a day, and after about 18:00 UTC the first full day after them fell
-# past it), with 10 days of score history (`make demo`: 2,000 accounts, 180 days, 30
-# days of history).
-SETUP_DEMO_DAYS = 125
+# The prepared demo: 100 accounts over 140 days, enough for docs/backtest.md's cut-offs
+# (its training cut-offs, from 35 days after the first data up to 12 weeks ago, need
+# churners in the 30 days after them: over 125 days that was one cut-off, and after
+# midnight UTC on 2026-12-08 no account of the demo churned within its horizon, so
+# `healthscore tune` refused; 140 days give three weekly training cut-offs), with 10 days
+# of score history (`make demo`: 2,000 accounts, 180 days, 30 days of history).
+SETUP_DEMO_DAYS = 140
 SETUP_DEMO = ["--customers", "100", "--days", str(SETUP_DEMO_DAYS), "--history-days", "10"]
 # Before docs/backtest.md runs (beside the other pages), `healthscore backfill` extends
 # the history to cover its lead-time replays: they read it instead of rescoring every day
 # (2-3 s a backtest instead of 9-11). A replay starts WARMUP_DAYS after the data's first
-# event (on the demo's first day or the one after it), i.e. 90 days before today, and
-# `backfill --days N` covers today and the N - 1 days before it: N = 91 reaches that day,
-# one more allows for the first event's day. With 90, one day short, every backtest of
+# event (on the demo's first day or the one after it), i.e. 105 days before today, and
+# `backfill --days N` covers today and the N - 1 days before it: N = 106 reaches that day,
+# one more allows for the first event's day. With one day short, every backtest of
 # the page replayed instead, and the test took 30 s longer. One transaction per day, and
 # no playbooks: the other pages' writes and cases do not notice.
 BACKFILL_DAYS = str(SETUP_DEMO_DAYS - WARMUP_DAYS + 2)
