@@ -285,6 +285,14 @@ def _reader(aggregate: Aggregate) -> Source | RolledUpSql:
     return aggregate.source
 
 
+def reads_activity(aggregate: Aggregate) -> bool:
+    """Whether ``aggregate`` is read from an activity roll-up, whose queries hold the
+    as-of date's periods and day masks (``activity_queries``) rather than only moments
+    and days a fixed distance before it."""
+    reader = _reader(aggregate)
+    return isinstance(reader, RolledUpSql) and reader.activity
+
+
 @dataclass(frozen=True, eq=False)
 class Read:
     """The aggregates one reader (a table or a roll-up) provides, its queries, and how
