@@ -76,8 +76,11 @@ def test_a_kept_plan_renders_what_a_fresh_build_renders(card, dialect, selection
     for _ in range(2):  # a plan is kept the second time its day is asked for
         plan_reads(wanted, first, selection, dialect)
     kept = plan_reads(wanted, second, selection, dialect)
-    plans = list(read_plans._plans.values())  # the second moment used the first's plans
-    assert 1 <= len(plans) <= 2 and all(isinstance(p, read_plans._Plan) for p in plans)
+    # The second moment used the first's day plans (at midnight, the reads that move by
+    # whole days use their first day's until another day agrees).
+    plans = list(read_plans._plans.values())
+    assert [p for p in plans if isinstance(p, read_plans._Plan)]
+    assert all(isinstance(p, read_plans._Plan | read_plans._FirstDay) for p in plans)
     assert rendered(kept, dialect) == rendered(
         build_reads(wanted, second, selection, dialect), dialect
     )
@@ -112,6 +115,19 @@ def test_the_plan_kept_across_midnights_renders_what_a_fresh_build_renders(
     assert rendered(kept, dialect) == rendered(
         build_reads(wanted, moment, selection, dialect), dialect
     )
+
+
+def test_the_same_midnight_twice_keeps_no_plan_across_days():
+    """Two runs of one midnight (a nightly rescore run again) prove nothing about another
+    day: the first day's plan serves that day only until a second date agrees."""
+    wanted = required_aggregates(CARDS["default"])
+    plan_reads(wanted, NOW, None, "sqlite")
+    again = plan_reads(wanted, NOW, None, "sqlite")
+    assert [read for read in again if read.parameters]  # the first day's, for its day
+    tomorrow = plan_reads(wanted, NOW + timedelta(days=1), None, "sqlite")
+    assert not any(read.parameters for read in tomorrow)
+    later = plan_reads(wanted, NOW + timedelta(days=2), None, "sqlite")
+    assert any(read.parameters for read in later)
 
 
 def test_midnights_whose_queries_differ_by_more_than_their_distance_keep_no_plan():

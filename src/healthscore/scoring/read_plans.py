@@ -22,8 +22,8 @@ daily roll-ups hold nothing but midnights and days a fixed distance before the a
 moment: their plan is kept across days (``_ACROSS_DAYS``), every such value named by its
 distance. A backtest's replay, which asks for each day once, then builds only its
 activity reads (periods and masks are the date's) after its first two days. That plan is
-kept only when the first two days' queries agree once their distances are named: the
-same SQL and the same other values.
+kept only when the queries of two different days agree once their distances are named:
+the same SQL and the same other values.
 """
 
 from __future__ import annotations
@@ -79,9 +79,10 @@ class _Plan:
 
 @dataclass(frozen=True)
 class _FirstDay:
-    """A plan across days as its first day gave it: kept once a second day agrees."""
+    """A plan across days as its first day gave it: kept once another day agrees."""
 
     plan: _Plan
+    day: date
 
 
 _SEEN = "seen"
@@ -131,14 +132,16 @@ def _planned(
             _plans.popitem(last=False)
     if isinstance(plan, _Plan):
         return plan.bind(as_of, customer_ids)
+    if isinstance(plan, _FirstDay) and plan.day == as_of.date():
+        return plan.plan.bind(as_of, customer_ids)  # its own day: a day's plan
     reads = build_reads(wanted, as_of, customer_ids, dialect)
     kept: _Plan | _FirstDay | None
     if across_days and (plan is None or isinstance(plan, _FirstDay)):
         kept = _parameterised(reads, as_of, across_days=True)
         if kept is not None and isinstance(plan, _FirstDay):
             kept = kept if _agree(plan.plan, kept, dialect) else None
-        elif kept is not None:  # the first day's plan, until a second day agrees
-            kept = _FirstDay(kept)
+        elif kept is not None:  # the first day's plan, until another day agrees
+            kept = _FirstDay(kept, as_of.date())
     elif plan == _SEEN and not across_days:
         kept = _parameterised(reads, as_of)
     else:
