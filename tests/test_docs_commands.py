@@ -86,8 +86,8 @@ HEALTHSCORE = ROOT / ".venv" / "bin" / "healthscore"  # what `make install` made
 PORT = 8000
 # The prepared demo: 100 accounts over 140 days, enough for docs/backtest.md's cut-offs
 # (its training cut-offs, from 35 days after the first data up to 12 weeks ago, need
-# churners in the 30 days after them: over 125 days that was one cut-off, and after
-# midnight UTC on 2026-12-08 no account of the demo churned within its horizon, so
+# churners in the 30 days after them: over 125 days that was one cut-off, and on
+# 2026-12-08, at every hour, no account of the demo churned within its horizon, so
 # `healthscore tune` refused; 140 days give three weekly training cut-offs), with 10 days
 # of score history (`make demo`: 2,000 accounts, 180 days, 30 days of history).
 SETUP_DEMO_DAYS = 140
